@@ -1,0 +1,1 @@
+//! A fake BigCommerce (issue 5).
