@@ -1,0 +1,15 @@
+//! Every schema change of bcgraph, numbered. A migration, once released, is never edited:
+//! change the schema with a new one.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m0001_bigcommerce_models;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_bigcommerce_models::Migration)]
+    }
+}

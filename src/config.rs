@@ -1,0 +1,187 @@
+//! Settings, read once from the environment at start and validated: a bad value
+//! stops the program with a message that names the variable.
+
+use reqwest::Url;
+use std::net::SocketAddr;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: String,
+    pub listen: SocketAddr,
+    pub public_url: Url,
+    /// `BCGRAPH_SECRET`; when unset one is generated and kept in the database.
+    pub secret: Option<String>,
+    pub bigcommerce: BigCommerceConfig,
+    pub frontend_url: Option<Url>,
+}
+
+#[derive(Clone, Debug)]
+pub struct BigCommerceConfig {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub api_url: Url,
+    pub login_url: Url,
+    pub webhook_scopes: Option<Vec<String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://bcgraph.db?mode=rwc";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
+
+impl Config {
+    /// Read the configuration from the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Read the configuration through `get`, which returns a variable's value if set.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let var = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let url =
+            |variable: &'static str, default: Option<&str>| -> Result<Option<Url>, ConfigError> {
+                match var(variable).or(default.map(str::to_owned)) {
+                    None => Ok(None),
+                    Some(v) => Url::parse(&v)
+                        .ok()
+                        .filter(|u| matches!(u.scheme(), "http" | "https"))
+                        .map(Some)
+                        .ok_or_else(|| ConfigError {
+                            variable,
+                            message: format!("`{v}` is not an http(s) URL"),
+                        }),
+                }
+            };
+        let database_url = var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError {
+                variable: "DATABASE_URL",
+                message: format!("`{database_url}` is neither a sqlite: nor a postgres:// URL"),
+            });
+        }
+        let listen_text = var("BCGRAPH_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| ConfigError {
+            variable: "BCGRAPH_LISTEN",
+            message: format!("`{listen_text}` is not an address like 127.0.0.1:3000"),
+        })?;
+        let public_url =
+            url("BCGRAPH_PUBLIC_URL", Some(&format!("http://{listen}")))?.ok_or_else(|| {
+                ConfigError {
+                    variable: "BCGRAPH_PUBLIC_URL",
+                    message: "missing".into(),
+                }
+            })?;
+        let secret = var("BCGRAPH_SECRET");
+        if let Some(s) = &secret
+            && s.len() < 32
+        {
+            return Err(ConfigError {
+                variable: "BCGRAPH_SECRET",
+                message: "must be at least 32 characters long".into(),
+            });
+        }
+        let client_id = var("BIGCOMMERCE_CLIENT_ID");
+        let client_secret = var("BIGCOMMERCE_CLIENT_SECRET");
+        if client_id.is_some() != client_secret.is_some() {
+            let variable = if client_id.is_some() {
+                "BIGCOMMERCE_CLIENT_SECRET"
+            } else {
+                "BIGCOMMERCE_CLIENT_ID"
+            };
+            return Err(ConfigError {
+                variable,
+                message: "BIGCOMMERCE_CLIENT_ID and BIGCOMMERCE_CLIENT_SECRET are set together or not at all".into(),
+            });
+        }
+        let webhook_scopes = var("BIGCOMMERCE_WEBHOOK_SCOPES").map(|v| {
+            v.split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+        });
+        if let Some(scopes) = &webhook_scopes
+            && let Some(bad) = scopes.iter().find(|s| !s.starts_with("store/"))
+        {
+            return Err(ConfigError {
+                variable: "BIGCOMMERCE_WEBHOOK_SCOPES",
+                message: format!("`{bad}` is not a webhook scope like store/product/*"),
+            });
+        }
+        Ok(Config {
+            database_url,
+            listen,
+            public_url,
+            secret,
+            bigcommerce: BigCommerceConfig {
+                client_id,
+                client_secret,
+                api_url: url("BIGCOMMERCE_API_URL", Some("https://api.bigcommerce.com"))?
+                    .expect("has a default"),
+                login_url: url(
+                    "BIGCOMMERCE_LOGIN_URL",
+                    Some("https://login.bigcommerce.com"),
+                )?
+                .expect("has a default"),
+                webhook_scopes,
+            },
+            frontend_url: url("BCGRAPH_FRONTEND_URL", None)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.public_url.as_str(), "http://127.0.0.1:3000/");
+        assert!(c.bigcommerce.client_id.is_none());
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (var, value) in [
+            ("BCGRAPH_LISTEN", "localhost"),
+            ("DATABASE_URL", "mysql://x"),
+            ("BCGRAPH_PUBLIC_URL", "not a url"),
+            ("BIGCOMMERCE_API_URL", "ftp://x"),
+            ("BCGRAPH_SECRET", "short"),
+            ("BIGCOMMERCE_CLIENT_ID", "abc"),
+            ("BIGCOMMERCE_WEBHOOK_SCOPES", "product/*"),
+        ] {
+            let err = config(&[(var, value)]).unwrap_err();
+            let expected = if var == "BIGCOMMERCE_CLIENT_ID" {
+                "BIGCOMMERCE_CLIENT_SECRET"
+            } else {
+                var
+            };
+            assert_eq!(err.variable, expected, "{var}={value}");
+            assert!(err.to_string().starts_with(expected));
+        }
+    }
+}

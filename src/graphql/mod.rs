@@ -1,0 +1,143 @@
+//! The GraphQL API, generated from the model registry on `async_graphql::dynamic`.
+//!
+//! Reads go through the query builder (`crate::query`); nothing here names a
+//! particular model.
+
+pub mod errors;
+mod loaders;
+mod models;
+mod types;
+
+use crate::model::{Model, Registry, pascal};
+use crate::query::Reader;
+use async_graphql::Value;
+use async_graphql::dynamic::{
+    Field, FieldFuture, FieldValue, InputValue, Object, Schema, SchemaError, TypeRef,
+};
+use loaders::Loaders;
+use models::{ConnectionValue, page_args, page_arguments};
+use std::sync::Arc;
+
+pub use errors::coded;
+
+/// Deepest selection a document may have; the client's own documents reach about 9.
+pub const MAX_DEPTH: usize = 16;
+/// Most fields a document may select.
+pub const MAX_COMPLEXITY: usize = 2_000;
+
+/// Everything a request's resolvers need: who is asking and how to read for them.
+pub struct RequestContext {
+    pub reader: Reader,
+    loaders: Loaders,
+}
+
+impl RequestContext {
+    pub fn new(reader: Reader) -> Self {
+        let loaders = Loaders::new(&reader);
+        RequestContext { reader, loaders }
+    }
+}
+
+fn namespace_type(namespace: &str, suffix: &str) -> String {
+    format!("{}{suffix}", pascal(namespace))
+}
+
+/// Placeholder parent value of namespace objects, which have no data of their own.
+fn namespace_value<'a>() -> FieldFuture<'a> {
+    FieldFuture::Value(Some(FieldValue::owned_any(())))
+}
+
+/// Build the schema for `registry`.
+pub fn build_schema(registry: Arc<Registry>) -> Result<Schema, SchemaError> {
+    let mut schema = Schema::build("Query", Some("Mutation"), None)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY);
+    schema = types::register(schema);
+    let mut query = Object::new("Query");
+    let mut mutation = Object::new("Mutation");
+    for (namespace, models) in registry.namespaces() {
+        let mut queries = Object::new(namespace_type(namespace, "Queries"));
+        for model in models {
+            schema = models::register(schema, &registry, model);
+            queries = queries
+                .field(find_one(model))
+                .field(find_many(&registry, model));
+        }
+        let name = queries.type_name().to_owned();
+        schema = schema.register(queries);
+        query = query.field(Field::new(namespace, TypeRef::named_nn(name), |_| {
+            namespace_value()
+        }));
+    }
+    query = query
+        .field(meta::gadget_meta_field())
+        .field(meta::current_session_field());
+    mutation = mutation.field(meta::gadget_meta_field());
+    schema = meta::register(schema, &registry);
+    schema.register(query).register(mutation).finish()
+}
+
+fn find_one(model: &Model) -> Field {
+    let model_id = model.id;
+    Field::new(
+        model.api_id.clone(),
+        TypeRef::named(model.type_name()),
+        move |ctx| {
+            FieldFuture::new(async move {
+                let id = ctx.args.try_get("id")?;
+                let id = match id.as_value() {
+                    Value::String(s) => crate::query::value::parse_id(s),
+                    Value::Number(n) => n.as_i64(),
+                    _ => None,
+                }
+                .ok_or_else(|| coded(errors::INVALID_QUERY_INPUT, "`id` must be a record id"))?;
+                let reader = &ctx.data::<RequestContext>()?.reader;
+                Ok(reader
+                    .find(model_id, id)
+                    .await
+                    .map_err(errors::query_error)?
+                    .map(FieldValue::owned_any))
+            })
+        },
+    )
+    .argument(InputValue::new("id", TypeRef::named_nn(types::GADGET_ID)))
+    .description(format!(
+        "The {} with this id, or null.",
+        model.qualified_name()
+    ))
+}
+
+fn find_many(registry: &Arc<Registry>, model: &Model) -> Field {
+    let registry2 = registry.clone();
+    let model_id = model.id;
+    let field = Field::new(
+        model.plural_api_id.clone(),
+        TypeRef::named_nn(models::connection_type(model)),
+        move |ctx| {
+            let registry = registry2.clone();
+            FieldFuture::new(async move {
+                let model = registry.get(model_id);
+                let args = page_args(&registry, model, &ctx.args)?;
+                let backward = args.last.is_some()
+                    || (args.first.is_none() && args.before.is_some() && args.after.is_none());
+                let across = if backward {
+                    "hasNextPage"
+                } else {
+                    "hasPreviousPage"
+                };
+                let exact = ctx.look_ahead().field("pageInfo").field(across).exists();
+                let reader = &ctx.data::<RequestContext>()?.reader;
+                let page = reader
+                    .page(model_id, &args, exact)
+                    .await
+                    .map_err(errors::query_error)?;
+                Ok(Some(FieldValue::owned_any(ConnectionValue {
+                    page: Arc::new(page),
+                })))
+            })
+        },
+    );
+    page_arguments(field, model)
+}
+
+mod meta;

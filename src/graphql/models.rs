@@ -1,0 +1,385 @@
+//! The generated types of each model: the record object, its connection and edge,
+//! its filter and sort inputs, and the resolvers that read them.
+
+use super::RequestContext;
+use super::errors::query_error;
+use super::loaders::ChildSpec;
+use super::types::{self, JSON_OBJECT, PAGE_INFO, PageInfoValue, SORT_ORDER};
+use crate::model::{FieldType, Model, ModelId, Registry, RelationKind};
+use crate::query::{Cond, Page, PageArgs, Record, Value, filter, parse_sort};
+use async_graphql::dynamic::{
+    Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ObjectAccessor,
+    ResolverContext, SchemaBuilder, TypeRef,
+};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// What a connection field resolves to.
+pub struct ConnectionValue {
+    pub page: Arc<Page>,
+}
+
+struct EdgeValue {
+    page: Arc<Page>,
+    idx: usize,
+}
+
+/// The record a field is being resolved on (owned, borrowed or shared).
+pub fn record<'a>(value: &'a FieldValue<'a>) -> async_graphql::Result<&'a Record> {
+    if let Some(r) = value.downcast_ref::<Record>() {
+        return Ok(r);
+    }
+    value
+        .downcast_ref::<Arc<Record>>()
+        .map(|r| &**r)
+        .ok_or_else(|| async_graphql::Error::new("internal error: expected a record"))
+}
+
+/// A field value as GraphQL output.
+pub fn to_graphql(value: &Value, ty: FieldType) -> async_graphql::Value {
+    use async_graphql::Value as G;
+    match value {
+        Value::Null => G::Null,
+        Value::Int(v) if ty == FieldType::Id => G::String(v.to_string()),
+        Value::Int(v) => G::Number((*v).into()),
+        Value::Float(v) => serde_json::Number::from_f64(*v)
+            .map(G::Number)
+            .unwrap_or(G::Null),
+        Value::Bool(v) => G::Boolean(*v),
+        Value::String(v) => G::String(v.clone()),
+        Value::DateTime(v) => G::String(crate::query::value::format_datetime(v)),
+        Value::Json(v) => G::from_json(v.clone()).unwrap_or(G::Null),
+    }
+}
+
+fn fail<'a>(err: async_graphql::Error) -> FieldFuture<'a> {
+    FieldFuture::Future(Box::pin(async move { Err(err) }))
+}
+
+pub fn connection_type(model: &Model) -> String {
+    format!("{}Connection", model.type_name())
+}
+pub fn filter_type(model: &Model) -> String {
+    format!("{}Filter", model.type_name())
+}
+pub fn sort_type(model: &Model) -> String {
+    format!("{}Sort", model.type_name())
+}
+fn belongs_to_filter_type(model: &Model) -> String {
+    format!("{}BelongsToFilter", model.type_name())
+}
+fn has_many_filter_type(model: &Model) -> String {
+    format!("{}HasManyFilter", model.type_name())
+}
+
+/// The page arguments every list field takes.
+pub fn page_arguments(field: Field, model: &Model) -> Field {
+    field
+        .argument(InputValue::new("after", TypeRef::named(TypeRef::STRING)))
+        .argument(InputValue::new("first", TypeRef::named(TypeRef::INT)))
+        .argument(InputValue::new("before", TypeRef::named(TypeRef::STRING)))
+        .argument(InputValue::new("last", TypeRef::named(TypeRef::INT)))
+        .argument(InputValue::new(
+            "sort",
+            TypeRef::named_nn_list(sort_type(model)),
+        ))
+        .argument(InputValue::new(
+            "filter",
+            TypeRef::named_nn_list(filter_type(model)),
+        ))
+        .argument(InputValue::new("search", TypeRef::named(TypeRef::STRING)))
+}
+
+/// Read the page arguments of a list field.
+pub fn page_args(
+    registry: &Registry,
+    model: &Model,
+    args: &ObjectAccessor,
+) -> async_graphql::Result<PageArgs> {
+    let present = |name: &str| args.get(name).filter(|v| !v.is_null());
+    let first = present("first").map(|v| v.i64()).transpose()?;
+    let last = present("last").map(|v| v.i64()).transpose()?;
+    let after = present("after")
+        .map(|v| v.string().map(str::to_owned))
+        .transpose()?;
+    let before = present("before")
+        .map(|v| v.string().map(str::to_owned))
+        .transpose()?;
+    let sort = match present("sort") {
+        Some(v) => parse_sort(model, &v.as_value().clone().into_json()?).map_err(query_error)?,
+        None => parse_sort(model, &serde_json::Value::Null).map_err(query_error)?,
+    };
+    let mut cond = match present("filter") {
+        Some(v) => filter::parse(registry, model, &v.as_value().clone().into_json()?)
+            .map_err(query_error)?,
+        None => Cond::Const(true),
+    };
+    if let Some(search) = present("search") {
+        let term = search.string()?.trim();
+        if !term.is_empty() {
+            cond = Cond::All(vec![cond, Cond::Search(term.to_owned())]).simplify();
+        }
+    }
+    PageArgs::new(first, last, after, before, sort, cond).map_err(query_error)
+}
+
+/// Register every type of `model`.
+pub fn register(
+    mut schema: SchemaBuilder,
+    registry: &Arc<Registry>,
+    model: &Model,
+) -> SchemaBuilder {
+    schema = schema
+        .register(object(registry, model))
+        .register(connection(registry, model))
+        .register(
+            Object::new(format!("{}Edge", model.type_name()))
+                .field(Field::new("cursor", TypeRef::named_nn(TypeRef::STRING), {
+                    let registry = registry.clone();
+                    let model_id = model.id;
+                    move |ctx| {
+                        let edge = match ctx.parent_value.try_downcast_ref::<EdgeValue>() {
+                            Ok(e) => e,
+                            Err(e) => return fail(e),
+                        };
+                        let cursor = edge
+                            .page
+                            .cursor(registry.get(model_id), &edge.page.records[edge.idx]);
+                        FieldFuture::Value(Some(FieldValue::value(cursor)))
+                    }
+                }))
+                .field(Field::new(
+                    "node",
+                    TypeRef::named_nn(model.type_name()),
+                    |ctx| match ctx.parent_value.try_downcast_ref::<EdgeValue>() {
+                        Ok(edge) => FieldFuture::Value(Some(FieldValue::borrowed_any(
+                            &edge.page.records[edge.idx],
+                        ))),
+                        Err(e) => fail(e),
+                    },
+                )),
+        )
+        .register(filter_input(registry, model, &filter_type(model), false))
+        .register(sort_input(model));
+    // Relationship filters are only generated for models that are the target of a relation.
+    let targets: BTreeSet<(ModelId, bool)> = registry
+        .models
+        .iter()
+        .flat_map(|m| m.relations.iter())
+        .map(|r| (r.target, matches!(r.kind, RelationKind::HasMany { .. })))
+        .collect();
+    if targets.contains(&(model.id, false)) {
+        schema = schema.register(filter_input(
+            registry,
+            model,
+            &belongs_to_filter_type(model),
+            true,
+        ));
+    }
+    if targets.contains(&(model.id, true)) {
+        schema = schema.register(
+            InputObject::new(has_many_filter_type(model))
+                .field(InputValue::new(
+                    "some",
+                    TypeRef::named_nn_list(filter_type(model)),
+                ))
+                .field(InputValue::new(
+                    "every",
+                    TypeRef::named_nn_list(filter_type(model)),
+                )),
+        );
+    }
+    schema
+}
+
+fn object(registry: &Arc<Registry>, model: &Model) -> Object {
+    let mut obj = Object::new(model.type_name());
+    for (idx, f) in model.fields.iter().enumerate() {
+        if f.hidden {
+            continue;
+        }
+        let scalar = types::scalar_of(f.ty);
+        let ty = if matches!(f.api_id.as_str(), "id" | "createdAt" | "updatedAt") {
+            TypeRef::named_nn(scalar)
+        } else {
+            TypeRef::named(scalar)
+        };
+        let field_ty = f.ty;
+        obj = obj.field(Field::new(f.api_id.clone(), ty, move |ctx| {
+            match record(ctx.parent_value) {
+                Ok(r) => FieldFuture::Value(Some(FieldValue::value(to_graphql(
+                    &r.values[idx],
+                    field_ty,
+                )))),
+                Err(e) => fail(e),
+            }
+        }));
+    }
+    for (rel_idx, rel) in model.relations.iter().enumerate() {
+        let target = registry.get(rel.target);
+        match rel.kind {
+            RelationKind::BelongsTo { field } => {
+                let target_id = target.id;
+                obj = obj.field(Field::new(
+                    rel.api_id.clone(),
+                    TypeRef::named(target.type_name()),
+                    move |ctx| {
+                        FieldFuture::new(async move {
+                            let Some(fk) = record(ctx.parent_value)?.int(field) else {
+                                return Ok(None);
+                            };
+                            let loaders = &ctx.data::<RequestContext>()?.loaders;
+                            let found = loaders
+                                .records
+                                .load_one((target_id, fk))
+                                .await
+                                .map_err(|e| (*e).clone())?;
+                            Ok(found.map(FieldValue::owned_any))
+                        })
+                    },
+                ));
+            }
+            RelationKind::HasMany { .. } => {
+                let registry = registry.clone();
+                let model_id = model.id;
+                let target_id = target.id;
+                let field = Field::new(
+                    rel.api_id.clone(),
+                    TypeRef::named_nn(connection_type(target)),
+                    move |ctx| {
+                        let registry = registry.clone();
+                        FieldFuture::new(async move {
+                            has_many(&registry, model_id, rel_idx, target_id, ctx).await
+                        })
+                    },
+                );
+                obj = obj.field(page_arguments(field, target));
+            }
+        }
+    }
+    obj.field(Field::new("_all", TypeRef::named_nn(JSON_OBJECT), {
+        let registry = registry.clone();
+        let model_id = model.id;
+        move |ctx| match record(ctx.parent_value) {
+            Ok(r) => {
+                let json = serde_json::Value::Object(r.to_json_object(registry.get(model_id)));
+                FieldFuture::Value(Some(FieldValue::value(
+                    async_graphql::Value::from_json(json).unwrap_or_default(),
+                )))
+            }
+            Err(e) => fail(e),
+        }
+    }))
+}
+
+async fn has_many<'a>(
+    registry: &Registry,
+    model_id: ModelId,
+    relation: usize,
+    target_id: ModelId,
+    ctx: ResolverContext<'a>,
+) -> async_graphql::Result<Option<FieldValue<'a>>> {
+    let parent = record(ctx.parent_value)?.id();
+    let args = page_args(registry, registry.get(target_id), &ctx.args)?;
+    let sort = args.sort.clone();
+    let loaders = &ctx.data::<RequestContext>()?.loaders;
+    let key = loaders.children.loader().key(ChildSpec {
+        parent: model_id,
+        relation,
+        args,
+    });
+    let page = loaders
+        .children
+        .load_one((key, parent))
+        .await
+        .map_err(|e| (*e).clone())?;
+    let page = page.unwrap_or_else(|| {
+        Arc::new(Page {
+            records: Vec::new(),
+            has_next_page: false,
+            has_previous_page: false,
+            sort: sort.into(),
+        })
+    });
+    Ok(Some(FieldValue::owned_any(ConnectionValue { page })))
+}
+
+fn connection(registry: &Arc<Registry>, model: &Model) -> Object {
+    let edge_type = format!("{}Edge", model.type_name());
+    let registry = registry.clone();
+    let model_id = model.id;
+    Object::new(connection_type(model))
+        .field(Field::new(
+            "edges",
+            TypeRef::named_nn_list_nn(edge_type),
+            |ctx| match ctx.parent_value.try_downcast_ref::<ConnectionValue>() {
+                Ok(conn) => FieldFuture::Value(Some(FieldValue::list(
+                    (0..conn.page.records.len()).map(|idx| {
+                        FieldValue::owned_any(EdgeValue {
+                            page: conn.page.clone(),
+                            idx,
+                        })
+                    }),
+                ))),
+                Err(e) => fail(e),
+            },
+        ))
+        .field(Field::new(
+            "pageInfo",
+            TypeRef::named_nn(PAGE_INFO),
+            move |ctx| match ctx.parent_value.try_downcast_ref::<ConnectionValue>() {
+                Ok(conn) => {
+                    let model = registry.get(model_id);
+                    let page = &conn.page;
+                    FieldFuture::Value(Some(FieldValue::owned_any(PageInfoValue {
+                        has_next_page: page.has_next_page,
+                        has_previous_page: page.has_previous_page,
+                        start_cursor: page.records.first().map(|r| page.cursor(model, r)),
+                        end_cursor: page.records.last().map(|r| page.cursor(model, r)),
+                    })))
+                }
+                Err(e) => fail(e),
+            },
+        ))
+}
+
+fn filter_input(registry: &Registry, model: &Model, name: &str, with_is_set: bool) -> InputObject {
+    let own = filter_type(model);
+    let mut input = InputObject::new(name)
+        .field(InputValue::new("AND", TypeRef::named_list(&own)))
+        .field(InputValue::new("OR", TypeRef::named_list(&own)))
+        .field(InputValue::new("NOT", TypeRef::named_list(&own)));
+    if with_is_set {
+        input = input.field(InputValue::new("isSet", TypeRef::named(TypeRef::BOOLEAN)));
+    }
+    for f in model.fields.iter().filter(|f| !f.hidden) {
+        input = input.field(InputValue::new(
+            f.api_id.clone(),
+            TypeRef::named(types::filter_of(f.ty)),
+        ));
+    }
+    for rel in &model.relations {
+        let target = registry.get(rel.target);
+        let ty = match rel.kind {
+            RelationKind::BelongsTo { .. } => belongs_to_filter_type(target),
+            RelationKind::HasMany { .. } => has_many_filter_type(target),
+        };
+        input = input.field(InputValue::new(rel.api_id.clone(), TypeRef::named(ty)));
+    }
+    input
+}
+
+fn sort_input(model: &Model) -> InputObject {
+    let mut input = InputObject::new(sort_type(model));
+    for f in model
+        .fields
+        .iter()
+        .filter(|f| !f.hidden && f.ty != FieldType::Json)
+    {
+        input = input.field(InputValue::new(
+            f.api_id.clone(),
+            TypeRef::named(SORT_ORDER),
+        ));
+    }
+    input
+}

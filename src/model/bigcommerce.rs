@@ -1,0 +1,55 @@
+//! The registration of the `bigcommerce` namespace: one line per model.
+
+use super::{Declaration, Registry, RegistryBuilder};
+use entity::bigcommerce::*;
+
+const PERMISSION_SETS: &[&str] = &[
+    "app_only",
+    "read",
+    "write",
+    "read_and_sf_access",
+    "write_and_sf_access",
+];
+const RESOURCE_TYPES: &[&str] = &[
+    "product", "variant", "category", "brand", "order", "customer",
+];
+
+pub fn registry() -> Registry {
+    let d = Declaration::new;
+    RegistryBuilder::default()
+        .model::<store::Entity>(
+            d("bigcommerce", "store")
+                .search(&["storeHash", "ownerEmail"])
+                .enumeration("state", &["installed", "uninstalled"])
+                .hidden(&["accessToken"]),
+        )
+        .model::<product::Entity>(
+            d("bigcommerce", "product")
+                .search(&["name", "sku"])
+                .enumeration("type", &["physical", "digital"])
+                .enumeration("inventoryTracking", &["none", "product", "variant"]),
+        )
+        .model::<product_variant::Entity>(d("bigcommerce", "productVariant").search(&["sku"]))
+        .model::<metafield::Entity>(
+            d("bigcommerce", "metafield")
+                .search(&["key", "namespace", "value"])
+                .enumeration("permissionSet", PERMISSION_SETS)
+                .enumeration("resourceType", RESOURCE_TYPES),
+        )
+        .model::<category::Entity>(
+            d("bigcommerce", "category")
+                .plural("categories")
+                .search(&["name"]),
+        )
+        .model::<brand::Entity>(d("bigcommerce", "brand").search(&["name"]))
+        .model::<customer::Entity>(d("bigcommerce", "customer").search(&[
+            "email",
+            "firstName",
+            "lastName",
+            "company",
+        ]))
+        .model::<order::Entity>(d("bigcommerce", "order").search(&["status", "currencyCode"]))
+        .model::<order_product::Entity>(d("bigcommerce", "orderProduct").search(&["name", "sku"]))
+        .tenant("bigcommerce", "store")
+        .build()
+}

@@ -1,0 +1,253 @@
+//! Reading the registry off the SeaORM entities.
+
+use super::{Field, FieldType, Model, Registry, Relation, RelationKind, camel};
+use sea_orm::sea_query::{TableName, TableRef};
+use sea_orm::{
+    ColumnTrait, ColumnType, EntityTrait, IdenStatic, Identity, Iterable, RelationTrait,
+    RelationType,
+};
+
+/// What the entity cannot say about a model: its place in the API.
+pub struct Declaration {
+    namespace: &'static str,
+    api_id: &'static str,
+    plural: Option<&'static str>,
+    searchable: &'static [&'static str],
+    enums: Vec<(&'static str, &'static [&'static str])>,
+    hidden: &'static [&'static str],
+}
+
+impl Declaration {
+    pub fn new(namespace: &'static str, api_id: &'static str) -> Self {
+        Declaration {
+            namespace,
+            api_id,
+            plural: None,
+            searchable: &[],
+            enums: Vec::new(),
+            hidden: &[],
+        }
+    }
+
+    /// The plural api identifier, when adding an `s` is wrong.
+    pub fn plural(mut self, plural: &'static str) -> Self {
+        self.plural = Some(plural);
+        self
+    }
+
+    /// The string fields `search` looks in.
+    pub fn search(mut self, fields: &'static [&'static str]) -> Self {
+        self.searchable = fields;
+        self
+    }
+
+    /// A string field limited to these values.
+    pub fn enumeration(mut self, field: &'static str, values: &'static [&'static str]) -> Self {
+        self.enums.push((field, values));
+        self
+    }
+
+    /// Fields the API never shows.
+    pub fn hidden(mut self, fields: &'static [&'static str]) -> Self {
+        self.hidden = fields;
+        self
+    }
+}
+
+/// A model whose relations still name tables, not models.
+struct Draft {
+    model: Model,
+    /// (api id, kind, our column, target table, target column)
+    relations: Vec<(String, RelationType, String, String, String)>,
+}
+
+#[derive(Default)]
+pub struct RegistryBuilder {
+    drafts: Vec<Draft>,
+    tenant: Option<(&'static str, &'static str)>,
+}
+
+fn table_name(t: &TableRef) -> String {
+    match t {
+        TableRef::Table(TableName(_, name), _) => name.inner().into_owned(),
+        other => panic!("relation to something other than a table: {other:?}"),
+    }
+}
+
+fn single_column(identity: &Identity) -> String {
+    match identity {
+        Identity::Unary(col) => col.inner().into_owned(),
+        other => panic!("composite keys are not supported in relations: {other:?}"),
+    }
+}
+
+impl RegistryBuilder {
+    /// Register entity `E`. Panics on an entity the registry cannot represent:
+    /// that is a programming error found at start-up, never a runtime condition.
+    pub fn model<E: EntityTrait>(mut self, decl: Declaration) -> Self {
+        let entity = E::default();
+        let table = entity.table_name().to_owned();
+        let mut fields = Vec::new();
+        for column in E::Column::iter() {
+            let def = column.def();
+            let name = column.as_str().to_owned();
+            let api_id = camel(&name);
+            let enum_values = decl
+                .enums
+                .iter()
+                .find(|(f, _)| *f == api_id)
+                .map(|(_, v)| v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .unwrap_or_default();
+            let ty = match def.get_column_type() {
+                _ if name == "id" => FieldType::Id,
+                _ if !enum_values.is_empty() => FieldType::Enum,
+                ColumnType::BigInteger | ColumnType::Integer | ColumnType::SmallInteger => {
+                    FieldType::Integer
+                }
+                ColumnType::Double | ColumnType::Float | ColumnType::Decimal(_) => FieldType::Float,
+                ColumnType::String(_) | ColumnType::Text | ColumnType::Char(_) => FieldType::String,
+                ColumnType::Boolean => FieldType::Boolean,
+                ColumnType::TimestampWithTimeZone
+                | ColumnType::DateTime
+                | ColumnType::Timestamp => FieldType::DateTime,
+                ColumnType::Json | ColumnType::JsonBinary => FieldType::Json,
+                other => panic!("{table}.{name}: column type {other:?} has no API type"),
+            };
+            fields.push(Field {
+                hidden: decl.hidden.contains(&api_id.as_str()),
+                api_id,
+                column: name,
+                ty,
+                nullable: def.is_null(),
+                enum_values,
+            });
+        }
+        assert_eq!(
+            fields.first().map(|f| f.column.as_str()),
+            Some("id"),
+            "{table}: `id` must be the first column"
+        );
+        for name in decl.searchable.iter().chain(decl.hidden) {
+            assert!(
+                fields.iter().any(|f| f.api_id == *name),
+                "{table}: unknown field {name}"
+            );
+        }
+        let relations = E::Relation::iter()
+            .map(|rel| {
+                let def = rel.def();
+                let api_id = camel(&format!("{rel:?}"));
+                match def.rel_type {
+                    RelationType::HasMany => (
+                        api_id,
+                        RelationType::HasMany,
+                        single_column(&def.from_col),
+                        table_name(&def.to_tbl),
+                        single_column(&def.to_col),
+                    ),
+                    RelationType::HasOne => {
+                        assert_eq!(
+                            table_name(&def.from_tbl),
+                            table,
+                            "{table}: hasOne relations are not supported yet"
+                        );
+                        (
+                            api_id,
+                            RelationType::HasOne,
+                            single_column(&def.from_col),
+                            table_name(&def.to_tbl),
+                            single_column(&def.to_col),
+                        )
+                    }
+                }
+            })
+            .collect();
+        let searchable = decl
+            .searchable
+            .iter()
+            .filter_map(|s| fields.iter().position(|f| f.api_id == *s))
+            .collect();
+        self.drafts.push(Draft {
+            model: Model {
+                id: self.drafts.len(),
+                namespace: decl.namespace.to_owned(),
+                api_id: decl.api_id.to_owned(),
+                plural_api_id: decl
+                    .plural
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("{}s", decl.api_id)),
+                table,
+                fields,
+                relations: Vec::new(),
+                searchable,
+                tenant: None,
+            },
+            relations,
+        });
+        self
+    }
+
+    /// The model whose rows are tenants: every model that belongs to it is tenant-scoped.
+    pub fn tenant(mut self, namespace: &'static str, api_id: &'static str) -> Self {
+        self.tenant = Some((namespace, api_id));
+        self
+    }
+
+    pub fn build(self) -> Registry {
+        let tables: Vec<String> = self.drafts.iter().map(|d| d.model.table.clone()).collect();
+        let columns: Vec<Vec<String>> = self
+            .drafts
+            .iter()
+            .map(|d| d.model.fields.iter().map(|f| f.column.clone()).collect())
+            .collect();
+        let model_of = |table: &str| {
+            tables
+                .iter()
+                .position(|t| t == table)
+                .unwrap_or_else(|| panic!("relation to unregistered table {table}"))
+        };
+        let mut models = Vec::with_capacity(self.drafts.len());
+        for draft in self.drafts {
+            let mut model = draft.model;
+            for (api_id, rel_type, own_col, target_table, target_col) in draft.relations {
+                let target = model_of(&target_table);
+                let kind = match rel_type {
+                    RelationType::HasMany => RelationKind::HasMany {
+                        target_field: columns[target]
+                            .iter()
+                            .position(|c| *c == target_col)
+                            .expect("foreign key column exists"),
+                    },
+                    RelationType::HasOne => {
+                        let field = model
+                            .field_by_column(&own_col)
+                            .expect("foreign key column exists");
+                        model.fields[field].ty = FieldType::Id;
+                        RelationKind::BelongsTo { field }
+                    }
+                };
+                model.relations.push(Relation {
+                    api_id,
+                    kind,
+                    target,
+                });
+            }
+            models.push(model);
+        }
+        let tenant_model = self.tenant.map(|(ns, api)| {
+            models
+                .iter()
+                .position(|m| m.namespace == ns && m.api_id == api)
+                .expect("tenant model is registered")
+        });
+        for model in &mut models {
+            model.tenant = model.relations.iter().position(|r| {
+                Some(r.target) == tenant_model && matches!(r.kind, RelationKind::BelongsTo { .. })
+            });
+        }
+        Registry {
+            models,
+            tenant_model,
+        }
+    }
+}

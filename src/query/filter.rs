@@ -1,0 +1,705 @@
+//! Filters: the API's filter objects parsed into a condition tree, then written as SQL.
+
+use super::QueryError;
+use super::sql::Sql;
+use super::value::Value;
+use crate::model::{FieldType, Model, ModelId, Registry, RelationKind};
+use serde_json::Value as Json;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cond {
+    Const(bool),
+    All(Vec<Cond>),
+    Any(Vec<Cond>),
+    Not(Box<Cond>),
+    Compare {
+        field: usize,
+        op: Cmp,
+        value: Value,
+    },
+    /// `equals: null` / `notEquals` with null-safe semantics.
+    Distinct {
+        field: usize,
+        value: Value,
+        negated: bool,
+    },
+    In {
+        field: usize,
+        values: Vec<Value>,
+        negated: bool,
+    },
+    StartsWith {
+        field: usize,
+        prefix: String,
+    },
+    IsSet {
+        field: usize,
+        set: bool,
+    },
+    JsonMatches {
+        field: usize,
+        value: Json,
+    },
+    /// The belongsTo target matches `inner`.
+    BelongsTo {
+        relation: usize,
+        inner: Box<Cond>,
+    },
+    /// Some / every hasMany child matches `inner`.
+    HasMany {
+        relation: usize,
+        inner: Box<Cond>,
+        every: bool,
+    },
+    Search(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Cmp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Cmp {
+    fn sql(self) -> &'static str {
+        match self {
+            Cmp::Lt => " < ",
+            Cmp::Le => " <= ",
+            Cmp::Gt => " > ",
+            Cmp::Ge => " >= ",
+        }
+    }
+}
+
+fn invalid(msg: String) -> QueryError {
+    QueryError::InvalidInput(msg)
+}
+
+/// A one-element list may arrive as a bare object.
+fn as_list(v: &Json) -> Vec<&Json> {
+    match v {
+        Json::Array(items) => items.iter().collect(),
+        Json::Null => Vec::new(),
+        other => vec![other],
+    }
+}
+
+/// Parse the `filter` argument (a list of filter objects, ANDed).
+pub fn parse(registry: &Registry, model: &Model, filter: &Json) -> Result<Cond, QueryError> {
+    let conds = as_list(filter)
+        .into_iter()
+        .map(|f| parse_object(registry, model, f))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Cond::All(conds).simplify())
+}
+
+fn parse_object(registry: &Registry, model: &Model, filter: &Json) -> Result<Cond, QueryError> {
+    let Json::Object(map) = filter else {
+        return Err(invalid(format!("a filter must be an object, got {filter}")));
+    };
+    let mut conds = Vec::new();
+    for (key, value) in map {
+        if value.is_null() {
+            continue;
+        }
+        let cond = match key.as_str() {
+            "AND" => Cond::All(parse_list(registry, model, value)?),
+            "OR" => Cond::Any(parse_list(registry, model, value)?),
+            "NOT" => Cond::Not(Box::new(Cond::All(parse_list(registry, model, value)?))),
+            _ => {
+                if let Some(field) = model.field(key).filter(|f| !model.fields[*f].hidden) {
+                    parse_field(model, field, value)?
+                } else if let Some(relation) = model.relation(key) {
+                    parse_relation(registry, model, relation, value)?
+                } else {
+                    return Err(invalid(format!(
+                        "unknown filter field `{key}` on {}",
+                        model.type_name()
+                    )));
+                }
+            }
+        };
+        conds.push(cond);
+    }
+    Ok(Cond::All(conds))
+}
+
+fn parse_list(registry: &Registry, model: &Model, value: &Json) -> Result<Vec<Cond>, QueryError> {
+    as_list(value)
+        .into_iter()
+        .map(|f| parse_object(registry, model, f))
+        .collect()
+}
+
+fn parse_field(model: &Model, field: usize, ops: &Json) -> Result<Cond, QueryError> {
+    let f = &model.fields[field];
+    let Json::Object(ops) = ops else {
+        return Err(invalid(format!(
+            "filter on `{}` must be an object of operators",
+            f.api_id
+        )));
+    };
+    let what = |op: &str| format!("filter `{}.{op}`", f.api_id);
+    let mut conds = Vec::new();
+    for (op, arg) in ops {
+        let cond = match op.as_str() {
+            "isSet" => match arg {
+                Json::Bool(set) => Cond::IsSet { field, set: *set },
+                Json::Null => continue,
+                _ => return Err(invalid(format!("{}: expected a boolean", what(op)))),
+            },
+            "equals" | "notEquals" => Cond::Distinct {
+                field,
+                value: Value::parse(arg, f, &what(op))?,
+                negated: op == "notEquals",
+            },
+            "in" | "notIn" => {
+                let values = as_list(arg)
+                    .into_iter()
+                    .map(|v| Value::parse(v, f, &what(op)))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Cond::In {
+                    field,
+                    values,
+                    negated: op == "notIn",
+                }
+            }
+            "lessThan" | "lessThanOrEqual" | "greaterThan" | "greaterThanOrEqual" | "before"
+            | "after" => {
+                if arg.is_null() {
+                    continue;
+                }
+                let cmp = match op.as_str() {
+                    "lessThan" | "before" => Cmp::Lt,
+                    "lessThanOrEqual" => Cmp::Le,
+                    "greaterThan" | "after" => Cmp::Gt,
+                    _ => Cmp::Ge,
+                };
+                Cond::Compare {
+                    field,
+                    op: cmp,
+                    value: Value::parse(arg, f, &what(op))?,
+                }
+            }
+            "startsWith" => match arg {
+                Json::String(prefix) => Cond::StartsWith {
+                    field,
+                    prefix: prefix.clone(),
+                },
+                Json::Null => continue,
+                _ => return Err(invalid(format!("{}: expected a string", what(op)))),
+            },
+            "matches" if f.ty == FieldType::Json => match arg {
+                Json::Null => continue,
+                value => Cond::JsonMatches {
+                    field,
+                    value: value.clone(),
+                },
+            },
+            _ => {
+                return Err(invalid(format!(
+                    "unknown filter operator `{op}` on `{}`",
+                    f.api_id
+                )));
+            }
+        };
+        conds.push(cond);
+    }
+    Ok(Cond::All(conds))
+}
+
+fn parse_relation(
+    registry: &Registry,
+    model: &Model,
+    relation: usize,
+    value: &Json,
+) -> Result<Cond, QueryError> {
+    let rel = &model.relations[relation];
+    let target = registry.get(rel.target);
+    let Json::Object(map) = value else {
+        return Err(invalid(format!(
+            "filter on `{}` must be an object",
+            rel.api_id
+        )));
+    };
+    match rel.kind {
+        RelationKind::BelongsTo { field } => {
+            let mut conds = Vec::new();
+            let mut inner = serde_json::Map::new();
+            for (k, v) in map {
+                if k == "isSet" {
+                    match v {
+                        Json::Bool(set) => conds.push(Cond::IsSet { field, set: *set }),
+                        Json::Null => {}
+                        _ => {
+                            return Err(invalid(format!(
+                                "filter `{}.isSet`: expected a boolean",
+                                rel.api_id
+                            )));
+                        }
+                    }
+                } else {
+                    inner.insert(k.clone(), v.clone());
+                }
+            }
+            if !inner.is_empty() {
+                let inner = parse_object(registry, target, &Json::Object(inner))?;
+                conds.push(Cond::BelongsTo {
+                    relation,
+                    inner: Box::new(inner),
+                });
+            }
+            Ok(Cond::All(conds))
+        }
+        RelationKind::HasMany { .. } => {
+            let mut conds = Vec::new();
+            for (k, v) in map {
+                if v.is_null() {
+                    continue;
+                }
+                let every = match k.as_str() {
+                    "some" => false,
+                    "every" => true,
+                    _ => {
+                        return Err(invalid(format!(
+                            "filter on `{}` takes `some` or `every`, not `{k}`",
+                            rel.api_id
+                        )));
+                    }
+                };
+                let inner = Cond::All(parse_list(registry, target, v)?);
+                conds.push(Cond::HasMany {
+                    relation,
+                    inner: Box::new(inner),
+                    every,
+                });
+            }
+            Ok(Cond::All(conds))
+        }
+    }
+}
+
+impl Cond {
+    /// Drop empty conjunctions so the SQL stays small.
+    pub fn simplify(self) -> Cond {
+        match self {
+            Cond::All(conds) => {
+                let mut out: Vec<Cond> = Vec::new();
+                for c in conds.into_iter().map(Cond::simplify) {
+                    match c {
+                        Cond::Const(true) => {}
+                        Cond::All(inner) => out.extend(inner),
+                        c => out.push(c),
+                    }
+                }
+                match out.len() {
+                    0 => Cond::Const(true),
+                    1 => out.pop().unwrap_or(Cond::Const(true)),
+                    _ => Cond::All(out),
+                }
+            }
+            Cond::Any(conds) => Cond::Any(conds.into_iter().map(Cond::simplify).collect()),
+            Cond::Not(c) => Cond::Not(Box::new(c.simplify())),
+            Cond::BelongsTo { relation, inner } => Cond::BelongsTo {
+                relation,
+                inner: Box::new(inner.simplify()),
+            },
+            Cond::HasMany {
+                relation,
+                inner,
+                every,
+            } => Cond::HasMany {
+                relation,
+                inner: Box::new(inner.simplify()),
+                every,
+            },
+            c => c,
+        }
+    }
+}
+
+/// Writes conditions for one query; it hands out table aliases for subqueries and
+/// adds the tenant restriction to every tenant-scoped table it reads.
+pub struct Writer<'a> {
+    pub registry: &'a Registry,
+    pub sql: Sql,
+    pub tenant: Option<i64>,
+    next_alias: usize,
+}
+
+impl<'a> Writer<'a> {
+    pub fn new(registry: &'a Registry, sql: Sql, tenant: Option<i64>) -> Self {
+        Writer {
+            registry,
+            sql,
+            tenant,
+            next_alias: 1,
+        }
+    }
+
+    pub fn alias(&mut self) -> String {
+        let a = format!("t{}", self.next_alias);
+        self.next_alias += 1;
+        a
+    }
+
+    /// `AND alias.store_id = ?` for a tenant-scoped model when a tenant is set.
+    pub fn tenant_restriction(&mut self, model: &Model, alias: &str) {
+        if let (Some(tenant), Some(rel)) = (self.tenant, model.tenant)
+            && let RelationKind::BelongsTo { field } = model.relations[rel].kind
+        {
+            self.sql
+                .push(" AND ")
+                .column(alias, &model.fields[field].column)
+                .push(" = ")
+                .bind(tenant.into());
+        }
+    }
+
+    pub fn cond(&mut self, model_id: ModelId, alias: &str, cond: &Cond) -> Result<(), QueryError> {
+        let registry = self.registry;
+        let model = registry.get(model_id);
+        match cond {
+            Cond::Const(true) => {
+                self.sql.push("1=1");
+            }
+            Cond::Const(false) => {
+                self.sql.push("1=0");
+            }
+            Cond::All(conds) | Cond::Any(conds) => {
+                if conds.is_empty() {
+                    self.sql.push(if matches!(cond, Cond::All(_)) {
+                        "1=1"
+                    } else {
+                        "1=0"
+                    });
+                    return Ok(());
+                }
+                let joiner = if matches!(cond, Cond::All(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
+                self.sql.push("(");
+                for (i, c) in conds.iter().enumerate() {
+                    if i > 0 {
+                        self.sql.push(joiner);
+                    }
+                    self.cond(model_id, alias, c)?;
+                }
+                self.sql.push(")");
+            }
+            Cond::Not(inner) => {
+                // `IS NOT TRUE` so that rows where the inner condition is unknown (NULL) are kept.
+                self.sql.push("((");
+                self.cond(model_id, alias, inner)?;
+                self.sql.push(") IS NOT TRUE)");
+            }
+            Cond::Compare { field, op, value } => {
+                let f = &model.fields[*field];
+                self.sql
+                    .column(alias, &f.column)
+                    .push(op.sql())
+                    .bind(value.to_sql(f.ty));
+            }
+            Cond::Distinct {
+                field,
+                value,
+                negated,
+            } => {
+                let f = &model.fields[*field];
+                let json = f.ty == FieldType::Json;
+                match (value, negated) {
+                    (Value::Null, false) => {
+                        self.sql.column(alias, &f.column).push(" IS NULL");
+                    }
+                    (Value::Null, true) => {
+                        self.sql.column(alias, &f.column).push(" IS NOT NULL");
+                    }
+                    (value, false) => {
+                        self.json_operand(alias, &f.column, json);
+                        self.sql.push(" = ");
+                        self.json_value(value.to_sql(f.ty), json);
+                    }
+                    (value, true) => {
+                        self.sql.push("(");
+                        self.sql.column(alias, &f.column).push(" IS NULL OR ");
+                        self.json_operand(alias, &f.column, json);
+                        self.sql.push(" <> ");
+                        self.json_value(value.to_sql(f.ty), json);
+                        self.sql.push(")");
+                    }
+                }
+            }
+            Cond::In {
+                field,
+                values,
+                negated,
+            } => {
+                let f = &model.fields[*field];
+                let json = f.ty == FieldType::Json;
+                let (nulls, values): (Vec<&Value>, Vec<&Value>) =
+                    values.iter().partition(|v| **v == Value::Null);
+                let mut parts = 0;
+                self.sql.push("(");
+                if !values.is_empty() {
+                    self.json_operand(alias, &f.column, json);
+                    self.sql.push(if *negated { " NOT IN (" } else { " IN (" });
+                    for (i, v) in values.iter().enumerate() {
+                        if i > 0 {
+                            self.sql.push(", ");
+                        }
+                        self.json_value(v.to_sql(f.ty), json);
+                    }
+                    self.sql.push(")");
+                    parts += 1;
+                }
+                match (negated, nulls.is_empty()) {
+                    // `notIn` without null keeps the rows that have no value.
+                    (true, true) if parts > 0 => {
+                        self.sql
+                            .push(" OR ")
+                            .column(alias, &f.column)
+                            .push(" IS NULL");
+                    }
+                    (true, false) => {
+                        if parts > 0 {
+                            self.sql.push(" AND ");
+                        }
+                        self.sql.column(alias, &f.column).push(" IS NOT NULL");
+                        parts += 1;
+                    }
+                    (false, false) => {
+                        if parts > 0 {
+                            self.sql.push(" OR ");
+                        }
+                        self.sql.column(alias, &f.column).push(" IS NULL");
+                        parts += 1;
+                    }
+                    _ => {}
+                }
+                if parts == 0 {
+                    // `in: []` matches nothing, `notIn: []` everything.
+                    self.sql.push(if *negated { "1=1" } else { "1=0" });
+                }
+                self.sql.push(")");
+            }
+            Cond::StartsWith { field, prefix } => {
+                let f = &model.fields[*field];
+                let len = prefix.chars().count();
+                self.sql
+                    .push("substr(")
+                    .column(alias, &f.column)
+                    .push(&format!(", 1, {len}) = "))
+                    .bind(prefix.clone().into());
+            }
+            Cond::IsSet { field, set } => {
+                let f = &model.fields[*field];
+                self.sql.column(alias, &f.column).push(if *set {
+                    " IS NOT NULL"
+                } else {
+                    " IS NULL"
+                });
+            }
+            Cond::JsonMatches { field, value } => {
+                let f = &model.fields[*field];
+                self.json_matches(alias, &f.column, value);
+            }
+            Cond::BelongsTo { relation, inner } => {
+                let rel = &model.relations[*relation];
+                let RelationKind::BelongsTo { field } = rel.kind else {
+                    return Err(QueryError::InvalidInput("not a belongsTo relation".into()));
+                };
+                let target = registry.get(rel.target);
+                let sub = self.alias();
+                self.sql
+                    .column(alias, &model.fields[field].column)
+                    .push(" IN (SELECT ");
+                self.sql
+                    .column(&sub, "id")
+                    .push(" FROM ")
+                    .ident(&target.table)
+                    .push(" ")
+                    .push(&sub)
+                    .push(" WHERE ");
+                self.cond(rel.target, &sub, inner)?;
+                self.tenant_restriction(target, &sub);
+                self.sql.push(")");
+            }
+            Cond::HasMany {
+                relation,
+                inner,
+                every,
+            } => {
+                let rel = &model.relations[*relation];
+                let RelationKind::HasMany { target_field } = rel.kind else {
+                    return Err(QueryError::InvalidInput("not a hasMany relation".into()));
+                };
+                let target = registry.get(rel.target);
+                let fk = target.fields[target_field].column.clone();
+                let sub = self.alias();
+                self.sql.column(alias, "id").push(if *every {
+                    " NOT IN (SELECT "
+                } else {
+                    " IN (SELECT "
+                });
+                self.sql
+                    .column(&sub, &fk)
+                    .push(" FROM ")
+                    .ident(&target.table)
+                    .push(" ")
+                    .push(&sub)
+                    .push(" WHERE ");
+                self.sql.column(&sub, &fk).push(" IS NOT NULL AND ");
+                if *every {
+                    self.sql.push("((");
+                    self.cond(rel.target, &sub, inner)?;
+                    self.sql.push(") IS NOT TRUE)");
+                } else {
+                    self.cond(rel.target, &sub, inner)?;
+                }
+                self.tenant_restriction(target, &sub);
+                self.sql.push(")");
+            }
+            Cond::Search(term) => {
+                let pattern = format!("%{}%", escape_like(&term.to_lowercase()));
+                if model.searchable.is_empty() {
+                    self.sql.push("1=0");
+                    return Ok(());
+                }
+                self.sql.push("(");
+                for (i, field) in model.searchable.iter().enumerate() {
+                    if i > 0 {
+                        self.sql.push(" OR ");
+                    }
+                    self.sql
+                        .push("LOWER(")
+                        .column(alias, &model.fields[*field].column)
+                        .push(") LIKE ");
+                    self.sql.bind(pattern.clone().into()).push(" ESCAPE '\\'");
+                }
+                self.sql.push(")");
+            }
+        }
+        Ok(())
+    }
+
+    /// JSON is compared in a normal form: `jsonb` on PostgreSQL, minified text on SQLite.
+    fn json_operand(&mut self, alias: &str, column: &str, json: bool) {
+        if json && !self.sql.is_postgres() {
+            self.sql.push("json(").column(alias, column).push(")");
+        } else {
+            self.sql.column(alias, column);
+        }
+    }
+
+    fn json_value(&mut self, value: sea_orm::Value, json: bool) {
+        if json && !self.sql.is_postgres() {
+            self.sql.push("json(").bind(value).push(")");
+        } else {
+            self.sql.bind(value);
+        }
+    }
+
+    /// The stored object contains the given keys and values.
+    fn json_matches(&mut self, alias: &str, column: &str, value: &Json) {
+        if self.sql.is_postgres() {
+            self.sql
+                .column(alias, column)
+                .push(" @> ")
+                .bind(value.clone().into());
+            return;
+        }
+        // SQLite has no containment operator: compare every leaf of the given object.
+        let mut leaves = Vec::new();
+        flatten("$", value, &mut leaves);
+        if leaves.is_empty() {
+            self.sql.column(alias, column).push(" IS NOT NULL");
+            return;
+        }
+        self.sql.push("(");
+        for (i, (path, leaf)) in leaves.into_iter().enumerate() {
+            if i > 0 {
+                self.sql.push(" AND ");
+            }
+            match leaf {
+                Json::Null => {
+                    self.sql
+                        .push("json_type(")
+                        .column(alias, column)
+                        .push(", ")
+                        .bind(path.into())
+                        .push(") = 'null'");
+                }
+                Json::Bool(b) => {
+                    self.sql
+                        .push("json_extract(")
+                        .column(alias, column)
+                        .push(", ")
+                        .bind(path.into())
+                        .push(") = ")
+                        .bind((b as i64).into());
+                }
+                Json::Number(n) => {
+                    let v: sea_orm::Value = match n.as_i64() {
+                        Some(i) => i.into(),
+                        None => n.as_f64().unwrap_or(0.0).into(),
+                    };
+                    self.sql
+                        .push("json_extract(")
+                        .column(alias, column)
+                        .push(", ")
+                        .bind(path.into())
+                        .push(") = ")
+                        .bind(v);
+                }
+                Json::String(s) => {
+                    self.sql
+                        .push("json_extract(")
+                        .column(alias, column)
+                        .push(", ")
+                        .bind(path.into())
+                        .push(") = ")
+                        .bind(s.into());
+                }
+                array => {
+                    self.sql
+                        .push("json_extract(")
+                        .column(alias, column)
+                        .push(", ")
+                        .bind(path.into())
+                        .push(") = json(")
+                        .bind(array.to_string().into())
+                        .push(")");
+                }
+            }
+        }
+        self.sql.push(")");
+    }
+}
+
+fn flatten(path: &str, value: &Json, out: &mut Vec<(String, Json)>) {
+    match value {
+        Json::Object(map) => {
+            for (k, v) in map {
+                let key = k.replace('"', "\\\"");
+                flatten(&format!("{path}.\"{key}\""), v, out);
+            }
+        }
+        leaf => out.push((path.to_owned(), leaf.clone())),
+    }
+}
+
+/// Escape `%`, `_` and the escape character itself for `LIKE ... ESCAPE '\'`.
+pub fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -1,0 +1,20 @@
+//! The read side: filters, sorts, keyset pages and batched relationship loads,
+//! built from the model registry as SQL for SQLite or PostgreSQL. It knows no GraphQL.
+
+pub mod filter;
+mod reader;
+pub mod sql;
+pub mod value;
+
+pub use filter::Cond;
+pub use reader::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageArgs, Reader, SortKey, parse_sort};
+pub use value::{Record, Value};
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// Bad input from the caller: a malformed cursor, a page too large, a bad value.
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("database error: {0}")]
+    Database(#[from] sea_orm::DbErr),
+}
