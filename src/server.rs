@@ -80,6 +80,9 @@ async fn graphql_post(State(state): State<AppState>, body: Bytes) -> Response {
             );
         }
     };
+    if request.query.trim().is_empty() {
+        return request_error(StatusCode::BAD_REQUEST, "the request has no `query`");
+    }
     let reader = Reader {
         db: state.db.clone(),
         registry: state.registry.clone(),

@@ -22,6 +22,8 @@ pub use errors::coded;
 
 /// Deepest selection a document may have; the client's own documents reach about 9.
 pub const MAX_DEPTH: usize = 16;
+/// Deepest nesting the parser accepts before giving up on a document.
+pub const MAX_RECURSION: usize = 64;
 /// Most fields a document may select.
 pub const MAX_COMPLEXITY: usize = 2_000;
 
@@ -51,7 +53,8 @@ fn namespace_value<'a>() -> FieldFuture<'a> {
 pub fn build_schema(registry: Arc<Registry>) -> Result<Schema, SchemaError> {
     let mut schema = Schema::build("Query", Some("Mutation"), None)
         .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY);
+        .limit_complexity(MAX_COMPLEXITY)
+        .limit_recursive_depth(MAX_RECURSION);
     schema = types::register(schema);
     let mut query = Object::new("Query");
     let mut mutation = Object::new("Mutation");

@@ -1,1 +1,7 @@
-fn main() {}
+//! The integration tests: one binary, one module per area.
+
+mod bad_input;
+mod filters;
+mod read_api;
+mod schema;
+mod support;

@@ -1,0 +1,165 @@
+//! Bad input gets a clear GraphQL error, never a panic or a 500, and the routes
+//! around the API behave.
+
+use crate::support::{TestApp, error_codes, error_text};
+use serde_json::json;
+
+/// The response carries no record: errors stop at the root or at the namespace.
+pub fn no_data(body: &serde_json::Value) -> bool {
+    body["data"].is_null() || body["data"]["bigcommerce"].is_null()
+}
+
+#[tokio::test]
+async fn malformed_documents_and_wrong_types_are_errors() {
+    let app = TestApp::start().await;
+    let cases = [
+        (
+            "{ bigcommerce { products { edges { node { nope } } } } }",
+            json!({}),
+            "Unknown field \"nope\"",
+        ),
+        (
+            "{ bigcommerce { products(first: \"ten\") { edges { node { id } } } } }",
+            json!({}),
+            "Invalid value for argument \"first\"",
+        ),
+        (
+            "query($id: GadgetID!) { bigcommerce { product(id: $id) { id } } }",
+            json!({"id": true}),
+            "Invalid value for argument \"id\"",
+        ),
+        (
+            "query($id: GadgetID!) { bigcommerce { product(id: $id) { id } } }",
+            json!({}),
+            "Variable id is not defined",
+        ),
+        ("{ bigcommerce { products(", json!({}), "expected"),
+        (
+            "{ bigcommerce { products(sort: {name: Sideways}) { edges { node { id } } } } }",
+            json!({}),
+            "Sideways",
+        ),
+    ];
+    for (query, variables, expected) in cases {
+        let (status, body) = app
+            .post_json(&json!({"query": query, "variables": variables}))
+            .await;
+        assert_eq!(status, 200, "{query}");
+        assert!(no_data(&body), "{query}: {body}");
+        let text = error_text(&body);
+        assert!(
+            text.contains(expected),
+            "{query}: expected `{expected}` in `{text}`"
+        );
+    }
+}
+
+#[tokio::test]
+async fn page_size_and_cursor_errors() {
+    let app = TestApp::start().await;
+    let query = "query($first: Int, $last: Int, $after: String) { bigcommerce { products(first: $first, last: $last, after: $after) { edges { node { id } } } } }";
+    for (variables, expected) in [
+        (json!({"first": 1000}), "at most 250"),
+        (json!({"last": 251}), "at most 250"),
+        (json!({"first": -1}), "must not be negative"),
+        (json!({"first": 1, "last": 1}), "not both"),
+        (json!({"after": "not-a-cursor!!"}), "not a valid cursor"),
+        (json!({"after": "WzEsMiwzXQ"}), "not a valid cursor"),
+    ] {
+        let response = app.gql(query, variables.clone()).await;
+        assert_eq!(
+            error_codes(&response),
+            ["GGT_INVALID_QUERY_INPUT"],
+            "{variables}: {response}"
+        );
+        assert!(
+            error_text(&response).contains(expected),
+            "{variables}: {response}"
+        );
+    }
+    // 250 is allowed.
+    let ok = app.gql(query, json!({"first": 250})).await;
+    assert!(ok["errors"].is_null(), "{ok}");
+}
+
+#[tokio::test]
+async fn depth_and_complexity_bombs_are_refused() {
+    let app = TestApp::start().await;
+    let nested = |levels: usize| {
+        let mut query = String::from("{ bigcommerce { products { edges { node { id ");
+        query.push_str(&"store { products { edges { node { id ".repeat(levels));
+        query.push_str(&"} } } } ".repeat(levels));
+        query.push_str("} } } } }");
+        query
+    };
+    // Within the limit it runs; past it, a clear refusal; far past it, the parser stops.
+    let ok = app.gql(&nested(2), json!({})).await;
+    assert!(ok["errors"].is_null(), "{ok}");
+    let response = app.gql(&nested(5), json!({})).await;
+    assert!(response["data"].is_null());
+    assert!(
+        error_text(&response).contains("nested too deep"),
+        "{response}"
+    );
+    let response = app.gql(&nested(500), json!({})).await;
+    assert!(response["data"].is_null());
+    assert!(
+        error_text(&response).contains("recursion limit"),
+        "{response}"
+    );
+    let wide: String = (0..3000)
+        .map(|i| format!("a{i}: gadgetMeta {{ name }} "))
+        .collect();
+    let response = app.gql(&format!("{{ {wide} }}"), json!({})).await;
+    assert!(error_text(&response).contains("too complex"), "{response}");
+}
+
+#[tokio::test]
+async fn bodies_that_are_not_graphql_requests() {
+    let app = TestApp::start().await;
+    let (status, body) = app.post_raw(b"{not json".to_vec()).await;
+    assert_eq!(status, 400);
+    assert_eq!(error_codes(&body), ["GGT_INVALID_QUERY_INPUT"]);
+    let (status, body) = app.post_raw(b"{\"variables\": {}}".to_vec()).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(error_text(&body).contains("no `query`"), "{body}");
+    let huge = format!(
+        "{{\"query\": \"{{ __typename }}\", \"variables\": {{\"x\": \"{}\"}}}}",
+        "x".repeat(3 * 1024 * 1024)
+    );
+    let response = app
+        .http
+        .post(format!("{}/api/graphql", app.url))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+}
+
+#[tokio::test]
+async fn graphiql_and_health() {
+    let app = TestApp::start().await;
+    let page = app
+        .http
+        .get(format!("{}/api/graphql", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .to_lowercase()
+            .contains("graphiql")
+    );
+    let health = app
+        .http
+        .get(format!("{}/healthz", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+}

@@ -1,0 +1,219 @@
+//! The test harness: a real gateway on a local port over a fresh database
+//! (SQLite by default, PostgreSQL when `BCGRAPH_TEST_DATABASE_URL` is set), and
+//! clients that speak HTTP to it.
+
+pub mod client_documents;
+pub mod seed;
+
+use bcgraph::model::Registry;
+use bcgraph::server::{self, AppState};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A fresh database for one test; it is dropped (PostgreSQL) or deleted (SQLite) afterwards.
+pub struct TestDb {
+    pub url: String,
+    cleanup: Option<Cleanup>,
+}
+
+enum Cleanup {
+    File(std::path::PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+fn unique_name() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "bcgraph_t_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        rand::random::<u32>()
+    )
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        match std::env::var("BCGRAPH_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
+            Some(admin_url) => {
+                let name = unique_name();
+                let admin = sea_orm::Database::connect(&admin_url)
+                    .await
+                    .expect("connect to BCGRAPH_TEST_DATABASE_URL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                let (base, _) = admin_url.rsplit_once('/').expect("database URL has a path");
+                TestDb {
+                    url: format!("{base}/{name}"),
+                    cleanup: Some(Cleanup::Postgres { admin_url, name }),
+                }
+            }
+            None => {
+                let dir = std::env::temp_dir().join("bcgraph-tests");
+                std::fs::create_dir_all(&dir).expect("temp dir");
+                let path = dir.join(format!("{}.db", unique_name()));
+                TestDb {
+                    url: format!("sqlite://{}?mode=rwc", path.display()),
+                    cleanup: Some(Cleanup::File(path)),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match self.cleanup.take() {
+            Some(Cleanup::File(path)) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Some(Cleanup::Postgres { admin_url, name }) => {
+                // Drop from a separate thread: the test's runtime may be shutting down.
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .ok()?;
+                    rt.block_on(async {
+                        let admin = sea_orm::Database::connect(&admin_url).await.ok()?;
+                        admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                            ))
+                            .await
+                            .ok()
+                    })
+                })
+                .join();
+            }
+            None => {}
+        }
+    }
+}
+
+/// A running gateway.
+pub struct TestApp {
+    pub url: String,
+    pub db: DatabaseConnection,
+    /// Statements the gateway has sent to the database.
+    pub statements: Arc<AtomicU64>,
+    pub http: reqwest::Client,
+    /// Kept until the app is dropped, then the database goes.
+    _test_db: TestDb,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl TestApp {
+    pub async fn start() -> TestApp {
+        let test_db = TestDb::new().await;
+        let mut db = bcgraph::db::connect(&test_db.url).await.expect("connect");
+        bcgraph::db::migrate(&db).await.expect("migrate");
+        let statements = Arc::new(AtomicU64::new(0));
+        let counter = statements.clone();
+        db.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+        let state = AppState::new(db.clone(), Arc::new(Registry::bigcommerce())).expect("schema");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let server = tokio::spawn(async move {
+            axum::serve(listener, server::router(state))
+                .await
+                .expect("serve");
+        });
+        TestApp {
+            url,
+            db,
+            statements,
+            http: reqwest::Client::new(),
+            _test_db: test_db,
+            server,
+        }
+    }
+
+    /// POST a GraphQL document and return the whole JSON response.
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        self.post_json(&json!({"query": query, "variables": variables}))
+            .await
+            .1
+    }
+
+    /// POST a GraphQL document and return `data`, failing the test on any error.
+    pub async fn data(&self, query: &str, variables: Value) -> Value {
+        let response = self.gql(query, variables).await;
+        assert!(
+            response.get("errors").is_none_or(Value::is_null),
+            "unexpected errors: {response:#}"
+        );
+        response["data"].clone()
+    }
+
+    pub async fn post_json(&self, body: &Value) -> (u16, Value) {
+        self.post_raw(body.to_string().into_bytes()).await
+    }
+
+    pub async fn post_raw(&self, body: Vec<u8>) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/api/graphql?operation=test", self.url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        let json =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        (status, json)
+    }
+
+    /// Statements sent while running `f`.
+    pub fn count_since(&self, start: u64) -> u64 {
+        self.statements.load(Ordering::Relaxed) - start
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// The codes of a response's errors.
+pub fn error_codes(response: &Value) -> Vec<String> {
+    response["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| e["extensions"]["code"].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The messages of a response's errors, joined.
+pub fn error_text(response: &Value) -> String {
+    response["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| e["message"].as_str().unwrap_or("").to_owned())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .unwrap_or_default()
+}
