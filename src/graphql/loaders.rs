@@ -3,7 +3,7 @@
 
 use super::errors::query_error;
 use crate::model::ModelId;
-use crate::query::{Page, PageArgs, Reader, Record};
+use crate::query::{Columns, Page, PageArgs, Reader, Record};
 use async_graphql::dataloader::{DataLoader, Loader};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -44,6 +44,7 @@ pub struct ChildSpec {
     pub parent: ModelId,
     pub relation: usize,
     pub args: PageArgs,
+    pub columns: Columns,
 }
 
 /// Child pages by `(spec key, parent id)`: every parent that asks for the same
@@ -56,7 +57,11 @@ pub struct ChildrenLoader {
 impl ChildrenLoader {
     /// The key under which `spec` is batched.
     pub fn key(&self, spec: ChildSpec) -> Arc<str> {
-        let key: Arc<str> = format!("{}/{}/{:?}", spec.parent, spec.relation, spec.args).into();
+        let key: Arc<str> = format!(
+            "{}/{}/{:?}/{:?}",
+            spec.parent, spec.relation, spec.args, spec.columns
+        )
+        .into();
         let mut specs = self.specs.lock().unwrap_or_else(|e| e.into_inner());
         specs.entry(key.clone()).or_insert_with(|| Arc::new(spec));
         key
@@ -84,7 +89,13 @@ impl Loader<(Arc<str>, i64)> for ChildrenLoader {
             let Some(spec) = spec else { continue };
             let pages = self
                 .reader
-                .children(spec.parent, spec.relation, &parents, &spec.args)
+                .children(
+                    spec.parent,
+                    spec.relation,
+                    &parents,
+                    &spec.args,
+                    &spec.columns,
+                )
                 .await
                 .map_err(|e| Arc::new(query_error(e)))?;
             out.extend(

@@ -121,17 +121,16 @@ fn find_many(registry: &Arc<Registry>, model: &Model) -> Field {
             FieldFuture::new(async move {
                 let model = registry.get(model_id);
                 let args = page_args(&registry, model, &ctx.args)?;
-                let backward = args.last.is_some()
-                    || (args.first.is_none() && args.before.is_some() && args.after.is_none());
-                let across = if backward {
+                let across = if args.backward() {
                     "hasNextPage"
                 } else {
                     "hasPreviousPage"
                 };
                 let exact = ctx.look_ahead().field("pageInfo").field(across).exists();
+                let columns = models::connection_columns(model, ctx.ctx.field());
                 let reader = &ctx.data::<RequestContext>()?.reader;
                 let page = reader
-                    .page(model_id, &args, exact)
+                    .page(model_id, &args, &columns, exact)
                     .await
                     .map_err(errors::query_error)?;
                 Ok(Some(FieldValue::owned_any(ConnectionValue {

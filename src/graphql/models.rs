@@ -6,7 +6,8 @@ use super::errors::query_error;
 use super::loaders::ChildSpec;
 use super::types::{self, JSON_OBJECT, PAGE_INFO, PageInfoValue, SORT_ORDER};
 use crate::model::{FieldType, Model, ModelId, Registry, RelationKind};
-use crate::query::{Cond, Page, PageArgs, Record, Value, filter, parse_sort};
+use crate::query::{Columns, Cond, Page, PageArgs, Record, Value, filter, parse_sort};
+use async_graphql::SelectionField;
 use async_graphql::dynamic::{
     Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ObjectAccessor,
     ResolverContext, SchemaBuilder, TypeRef,
@@ -121,6 +122,42 @@ pub fn page_args(
         }
     }
     PageArgs::new(first, last, after, before, sort, cond).map_err(query_error)
+}
+
+/// The columns a selection of records reads: its fields, the foreign keys of its
+/// belongsTo fields, and `id`. Fetching only these keeps large JSON off the wire.
+pub fn node_columns<'a>(
+    model: &Model,
+    fields: impl Iterator<Item = SelectionField<'a>>,
+) -> Columns {
+    let mut columns = Columns::id_only(model);
+    for field in fields {
+        if field.name() == "_all" {
+            return Columns::All;
+        }
+        if let Some(i) = model.field(field.name()) {
+            columns.add(i);
+        } else if let Some(r) = model.relation(field.name())
+            && let RelationKind::BelongsTo { field } = model.relations[r].kind
+        {
+            columns.add(field);
+        }
+    }
+    columns
+}
+
+/// The columns a connection field reads: the union over its `edges { node { ... } }`.
+pub fn connection_columns(model: &Model, connection: SelectionField) -> Columns {
+    let edges: Vec<SelectionField> = connection
+        .selection_set()
+        .filter(|f| f.name() == "edges")
+        .collect();
+    let nodes: Vec<SelectionField> = edges
+        .iter()
+        .flat_map(|edges| edges.selection_set())
+        .filter(|f| f.name() == "node")
+        .collect();
+    node_columns(model, nodes.iter().flat_map(|node| node.selection_set()))
 }
 
 /// Register every type of `model`.
@@ -283,7 +320,9 @@ async fn has_many<'a>(
     let args = page_args(registry, registry.get(target_id), &ctx.args)?;
     let sort = args.sort.clone();
     let loaders = &ctx.data::<RequestContext>()?.loaders;
+    let columns = connection_columns(registry.get(target_id), ctx.ctx.field());
     let key = loaders.children.loader().key(ChildSpec {
+        columns,
         parent: model_id,
         relation,
         args,

@@ -7,7 +7,9 @@ pub mod sql;
 pub mod value;
 
 pub use filter::Cond;
-pub use reader::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageArgs, Reader, SortKey, parse_sort};
+pub use reader::{
+    Columns, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageArgs, Reader, SortKey, parse_sort,
+};
 pub use value::{Record, Value};
 
 #[derive(Debug, thiserror::Error)]

@@ -122,7 +122,7 @@ impl PageArgs {
     }
 
     /// Paging backwards: `last`, or `before` without `first`.
-    fn backward(&self) -> bool {
+    pub fn backward(&self) -> bool {
         self.last.is_some()
             || (self.first.is_none() && self.before.is_some() && self.after.is_none())
     }
@@ -172,6 +172,46 @@ fn decode_cursor(model: &Model, sort: &[SortKey], cursor: &str) -> Result<Vec<Va
         .collect()
 }
 
+/// Which fields of a model a read fetches; the others read as null.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Columns {
+    All,
+    Only(Vec<bool>),
+}
+
+impl Columns {
+    /// Just `id`, to which callers add the fields they need.
+    pub fn id_only(model: &Model) -> Columns {
+        let mut mask = vec![false; model.fields.len()];
+        mask[Model::ID] = true;
+        Columns::Only(mask)
+    }
+
+    pub fn wants(&self, field: usize) -> bool {
+        match self {
+            Columns::All => true,
+            Columns::Only(mask) => mask.get(field).copied().unwrap_or(false),
+        }
+    }
+
+    pub fn add(&mut self, field: usize) {
+        if let Columns::Only(mask) = self
+            && let Some(slot) = mask.get_mut(field)
+        {
+            *slot = true;
+        }
+    }
+
+    /// These columns plus the sort keys, which cursors are made of.
+    fn with_sort(&self, sort: &[SortKey]) -> Columns {
+        let mut columns = self.clone();
+        for key in sort {
+            columns.add(key.field);
+        }
+        columns
+    }
+}
+
 /// Reads for one caller. `tenant` restricts every tenant-scoped table it touches.
 #[derive(Clone)]
 pub struct Reader {
@@ -189,28 +229,48 @@ impl Reader {
         )
     }
 
-    fn select_list(w: &mut Writer, model: &Model, alias: &str) {
+    fn select_list(w: &mut Writer, model: &Model, alias: &str, columns: &Columns) {
+        let mut first = true;
         for (i, f) in model.fields.iter().enumerate() {
-            if i > 0 {
+            if !columns.wants(i) {
+                continue;
+            }
+            if !first {
                 w.sql.push(", ");
             }
+            first = false;
             w.sql.column(alias, &f.column);
         }
     }
 
-    fn decode(model: &Model, row: &sea_orm::QueryResult) -> Result<Record, QueryError> {
-        let values = model
-            .fields
-            .iter()
-            .enumerate()
-            .map(|(i, f)| Value::decode(row, i, f))
-            .collect::<Result<Vec<_>, _>>()?;
+    fn decode(
+        model: &Model,
+        columns: &Columns,
+        row: &sea_orm::QueryResult,
+    ) -> Result<Record, QueryError> {
+        let mut idx = 0;
+        let mut values = Vec::with_capacity(model.fields.len());
+        for (i, f) in model.fields.iter().enumerate() {
+            if columns.wants(i) {
+                values.push(Value::decode(row, idx, f)?);
+                idx += 1;
+            } else {
+                values.push(Value::Null);
+            }
+        }
         Ok(Record { values })
     }
 
-    async fn fetch(&self, model: &Model, w: Writer<'_>) -> Result<Vec<Record>, QueryError> {
+    async fn fetch(
+        &self,
+        model: &Model,
+        columns: &Columns,
+        w: Writer<'_>,
+    ) -> Result<Vec<Record>, QueryError> {
         let rows = self.db.query_all_raw(w.sql.build()).await?;
-        rows.iter().map(|row| Self::decode(model, row)).collect()
+        rows.iter()
+            .map(|row| Self::decode(model, columns, row))
+            .collect()
     }
 
     /// Records by id, in no particular order; missing and invisible ids are left out.
@@ -225,7 +285,7 @@ impl Reader {
         let model = self.registry.get(model_id);
         let mut w = self.writer();
         w.sql.push("SELECT ");
-        Self::select_list(&mut w, model, "t0");
+        Self::select_list(&mut w, model, "t0", &Columns::All);
         w.sql
             .push(" FROM ")
             .ident(&model.table)
@@ -244,7 +304,7 @@ impl Reader {
             w.sql.push(")");
         }
         w.tenant_restriction(model, "t0");
-        self.fetch(model, w).await
+        self.fetch(model, &Columns::All, w).await
     }
 
     pub async fn find(&self, model_id: ModelId, id: i64) -> Result<Option<Record>, QueryError> {
@@ -360,14 +420,16 @@ impl Reader {
         &self,
         model_id: ModelId,
         args: &PageArgs,
+        columns: &Columns,
         exact_edges: bool,
     ) -> Result<Page, QueryError> {
         let model = self.registry.get(model_id);
         let backward = args.backward();
         let size = args.size();
+        let columns = columns.with_sort(&args.sort);
         let mut w = self.writer();
         w.sql.push("SELECT ");
-        Self::select_list(&mut w, model, "t0");
+        Self::select_list(&mut w, model, "t0", &columns);
         w.sql
             .push(" FROM ")
             .ident(&model.table)
@@ -376,7 +438,7 @@ impl Reader {
         w.sql.push(" ORDER BY ");
         Self::order_by(&mut w, model, "t0", &args.sort, backward);
         w.sql.push(&format!(" LIMIT {}", size + 1));
-        let mut records = self.fetch(model, w).await?;
+        let mut records = self.fetch(model, &columns, w).await?;
         let more = records.len() as u64 > size;
         records.truncate(size as usize);
         if backward {
@@ -437,6 +499,7 @@ impl Reader {
         relation: usize,
         parents: &[i64],
         args: &PageArgs,
+        columns: &Columns,
     ) -> Result<HashMap<i64, Page>, QueryError> {
         let rel = &self.registry.get(parent).relations[relation];
         let RelationKind::HasMany { target_field } = rel.kind else {
@@ -454,9 +517,11 @@ impl Reader {
         if parents.is_empty() {
             return Ok(out);
         }
+        let mut columns = columns.with_sort(&args.sort);
+        columns.add(target_field);
         let mut w = self.writer();
         w.sql.push("SELECT * FROM (SELECT ");
-        Self::select_list(&mut w, model, "t0");
+        Self::select_list(&mut w, model, "t0", &columns);
         w.sql
             .push(", ROW_NUMBER() OVER (PARTITION BY ")
             .column("t0", fk)
@@ -480,7 +545,7 @@ impl Reader {
             ") w WHERE w.\"__rn\" <= {} ORDER BY w.\"__rn\"",
             size + 1
         ));
-        for record in self.fetch(model, w).await? {
+        for record in self.fetch(model, &columns, w).await? {
             let Some(parent_id) = record.int(target_field) else {
                 continue;
             };

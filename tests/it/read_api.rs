@@ -406,3 +406,32 @@ async fn id_arguments_accept_strings_and_numbers() {
         );
     }
 }
+
+#[tokio::test]
+async fn cursors_work_when_the_sort_field_is_not_selected() {
+    let app = TestApp::start().await;
+    let _c = catalog(&app).await;
+    let query = "query($after: String) { bigcommerce { products(first: 2, after: $after, sort: {inventoryLevel: Descending}, filter: {inventoryLevel: {isSet: true}}) {
+        pageInfo { endCursor hasNextPage } edges { node { name } } } } }";
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let page =
+            app.data(query, json!({"after": after})).await["bigcommerce"]["products"].clone();
+        seen.extend(names(&page));
+        if page["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(
+        seen,
+        [
+            "Wool Scarf",
+            "Black Socks",
+            "Green Hat",
+            "Red Shirt",
+            "Blue Shirt"
+        ]
+    );
+}

@@ -1,0 +1,248 @@
+//! Read benchmark: `products(first: 50, filter: {price: {greaterThan: 10}})` with
+//! `store` and `variants(first: 10)`, over HTTP with concurrent clients, against a
+//! store of 100,000 products with 3 variants each.
+//!
+//! `cargo bench --bench read_api` runs on SQLite; set `BCGRAPH_BENCH_DATABASE_URL`
+//! to a PostgreSQL server URL to run there. The seeded database is kept and reused.
+//! `BENCH_SECONDS`, `BENCH_CLIENTS` and `BENCH_PRODUCTS` change the run.
+
+use bcgraph::model::Registry;
+use bcgraph::server::{self, AppState};
+use chrono::Utc;
+use entity::bigcommerce::{product, product_variant, store};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, Set,
+    TransactionTrait,
+};
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+// The same allocator as the `bcgraph` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const QUERY: &str = "query($first: Int, $filter: [BigcommerceProductFilter!]) { bigcommerce { products(first: $first, filter: $filter) {
+  pageInfo { hasNextPage endCursor }
+  edges { cursor node { id name sku price inventoryLevel createdAt store { id storeHash } variants(first: 10) { edges { node { id sku price } } } } } } } }";
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+async fn database(products: u64) -> anyhow::Result<(String, DatabaseConnection)> {
+    let url = match std::env::var("BCGRAPH_BENCH_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        Some(admin_url) => {
+            let name = format!("bcgraph_bench_read_{products}");
+            let admin = sea_orm::Database::connect(&admin_url).await?;
+            let exists = admin
+                .query_one_raw(sea_orm::Statement::from_string(
+                    admin.get_database_backend(),
+                    format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"),
+                ))
+                .await?
+                .is_some();
+            if !exists {
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await?;
+            }
+            let (base, _) = admin_url.rsplit_once('/').unwrap_or((&admin_url, ""));
+            format!("{base}/{name}")
+        }
+        None => {
+            let path = std::env::temp_dir().join(format!("bcgraph-bench-read-{products}.db"));
+            format!("sqlite://{}?mode=rwc", path.display())
+        }
+    };
+    let db = bcgraph::db::connect(&url).await?;
+    bcgraph::db::migrate(&db).await?;
+    Ok((url, db))
+}
+
+/// Deterministic rows: prices spread over 0..100, three variants per product.
+async fn seed(db: &DatabaseConnection, products: u64) -> anyhow::Result<()> {
+    if product::Entity::find().count(db).await? == products {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let now = Utc::now();
+    let store_id = store::ActiveModel {
+        created_at: Set(now),
+        updated_at: Set(now),
+        store_hash: Set(format!("bench{}", rand::random::<u32>())),
+        state: Set("installed".into()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?
+    .id;
+    const CHUNK: u64 = 500;
+    for start in (0..products).step_by(CHUNK as usize) {
+        let txn = db.begin().await?;
+        let ids: Vec<u64> = (start..(start + CHUNK).min(products)).collect();
+        let rows = ids.iter().map(|i| product::ActiveModel {
+            created_at: Set(now),
+            updated_at: Set(now),
+            bigcommerce_id: Set(*i as i64 + 1),
+            name: Set(Some(format!("Product {i}"))),
+            r#type: Set(Some("physical".into())),
+            sku: Set(Some(format!("SKU-{i}"))),
+            price: Set(Some(((i * 7919) % 10_000) as f64 / 100.0)),
+            inventory_level: Set(Some((i % 50) as i64)),
+            is_visible: Set(Some(i % 3 != 0)),
+            raw: Set(Some(json!({"id": i + 1, "name": format!("Product {i}")}))),
+            store_id: Set(store_id),
+            ..Default::default()
+        });
+        let first = product::Entity::insert_many(rows)
+            .exec(&txn)
+            .await?
+            .last_insert_id;
+        // Ids are assigned consecutively within one multi-row insert.
+        let first_id = first.map(|last| last - ids.len() as i64 + 1).unwrap_or(0);
+        let variants = ids.iter().enumerate().flat_map(|(n, i)| {
+            (0..3).map(move |v| product_variant::ActiveModel {
+                created_at: Set(now),
+                updated_at: Set(now),
+                bigcommerce_id: Set((*i as i64 + 1) * 10 + v),
+                sku: Set(Some(format!("SKU-{i}-{v}"))),
+                price: Set(Some(10.0 + v as f64)),
+                inventory_level: Set(Some(v)),
+                product_id: Set(Some(first_id + n as i64)),
+                store_id: Set(store_id),
+                ..Default::default()
+            })
+        });
+        product_variant::Entity::insert_many(variants)
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+    }
+    // Fresh tables have no statistics; a real database would have them from autovacuum.
+    db.execute_unprepared("ANALYZE").await?;
+    println!(
+        "seeded {products} products and {} variants in {:.1?}",
+        products * 3,
+        started.elapsed()
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
+    let products = env_number("BENCH_PRODUCTS", 100_000);
+    let seconds = env_number("BENCH_SECONDS", 10);
+    let clients = env_number("BENCH_CLIENTS", 16);
+    let (url, mut db) = database(products).await?;
+    seed(&db, products).await?;
+    let statements = Arc::new(AtomicU64::new(0));
+    let counter = statements.clone();
+    db.set_metric_callback(move |_| {
+        counter.fetch_add(1, Ordering::Relaxed);
+    });
+    let state = AppState::new(db, Arc::new(Registry::bigcommerce()))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let endpoint = format!("http://{}/api/graphql", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, server::router(state)).await });
+    let body = json!({"query": QUERY, "variables": {"first": 50, "filter": {"price": {"greaterThan": 10}}}}).to_string();
+
+    // Check the answer once before measuring.
+    let http = reqwest::Client::new();
+    let check: serde_json::Value = http
+        .post(&endpoint)
+        .body(body.clone())
+        .header("content-type", "application/json")
+        .send()
+        .await?
+        .json()
+        .await?;
+    let edges = check["data"]["bigcommerce"]["products"]["edges"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
+    anyhow::ensure!(edges == 50, "unexpected answer: {check}");
+
+    let database = if url.starts_with("postgres") {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    println!("read_api on {database}: {products} products, {clients} clients, {seconds} s");
+    let warmup = Instant::now() + Duration::from_secs(2);
+    let end = warmup + Duration::from_secs(seconds);
+    let statements_at_start = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let endpoint = endpoint.clone();
+        let body = body.clone();
+        let statements = statements.clone();
+        let statements_at_start = statements_at_start.clone();
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut latencies = Vec::new();
+            let mut errors = 0u64;
+            loop {
+                let started = Instant::now();
+                if started >= end {
+                    break;
+                }
+                let ok = match http
+                    .post(&endpoint)
+                    .body(body.clone())
+                    .header("content-type", "application/json")
+                    .send()
+                    .await
+                {
+                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                if started >= warmup {
+                    if latencies.is_empty() {
+                        statements_at_start
+                            .fetch_max(statements.load(Ordering::Relaxed), Ordering::Relaxed);
+                    }
+                    latencies.push(started.elapsed());
+                    if !ok {
+                        errors += 1;
+                    }
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (l, e) = task.await?;
+        latencies.extend(l);
+        errors += e;
+    }
+    latencies.sort();
+    let n = latencies.len().max(1);
+    let pct = |p: f64| latencies[((n as f64 * p) as usize).min(n - 1)];
+    let sent = statements.load(Ordering::Relaxed) - statements_at_start.load(Ordering::Relaxed);
+    println!(
+        "requests: {}  errors: {errors}  throughput: {:.0} req/s  p50: {:.1?}  p99: {:.1?}  max: {:.1?}  statements/request: {:.1}",
+        latencies.len(),
+        latencies.len() as f64 / seconds as f64,
+        pct(0.50),
+        pct(0.99),
+        latencies.last().copied().unwrap_or_default(),
+        sent as f64 / n as f64,
+    );
+    Ok(())
+}
