@@ -1,0 +1,3 @@
+//! bcgraph: a self-hosted backend for BigCommerce apps.
+
+pub mod bigcommerce;

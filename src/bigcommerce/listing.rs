@@ -1,0 +1,333 @@
+//! Listings: every item of every page, with one page fetched ahead.
+
+use futures::stream::{self, Stream, StreamExt};
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::task::JoinHandle;
+
+use super::client::{ApiVersion, StoreClient};
+use super::error::Error;
+use super::params::{ParamValue, Params, expand_path};
+
+/// How a collection is paged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Paging {
+    /// v3: cursor paging when the first answer's `meta` has `cursor_pagination`, page
+    /// numbers otherwise. v2: page numbers.
+    #[default]
+    Auto,
+    /// `page=1,2,...`; v3 ends at `current_page >= total_pages` or without a `next` link, v2
+    /// at a 204 or a short page.
+    Pages,
+    /// v3 `after=<end_cursor>` (customers, metafields); ends without a `next` link.
+    Cursor,
+}
+
+/// Builds a listing; consume it with [`ListBuilder::items`] or [`ListBuilder::pages`].
+#[must_use = "a listing does nothing until its stream is polled"]
+#[derive(Debug)]
+pub struct ListBuilder {
+    store: StoreClient,
+    version: ApiVersion,
+    path: String,
+    path_params: Params,
+    query: Params,
+    paging: Paging,
+    limit: u32,
+}
+
+/// Where the next page starts.
+#[derive(Clone, Debug)]
+enum Next {
+    Page(u64),
+    After(String),
+    First,
+}
+
+struct Cursor {
+    store: StoreClient,
+    version: ApiVersion,
+    path: Result<String, Error>,
+    query: Params,
+    paging: Paging,
+    limit: u32,
+    ahead: Option<Ahead>,
+    next: Option<Next>,
+}
+
+/// The page being fetched while the caller consumes the current one. Aborted when the
+/// listing is dropped, so an abandoned stream stops spending the store's quota.
+struct Ahead(JoinHandle<Result<Fetched, Error>>);
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+struct Fetched {
+    items: Vec<Value>,
+    next: Option<Next>,
+    paging: Paging,
+}
+
+impl ListBuilder {
+    pub(crate) fn new(store: StoreClient, version: ApiVersion, path: &str) -> Self {
+        let limit = store.options().page_limit.clamp(1, 250);
+        Self {
+            store,
+            version,
+            path: path.to_string(),
+            path_params: Params::new(),
+            query: Params::new(),
+            paging: Paging::Auto,
+            limit,
+        }
+    }
+
+    pub fn path_param(mut self, key: impl Into<String>, value: impl ParamValue) -> Self {
+        self.path_params.set(key, value);
+        self
+    }
+
+    pub fn query(mut self, key: impl Into<String>, value: impl ParamValue) -> Self {
+        self.query.set(key, value);
+        self
+    }
+
+    pub fn query_params(mut self, params: Params) -> Self {
+        self.query = params;
+        self
+    }
+
+    pub fn paging(mut self, paging: Paging) -> Self {
+        self.paging = paging;
+        self
+    }
+
+    /// Items per page (1..=250; the client's `page_limit` by default).
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = limit.clamp(1, 250);
+        self
+    }
+
+    /// Every page's items, in order. The stream ends after the first error.
+    pub fn pages(self) -> impl Stream<Item = Result<Vec<Value>, Error>> + Send + 'static {
+        let mut query = self.query;
+        query.remove("page");
+        query.remove("after");
+        query.set("limit", self.limit);
+        let cursor = Cursor {
+            path: expand_path(&self.path, &self.path_params),
+            store: self.store,
+            version: self.version,
+            query,
+            paging: self.paging,
+            limit: self.limit,
+            ahead: None,
+            next: Some(Next::First),
+        };
+        stream::unfold(cursor, |mut cursor| async move {
+            let fetched = match cursor.ahead.take() {
+                Some(mut ahead) => match (&mut ahead.0).await {
+                    Ok(result) => result,
+                    Err(e) => Err(Error::InvalidRequest(format!("listing task failed: {e}"))),
+                },
+                None => {
+                    let next = cursor.next.take()?;
+                    let path = match &cursor.path {
+                        Ok(path) => path.clone(),
+                        Err(e) => {
+                            let error = Error::InvalidRequest(e.to_string());
+                            cursor.next = None;
+                            return Some((Err(error), cursor));
+                        }
+                    };
+                    fetch(
+                        cursor.store.clone(),
+                        cursor.version,
+                        path,
+                        cursor.query.clone(),
+                        cursor.paging,
+                        cursor.limit,
+                        next,
+                    )
+                    .await
+                }
+            };
+            match fetched {
+                Ok(page) => {
+                    cursor.paging = page.paging;
+                    if let (Some(next), Ok(path)) = (page.next, &cursor.path) {
+                        // Fetch the next page now, while the caller works through this one.
+                        let task = tokio::spawn(fetch(
+                            cursor.store.clone(),
+                            cursor.version,
+                            path.clone(),
+                            cursor.query.clone(),
+                            cursor.paging,
+                            cursor.limit,
+                            next,
+                        ));
+                        cursor.ahead = Some(Ahead(task));
+                    }
+                    Some((Ok(page.items), cursor))
+                }
+                Err(e) => {
+                    cursor.next = None;
+                    Some((Err(e), cursor))
+                }
+            }
+        })
+    }
+
+    /// Every item of every page, in order. The stream ends after the first error.
+    pub fn items(self) -> impl Stream<Item = Result<Value, Error>> + Send + 'static {
+        self.pages().flat_map(|page| {
+            let items: Vec<Result<Value, Error>> = match page {
+                Ok(items) => items.into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(e)],
+            };
+            stream::iter(items)
+        })
+    }
+
+    /// Every item, deserialised into `T`.
+    pub fn items_as<T: DeserializeOwned + Send + 'static>(
+        self,
+    ) -> impl Stream<Item = Result<T, Error>> + Send + 'static {
+        let path = self.path.clone();
+        self.items().map(move |item| {
+            let item = item?;
+            serde_json::from_value::<T>(item.clone()).map_err(|e| Error::Decode {
+                method: Method::GET,
+                path: path.clone(),
+                status: 200,
+                reason: e.to_string(),
+                body: super::error::truncate_body(item.to_string().as_bytes()),
+            })
+        })
+    }
+}
+
+async fn fetch(
+    store: StoreClient,
+    version: ApiVersion,
+    path: String,
+    mut query: Params,
+    paging: Paging,
+    limit: u32,
+    next: Next,
+) -> Result<Fetched, Error> {
+    let page_number = match &next {
+        Next::Page(n) => *n,
+        Next::First => 1,
+        Next::After(_) => 0,
+    };
+    match &next {
+        Next::Page(n) => query.set("page", *n),
+        Next::After(after) => query.set("after", after.as_str()),
+        Next::First if paging == Paging::Pages || version == ApiVersion::V2 => {
+            query.set("page", 1u64)
+        }
+        Next::First => {}
+    }
+    let answer = store
+        .execute(&Method::GET, version, &path, &query, None)
+        .await?;
+    let decode_error = |reason: &str, body: &Value| Error::Decode {
+        method: Method::GET,
+        path: format!("{}{path}", version.prefix()),
+        status: answer.status,
+        reason: reason.to_string(),
+        body: super::error::truncate_body(body.to_string().as_bytes()),
+    };
+    let Some(body) = answer.body else {
+        // v2 204 (an empty page) or a 404 collection: nothing (more) to list.
+        return Ok(Fetched {
+            items: Vec::new(),
+            next: None,
+            paging,
+        });
+    };
+    match version {
+        ApiVersion::V2 => {
+            let Value::Array(items) = body else {
+                return Err(decode_error("a v2 listing must be a JSON array", &body));
+            };
+            let next =
+                (items.len() as u64 >= u64::from(limit)).then_some(Next::Page(page_number + 1));
+            Ok(Fetched {
+                items,
+                next,
+                paging,
+            })
+        }
+        ApiVersion::V3 => {
+            let Value::Object(mut envelope) = body else {
+                return Err(decode_error(
+                    "a v3 listing must be an object with data",
+                    &body,
+                ));
+            };
+            let items = match envelope.remove("data") {
+                Some(Value::Array(items)) => items,
+                Some(Value::Null) | None => Vec::new(),
+                Some(other) => return Err(decode_error("data is not an array", &other)),
+            };
+            let meta = envelope.remove("meta").unwrap_or(Value::Null);
+            let paging = match paging {
+                Paging::Auto if meta.get("cursor_pagination").is_some() => Paging::Cursor,
+                Paging::Auto => Paging::Pages,
+                other => other,
+            };
+            let next = if items.is_empty() {
+                None
+            } else if paging == Paging::Cursor {
+                cursor_next(&meta)
+            } else {
+                pages_next(&meta, page_number, items.len(), limit)
+            };
+            Ok(Fetched {
+                items,
+                next,
+                paging,
+            })
+        }
+    }
+}
+
+fn has_next_link(links: Option<&Value>) -> Option<bool> {
+    let next = links?.get("next");
+    Some(matches!(next, Some(Value::String(s)) if !s.is_empty()))
+}
+
+fn pages_next(meta: &Value, page: u64, count: usize, limit: u32) -> Option<Next> {
+    let Some(pagination) = meta.get("pagination") else {
+        // No pagination meta: a full page may have a successor.
+        return (count as u64 >= u64::from(limit)).then_some(Next::Page(page + 1));
+    };
+    let current = pagination
+        .get("current_page")
+        .and_then(Value::as_u64)
+        .unwrap_or(page);
+    if let Some(total) = pagination.get("total_pages").and_then(Value::as_u64)
+        && current >= total
+    {
+        return None;
+    }
+    if has_next_link(pagination.get("links")) == Some(false) {
+        return None;
+    }
+    Some(Next::Page(current + 1))
+}
+
+fn cursor_next(meta: &Value) -> Option<Next> {
+    let pagination = meta.get("cursor_pagination")?;
+    if has_next_link(pagination.get("links")) == Some(false) {
+        return None;
+    }
+    let end = pagination.get("end_cursor").and_then(Value::as_str)?;
+    (!end.is_empty()).then(|| Next::After(end.to_string()))
+}
