@@ -21,6 +21,8 @@ pub struct ClientOptions {
     /// Pause after a 429 that carries neither `X-Rate-Limit-Time-Reset-Ms` nor `X-Retry-After`
     /// (platform load); doubled while such 429s repeat.
     pub default_rate_limit_wait: Duration,
+    /// Upper bound of the pause after repeated header-less 429s.
+    pub max_rate_limit_wait: Duration,
     /// Items per page for listings (BigCommerce's maximum is 250).
     pub page_limit: u32,
     /// Sent as `User-Agent`.
@@ -37,6 +39,7 @@ impl Default for ClientOptions {
             backoff_base: Duration::from_millis(500),
             backoff_cap: Duration::from_secs(30),
             default_rate_limit_wait: Duration::from_secs(5),
+            max_rate_limit_wait: Duration::from_secs(120),
             page_limit: 250,
             user_agent: concat!("bcgraph/", env!("CARGO_PKG_VERSION")).to_string(),
         }

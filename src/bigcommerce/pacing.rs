@@ -95,6 +95,8 @@ impl State {
         match self.left {
             Some(left) if left <= self.in_flight => match self.reset_at {
                 Some(reset) => Decision::WaitUntil(reset),
+                // Nothing in flight will answer and no reset is known: probe with one request.
+                None if self.in_flight == 0 => Decision::Go,
                 None => Decision::WaitForAnswer,
             },
             _ => Decision::Go,
@@ -220,8 +222,10 @@ impl Permit {
                 let wait = rate_limit_wait(h, state.rate_limited_streak, options);
                 let until = now + wait;
                 state.paused_until = Some(state.paused_until.map_or(until, |u| u.max(until)));
-                state.left = Some(0);
+                // With a reset time the budget is known to be spent until then; without one
+                // only the pause applies.
                 if let Some(reset) = h.reset {
+                    state.left = Some(0);
                     state.reset_at = Some(now + reset);
                 }
                 wait
@@ -264,7 +268,9 @@ fn rate_limit_wait(h: &RateHeaders, streak: u32, options: &ClientOptions) -> Dur
         (None, None) => exponential(
             options.default_rate_limit_wait,
             repeats,
-            options.backoff_cap.max(options.default_rate_limit_wait),
+            options
+                .max_rate_limit_wait
+                .max(options.default_rate_limit_wait),
             false,
         ),
     };

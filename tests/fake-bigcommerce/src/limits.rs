@@ -101,7 +101,9 @@ pub struct RecordedRequest {
 #[derive(Debug, Default)]
 pub struct Limiter {
     window_index: u64,
-    used: u32,
+    /// Units spent in this window, ours and the neighbour's.
+    spent: u32,
+    neighbour_spent: u32,
 }
 
 /// Figures for the `X-Rate-Limit-*` headers.
@@ -123,26 +125,32 @@ impl Limiter {
         let index = (elapsed.as_nanos() / window.as_nanos()) as u64;
         if index != self.window_index {
             self.window_index = index;
-            self.used = 0;
+            self.spent = 0;
+            self.neighbour_spent = 0;
         }
         let window_start = epoch + window * index as u32;
         let into = now.saturating_duration_since(window_start);
-        let neighbour =
+        // The neighbour app sends its requests evenly over the window and, like any client,
+        // only gets the units that are left when each of them arrives.
+        let due =
             (u128::from(limit.neighbour_per_window) * into.as_nanos() / window.as_nanos()) as u32;
-        let spent = self.used + neighbour;
-        let allowed = spent < limit.quota;
+        while self.neighbour_spent < due && self.spent < limit.quota {
+            self.neighbour_spent += 1;
+            self.spent += 1;
+        }
+        let allowed = self.spent < limit.quota;
         if allowed {
-            self.used += 1;
+            self.spent += 1;
         }
         let reset = (window_start + window).saturating_duration_since(now);
         Verdict {
             allowed,
-            left: limit.quota.saturating_sub(self.used + neighbour),
+            left: limit.quota.saturating_sub(self.spent),
             quota: limit.quota,
             reset_ms: reset.as_millis().max(1) as u64,
             window_ms: window.as_millis() as u64,
             window_index: index,
-            neighbour_spent: neighbour,
+            neighbour_spent: self.neighbour_spent,
         }
     }
 }

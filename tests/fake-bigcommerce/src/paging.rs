@@ -206,7 +206,7 @@ pub fn cursor_page<'a, T, O: Serialize>(
 pub fn sort_by<T>(
     items: &mut [&T],
     query: &Query,
-    keys: &[(&str, fn(&T) -> SortKey)],
+    keys: &[(&str, SortKeyFn<T>)],
 ) -> Result<(), ApiError> {
     let sort = query.get("sort").unwrap_or("id");
     let descending = match query.get("direction").unwrap_or("asc") {
@@ -218,13 +218,16 @@ pub fn sort_by<T>(
         return Err(ApiError::bad_request(format!("cannot sort by {sort}")));
     };
     if sort != "id" {
-        items.sort_by(|a, b| key(a).cmp(&key(b)));
+        items.sort_by_cached_key(|item| key(item));
     }
     if descending {
         items.reverse();
     }
     Ok(())
 }
+
+/// How a record yields its sort key.
+pub type SortKeyFn<T> = fn(&T) -> SortKey;
 
 /// A sort key: numbers and text compare in their own way; ties keep id order (stable sort).
 #[derive(PartialEq, PartialOrd, Eq, Ord)]

@@ -138,7 +138,7 @@ fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> 
         .map(str::to_string)
 }
 
-async fn gate(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+async fn gate(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
     let hash = path
         .strip_prefix("/stores/")
@@ -147,6 +147,7 @@ async fn gate(State(app): State<Arc<App>>, request: Request, next: Next) -> Resp
     let Some(store) = app.store(hash) else {
         return ApiError::not_found().into_response();
     };
+    request.extensions_mut().insert(store.clone());
     let now_in_flight = store.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
     let _in_flight = InFlight(store.clone());
     {

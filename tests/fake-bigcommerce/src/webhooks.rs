@@ -117,7 +117,7 @@ impl Dispatcher {
         let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
         let http = reqwest::Client::new();
         let task = tokio::spawn(async move {
-            let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_0f_b00c);
+            let mut rng = StdRng::seed_from_u64(seed ^ 0x5EED_B00C);
             while let Some(first) = rx.recv().await {
                 let opts = options.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 let mut batch = vec![first];
