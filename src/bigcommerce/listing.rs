@@ -1,5 +1,7 @@
 //! Listings: every item of every page, with one page fetched ahead.
 
+use std::collections::VecDeque;
+
 use futures::stream::{self, Stream, StreamExt};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
@@ -35,6 +37,7 @@ pub struct ListBuilder {
     query: Params,
     paging: Paging,
     limit: u32,
+    concurrency: usize,
 }
 
 /// Where the next page starts.
@@ -52,8 +55,66 @@ struct Cursor {
     query: Params,
     paging: Paging,
     limit: u32,
-    ahead: Option<Ahead>,
+    concurrency: usize,
+    /// Pages being fetched, in order.
+    ahead: VecDeque<Ahead>,
+    /// The page to fetch when nothing is ahead (sequential paging).
     next: Option<Next>,
+    /// With a known page count: the next page number to start and the last one.
+    planned: Option<(u64, u64)>,
+}
+
+impl Cursor {
+    fn spawn(&mut self, next: Next) {
+        let Ok(path) = &self.path else { return };
+        let task = tokio::spawn(fetch(
+            self.store.clone(),
+            self.version,
+            path.clone(),
+            self.query.clone(),
+            self.paging,
+            self.limit,
+            next,
+        ));
+        self.ahead.push_back(Ahead(task));
+    }
+
+    /// Starts fetching what comes after `page`: the planned pages up to `concurrency` at
+    /// once, else the one page its answer points to.
+    fn plan_after(&mut self, page: &Fetched) {
+        if self.planned.is_none()
+            && self.concurrency > 1
+            && self.version == ApiVersion::V3
+            && page.paging == Paging::Pages
+            && page.page == 1
+            && let Some(total) = page.total_pages
+        {
+            self.planned = Some((2, total));
+        }
+        match self.planned {
+            Some((_, last)) if page.items.is_empty() || page.page >= last => {
+                // The planned pages are done (or the collection shrank): follow the last
+                // answer, in case the collection grew meanwhile.
+                self.planned = None;
+                self.ahead.clear();
+                if let Some(next) = page.next.clone() {
+                    self.spawn(next);
+                }
+            }
+            Some((mut next_page, last)) => {
+                while self.ahead.len() < self.concurrency && next_page <= last {
+                    self.spawn(Next::Page(next_page));
+                    next_page += 1;
+                }
+                self.planned = Some((next_page, last));
+            }
+            None => {
+                if let Some(next) = page.next.clone() {
+                    self.spawn(next);
+                }
+            }
+        }
+    }
 }
 
 /// The page being fetched while the caller consumes the current one. Aborted when the
@@ -70,6 +131,10 @@ struct Fetched {
     items: Vec<Value>,
     next: Option<Next>,
     paging: Paging,
+    /// The page number fetched (0 for a cursor page).
+    page: u64,
+    /// `meta.pagination.total_pages` of a v3 page-numbered answer.
+    total_pages: Option<u64>,
 }
 
 impl ListBuilder {
@@ -83,6 +148,7 @@ impl ListBuilder {
             query: Params::new(),
             paging: Paging::Auto,
             limit,
+            concurrency: 1,
         }
     }
 
@@ -112,6 +178,15 @@ impl ListBuilder {
         self
     }
 
+    /// Pages fetched at once. With 1 (the default) the next page is fetched while the caller
+    /// consumes the current one. Larger values apply to v3 page-numbered collections once the
+    /// first answer has told the page count; the pages still arrive in order, and the store's
+    /// pacer keeps the requests within its quota.
+    pub fn concurrency(mut self, pages: usize) -> Self {
+        self.concurrency = pages.max(1);
+        self
+    }
+
     /// Every page's items, in order. The stream ends after the first error.
     pub fn pages(self) -> impl Stream<Item = Result<Vec<Value>, Error>> + Send + 'static {
         let mut query = self.query;
@@ -125,11 +200,13 @@ impl ListBuilder {
             query,
             paging: self.paging,
             limit: self.limit,
-            ahead: None,
+            concurrency: self.concurrency,
+            ahead: VecDeque::new(),
             next: Some(Next::First),
+            planned: None,
         };
         stream::unfold(cursor, |mut cursor| async move {
-            let fetched = match cursor.ahead.take() {
+            let fetched = match cursor.ahead.pop_front() {
                 Some(mut ahead) => match (&mut ahead.0).await {
                     Ok(result) => result,
                     Err(e) => Err(Error::InvalidRequest(format!("listing task failed: {e}"))),
@@ -138,11 +215,7 @@ impl ListBuilder {
                     let next = cursor.next.take()?;
                     let path = match &cursor.path {
                         Ok(path) => path.clone(),
-                        Err(e) => {
-                            let error = Error::InvalidRequest(e.to_string());
-                            cursor.next = None;
-                            return Some((Err(error), cursor));
-                        }
+                        Err(e) => return Some((Err(Error::InvalidRequest(e.to_string())), cursor)),
                     };
                     fetch(
                         cursor.store.clone(),
@@ -159,23 +232,13 @@ impl ListBuilder {
             match fetched {
                 Ok(page) => {
                     cursor.paging = page.paging;
-                    if let (Some(next), Ok(path)) = (page.next, &cursor.path) {
-                        // Fetch the next page now, while the caller works through this one.
-                        let task = tokio::spawn(fetch(
-                            cursor.store.clone(),
-                            cursor.version,
-                            path.clone(),
-                            cursor.query.clone(),
-                            cursor.paging,
-                            cursor.limit,
-                            next,
-                        ));
-                        cursor.ahead = Some(Ahead(task));
-                    }
+                    cursor.plan_after(&page);
                     Some((Ok(page.items), cursor))
                 }
                 Err(e) => {
+                    cursor.ahead.clear();
                     cursor.next = None;
+                    cursor.planned = None;
                     Some((Err(e), cursor))
                 }
             }
@@ -249,6 +312,8 @@ async fn fetch(
             items: Vec::new(),
             next: None,
             paging,
+            page: page_number,
+            total_pages: None,
         });
     };
     match version {
@@ -262,6 +327,8 @@ async fn fetch(
                 items,
                 next,
                 paging,
+                page: page_number,
+                total_pages: None,
             })
         }
         ApiVersion::V3 => {
@@ -289,10 +356,15 @@ async fn fetch(
             } else {
                 pages_next(&meta, page_number, items.len(), limit)
             };
+            let total_pages = meta
+                .pointer("/pagination/total_pages")
+                .and_then(Value::as_u64);
             Ok(Fetched {
                 items,
                 next,
                 paging,
+                page: page_number,
+                total_pages,
             })
         }
     }

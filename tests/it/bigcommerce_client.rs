@@ -850,3 +850,78 @@ async fn oauth_install_code_exchange() {
         .unwrap();
     assert_eq!(products, json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_page_fetching_keeps_the_order() {
+    let fake = start(spec(3_000).variants_per_product(0), None).await;
+    fake.set_faults(Faults {
+        latency: Duration::from_millis(5),
+        ..Faults::default()
+    });
+    let store = client(&fake, options());
+    let ids = ids_of(
+        store
+            .v3()
+            .list("/catalog/products")
+            .limit(100)
+            .concurrency(4)
+            .items(),
+    )
+    .await;
+    assert_eq!(ids, (1..=3_000).collect::<Vec<_>>());
+    let stats = fake.store(HASH).unwrap().stats();
+    assert_eq!(
+        stats.total_requests, 30,
+        "every page once, none past the end"
+    );
+    assert!(stats.peak_concurrency >= 3, "{stats:?}");
+    assert!(stats.peak_concurrency <= 5, "{stats:?}");
+}
+
+#[tokio::test]
+async fn webhook_duplicates_keep_their_hash_and_drops_are_recorded() {
+    let fake = start(spec(3), None).await;
+    let store = client(&fake, options());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let destination = format!("http://{}/hook", listener.local_addr().unwrap());
+    let receiver = axum::Router::new().route("/hook", axum::routing::post(|| async { "ok" }));
+    let server = tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+    store
+        .v3()
+        .post("/hooks")
+        .json(&json!({"scope": "store/sku/*", "destination": destination, "is_active": true}))
+        .send()
+        .await
+        .unwrap();
+
+    fake.set_webhook_options(fake_bigcommerce::WebhookOptions {
+        duplicate: 1.0,
+        ..Default::default()
+    });
+    store
+        .v3()
+        .put("/catalog/products/{p}/variants/{v}")
+        .path_param("p", 1)
+        .path_param("v", 2)
+        .json(&json!({"inventory_level": 5}))
+        .send()
+        .await
+        .unwrap();
+    let deliveries = fake.wait_for_deliveries(2, Duration::from_secs(5)).await;
+    assert_eq!(deliveries.len(), 2);
+    assert_eq!(deliveries[0].body["hash"], deliveries[1].body["hash"]);
+    assert_eq!(deliveries.iter().filter(|d| d.duplicate).count(), 1);
+    assert_eq!(
+        deliveries[0].body["data"],
+        json!({"type": "sku", "id": 2, "sku": {"product_id": 1, "variant_id": 2}})
+    );
+
+    fake.set_webhook_options(fake_bigcommerce::WebhookOptions {
+        drop: 1.0,
+        ..Default::default()
+    });
+    fake.store(HASH).unwrap().delete_variant(1, 3).unwrap();
+    let deliveries = fake.wait_for_deliveries(3, Duration::from_secs(5)).await;
+    assert!(deliveries[2].dropped && deliveries[2].status.is_none());
+    server.abort();
+}
