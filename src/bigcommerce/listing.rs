@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use futures::stream::{self, Stream, StreamExt};
+use futures::stream::{self, BoxStream, StreamExt};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -188,7 +188,7 @@ impl ListBuilder {
     }
 
     /// Every page's items, in order. The stream ends after the first error.
-    pub fn pages(self) -> impl Stream<Item = Result<Vec<Value>, Error>> + Send + 'static {
+    pub fn pages(self) -> BoxStream<'static, Result<Vec<Value>, Error>> {
         let mut query = self.query;
         query.remove("page");
         query.remove("after");
@@ -243,34 +243,39 @@ impl ListBuilder {
                 }
             }
         })
+        .boxed()
     }
 
     /// Every item of every page, in order. The stream ends after the first error.
-    pub fn items(self) -> impl Stream<Item = Result<Value, Error>> + Send + 'static {
-        self.pages().flat_map(|page| {
-            let items: Vec<Result<Value, Error>> = match page {
-                Ok(items) => items.into_iter().map(Ok).collect(),
-                Err(e) => vec![Err(e)],
-            };
-            stream::iter(items)
-        })
+    pub fn items(self) -> BoxStream<'static, Result<Value, Error>> {
+        self.pages()
+            .flat_map(|page| {
+                let items: Vec<Result<Value, Error>> = match page {
+                    Ok(items) => items.into_iter().map(Ok).collect(),
+                    Err(e) => vec![Err(e)],
+                };
+                stream::iter(items)
+            })
+            .boxed()
     }
 
     /// Every item, deserialised into `T`.
     pub fn items_as<T: DeserializeOwned + Send + 'static>(
         self,
-    ) -> impl Stream<Item = Result<T, Error>> + Send + 'static {
+    ) -> BoxStream<'static, Result<T, Error>> {
         let path = self.path.clone();
-        self.items().map(move |item| {
-            let item = item?;
-            serde_json::from_value::<T>(item.clone()).map_err(|e| Error::Decode {
-                method: Method::GET,
-                path: path.clone(),
-                status: 200,
-                reason: e.to_string(),
-                body: super::error::truncate_body(item.to_string().as_bytes()),
+        self.items()
+            .map(move |item| {
+                let item = item?;
+                serde_json::from_value::<T>(item.clone()).map_err(|e| Error::Decode {
+                    method: Method::GET,
+                    path: path.clone(),
+                    status: 200,
+                    reason: e.to_string(),
+                    body: super::error::truncate_body(item.to_string().as_bytes()),
+                })
             })
-        })
+            .boxed()
     }
 }
 
