@@ -178,7 +178,8 @@ impl Pacer {
                 }
                 Decision::WaitUntil(until) => {
                     tokio::select! {
-                        _ = tokio::time::sleep_until(until) => {}
+                        // A millisecond of margin covers the rounding of `Reset-Ms`.
+                        _ = tokio::time::sleep_until(until + Duration::from_millis(1)) => {}
                         _ = &mut notified => {}
                     }
                 }
@@ -297,4 +298,101 @@ pub(crate) fn jitter(max: Duration) -> Duration {
         return Duration::ZERO;
     }
     Duration::from_nanos(rand::rng().random_range(0..=nanos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(left: u64, reset_ms: u64) -> RateHeaders {
+        RateHeaders {
+            left: Some(left),
+            quota: Some(150),
+            reset: Some(Duration::from_millis(reset_ms)),
+            window: Some(Duration::from_millis(30_000)),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn only_one_request_before_the_first_answer() {
+        let mut state = State::default();
+        let now = Instant::now();
+        assert!(matches!(state.decide(now), Decision::Go));
+        state.in_flight = 1;
+        assert!(matches!(state.decide(now), Decision::WaitForAnswer));
+    }
+
+    #[test]
+    fn waits_for_the_reset_when_the_budget_is_in_flight() {
+        let mut state = State {
+            answered: true,
+            in_flight: 2,
+            ..State::default()
+        };
+        let now = Instant::now();
+        state.observe(now, &headers(2, 1_000));
+        match state.decide(now) {
+            Decision::WaitUntil(until) => assert_eq!(until, now + Duration::from_millis(1_000)),
+            _ => panic!("expected to wait for the reset"),
+        }
+        // After the reset the full quota is assumed again.
+        assert!(matches!(
+            state.decide(now + Duration::from_millis(1_001)),
+            Decision::Go
+        ));
+        assert_eq!(state.left, Some(150));
+    }
+
+    #[test]
+    fn the_lowest_figure_of_a_window_wins_and_stale_answers_are_ignored() {
+        let mut state = State::default();
+        let now = Instant::now();
+        state.observe(now, &headers(40, 10_000));
+        state.observe(now, &headers(45, 10_000));
+        assert_eq!(state.left, Some(40));
+        // An answer from a later window replaces the figure.
+        state.observe(now + Duration::from_secs(11), &headers(149, 29_000));
+        assert_eq!(state.left, Some(149));
+        // A late answer from the old window does not.
+        state.observe(now + Duration::from_secs(11), &headers(3, 0));
+        assert_eq!(state.left, Some(149));
+    }
+
+    #[test]
+    fn header_names_are_read_in_any_case() {
+        let mut map = HeaderMap::new();
+        map.insert("X-RATE-LIMIT-REQUESTS-LEFT", "7".parse().unwrap());
+        map.insert("x-rate-limit-requests-quota", " 150 ".parse().unwrap());
+        map.insert("X-Rate-Limit-Time-Reset-Ms", "1200.0".parse().unwrap());
+        map.insert("x-retry-after", "2".parse().unwrap());
+        let h = RateHeaders::from_headers(&map);
+        assert_eq!(h.left, Some(7));
+        assert_eq!(h.quota, Some(150));
+        assert_eq!(h.reset, Some(Duration::from_millis(1_200)));
+        assert_eq!(h.retry_after, Some(Duration::from_secs(2)));
+        assert_eq!(h.window, None);
+    }
+
+    #[test]
+    fn repeated_header_less_429s_back_off_exponentially_up_to_the_cap() {
+        let options = ClientOptions {
+            default_rate_limit_wait: Duration::from_secs(5),
+            max_rate_limit_wait: Duration::from_secs(60),
+            ..ClientOptions::default()
+        };
+        let none = RateHeaders::default();
+        let waits: Vec<Duration> = (1..=6)
+            .map(|n| rate_limit_wait(&none, n, &options))
+            .collect();
+        for (n, wait) in waits.iter().enumerate() {
+            let base = Duration::from_secs(5 << n).min(Duration::from_secs(60));
+            assert!(
+                *wait >= base && *wait <= base + base / 10 + Duration::from_millis(1),
+                "{n}: {wait:?}"
+            );
+        }
+        let with_reset = headers(0, 800);
+        assert!(rate_limit_wait(&with_reset, 1, &options) < Duration::from_millis(900));
+    }
 }

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::app::{App, Store, read};
 use crate::error::ApiError;
 use crate::model::*;
-use crate::paging::{Query, SortKey, cursor_page, page, single, sort_by};
+use crate::paging::{Query, SortKey, cursor_page, page, page_of, single, sort_by};
 
 pub(crate) fn parse_id(text: &str) -> Result<i64, ApiError> {
     text.parse::<i64>().map_err(|_| ApiError::not_found())
@@ -97,6 +97,45 @@ pub(crate) async fn list_products(
         let visible = query.get("is_visible").map(|v| v == "true" || v == "1");
         let includes = Includes::from(&query);
         let data = read(&store.data);
+        let unfiltered = [
+            ids.is_none(),
+            not_ids.is_none(),
+            id_min.is_none(),
+            id_max.is_none(),
+        ]
+        .into_iter()
+        .chain([
+            modified_min.is_none(),
+            modified_max.is_none(),
+            name.is_none(),
+        ])
+        .chain([name_like.is_none(), sku.is_none(), visible.is_none()])
+        .all(|none| none);
+        if unfiltered && query.get("sort").unwrap_or("id") == "id" {
+            // The sync's plain listing: skip to the page instead of scanning the whole store.
+            let descending = match query.get("direction").unwrap_or("asc") {
+                "asc" => false,
+                "desc" => true,
+                _ => return Err(ApiError::bad_request("direction must be asc or desc")),
+            };
+            let skip = (page_number - 1).saturating_mul(limit);
+            let values = data.products.values();
+            let picked: Vec<ProductOut<'_>> = if descending {
+                values
+                    .rev()
+                    .skip(skip)
+                    .take(limit)
+                    .map(|p| includes.view(p))
+                    .collect()
+            } else {
+                values
+                    .skip(skip)
+                    .take(limit)
+                    .map(|p| includes.view(p))
+                    .collect()
+            };
+            return Ok(page_of(data.products.len(), page_number, limit, &picked));
+        }
         let mut items: Vec<&Product> = data
             .products
             .values()

@@ -147,7 +147,8 @@ impl Limiter {
             allowed,
             left: limit.quota.saturating_sub(self.spent),
             quota: limit.quota,
-            reset_ms: reset.as_millis().max(1) as u64,
+            // Rounded up, so a client that waits this long never arrives early.
+            reset_ms: (reset.as_nanos().div_ceil(1_000_000) as u64).max(1),
             window_ms: window.as_millis() as u64,
             window_index: index,
             neighbour_spent: self.neighbour_spent,

@@ -122,11 +122,15 @@ pub fn page<'a, T, O: Serialize>(
     limit: usize,
     view: impl Fn(&'a T) -> O,
 ) -> Response {
-    let total = items.len();
-    let total_pages = total.div_ceil(limit);
-    let start = (page - 1).saturating_mul(limit).min(total);
-    let end = (start + limit).min(total);
+    let start = (page - 1).saturating_mul(limit).min(items.len());
+    let end = (start + limit).min(items.len());
     let data: Vec<O> = items[start..end].iter().map(view).collect();
+    page_of(items.len(), page, limit, &data)
+}
+
+/// The envelope of one page whose records were picked by the caller out of `total`.
+pub fn page_of<O: Serialize>(total: usize, page: usize, limit: usize, data: &[O]) -> Response {
+    let total_pages = total.div_ceil(limit);
     let link = |p: usize| format!("?page={p}&limit={limit}");
     let mut links = json!({"current": link(page)});
     if page > 1 {
