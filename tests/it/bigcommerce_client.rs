@@ -394,6 +394,35 @@ async fn v2_orders_page_until_204_or_a_short_page() {
         .unwrap()
         .unwrap();
     assert_eq!(created["total_inc_tax"], "21.0000");
+    let order_id = created["id"].as_i64().unwrap();
+
+    let shipped = store
+        .v2()
+        .put("/orders/{id}")
+        .path_param("id", order_id)
+        .json(&json!({"status_id": 2}))
+        .send()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(shipped["status"], "Shipped");
+    let archived = store
+        .v2()
+        .delete("/orders/{id}")
+        .path_param("id", order_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(archived, None);
+    let after = store
+        .v2()
+        .get("/orders/{id}")
+        .path_param("id", order_id)
+        .send()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after["is_deleted"], true);
 }
 
 #[tokio::test]
