@@ -260,11 +260,15 @@ impl Drop for Permit {
 fn rate_limit_wait(h: &RateHeaders, streak: u32, options: &ClientOptions) -> Duration {
     let repeats = streak.saturating_sub(1);
     let base = match (h.reset, h.retry_after) {
+        // A reset of 0 ms (answered at the window's edge) must not turn into a tight loop:
+        // a 429 always waits at least the retry base.
         (Some(reset), _) => {
-            reset + exponential(options.backoff_base, repeats, options.backoff_cap, true)
+            reset.max(options.backoff_base)
+                + exponential(options.backoff_base, repeats, options.backoff_cap, true)
         }
         (None, Some(retry)) => {
-            retry + exponential(options.backoff_base, repeats, options.backoff_cap, true)
+            retry.max(options.backoff_base)
+                + exponential(options.backoff_base, repeats, options.backoff_cap, true)
         }
         (None, None) => exponential(
             options.default_rate_limit_wait,
@@ -393,6 +397,9 @@ mod tests {
             );
         }
         let with_reset = headers(0, 800);
-        assert!(rate_limit_wait(&with_reset, 1, &options) < Duration::from_millis(900));
+        let wait = rate_limit_wait(&with_reset, 1, &options);
+        assert!(wait >= Duration::from_millis(800) && wait < Duration::from_millis(900));
+        let at_the_edge = headers(0, 0);
+        assert!(rate_limit_wait(&at_the_edge, 1, &options) >= options.backoff_base);
     }
 }
