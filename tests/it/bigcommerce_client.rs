@@ -925,6 +925,7 @@ async fn webhook_duplicates_keep_their_hash_and_drops_are_recorded() {
 
     fake.set_webhook_options(fake_bigcommerce::WebhookOptions {
         duplicate: 1.0,
+        signing_secret: Some("client-secret".into()),
         ..Default::default()
     });
     store
@@ -940,6 +941,20 @@ async fn webhook_duplicates_keep_their_hash_and_drops_are_recorded() {
     assert_eq!(deliveries.len(), 2);
     assert_eq!(deliveries[0].body["hash"], deliveries[1].body["hash"]);
     assert_eq!(deliveries.iter().filter(|d| d.duplicate).count(), 1);
+    let signed = &deliveries[0];
+    assert_eq!(
+        signed.headers["webhook-id"],
+        signed.body["hash"].as_str().unwrap()
+    );
+    assert_eq!(
+        signed.headers["webhook-signature"],
+        fake_bigcommerce::webhooks::sign(
+            "client-secret",
+            &signed.headers["webhook-id"],
+            &signed.headers["webhook-timestamp"],
+            &signed.body.to_string()
+        )
+    );
     assert_eq!(
         deliveries[0].body["data"],
         json!({"type": "sku", "id": 2, "sku": {"product_id": 1, "variant_id": 2}})
