@@ -69,6 +69,10 @@ const THINGS: &[&str] = &[
     "Jacket", "Mug", "Backpack", "Lamp", "Sneaker", "Scarf", "Bottle", "Notebook", "Tent", "Watch",
 ];
 const SIZES: &[&str] = &["S", "M", "L", "XL", "XXL"];
+const WAREHOUSES: &[&str] = &[
+    "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11", "W12", "W13", "W14", "W15",
+    "W16", "W17", "W18", "W19",
+];
 
 fn money(rng: &mut StdRng, min: i64, max: i64) -> f64 {
     rng.random_range(min * 100..max * 100) as f64 / 100.0
@@ -162,7 +166,7 @@ pub fn generate(spec: &StoreSpec, store_id: u64) -> StoreData {
                 weight: None,
                 option_values: vec![OptionValue {
                     id: (v + 1) as i64,
-                    label: size.into(),
+                    label: Text::Borrowed(size),
                     option_id: 1,
                     option_display_name: "Size".into(),
                 }],
@@ -175,7 +179,7 @@ pub fn generate(spec: &StoreSpec, store_id: u64) -> StoreData {
                 name: if f == 0 {
                     "material".into()
                 } else {
-                    format!("field_{f}")
+                    format!("field_{f}").into()
                 },
                 value: WORDS[rng.random_range(0..WORDS.len())].into(),
             });
@@ -190,9 +194,9 @@ pub fn generate(spec: &StoreSpec, store_id: u64) -> StoreData {
                     key: if m == 0 {
                         "warehouse".into()
                     } else {
-                        format!("key_{m}")
+                        format!("key_{m}").into()
                     },
-                    value: format!("W{}", rng.random_range(1..20)),
+                    value: WAREHOUSES[rng.random_range(0..WAREHOUSES.len())].into(),
                     namespace: "bcgraph".into(),
                     permission_set: "app_only".into(),
                     resource_type: "product".into(),
