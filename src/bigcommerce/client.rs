@@ -81,7 +81,10 @@ impl BigCommerce {
         let store_hash: String = store_hash.into();
         let pacer = {
             let mut pacers = self.inner.pacers.lock().unwrap_or_else(|e| e.into_inner());
-            pacers.entry(store_hash.clone()).or_default().clone()
+            pacers
+                .entry(store_hash.clone())
+                .or_insert_with(|| Arc::new(Pacer::new(self.inner.options.max_in_flight_per_store)))
+                .clone()
         };
         StoreClient {
             inner: self.inner.clone(),

@@ -51,6 +51,9 @@ pub enum Error {
     /// The request could not be built (bad path template, parameters or base URL).
     #[error("invalid BigCommerce request: {0}")]
     InvalidRequest(String),
+    /// A background page fetch of a listing ended abnormally (panicked or was cancelled).
+    #[error("a BigCommerce listing task failed: {0}")]
+    Task(String),
     /// The HTTP client could not be created.
     #[error("cannot build the BigCommerce HTTP client: {0}")]
     Client(#[source] reqwest::Error),

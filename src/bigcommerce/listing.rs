@@ -209,7 +209,7 @@ impl ListBuilder {
             let fetched = match cursor.ahead.pop_front() {
                 Some(mut ahead) => match (&mut ahead.0).await {
                     Ok(result) => result,
-                    Err(e) => Err(Error::InvalidRequest(format!("listing task failed: {e}"))),
+                    Err(e) => Err(Error::Task(e.to_string())),
                 },
                 None => {
                     let next = cursor.next.take()?;

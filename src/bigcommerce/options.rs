@@ -23,6 +23,9 @@ pub struct ClientOptions {
     pub default_rate_limit_wait: Duration,
     /// Upper bound of the pause after repeated header-less 429s.
     pub max_rate_limit_wait: Duration,
+    /// Requests in flight to one store at most, across every task of the process; keeps a
+    /// burst of tasks from opening hundreds of connections when the budget is large.
+    pub max_in_flight_per_store: u32,
     /// Items per page for listings (BigCommerce's maximum is 250).
     pub page_limit: u32,
     /// Sent as `User-Agent`.
@@ -40,6 +43,7 @@ impl Default for ClientOptions {
             backoff_cap: Duration::from_secs(30),
             default_rate_limit_wait: Duration::from_secs(5),
             max_rate_limit_wait: Duration::from_secs(120),
+            max_in_flight_per_store: 32,
             page_limit: 250,
             user_agent: concat!("bcgraph/", env!("CARGO_PKG_VERSION")).to_string(),
         }

@@ -53,6 +53,8 @@ impl RateHeaders {
 #[derive(Debug, Default)]
 struct State {
     in_flight: u64,
+    /// 0 = no limit.
+    max_in_flight: u64,
     /// Whether any response has arrived; until then only one request is sent, so the first
     /// answer tells us the budget before a burst of tasks spends it.
     answered: bool,
@@ -90,6 +92,9 @@ impl State {
             self.reset_at = self.window.map(|w| reset + w);
         }
         if !self.answered && self.in_flight > 0 {
+            return Decision::WaitForAnswer;
+        }
+        if self.max_in_flight > 0 && self.in_flight >= self.max_in_flight {
             return Decision::WaitForAnswer;
         }
         match self.left {
@@ -138,15 +143,22 @@ impl State {
 }
 
 /// Pacing state of one store.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Pacer {
     state: Mutex<State>,
     changed: Notify,
 }
 
 impl Pacer {
-    pub fn new() -> Self {
-        Self::default()
+    /// A pacer allowing at most `max_in_flight` requests at once (0 = no limit).
+    pub fn new(max_in_flight: u32) -> Self {
+        Pacer {
+            state: Mutex::new(State {
+                max_in_flight: u64::from(max_in_flight),
+                ..State::default()
+            }),
+            changed: Notify::new(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -316,6 +328,22 @@ mod tests {
             window: Some(Duration::from_millis(30_000)),
             retry_after: None,
         }
+    }
+
+    #[test]
+    fn in_flight_requests_are_capped() {
+        let mut state = State {
+            answered: true,
+            in_flight: 4,
+            max_in_flight: 4,
+            ..State::default()
+        };
+        assert!(matches!(
+            state.decide(Instant::now()),
+            Decision::WaitForAnswer
+        ));
+        state.in_flight = 3;
+        assert!(matches!(state.decide(Instant::now()), Decision::Go));
     }
 
     #[test]
