@@ -969,3 +969,61 @@ async fn webhook_duplicates_keep_their_hash_and_drops_are_recorded() {
     assert!(deliveries[2].dropped && deliveries[2].status.is_none());
     server.abort();
 }
+
+#[tokio::test]
+async fn connect_errors_and_timeouts_are_retried_up_to_the_cap() {
+    // Nothing listens on a port we just released.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let nowhere = BigCommerce::new(
+        format!("http://127.0.0.1:{port}"),
+        ClientOptions {
+            max_attempts: 3,
+            ..options()
+        },
+    )
+    .unwrap()
+    .store(HASH, TOKEN);
+    let error = nowhere
+        .v3()
+        .get("/catalog/products")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::Network { attempts: 3, .. }),
+        "{error:?}"
+    );
+
+    let fake = start(spec(5), None).await;
+    fake.set_faults(Faults {
+        latency: Duration::from_millis(400),
+        ..Faults::default()
+    });
+    let impatient = client(
+        &fake,
+        ClientOptions {
+            timeout: Duration::from_millis(100),
+            max_attempts: 2,
+            ..options()
+        },
+    );
+    let error = impatient
+        .v3()
+        .get("/catalog/products")
+        .send()
+        .await
+        .unwrap_err();
+    match &error {
+        Error::Network {
+            attempts, source, ..
+        } => {
+            assert_eq!(*attempts, 2);
+            assert!(source.is_timeout(), "{source:?}");
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert_eq!(fake.store(HASH).unwrap().stats().total_requests, 2);
+}
