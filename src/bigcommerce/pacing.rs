@@ -17,6 +17,8 @@ use tokio::time::Instant;
 
 use super::options::ClientOptions;
 
+const MAX_HEADER_DURATION: Duration = Duration::from_secs(3600);
+
 /// The rate-limit headers of one response (header names are matched in any case).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RateHeaders {
@@ -40,12 +42,17 @@ impl RateHeaders {
                     .map(|v| v as u64)
             })
         };
+        // An absurd figure must not overflow an `Instant` (a panic) or park the store for
+        // years: no window is longer than an hour.
+        let duration = |d: Duration| d.min(MAX_HEADER_DURATION);
         Self {
             left: number("x-rate-limit-requests-left"),
             quota: number("x-rate-limit-requests-quota"),
-            reset: number("x-rate-limit-time-reset-ms").map(Duration::from_millis),
-            window: number("x-rate-limit-time-window-ms").map(Duration::from_millis),
-            retry_after: number("x-retry-after").map(Duration::from_secs),
+            reset: number("x-rate-limit-time-reset-ms")
+                .map(|ms| duration(Duration::from_millis(ms))),
+            window: number("x-rate-limit-time-window-ms")
+                .map(|ms| duration(Duration::from_millis(ms))),
+            retry_after: number("x-retry-after").map(|s| duration(Duration::from_secs(s))),
         }
     }
 }
@@ -404,6 +411,16 @@ mod tests {
         assert_eq!(h.reset, Some(Duration::from_millis(1_200)));
         assert_eq!(h.retry_after, Some(Duration::from_secs(2)));
         assert_eq!(h.window, None);
+
+        let mut huge = HeaderMap::new();
+        huge.insert(
+            "x-rate-limit-time-reset-ms",
+            u64::MAX.to_string().parse().unwrap(),
+        );
+        huge.insert("x-retry-after", "1e300".parse().unwrap());
+        let h = RateHeaders::from_headers(&huge);
+        assert_eq!(h.reset, Some(MAX_HEADER_DURATION));
+        assert_eq!(h.retry_after, Some(MAX_HEADER_DURATION));
     }
 
     #[test]
