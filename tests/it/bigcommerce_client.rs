@@ -1027,3 +1027,50 @@ async fn connect_errors_and_timeouts_are_retried_up_to_the_cap() {
     }
     assert_eq!(fake.store(HASH).unwrap().stats().total_requests, 2);
 }
+
+#[tokio::test]
+async fn webhook_batches_can_be_delayed_and_shuffled() {
+    let fake = start(spec(30), None).await;
+    let store = client(&fake, options());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let destination = format!("http://{}/hook", listener.local_addr().unwrap());
+    let receiver = axum::Router::new().route("/hook", axum::routing::post(|| async { "ok" }));
+    let server = tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+    store
+        .v3()
+        .post("/hooks")
+        .json(&json!({"scope": "store/product/updated", "destination": destination, "is_active": true}))
+        .send()
+        .await
+        .unwrap();
+    fake.set_webhook_options(fake_bigcommerce::WebhookOptions {
+        shuffle: true,
+        delay: Duration::from_millis(150),
+        batch_window: Duration::from_millis(100),
+        ..Default::default()
+    });
+    let handle = fake.store(HASH).unwrap();
+    let started = tokio::time::Instant::now();
+    for id in 1..=20 {
+        handle.update_product(id, json!({"price": 1.0})).unwrap();
+    }
+    handle.delete_product(21).unwrap(); // another scope: not delivered to this hook
+    let deliveries = fake.wait_for_deliveries(20, Duration::from_secs(5)).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "deliveries waited"
+    );
+    assert_eq!(deliveries.len(), 20);
+    let mut ids: Vec<i64> = deliveries
+        .iter()
+        .map(|d| d.body["data"]["id"].as_i64().unwrap())
+        .collect();
+    assert_ne!(ids, (1..=20).collect::<Vec<_>>(), "the batch was reordered");
+    ids.sort();
+    assert_eq!(
+        ids,
+        (1..=20).collect::<Vec<_>>(),
+        "every event was delivered once"
+    );
+    server.abort();
+}
