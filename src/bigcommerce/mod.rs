@@ -1,0 +1,52 @@
+//! Everything that talks to BigCommerce.
+//!
+//! One [`BigCommerce`] per process holds the HTTP connection pool and the pacing state of
+//! every store; [`BigCommerce::store`] gives a cheap [`StoreClient`] for one store, and every
+//! client of the same store hash (in any task) shares that store's quota.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), bcgraph::bigcommerce::Error> {
+//! use bcgraph::bigcommerce::{BigCommerce, ClientOptions};
+//! use futures::TryStreamExt;
+//!
+//! let api = BigCommerce::new("https://api.bigcommerce.com", ClientOptions::default())?;
+//! let store = api.store("abc123", "access-token");
+//!
+//! // v3: the envelope's `data`; a 404 is `Ok(None)`.
+//! let product = store
+//!     .v3()
+//!     .get("/catalog/products/{product_id}")
+//!     .path_param("product_id", 205)
+//!     .query("include", ["variants", "custom_fields"])
+//!     .send()
+//!     .await?;
+//!
+//! // Every item of every page (page numbers or cursors, detected from `meta`).
+//! let mut products = store
+//!     .v3()
+//!     .list("/catalog/products")
+//!     .query("date_modified:min", "2026-01-01T00:00:00Z")
+//!     .items();
+//! while let Some(product) = products.try_next().await? {
+//!     let _ = product["id"].as_i64();
+//! }
+//!
+//! // v2: bare arrays until a 204 or a short page.
+//! let orders: Vec<serde_json::Value> =
+//!     store.v2().list("/orders").query("sort", "id:asc").items().try_collect().await?;
+//! # let _ = (product, orders);
+//! # Ok(()) }
+//! ```
+
+pub mod client;
+pub mod error;
+pub mod listing;
+pub mod options;
+pub mod pacing;
+pub mod params;
+
+pub use client::{Api, ApiVersion, BigCommerce, RequestBuilder, StoreClient};
+pub use error::Error;
+pub use listing::{ListBuilder, Paging};
+pub use options::ClientOptions;
+pub use params::{ParamValue, Params};
