@@ -143,8 +143,7 @@ async fn run() {
         let wall = median.wall.as_secs_f64();
         let (floor, ratio) = match &scenario.limit {
             Some(limit) => {
-                let floor =
-                    median.pages as f64 / (f64::from(limit.quota) / limit.window.as_secs_f64());
+                let floor = median.pages as f64 / (f64::from(limit.quota) / limit.window.as_secs_f64());
                 (format!("{floor:.3}s"), format!("{:.2}", wall / floor))
             }
             None => ("-".into(), "-".into()),

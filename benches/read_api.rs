@@ -11,8 +11,7 @@ use bcgraph::server::{self, AppState};
 use chrono::Utc;
 use entity::bigcommerce::{product, product_variant, store};
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, Set,
-    TransactionTrait,
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, Set, TransactionTrait,
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -121,9 +120,7 @@ async fn seed(db: &DatabaseConnection, products: u64) -> anyhow::Result<()> {
                 ..Default::default()
             })
         });
-        product_variant::Entity::insert_many(variants)
-            .exec(&txn)
-            .await?;
+        product_variant::Entity::insert_many(variants).exec(&txn).await?;
         txn.commit().await?;
     }
     // Fresh tables have no statistics; a real database would have them from autovacuum.
@@ -137,9 +134,7 @@ async fn seed(db: &DatabaseConnection, products: u64) -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(run())
 }
 
@@ -158,7 +153,8 @@ async fn run() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let endpoint = format!("http://{}/api/graphql", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, server::router(state)).await });
-    let body = json!({"query": QUERY, "variables": {"first": 50, "filter": {"price": {"greaterThan": 10}}}}).to_string();
+    let body = json!({"query": QUERY, "variables": {"first": 50, "filter": {"price": {"greaterThan": 10}}}})
+        .to_string();
 
     // Check the answer once before measuring.
     let http = reqwest::Client::new();
@@ -212,8 +208,7 @@ async fn run() -> anyhow::Result<()> {
                 };
                 if started >= warmup {
                     if latencies.is_empty() {
-                        statements_at_start
-                            .fetch_max(statements.load(Ordering::Relaxed), Ordering::Relaxed);
+                        statements_at_start.fetch_max(statements.load(Ordering::Relaxed), Ordering::Relaxed);
                     }
                     latencies.push(started.elapsed());
                     if !ok {

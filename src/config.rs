@@ -42,25 +42,20 @@ impl Config {
 
     /// Read the configuration through `get`, which returns a variable's value if set.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let var = |name: &str| {
-            get(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
+        let var = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let url = |variable: &'static str, default: Option<&str>| -> Result<Option<Url>, ConfigError> {
+            match var(variable).or(default.map(str::to_owned)) {
+                None => Ok(None),
+                Some(v) => Url::parse(&v)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .map(Some)
+                    .ok_or_else(|| ConfigError {
+                        variable,
+                        message: format!("`{v}` is not an http(s) URL"),
+                    }),
+            }
         };
-        let url =
-            |variable: &'static str, default: Option<&str>| -> Result<Option<Url>, ConfigError> {
-                match var(variable).or(default.map(str::to_owned)) {
-                    None => Ok(None),
-                    Some(v) => Url::parse(&v)
-                        .ok()
-                        .filter(|u| matches!(u.scheme(), "http" | "https"))
-                        .map(Some)
-                        .ok_or_else(|| ConfigError {
-                            variable,
-                            message: format!("`{v}` is not an http(s) URL"),
-                        }),
-                }
-            };
         let database_url = var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
         if !(database_url.starts_with("sqlite:")
             || database_url.starts_with("postgres://")
@@ -77,11 +72,9 @@ impl Config {
             message: format!("`{listen_text}` is not an address like 127.0.0.1:3000"),
         })?;
         let public_url =
-            url("BCGRAPH_PUBLIC_URL", Some(&format!("http://{listen}")))?.ok_or_else(|| {
-                ConfigError {
-                    variable: "BCGRAPH_PUBLIC_URL",
-                    message: "missing".into(),
-                }
+            url("BCGRAPH_PUBLIC_URL", Some(&format!("http://{listen}")))?.ok_or_else(|| ConfigError {
+                variable: "BCGRAPH_PUBLIC_URL",
+                message: "missing".into(),
             })?;
         let secret = var("BCGRAPH_SECRET");
         if let Some(s) = &secret
@@ -102,7 +95,8 @@ impl Config {
             };
             return Err(ConfigError {
                 variable,
-                message: "BIGCOMMERCE_CLIENT_ID and BIGCOMMERCE_CLIENT_SECRET are set together or not at all".into(),
+                message: "BIGCOMMERCE_CLIENT_ID and BIGCOMMERCE_CLIENT_SECRET are set together or not at all"
+                    .into(),
             });
         }
         let webhook_scopes = var("BIGCOMMERCE_WEBHOOK_SCOPES").map(|v| {
@@ -129,11 +123,8 @@ impl Config {
                 client_secret,
                 api_url: url("BIGCOMMERCE_API_URL", Some("https://api.bigcommerce.com"))?
                     .expect("has a default"),
-                login_url: url(
-                    "BIGCOMMERCE_LOGIN_URL",
-                    Some("https://login.bigcommerce.com"),
-                )?
-                .expect("has a default"),
+                login_url: url("BIGCOMMERCE_LOGIN_URL", Some("https://login.bigcommerce.com"))?
+                    .expect("has a default"),
                 webhook_scopes,
             },
             frontend_url: url("BCGRAPH_FRONTEND_URL", None)?,
@@ -147,10 +138,8 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|name| vars.get(name).cloned())
     }
 

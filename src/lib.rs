@@ -2,6 +2,7 @@
 //! merchant's store data and serves it through a GraphQL API generated from the
 //! SeaORM entities, wire-compatible with Gadget's JavaScript client.
 
+pub mod action;
 pub mod bigcommerce;
 pub mod config;
 pub mod db;

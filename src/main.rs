@@ -59,7 +59,7 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<()> {
     let registry = Arc::new(Registry::bigcommerce());
     if let Command::Schema = command {
-        print!("{}", graphql::build_schema(registry)?.sdl());
+        print!("{}", graphql::build_schema(registry, &Default::default())?.sdl());
         return Ok(());
     }
     let config = Config::from_env()?;

@@ -1,8 +1,8 @@
 //! The HTTP surface: `/api/graphql` (POST, and GraphiQL on GET) and `/healthz`.
 
+use crate::action::{Api, GlobalActions};
 use crate::graphql::{self, RequestContext};
 use crate::model::Registry;
-use crate::query::Reader;
 use async_graphql::dynamic::Schema;
 use async_graphql::http::GraphiQLSource;
 use axum::Router;
@@ -21,19 +21,25 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
-    pub registry: Arc<Registry>,
+    pub api: Api,
     pub schema: Schema,
 }
 
 impl AppState {
     /// Build the schema for `registry` over `db` (already migrated).
     pub fn new(db: DatabaseConnection, registry: Arc<Registry>) -> anyhow::Result<AppState> {
-        let schema = graphql::build_schema(registry.clone())?;
-        Ok(AppState {
-            db,
-            registry,
-            schema,
-        })
+        Self::with_globals(db, registry, GlobalActions::default())
+    }
+
+    /// The same, with the application's global actions.
+    pub fn with_globals(
+        db: DatabaseConnection,
+        registry: Arc<Registry>,
+        globals: GlobalActions,
+    ) -> anyhow::Result<AppState> {
+        let schema = graphql::build_schema(registry.clone(), &globals)?;
+        let api = Api::new(db.clone(), registry).with_globals(globals);
+        Ok(AppState { db, api, schema })
     }
 }
 
@@ -83,20 +89,12 @@ async fn graphql_post(State(state): State<AppState>, body: Bytes) -> Response {
     if request.query.trim().is_empty() {
         return request_error(StatusCode::BAD_REQUEST, "the request has no `query`");
     }
-    let reader = Reader {
-        db: state.db.clone(),
-        registry: state.registry.clone(),
-        tenant: None,
-    };
     let response = state
         .schema
-        .execute(request.data(RequestContext::new(reader)))
+        .execute(request.data(RequestContext::new(state.api.clone())))
         .await;
     match serde_json::to_vec(&response) {
         Ok(body) => json_response(StatusCode::OK, body),
-        Err(_) => request_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "could not encode the response",
-        ),
+        Err(_) => request_error(StatusCode::INTERNAL_SERVER_ERROR, "could not encode the response"),
     }
 }

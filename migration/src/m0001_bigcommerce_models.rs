@@ -126,16 +126,8 @@ fn id_and_timestamps(table: &mut TableCreateStatement) {
                 .auto_increment()
                 .primary_key(),
         )
-        .col(
-            ColumnDef::new("created_at")
-                .timestamp_with_time_zone()
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new("updated_at")
-                .timestamp_with_time_zone()
-                .not_null(),
-        );
+        .col(ColumnDef::new("created_at").timestamp_with_time_zone().not_null())
+        .col(ColumnDef::new("updated_at").timestamp_with_time_zone().not_null());
 }
 
 fn store_table() -> TableCreateStatement {
@@ -143,28 +135,15 @@ fn store_table() -> TableCreateStatement {
     table.table("bigcommerce_store");
     id_and_timestamps(&mut table);
     table
-        .col(
-            ColumnDef::new("store_hash")
-                .string()
-                .not_null()
-                .unique_key(),
-        )
+        .col(ColumnDef::new("store_hash").string().not_null().unique_key())
         .col(ColumnDef::new("state").string().not_null())
         .col(ColumnDef::new("access_token").text().null())
         .col(ColumnDef::new("scopes").json_binary().null())
         .col(ColumnDef::new("account_uuid").string().null())
         .col(ColumnDef::new("owner_id").big_integer().null())
         .col(ColumnDef::new("owner_email").string().null())
-        .col(
-            ColumnDef::new("installed_at")
-                .timestamp_with_time_zone()
-                .null(),
-        )
-        .col(
-            ColumnDef::new("uninstalled_at")
-                .timestamp_with_time_zone()
-                .null(),
-        );
+        .col(ColumnDef::new("installed_at").timestamp_with_time_zone().null())
+        .col(ColumnDef::new("uninstalled_at").timestamp_with_time_zone().null());
     table.to_owned()
 }
 
@@ -182,14 +161,12 @@ fn owned_table(name: &'static str, cols: &[Col]) -> TableCreateStatement {
             Col::Bool(c) => table.col(ColumnDef::new(*c).boolean().null()),
             Col::Time(c) => table.col(ColumnDef::new(*c).timestamp_with_time_zone().null()),
             Col::Json(c) => table.col(ColumnDef::new(*c).json_binary().null()),
-            Col::Parent(c, parent) => table
-                .col(ColumnDef::new(*c).big_integer().null())
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(name, *c)
-                        .to(*parent, "id")
-                        .on_delete(ForeignKeyAction::Cascade),
-                ),
+            Col::Parent(c, parent) => table.col(ColumnDef::new(*c).big_integer().null()).foreign_key(
+                ForeignKey::create()
+                    .from(name, *c)
+                    .to(*parent, "id")
+                    .on_delete(ForeignKeyAction::Cascade),
+            ),
         };
     }
     table
@@ -242,9 +219,7 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for (name, _) in TABLES.iter().rev() {
-            manager
-                .drop_table(Table::drop().table(*name).to_owned())
-                .await?;
+            manager.drop_table(Table::drop().table(*name).to_owned()).await?;
         }
         manager
             .drop_table(Table::drop().table("bigcommerce_store").to_owned())

@@ -73,11 +73,7 @@ impl BigCommerce {
     }
 
     /// A client for one store; every client of the same store hash shares its pacing.
-    pub fn store(
-        &self,
-        store_hash: impl Into<String>,
-        access_token: impl Into<String>,
-    ) -> StoreClient {
+    pub fn store(&self, store_hash: impl Into<String>, access_token: impl Into<String>) -> StoreClient {
         let store_hash: String = store_hash.into();
         let pacer = {
             let mut pacers = self.inner.pacers.lock().unwrap_or_else(|e| e.into_inner());
@@ -223,10 +219,7 @@ impl StoreClient {
         let mut url = format!(
             "{}/stores/{}{}",
             self.inner.base_url,
-            percent_encoding::utf8_percent_encode(
-                &self.store_hash,
-                percent_encoding::NON_ALPHANUMERIC
-            ),
+            percent_encoding::utf8_percent_encode(&self.store_hash, percent_encoding::NON_ALPHANUMERIC),
             api_path
         );
         let query_string = query.to_query_string();
@@ -235,9 +228,7 @@ impl StoreClient {
             url.push_str(&query_string);
         }
         let mut token = HeaderValue::from_str(&self.access_token).map_err(|_| {
-            Error::InvalidRequest(
-                "the access token contains characters not allowed in a header".into(),
-            )
+            Error::InvalidRequest("the access token contains characters not allowed in a header".into())
         })?;
         token.set_sensitive(true);
 
@@ -445,13 +436,7 @@ impl RequestBuilder {
         let path = expand_path(&self.path, &self.path_params)?;
         let answer = self
             .store
-            .execute(
-                &self.method,
-                self.version,
-                &path,
-                &self.query,
-                body.as_ref(),
-            )
+            .execute(&self.method, self.version, &path, &self.query, body.as_ref())
             .await?;
         Ok((self.version, answer))
     }

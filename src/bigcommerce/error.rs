@@ -19,9 +19,7 @@ pub enum Error {
         attempts: u32,
     },
     /// The store kept answering 429 past the rate-limit retry cap.
-    #[error(
-        "BigCommerce {method} {path} still rate limited (429) after {attempts} attempt(s): {body}"
-    )]
+    #[error("BigCommerce {method} {path} still rate limited (429) after {attempts} attempt(s): {body}")]
     RateLimited {
         method: Method,
         path: String,
@@ -38,9 +36,7 @@ pub enum Error {
         source: reqwest::Error,
     },
     /// A success status whose body is not the JSON BigCommerce documents.
-    #[error(
-        "BigCommerce {method} {path} answered {status} with an unexpected body ({reason}): {body}"
-    )]
+    #[error("BigCommerce {method} {path} answered {status} with an unexpected body ({reason}): {body}")]
     Decode {
         method: Method,
         path: String,
@@ -72,9 +68,9 @@ impl Error {
     /// The body BigCommerce sent with the failing answer, when there was one.
     pub fn body(&self) -> Option<&str> {
         match self {
-            Error::Status { body, .. }
-            | Error::RateLimited { body, .. }
-            | Error::Decode { body, .. } => Some(body),
+            Error::Status { body, .. } | Error::RateLimited { body, .. } | Error::Decode { body, .. } => {
+                Some(body)
+            }
             _ => None,
         }
     }

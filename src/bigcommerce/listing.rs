@@ -260,9 +260,7 @@ impl ListBuilder {
     }
 
     /// Every item, deserialised into `T`.
-    pub fn items_as<T: DeserializeOwned + Send + 'static>(
-        self,
-    ) -> BoxStream<'static, Result<T, Error>> {
+    pub fn items_as<T: DeserializeOwned + Send + 'static>(self) -> BoxStream<'static, Result<T, Error>> {
         let path = self.path.clone();
         self.items()
             .map(move |item| {
@@ -296,14 +294,10 @@ async fn fetch(
     match &next {
         Next::Page(n) => query.set("page", *n),
         Next::After(after) => query.set("after", after.as_str()),
-        Next::First if paging == Paging::Pages || version == ApiVersion::V2 => {
-            query.set("page", 1u64)
-        }
+        Next::First if paging == Paging::Pages || version == ApiVersion::V2 => query.set("page", 1u64),
         Next::First => {}
     }
-    let answer = store
-        .execute(&Method::GET, version, &path, &query, None)
-        .await?;
+    let answer = store.execute(&Method::GET, version, &path, &query, None).await?;
     let decode_error = |reason: &str, body: &Value| Error::Decode {
         method: Method::GET,
         path: format!("{}{path}", version.prefix()),
@@ -326,8 +320,7 @@ async fn fetch(
             let Value::Array(items) = body else {
                 return Err(decode_error("a v2 listing must be a JSON array", &body));
             };
-            let next =
-                (items.len() as u64 >= u64::from(limit)).then_some(Next::Page(page_number + 1));
+            let next = (items.len() as u64 >= u64::from(limit)).then_some(Next::Page(page_number + 1));
             Ok(Fetched {
                 items,
                 next,
@@ -338,10 +331,7 @@ async fn fetch(
         }
         ApiVersion::V3 => {
             let Value::Object(mut envelope) = body else {
-                return Err(decode_error(
-                    "a v3 listing must be an object with data",
-                    &body,
-                ));
+                return Err(decode_error("a v3 listing must be an object with data", &body));
             };
             let items = match envelope.remove("data") {
                 Some(Value::Array(items)) => items,
@@ -361,9 +351,7 @@ async fn fetch(
             } else {
                 pages_next(&meta, page_number, items.len(), limit)
             };
-            let total_pages = meta
-                .pointer("/pagination/total_pages")
-                .and_then(Value::as_u64);
+            let total_pages = meta.pointer("/pagination/total_pages").and_then(Value::as_u64);
             Ok(Fetched {
                 items,
                 next,

@@ -48,10 +48,8 @@ impl RateHeaders {
         Self {
             left: number("x-rate-limit-requests-left"),
             quota: number("x-rate-limit-requests-quota"),
-            reset: number("x-rate-limit-time-reset-ms")
-                .map(|ms| duration(Duration::from_millis(ms))),
-            window: number("x-rate-limit-time-window-ms")
-                .map(|ms| duration(Duration::from_millis(ms))),
+            reset: number("x-rate-limit-time-reset-ms").map(|ms| duration(Duration::from_millis(ms))),
+            window: number("x-rate-limit-time-window-ms").map(|ms| duration(Duration::from_millis(ms))),
             retry_after: number("x-retry-after").map(|s| duration(Duration::from_secs(s))),
         }
     }
@@ -292,9 +290,7 @@ fn rate_limit_wait(h: &RateHeaders, streak: u32, options: &ClientOptions) -> Dur
         (None, None) => exponential(
             options.default_rate_limit_wait,
             repeats,
-            options
-                .max_rate_limit_wait
-                .max(options.default_rate_limit_wait),
+            options.max_rate_limit_wait.max(options.default_rate_limit_wait),
             false,
         ),
     };
@@ -345,10 +341,7 @@ mod tests {
             max_in_flight: 4,
             ..State::default()
         };
-        assert!(matches!(
-            state.decide(Instant::now()),
-            Decision::WaitForAnswer
-        ));
+        assert!(matches!(state.decide(Instant::now()), Decision::WaitForAnswer));
         state.in_flight = 3;
         assert!(matches!(state.decide(Instant::now()), Decision::Go));
     }
@@ -431,9 +424,7 @@ mod tests {
             ..ClientOptions::default()
         };
         let none = RateHeaders::default();
-        let waits: Vec<Duration> = (1..=6)
-            .map(|n| rate_limit_wait(&none, n, &options))
-            .collect();
+        let waits: Vec<Duration> = (1..=6).map(|n| rate_limit_wait(&none, n, &options)).collect();
         for (n, wait) in waits.iter().enumerate() {
             let base = Duration::from_secs(5 << n).min(Duration::from_secs(60));
             assert!(

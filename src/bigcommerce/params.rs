@@ -63,9 +63,7 @@ impl<T: ParamValue, const N: usize> ParamValue for [T; N] {
 
 impl<T: ParamValue> ParamValue for Option<T> {
     fn param_parts(&self) -> Vec<String> {
-        self.as_ref()
-            .map(ParamValue::param_parts)
-            .unwrap_or_default()
+        self.as_ref().map(ParamValue::param_parts).unwrap_or_default()
     }
 }
 
@@ -99,10 +97,7 @@ impl Params {
     }
 
     pub fn get(&self, key: &str) -> Option<String> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.join(","))
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.join(","))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -152,17 +147,13 @@ pub fn expand_path(template: &str, params: &Params) -> Result<String, Error> {
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
-        let close = after.find('}').ok_or_else(|| {
-            Error::InvalidRequest(format!("unclosed placeholder in path {template:?}"))
-        })?;
+        let close = after
+            .find('}')
+            .ok_or_else(|| Error::InvalidRequest(format!("unclosed placeholder in path {template:?}")))?;
         let name = &after[..close];
-        let index = params
-            .0
-            .iter()
-            .position(|(k, _)| k == name)
-            .ok_or_else(|| {
-                Error::InvalidRequest(format!("missing path parameter {name:?} for {template:?}"))
-            })?;
+        let index = params.0.iter().position(|(k, _)| k == name).ok_or_else(|| {
+            Error::InvalidRequest(format!("missing path parameter {name:?} for {template:?}"))
+        })?;
         used[index] = true;
         let value = params.0[index].1.join(",");
         if value.is_empty() {
@@ -193,10 +184,7 @@ mod tests {
             .with("id:in", [1, 2, 3])
             .with("name:like", "a&b c/ü")
             .with("empty", Vec::<i64>::new());
-        assert_eq!(
-            q.to_query_string(),
-            "id:in=1,2,3&name:like=a%26b%20c%2F%C3%BC"
-        );
+        assert_eq!(q.to_query_string(), "id:in=1,2,3&name:like=a%26b%20c%2F%C3%BC");
     }
 
     #[test]

@@ -89,13 +89,7 @@ impl Loader<(Arc<str>, i64)> for ChildrenLoader {
             let Some(spec) = spec else { continue };
             let pages = self
                 .reader
-                .children(
-                    spec.parent,
-                    spec.relation,
-                    &parents,
-                    &spec.args,
-                    &spec.columns,
-                )
+                .children(spec.parent, spec.relation, &parents, &spec.args, &spec.columns)
                 .await
                 .map_err(|e| Arc::new(query_error(e)))?;
             out.extend(

@@ -2,9 +2,7 @@
 
 use super::types::{GADGET_ID, HYDRATION_PLAN};
 use crate::model::{FieldType, Registry};
-use async_graphql::dynamic::{
-    Field, FieldFuture, FieldValue, InputValue, Object, SchemaBuilder, TypeRef,
-};
+use async_graphql::dynamic::{Field, FieldFuture, FieldValue, InputValue, Object, SchemaBuilder, TypeRef};
 use async_graphql::{Name, Value};
 use indexmap::IndexMap;
 use std::sync::Arc;
@@ -61,18 +59,14 @@ pub fn register(schema: SchemaBuilder, registry: &Arc<Registry>) -> SchemaBuilde
             TypeRef::named(GADGET_ID),
             |_| FieldFuture::Value(None),
         ))
-        .field(Field::new(
-            "roles",
-            TypeRef::named_nn_list_nn(ROLE),
-            |ctx| {
-                FieldFuture::new(async move {
-                    let s = ctx.parent_value.try_downcast_ref::<SessionValue>()?;
-                    Ok(Some(FieldValue::list(
-                        s.roles.iter().map(|r| FieldValue::borrowed_any(r)),
-                    )))
-                })
-            },
-        ));
+        .field(Field::new("roles", TypeRef::named_nn_list_nn(ROLE), |ctx| {
+            FieldFuture::new(async move {
+                let s = ctx.parent_value.try_downcast_ref::<SessionValue>()?;
+                Ok(Some(FieldValue::list(
+                    s.roles.iter().map(|r| FieldValue::borrowed_any(r)),
+                )))
+            })
+        }));
     if let Some(tenant_type) = tenant_type {
         session = session.field(Field::new(
             "bigcommerceStore",
@@ -109,10 +103,7 @@ pub fn register(schema: SchemaBuilder, registry: &Arc<Registry>) -> SchemaBuilde
                             .cloned();
                         FieldFuture::Value(plan.map(FieldValue::value))
                     })
-                    .argument(InputValue::new(
-                        "modelName",
-                        TypeRef::named_nn(TypeRef::STRING),
-                    )),
+                    .argument(InputValue::new("modelName", TypeRef::named_nn(TypeRef::STRING))),
                 ),
         )
         .register(session)

@@ -6,8 +6,10 @@
 pub mod errors;
 mod loaders;
 mod models;
+mod mutations;
 mod types;
 
+use crate::action::{Api, GlobalActions};
 use crate::model::{Model, Registry, pascal};
 use crate::query::Reader;
 use async_graphql::Value;
@@ -29,14 +31,16 @@ pub const MAX_COMPLEXITY: usize = 2_000;
 
 /// Everything a request's resolvers need: who is asking and how to read for them.
 pub struct RequestContext {
+    pub api: Api,
     pub reader: Reader,
     loaders: Loaders,
 }
 
 impl RequestContext {
-    pub fn new(reader: Reader) -> Self {
+    pub fn new(api: Api) -> Self {
+        let reader = api.reader();
         let loaders = Loaders::new(&reader);
-        RequestContext { reader, loaders }
+        RequestContext { api, reader, loaders }
     }
 }
 
@@ -49,28 +53,48 @@ fn namespace_value<'a>() -> FieldFuture<'a> {
     FieldFuture::Value(Some(FieldValue::owned_any(())))
 }
 
-/// Build the schema for `registry`.
-pub fn build_schema(registry: Arc<Registry>) -> Result<Schema, SchemaError> {
+/// Build the schema for `registry` and the application's global actions.
+pub fn build_schema(registry: Arc<Registry>, globals: &GlobalActions) -> Result<Schema, SchemaError> {
     let mut schema = Schema::build("Query", Some("Mutation"), None)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(MAX_RECURSION);
     schema = types::register(schema);
+    schema = mutations::register_shared(schema);
     let mut query = Object::new("Query");
     let mut mutation = Object::new("Mutation");
     for (namespace, models) in registry.namespaces() {
         let mut queries = Object::new(namespace_type(namespace, "Queries"));
+        let mut writes = Object::new(namespace_type(namespace, "Mutations"));
         for model in models {
             schema = models::register(schema, &registry, model);
-            queries = queries
-                .field(find_one(model))
-                .field(find_many(&registry, model));
+            queries = queries.field(find_one(model)).field(find_many(&registry, model));
+            let (next, fields) = mutations::register_model(schema, &registry, model);
+            schema = next;
+            for field in fields {
+                writes = writes.field(field);
+            }
+        }
+        for action in globals.all().iter().filter(|a| a.namespace() == Some(namespace)) {
+            let (next, field) = mutations::global_action(schema, action.clone());
+            schema = next;
+            writes = writes.field(field);
         }
         let name = queries.type_name().to_owned();
         schema = schema.register(queries);
         query = query.field(Field::new(namespace, TypeRef::named_nn(name), |_| {
             namespace_value()
         }));
+        let name = writes.type_name().to_owned();
+        schema = schema.register(writes);
+        mutation = mutation.field(Field::new(namespace, TypeRef::named_nn(name), |_| {
+            namespace_value()
+        }));
+    }
+    for action in globals.all().iter().filter(|a| a.namespace().is_none()) {
+        let (next, field) = mutations::global_action(schema, action.clone());
+        schema = next;
+        mutation = mutation.field(field);
     }
     query = query
         .field(meta::gadget_meta_field())
@@ -104,10 +128,7 @@ fn find_one(model: &Model) -> Field {
         },
     )
     .argument(InputValue::new("id", TypeRef::named_nn(types::GADGET_ID)))
-    .description(format!(
-        "The {} with this id, or null.",
-        model.qualified_name()
-    ))
+    .description(format!("The {} with this id, or null.", model.qualified_name()))
 }
 
 fn find_many(registry: &Arc<Registry>, model: &Model) -> Field {

@@ -9,8 +9,8 @@ use crate::model::{FieldType, Model, ModelId, Registry, RelationKind};
 use crate::query::{Columns, Cond, Page, PageArgs, Record, Value, filter, parse_sort};
 use async_graphql::SelectionField;
 use async_graphql::dynamic::{
-    Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ObjectAccessor,
-    ResolverContext, SchemaBuilder, TypeRef,
+    Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ObjectAccessor, ResolverContext,
+    SchemaBuilder, TypeRef,
 };
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -43,9 +43,7 @@ pub fn to_graphql(value: &Value, ty: FieldType) -> async_graphql::Value {
         Value::Null => G::Null,
         Value::Int(v) if ty == FieldType::Id => G::String(v.to_string()),
         Value::Int(v) => G::Number((*v).into()),
-        Value::Float(v) => serde_json::Number::from_f64(*v)
-            .map(G::Number)
-            .unwrap_or(G::Null),
+        Value::Float(v) => serde_json::Number::from_f64(*v).map(G::Number).unwrap_or(G::Null),
         Value::Bool(v) => G::Boolean(*v),
         Value::String(v) => G::String(v.clone()),
         Value::DateTime(v) => G::String(crate::query::value::format_datetime(v)),
@@ -80,10 +78,7 @@ pub fn page_arguments(field: Field, model: &Model) -> Field {
         .argument(InputValue::new("first", TypeRef::named(TypeRef::INT)))
         .argument(InputValue::new("before", TypeRef::named(TypeRef::STRING)))
         .argument(InputValue::new("last", TypeRef::named(TypeRef::INT)))
-        .argument(InputValue::new(
-            "sort",
-            TypeRef::named_nn_list(sort_type(model)),
-        ))
+        .argument(InputValue::new("sort", TypeRef::named_nn_list(sort_type(model))))
         .argument(InputValue::new(
             "filter",
             TypeRef::named_nn_list(filter_type(model)),
@@ -111,8 +106,7 @@ pub fn page_args(
         None => parse_sort(model, &serde_json::Value::Null).map_err(query_error)?,
     };
     let mut cond = match present("filter") {
-        Some(v) => filter::parse(registry, model, &v.as_value().clone().into_json()?)
-            .map_err(query_error)?,
+        Some(v) => filter::parse(registry, model, &v.as_value().clone().into_json()?).map_err(query_error)?,
         None => Cond::Const(true),
     };
     if let Some(search) = present("search") {
@@ -126,10 +120,7 @@ pub fn page_args(
 
 /// The columns a selection of records reads: its fields, the foreign keys of its
 /// belongsTo fields, and `id`. Fetching only these keeps large JSON off the wire.
-pub fn node_columns<'a>(
-    model: &Model,
-    fields: impl Iterator<Item = SelectionField<'a>>,
-) -> Columns {
+pub fn node_columns<'a>(model: &Model, fields: impl Iterator<Item = SelectionField<'a>>) -> Columns {
     let mut columns = Columns::id_only(model);
     for field in fields {
         if field.name() == "_all" {
@@ -161,11 +152,7 @@ pub fn connection_columns(model: &Model, connection: SelectionField) -> Columns 
 }
 
 /// Register every type of `model`.
-pub fn register(
-    mut schema: SchemaBuilder,
-    registry: &Arc<Registry>,
-    model: &Model,
-) -> SchemaBuilder {
+pub fn register(mut schema: SchemaBuilder, registry: &Arc<Registry>, model: &Model) -> SchemaBuilder {
     schema = schema
         .register(object(registry, model))
         .register(connection(registry, model))
@@ -189,9 +176,9 @@ pub fn register(
                     "node",
                     TypeRef::named_nn(model.type_name()),
                     |ctx| match ctx.parent_value.try_downcast_ref::<EdgeValue>() {
-                        Ok(edge) => FieldFuture::Value(Some(FieldValue::borrowed_any(
-                            &edge.page.records[edge.idx],
-                        ))),
+                        Ok(edge) => {
+                            FieldFuture::Value(Some(FieldValue::borrowed_any(&edge.page.records[edge.idx])))
+                        }
                         Err(e) => fail(e),
                     },
                 )),
@@ -244,10 +231,7 @@ fn object(registry: &Arc<Registry>, model: &Model) -> Object {
         let field_ty = f.ty;
         obj = obj.field(Field::new(f.api_id.clone(), ty, move |ctx| {
             match record(ctx.parent_value) {
-                Ok(r) => FieldFuture::Value(Some(FieldValue::value(to_graphql(
-                    &r.values[idx],
-                    field_ty,
-                )))),
+                Ok(r) => FieldFuture::Value(Some(FieldValue::value(to_graphql(&r.values[idx], field_ty)))),
                 Err(e) => fail(e),
             }
         }));
@@ -352,14 +336,14 @@ fn connection(registry: &Arc<Registry>, model: &Model) -> Object {
             "edges",
             TypeRef::named_nn_list_nn(edge_type),
             |ctx| match ctx.parent_value.try_downcast_ref::<ConnectionValue>() {
-                Ok(conn) => FieldFuture::Value(Some(FieldValue::list(
-                    (0..conn.page.records.len()).map(|idx| {
+                Ok(conn) => {
+                    FieldFuture::Value(Some(FieldValue::list((0..conn.page.records.len()).map(|idx| {
                         FieldValue::owned_any(EdgeValue {
                             page: conn.page.clone(),
                             idx,
                         })
-                    }),
-                ))),
+                    }))))
+                }
                 Err(e) => fail(e),
             },
         ))
@@ -415,10 +399,7 @@ fn sort_input(model: &Model) -> InputObject {
         .iter()
         .filter(|f| !f.hidden && f.ty != FieldType::Json)
     {
-        input = input.field(InputValue::new(
-            f.api_id.clone(),
-            TypeRef::named(SORT_ORDER),
-        ));
+        input = input.field(InputValue::new(f.api_id.clone(), TypeRef::named(SORT_ORDER)));
     }
     input
 }

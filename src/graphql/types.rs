@@ -3,8 +3,7 @@
 
 use async_graphql::Value;
 use async_graphql::dynamic::{
-    Enum, Field, FieldFuture, FieldValue, InputObject, InputValue, Object, Scalar, SchemaBuilder,
-    TypeRef,
+    Enum, Field, FieldFuture, FieldValue, InputObject, InputValue, Object, Scalar, SchemaBuilder, TypeRef,
 };
 
 use crate::model::FieldType;
@@ -104,20 +103,10 @@ pub fn register(mut schema: SchemaBuilder) -> SchemaBuilder {
                     "hasPreviousPage",
                     TypeRef::named_nn(TypeRef::BOOLEAN),
                 ))
-                .field(page_info_field(
-                    "startCursor",
-                    TypeRef::named(TypeRef::STRING),
-                ))
-                .field(page_info_field(
-                    "endCursor",
-                    TypeRef::named(TypeRef::STRING),
-                )),
+                .field(page_info_field("startCursor", TypeRef::named(TypeRef::STRING)))
+                .field(page_info_field("endCursor", TypeRef::named(TypeRef::STRING))),
         );
-    let with_starts_with: Vec<&str> = ORDERED
-        .iter()
-        .copied()
-        .chain(["startsWith", "isSet"])
-        .collect();
+    let with_starts_with: Vec<&str> = ORDERED.iter().copied().chain(["startsWith", "isSet"]).collect();
     let ordered: Vec<&str> = ORDERED.iter().copied().chain(["isSet"]).collect();
     let date_ops: Vec<&str> = ORDERED
         .iter()
@@ -126,11 +115,7 @@ pub fn register(mut schema: SchemaBuilder) -> SchemaBuilder {
         .collect();
     schema
         .register(filter_input("IDFilter", GADGET_ID, &ordered))
-        .register(filter_input(
-            "StringFilter",
-            TypeRef::STRING,
-            &with_starts_with,
-        ))
+        .register(filter_input("StringFilter", TypeRef::STRING, &with_starts_with))
         .register(filter_input("FloatFilter", TypeRef::FLOAT, &ordered))
         .register(filter_input(
             "BooleanFilter",
@@ -172,11 +157,7 @@ fn page_info_field(name: &'static str, ty: TypeRef) -> Field {
                 .clone()
                 .map(Value::String)
                 .unwrap_or(Value::Null),
-            _ => info
-                .end_cursor
-                .clone()
-                .map(Value::String)
-                .unwrap_or(Value::Null),
+            _ => info.end_cursor.clone().map(Value::String).unwrap_or(Value::Null),
         };
         FieldFuture::Value(Some(FieldValue::value(value)))
     })

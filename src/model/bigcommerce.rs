@@ -10,15 +10,16 @@ const PERMISSION_SETS: &[&str] = &[
     "read_and_sf_access",
     "write_and_sf_access",
 ];
-const RESOURCE_TYPES: &[&str] = &[
-    "product", "variant", "category", "brand", "order", "customer",
-];
+const RESOURCE_TYPES: &[&str] = &["product", "variant", "category", "brand", "order", "customer"];
 
 pub fn registry() -> Registry {
-    let d = Declaration::new;
+    // Every model copied from BigCommerce is identified by its BigCommerce id within its store.
+    let d = |ns, api| Declaration::new(ns, api).unique("bigcommerceId", Some("store"));
+    let store = Declaration::new;
     RegistryBuilder::default()
         .model::<store::Entity>(
-            d("bigcommerce", "store")
+            store("bigcommerce", "store")
+                .unique("storeHash", None)
                 .search(&["storeHash", "ownerEmail"])
                 .enumeration("state", &["installed", "uninstalled"])
                 .hidden(&["accessToken"]),

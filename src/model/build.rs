@@ -3,8 +3,7 @@
 use super::{Field, FieldType, Model, Registry, Relation, RelationKind, camel};
 use sea_orm::sea_query::{TableName, TableRef};
 use sea_orm::{
-    ColumnTrait, ColumnType, EntityTrait, IdenStatic, Identity, Iterable, RelationTrait,
-    RelationType,
+    ColumnTrait, ColumnType, EntityTrait, IdenStatic, Identity, Iterable, RelationTrait, RelationType,
 };
 
 /// What the entity cannot say about a model: its place in the API.
@@ -15,6 +14,7 @@ pub struct Declaration {
     searchable: &'static [&'static str],
     enums: Vec<(&'static str, &'static [&'static str])>,
     hidden: &'static [&'static str],
+    uniques: Vec<(&'static str, Option<&'static str>)>,
 }
 
 impl Declaration {
@@ -26,7 +26,14 @@ impl Declaration {
             searchable: &[],
             enums: Vec::new(),
             hidden: &[],
+            uniques: Vec::new(),
         }
+    }
+
+    /// `field` is unique, within each value of the belongsTo relation `scope` if given.
+    pub fn unique(mut self, field: &'static str, scope: Option<&'static str>) -> Self {
+        self.uniques.push((field, scope));
+        self
     }
 
     /// The plural api identifier, when adding an `s` is wrong.
@@ -59,6 +66,7 @@ struct Draft {
     model: Model,
     /// (api id, kind, our column, target table, target column)
     relations: Vec<(String, RelationType, String, String, String)>,
+    uniques: Vec<(&'static str, Option<&'static str>)>,
 }
 
 #[derive(Default)]
@@ -101,19 +109,23 @@ impl RegistryBuilder {
             let ty = match def.get_column_type() {
                 _ if name == "id" => FieldType::Id,
                 _ if !enum_values.is_empty() => FieldType::Enum,
-                ColumnType::BigInteger | ColumnType::Integer | ColumnType::SmallInteger => {
-                    FieldType::Integer
-                }
+                ColumnType::BigInteger | ColumnType::Integer | ColumnType::SmallInteger => FieldType::Integer,
                 ColumnType::Double | ColumnType::Float | ColumnType::Decimal(_) => FieldType::Float,
                 ColumnType::String(_) | ColumnType::Text | ColumnType::Char(_) => FieldType::String,
                 ColumnType::Boolean => FieldType::Boolean,
-                ColumnType::TimestampWithTimeZone
-                | ColumnType::DateTime
-                | ColumnType::Timestamp => FieldType::DateTime,
+                ColumnType::TimestampWithTimeZone | ColumnType::DateTime | ColumnType::Timestamp => {
+                    FieldType::DateTime
+                }
                 ColumnType::Json | ColumnType::JsonBinary => FieldType::Json,
                 other => panic!("{table}.{name}: column type {other:?} has no API type"),
             };
+            let max_length = match def.get_column_type() {
+                ColumnType::String(sea_orm::sea_query::StringLen::N(n)) => Some(*n as usize),
+                ColumnType::String(_) | ColumnType::Char(_) => Some(255),
+                _ => None,
+            };
             fields.push(Field {
+                max_length,
                 hidden: decl.hidden.contains(&api_id.as_str()),
                 api_id,
                 column: name,
@@ -181,8 +193,10 @@ impl RegistryBuilder {
                 relations: Vec::new(),
                 searchable,
                 tenant: None,
+                uniques: Vec::new(),
             },
             relations,
+            uniques: decl.uniques,
         });
         self
     }
@@ -226,11 +240,18 @@ impl RegistryBuilder {
                         RelationKind::BelongsTo { field }
                     }
                 };
-                model.relations.push(Relation {
-                    api_id,
-                    kind,
-                    target,
+                model.relations.push(Relation { api_id, kind, target });
+            }
+            for (field, scope) in draft.uniques {
+                let table = &model.table;
+                let field = model
+                    .field(field)
+                    .unwrap_or_else(|| panic!("{table}: unknown unique field {field}"));
+                let scope = scope.map(|rel| match model.relation(rel).map(|r| model.relations[r].kind) {
+                    Some(RelationKind::BelongsTo { field }) => field,
+                    _ => panic!("{table}: unique scope {rel} is not a belongsTo relation"),
                 });
+                model.uniques.push(super::Unique { field, scope });
             }
             models.push(model);
         }
@@ -245,9 +266,6 @@ impl RegistryBuilder {
                 Some(r.target) == tenant_model && matches!(r.kind, RelationKind::BelongsTo { .. })
             });
         }
-        Registry {
-            models,
-            tenant_model,
-        }
+        Registry { models, tenant_model }
     }
 }

@@ -41,6 +41,35 @@ pub struct Field {
     /// Never readable through the API (e.g. access tokens).
     pub hidden: bool,
     pub enum_values: Vec<String>,
+    /// Longest string the column takes, in characters.
+    pub max_length: Option<usize>,
+}
+
+impl Field {
+    /// Maintained by the action runtime, never written from input.
+    pub fn is_managed(&self) -> bool {
+        matches!(self.column.as_str(), "id" | "created_at" | "updated_at")
+    }
+
+    /// Must have a value when a record is created.
+    pub fn is_required(&self) -> bool {
+        !self.nullable && !self.is_managed()
+    }
+}
+
+/// A field whose value is unique, optionally within the value of another field
+/// (e.g. `bigcommerceId` per store). A database unique index backs each one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unique {
+    pub field: usize,
+    pub scope: Option<usize>,
+}
+
+impl Unique {
+    /// The fields that identify a record under this constraint, scope first.
+    pub fn fields(&self) -> Vec<usize> {
+        self.scope.into_iter().chain([self.field]).collect()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +103,7 @@ pub struct Model {
     pub searchable: Vec<usize>,
     /// The belongsTo relation to the tenant model (the store), if the model is tenant-scoped.
     pub tenant: Option<usize>,
+    pub uniques: Vec<Unique>,
 }
 
 impl Model {
@@ -87,6 +117,21 @@ impl Model {
 
     pub fn relation(&self, api_id: &str) -> Option<usize> {
         self.relations.iter().position(|r| r.api_id == api_id)
+    }
+
+    /// The foreign key field of the tenant relation.
+    pub fn tenant_field(&self) -> Option<usize> {
+        match self.relations[self.tenant?].kind {
+            RelationKind::BelongsTo { field } => Some(field),
+            RelationKind::HasMany { .. } => None,
+        }
+    }
+
+    /// The belongsTo relation whose foreign key is `field`.
+    pub fn relation_of_field(&self, field: usize) -> Option<usize> {
+        self.relations
+            .iter()
+            .position(|r| r.kind == RelationKind::BelongsTo { field })
     }
 
     /// The primary key is always field 0 (`id`).
@@ -129,9 +174,7 @@ impl Registry {
     /// Find a model by `namespace/apiId` or `namespace.apiId`.
     pub fn find(&self, name: &str) -> Option<&Model> {
         let (ns, api) = name.split_once(['/', '.'])?;
-        self.models
-            .iter()
-            .find(|m| m.namespace == ns && m.api_id == api)
+        self.models.iter().find(|m| m.namespace == ns && m.api_id == api)
     }
 
     /// The namespaces in registration order, each with its models.

@@ -166,8 +166,7 @@ fn parse_field(model: &Model, field: usize, ops: &Json) -> Result<Cond, QueryErr
                     negated: op == "notIn",
                 }
             }
-            "lessThan" | "lessThanOrEqual" | "greaterThan" | "greaterThanOrEqual" | "before"
-            | "after" => {
+            "lessThan" | "lessThanOrEqual" | "greaterThan" | "greaterThanOrEqual" | "before" | "after" => {
                 if arg.is_null() {
                     continue;
                 }
@@ -219,10 +218,7 @@ fn parse_relation(
     let rel = &model.relations[relation];
     let target = registry.get(rel.target);
     let Json::Object(map) = value else {
-        return Err(invalid(format!(
-            "filter on `{}` must be an object",
-            rel.api_id
-        )));
+        return Err(invalid(format!("filter on `{}` must be an object", rel.api_id)));
     };
     match rel.kind {
         RelationKind::BelongsTo { field } => {
@@ -459,10 +455,7 @@ impl<'a> Writer<'a> {
                 match (negated, nulls.is_empty()) {
                     // `notIn` without null keeps the rows that have no value.
                     (true, true) if parts > 0 => {
-                        self.sql
-                            .push(" OR ")
-                            .column(alias, &f.column)
-                            .push(" IS NULL");
+                        self.sql.push(" OR ").column(alias, &f.column).push(" IS NULL");
                     }
                     (true, false) => {
                         if parts > 0 {
@@ -497,11 +490,9 @@ impl<'a> Writer<'a> {
             }
             Cond::IsSet { field, set } => {
                 let f = &model.fields[*field];
-                self.sql.column(alias, &f.column).push(if *set {
-                    " IS NOT NULL"
-                } else {
-                    " IS NULL"
-                });
+                self.sql
+                    .column(alias, &f.column)
+                    .push(if *set { " IS NOT NULL" } else { " IS NULL" });
             }
             Cond::JsonMatches { field, value } => {
                 let f = &model.fields[*field];

@@ -52,10 +52,7 @@ pub fn parse_sort(model: &Model, sort: &Json) -> Result<Vec<SortKey>, QueryError
                 .field(name)
                 .filter(|f| !model.fields[*f].hidden && model.fields[*f].ty != FieldType::Json)
                 .ok_or_else(|| {
-                    QueryError::InvalidInput(format!(
-                        "cannot sort {} by `{name}`",
-                        model.type_name()
-                    ))
+                    QueryError::InvalidInput(format!("cannot sort {} by `{name}`", model.type_name()))
                 })?;
             if !keys.iter().any(|k: &SortKey| k.field == field) {
                 keys.push(SortKey { field, descending });
@@ -95,9 +92,7 @@ impl PageArgs {
         let check = |name: &str, n: Option<i64>| -> Result<Option<u64>, QueryError> {
             match n {
                 None => Ok(None),
-                Some(n) if n < 0 => Err(QueryError::InvalidInput(format!(
-                    "`{name}` must not be negative"
-                ))),
+                Some(n) if n < 0 => Err(QueryError::InvalidInput(format!("`{name}` must not be negative"))),
                 Some(n) if n as u64 > MAX_PAGE_SIZE => Err(QueryError::InvalidInput(format!(
                     "`{name}` is {n}, but a page holds at most {MAX_PAGE_SIZE} records"
                 ))),
@@ -123,8 +118,7 @@ impl PageArgs {
 
     /// Paging backwards: `last`, or `before` without `first`.
     pub fn backward(&self) -> bool {
-        self.last.is_some()
-            || (self.first.is_none() && self.before.is_some() && self.after.is_none())
+        self.last.is_some() || (self.first.is_none() && self.before.is_some() && self.after.is_none())
     }
 
     fn size(&self) -> u64 {
@@ -154,11 +148,7 @@ impl Page {
 }
 
 fn decode_cursor(model: &Model, sort: &[SortKey], cursor: &str) -> Result<Vec<Value>, QueryError> {
-    let bad = || {
-        QueryError::InvalidInput(format!(
-            "`{cursor}` is not a valid cursor for this list and sort"
-        ))
-    };
+    let bad = || QueryError::InvalidInput(format!("`{cursor}` is not a valid cursor for this list and sort"));
     let bytes = URL_SAFE_NO_PAD
         .decode(cursor.trim_end_matches('='))
         .map_err(|_| bad())?;
@@ -212,6 +202,46 @@ impl Columns {
     }
 }
 
+/// Records of `model_id` by id through any connection (a transaction included),
+/// restricted to `tenant`'s rows.
+pub async fn find_many_in<C: ConnectionTrait>(
+    conn: &C,
+    registry: &Registry,
+    tenant: Option<i64>,
+    model_id: ModelId,
+    ids: &[i64],
+) -> Result<Vec<Record>, QueryError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let model = registry.get(model_id);
+    let mut w = Writer::new(registry, Sql::new(conn.get_database_backend()), tenant);
+    w.sql.push("SELECT ");
+    Reader::select_list(&mut w, model, "t0", &Columns::All);
+    w.sql
+        .push(" FROM ")
+        .ident(&model.table)
+        .push(" t0 WHERE ")
+        .column("t0", "id");
+    if let [id] = ids {
+        w.sql.push(" = ").bind((*id).into());
+    } else {
+        w.sql.push(" IN (");
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                w.sql.push(", ");
+            }
+            w.sql.bind((*id).into());
+        }
+        w.sql.push(")");
+    }
+    w.tenant_restriction(model, "t0");
+    let rows = conn.query_all_raw(w.sql.build()).await?;
+    rows.iter()
+        .map(|row| Reader::decode(model, &Columns::All, row))
+        .collect()
+}
+
 /// Reads for one caller. `tenant` restricts every tenant-scoped table it touches.
 #[derive(Clone)]
 pub struct Reader {
@@ -229,7 +259,7 @@ impl Reader {
         )
     }
 
-    fn select_list(w: &mut Writer, model: &Model, alias: &str, columns: &Columns) {
+    pub(crate) fn select_list(w: &mut Writer, model: &Model, alias: &str, columns: &Columns) {
         let mut first = true;
         for (i, f) in model.fields.iter().enumerate() {
             if !columns.wants(i) {
@@ -243,7 +273,7 @@ impl Reader {
         }
     }
 
-    fn decode(
+    pub(crate) fn decode(
         model: &Model,
         columns: &Columns,
         row: &sea_orm::QueryResult,
@@ -268,43 +298,12 @@ impl Reader {
         w: Writer<'_>,
     ) -> Result<Vec<Record>, QueryError> {
         let rows = self.db.query_all_raw(w.sql.build()).await?;
-        rows.iter()
-            .map(|row| Self::decode(model, columns, row))
-            .collect()
+        rows.iter().map(|row| Self::decode(model, columns, row)).collect()
     }
 
     /// Records by id, in no particular order; missing and invisible ids are left out.
-    pub async fn find_many(
-        &self,
-        model_id: ModelId,
-        ids: &[i64],
-    ) -> Result<Vec<Record>, QueryError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let model = self.registry.get(model_id);
-        let mut w = self.writer();
-        w.sql.push("SELECT ");
-        Self::select_list(&mut w, model, "t0", &Columns::All);
-        w.sql
-            .push(" FROM ")
-            .ident(&model.table)
-            .push(" t0 WHERE ")
-            .column("t0", "id");
-        if let [id] = ids {
-            w.sql.push(" = ").bind((*id).into());
-        } else {
-            w.sql.push(" IN (");
-            for (i, id) in ids.iter().enumerate() {
-                if i > 0 {
-                    w.sql.push(", ");
-                }
-                w.sql.bind((*id).into());
-            }
-            w.sql.push(")");
-        }
-        w.tenant_restriction(model, "t0");
-        self.fetch(model, &Columns::All, w).await
+    pub async fn find_many(&self, model_id: ModelId, ids: &[i64]) -> Result<Vec<Record>, QueryError> {
+        find_many_in(&self.db, &self.registry, self.tenant, model_id, ids).await
     }
 
     pub async fn find(&self, model_id: ModelId, id: i64) -> Result<Option<Record>, QueryError> {
@@ -331,14 +330,7 @@ impl Reader {
     }
 
     /// Rows strictly after (or before) the cursor values in the sort order.
-    fn keyset(
-        w: &mut Writer,
-        model: &Model,
-        alias: &str,
-        sort: &[SortKey],
-        values: &[Value],
-        after: bool,
-    ) {
+    fn keyset(w: &mut Writer, model: &Model, alias: &str, sort: &[SortKey], values: &[Value], after: bool) {
         w.sql.push("(");
         for i in 0..sort.len() {
             if i > 0 {
@@ -363,11 +355,7 @@ impl Reader {
             match (&values[i], less) {
                 (Value::Null, false) => w.sql.column(alias, &f.column).push(" IS NOT NULL"),
                 (Value::Null, true) => w.sql.push("1=0"),
-                (v, false) => w
-                    .sql
-                    .column(alias, &f.column)
-                    .push(" > ")
-                    .bind(v.to_sql(f.ty)),
+                (v, false) => w.sql.column(alias, &f.column).push(" > ").bind(v.to_sql(f.ty)),
                 (v, true) if f.nullable => w
                     .sql
                     .push("(")
@@ -377,11 +365,7 @@ impl Reader {
                     .push(" OR ")
                     .column(alias, &f.column)
                     .push(" IS NULL)"),
-                (v, true) => w
-                    .sql
-                    .column(alias, &f.column)
-                    .push(" < ")
-                    .bind(v.to_sql(f.ty)),
+                (v, true) => w.sql.column(alias, &f.column).push(" < ").bind(v.to_sql(f.ty)),
             };
             w.sql.push(")");
         }
@@ -430,10 +414,7 @@ impl Reader {
         let mut w = self.writer();
         w.sql.push("SELECT ");
         Self::select_list(&mut w, model, "t0", &columns);
-        w.sql
-            .push(" FROM ")
-            .ident(&model.table)
-            .push(" t0 WHERE 1=1");
+        w.sql.push(" FROM ").ident(&model.table).push(" t0 WHERE 1=1");
         self.page_conditions(&mut w, model, "t0", args)?;
         w.sql.push(" ORDER BY ");
         Self::order_by(&mut w, model, "t0", &args.sort, backward);
@@ -447,17 +428,11 @@ impl Reader {
         // Across the cursor: is there anything on the other side of it?
         let cursor = if backward { &args.before } else { &args.after };
         let across = match cursor {
-            Some(cursor) if exact_edges => {
-                self.exists_across(model, args, cursor, backward).await?
-            }
+            Some(cursor) if exact_edges => self.exists_across(model, args, cursor, backward).await?,
             Some(_) => true,
             None => false,
         };
-        let (has_next_page, has_previous_page) = if backward {
-            (across, more)
-        } else {
-            (more, across)
-        };
+        let (has_next_page, has_previous_page) = if backward { (across, more) } else { (more, across) };
         Ok(Page {
             records,
             has_next_page,

@@ -97,14 +97,12 @@ impl Value {
     /// Read column `idx` of `row` as the field's type.
     pub fn decode(row: &QueryResult, idx: usize, field: &Field) -> Result<Value, sea_orm::DbErr> {
         Ok(match field.ty {
-            FieldType::Id | FieldType::Integer => {
-                row.try_get_by_index::<Option<i64>>(idx)?.map(Value::Int)
-            }
+            FieldType::Id | FieldType::Integer => row.try_get_by_index::<Option<i64>>(idx)?.map(Value::Int),
             FieldType::Float => row.try_get_by_index::<Option<f64>>(idx)?.map(Value::Float),
             FieldType::Boolean => row.try_get_by_index::<Option<bool>>(idx)?.map(Value::Bool),
-            FieldType::String | FieldType::Enum => row
-                .try_get_by_index::<Option<String>>(idx)?
-                .map(Value::String),
+            FieldType::String | FieldType::Enum => {
+                row.try_get_by_index::<Option<String>>(idx)?.map(Value::String)
+            }
             FieldType::DateTime => row
                 .try_get_by_index::<Option<DateTime<Utc>>>(idx)?
                 .map(Value::DateTime),
@@ -123,18 +121,14 @@ impl Value {
         };
         Ok(match (field.ty, input) {
             (_, Json::Null) => Value::Null,
-            (FieldType::Id, Json::String(s)) => {
-                Value::Int(parse_id(s).ok_or_else(|| bad("an id"))?)
-            }
+            (FieldType::Id, Json::String(s)) => Value::Int(parse_id(s).ok_or_else(|| bad("an id"))?),
             (FieldType::Id, Json::Number(n)) => Value::Int(n.as_i64().ok_or_else(|| bad("an id"))?),
             (FieldType::Integer, Json::Number(n)) => match n.as_i64() {
                 Some(i) => Value::Int(i),
                 // A fractional bound still compares correctly against integers.
                 None => Value::Float(n.as_f64().ok_or_else(|| bad("a number"))?),
             },
-            (FieldType::Float, Json::Number(n)) => {
-                Value::Float(n.as_f64().ok_or_else(|| bad("a number"))?)
-            }
+            (FieldType::Float, Json::Number(n)) => Value::Float(n.as_f64().ok_or_else(|| bad("a number"))?),
             (FieldType::Boolean, Json::Bool(b)) => Value::Bool(*b),
             (FieldType::String, Json::String(s)) => Value::String(s.clone()),
             (FieldType::Enum, Json::String(s)) => {

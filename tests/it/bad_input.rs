@@ -97,16 +97,10 @@ async fn depth_and_complexity_bombs_are_refused() {
     assert!(ok["errors"].is_null(), "{ok}");
     let response = app.gql(&nested(5), json!({})).await;
     assert!(response["data"].is_null());
-    assert!(
-        error_text(&response).contains("nested too deep"),
-        "{response}"
-    );
+    assert!(error_text(&response).contains("nested too deep"), "{response}");
     let response = app.gql(&nested(500), json!({})).await;
     assert!(response["data"].is_null());
-    assert!(
-        error_text(&response).contains("recursion limit"),
-        "{response}"
-    );
+    assert!(error_text(&response).contains("recursion limit"), "{response}");
     let wide: String = (0..3000)
         .map(|i| format!("a{i}: gadgetMeta {{ name }} "))
         .collect();
@@ -148,18 +142,7 @@ async fn graphiql_and_health() {
         .await
         .unwrap();
     assert_eq!(page.status().as_u16(), 200);
-    assert!(
-        page.text()
-            .await
-            .unwrap()
-            .to_lowercase()
-            .contains("graphiql")
-    );
-    let health = app
-        .http
-        .get(format!("{}/healthz", app.url))
-        .send()
-        .await
-        .unwrap();
+    assert!(page.text().await.unwrap().to_lowercase().contains("graphiql"));
+    let health = app.http.get(format!("{}/healthz", app.url)).send().await.unwrap();
     assert_eq!(health.status().as_u16(), 200);
 }

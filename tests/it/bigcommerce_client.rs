@@ -30,9 +30,7 @@ async fn start(spec: StoreSpec, rate_limit: Option<RateLimit>) -> FakeBigCommerc
 }
 
 fn client(fake: &FakeBigCommerce, options: ClientOptions) -> StoreClient {
-    BigCommerce::new(fake.url(), options)
-        .unwrap()
-        .store(HASH, TOKEN)
+    BigCommerce::new(fake.url(), options).unwrap().store(HASH, TOKEN)
 }
 
 fn spec(products: usize) -> StoreSpec {
@@ -108,20 +106,11 @@ async fn v3_get_post_put_delete_and_404_is_none() {
     assert_eq!(requests.len(), 5, "nothing was retried");
     for request in &requests {
         assert_eq!(request.accept.as_deref(), Some("application/json"));
-        assert!(
-            request
-                .user_agent
-                .as_deref()
-                .unwrap()
-                .starts_with("bcgraph/")
-        );
+        assert!(request.user_agent.as_deref().unwrap().starts_with("bcgraph/"));
         let is_write = request.method == "POST" || request.method == "PUT";
         assert_eq!(request.content_type.is_some(), is_write, "{request:?}");
     }
-    assert_eq!(
-        requests[0].path,
-        format!("/stores/{HASH}/v3/catalog/products")
-    );
+    assert_eq!(requests[0].path, format!("/stores/{HASH}/v3/catalog/products"));
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -227,11 +216,7 @@ async fn path_and_query_parameters_are_encoded() {
     // Placeholders and parameters must match.
     let missing = store.v3().get("/catalog/products/{id}").send().await;
     assert!(matches!(missing, Err(Error::InvalidRequest(_))));
-    assert_eq!(
-        fake_store.requests().len(),
-        3,
-        "an invalid request is never sent"
-    );
+    assert_eq!(fake_store.requests().len(), 3, "an invalid request is never sent");
 }
 
 #[tokio::test]
@@ -260,10 +245,7 @@ async fn lists_10000_products_complete_and_in_order() {
     assert_eq!(last["images"].as_array().unwrap().len(), 1);
     let stats = fake.store(HASH).unwrap().stats();
     assert_eq!(stats.total_requests, 40, "no page past the last one");
-    assert!(
-        stats.peak_concurrency <= 2,
-        "one page of prefetch, not more"
-    );
+    assert!(stats.peak_concurrency <= 2, "one page of prefetch, not more");
 
     // Sorted by date_modified descending with a filter, still complete.
     let modified: Vec<Value> = store
@@ -309,10 +291,7 @@ async fn cursor_paging_for_customers_and_metafields() {
         .await
         .unwrap();
     assert_eq!(metafields.len(), 600);
-    let unique: HashSet<i64> = metafields
-        .iter()
-        .map(|m| m["id"].as_i64().unwrap())
-        .collect();
+    let unique: HashSet<i64> = metafields.iter().map(|m| m["id"].as_i64().unwrap()).collect();
     assert_eq!(unique.len(), 600);
 
     let of_one = ids_of(
@@ -341,11 +320,7 @@ async fn v2_orders_page_until_204_or_a_short_page() {
     fake_store.reset_stats();
     let recent = ids_of(store.v2().list("/orders").query("min_id", 231).items()).await;
     assert_eq!(recent.len(), 270);
-    assert_eq!(
-        fake_store.requests().len(),
-        2,
-        "a short page is the last one"
-    );
+    assert_eq!(fake_store.requests().len(), 2, "a short page is the last one");
 
     let order = store
         .v2()
@@ -440,10 +415,7 @@ async fn errors_carry_status_and_body_and_4xx_is_not_retried() {
         .unwrap_err();
     assert_eq!(invalid.status(), Some(422));
     assert_eq!(invalid.attempts(), Some(1));
-    assert!(
-        invalid.body().unwrap().contains("name is required"),
-        "{invalid}"
-    );
+    assert!(invalid.body().unwrap().contains("name is required"), "{invalid}");
     assert!(
         invalid.to_string().contains("POST /v3/catalog/products"),
         "{invalid}"
@@ -471,12 +443,7 @@ async fn errors_carry_status_and_body_and_4xx_is_not_retried() {
     let wrong = BigCommerce::new(fake.url(), options())
         .unwrap()
         .store(HASH, "not-the-token");
-    let unauthorized = wrong
-        .v3()
-        .get("/catalog/products")
-        .send()
-        .await
-        .unwrap_err();
+    let unauthorized = wrong.v3().get("/catalog/products").send().await.unwrap_err();
     assert_eq!(unauthorized.status(), Some(401));
     assert!(!unauthorized.to_string().contains("not-the-token"));
     assert!(
@@ -499,12 +466,7 @@ async fn permanent_500_fails_after_the_retry_cap_with_the_body() {
             ..options()
         },
     );
-    let error = store
-        .v3()
-        .get("/catalog/products")
-        .send()
-        .await
-        .unwrap_err();
+    let error = store.v3().get("/catalog/products").send().await.unwrap_err();
     assert!(
         matches!(
             error,
@@ -574,9 +536,7 @@ async fn eight_tasks_share_the_quota_without_a_429() {
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let store = bigcommerce.store(HASH, TOKEN);
-            tokio::spawn(async move {
-                ids_of(store.v3().list("/catalog/products").limit(50).items()).await
-            })
+            tokio::spawn(async move { ids_of(store.v3().list("/catalog/products").limit(50).items()).await })
         })
         .collect();
     for task in tasks {
@@ -605,9 +565,7 @@ async fn a_neighbour_app_causes_429s_and_the_client_recovers() {
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let store = bigcommerce.store(HASH, TOKEN);
-            tokio::spawn(async move {
-                ids_of(store.v3().list("/catalog/products").limit(50).items()).await
-            })
+            tokio::spawn(async move { ids_of(store.v3().list("/catalog/products").limit(50).items()).await })
         })
         .collect();
     for task in tasks {
@@ -617,10 +575,7 @@ async fn a_neighbour_app_causes_429s_and_the_client_recovers() {
     let served: u32 = stats.windows.values().map(|w| w.served).sum();
     assert_eq!(served, 8 * 40, "every page was served once");
     assert!(
-        stats
-            .windows
-            .values()
-            .all(|w| w.served + w.neighbour <= 150),
+        stats.windows.values().all(|w| w.served + w.neighbour <= 150),
         "{stats:?}"
     );
     assert!(stats.windows.values().any(|w| w.neighbour > 0), "{stats:?}");
@@ -646,10 +601,7 @@ async fn a_429_without_headers_backs_off_instead_of_looping() {
         store.v3().get("/catalog/products").send(),
     )
     .await;
-    assert!(
-        outcome.is_err(),
-        "still waiting for the platform after 1.5 s"
-    );
+    assert!(outcome.is_err(), "still waiting for the platform after 1.5 s");
     let requests = fake.store(HASH).unwrap().stats().total_requests;
     // 100 + 200 + 400 + 800 ms of back-off: at most 5 requests; a tight loop sends hundreds.
     assert!((3..=5).contains(&requests), "{requests} requests");
@@ -662,12 +614,7 @@ async fn a_429_without_headers_backs_off_instead_of_looping() {
             ..options()
         },
     );
-    let error = capped
-        .v3()
-        .get("/catalog/products")
-        .send()
-        .await
-        .unwrap_err();
+    let error = capped.v3().get("/catalog/products").send().await.unwrap_err();
     assert!(
         matches!(error, Error::RateLimited { attempts: 2, .. }),
         "{error:?}"
@@ -725,21 +672,16 @@ async fn product_change_delivers_a_webhook_with_the_custom_header() {
     let (tx, mut rx) = mpsc::unbounded_channel::<(HeaderMap, Value)>();
     let receiver = axum::Router::new().route(
         "/webhooks/bigcommerce",
-        axum::routing::post(
-            move |headers: HeaderMap, axum::Json(body): axum::Json<Value>| {
-                let tx = tx.clone();
-                async move {
-                    let _ = tx.send((headers, body));
-                    "ok"
-                }
-            },
-        ),
+        axum::routing::post(move |headers: HeaderMap, axum::Json(body): axum::Json<Value>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((headers, body));
+                "ok"
+            }
+        }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let receiver_url = format!(
-        "http://{}/webhooks/bigcommerce",
-        listener.local_addr().unwrap()
-    );
+    let receiver_url = format!("http://{}/webhooks/bigcommerce", listener.local_addr().unwrap());
     let server = tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
 
     let fake = start(spec(10), None).await;
@@ -764,13 +706,7 @@ async fn product_change_delivers_a_webhook_with_the_custom_header() {
         .send()
         .await
         .unwrap();
-    let hooks: Vec<Value> = store
-        .v3()
-        .list("/hooks")
-        .items()
-        .try_collect()
-        .await
-        .unwrap();
+    let hooks: Vec<Value> = store.v3().list("/hooks").items().try_collect().await.unwrap();
     assert_eq!(hooks.len(), 2);
 
     store
@@ -860,23 +796,11 @@ async fn oauth_install_code_exchange() {
         .await
         .unwrap();
     assert_eq!(again.status(), 400);
-    assert!(
-        again
-            .text()
-            .await
-            .unwrap()
-            .contains("Invalid verification code")
-    );
+    assert!(again.text().await.unwrap().contains("Invalid verification code"));
     let store = BigCommerce::new(fake.url(), options())
         .unwrap()
         .store("newstore", "tok-new");
-    let products = store
-        .v3()
-        .get("/catalog/products")
-        .send()
-        .await
-        .unwrap()
-        .unwrap();
+    let products = store.v3().get("/catalog/products").send().await.unwrap().unwrap();
     assert_eq!(products, json!([]));
 }
 
@@ -899,10 +823,7 @@ async fn concurrent_page_fetching_keeps_the_order() {
     .await;
     assert_eq!(ids, (1..=3_000).collect::<Vec<_>>());
     let stats = fake.store(HASH).unwrap().stats();
-    assert_eq!(
-        stats.total_requests, 30,
-        "every page once, none past the end"
-    );
+    assert_eq!(stats.total_requests, 30, "every page once, none past the end");
     assert!(stats.peak_concurrency >= 3, "{stats:?}");
     assert!(stats.peak_concurrency <= 5, "{stats:?}");
 }
@@ -986,16 +907,8 @@ async fn connect_errors_and_timeouts_are_retried_up_to_the_cap() {
     )
     .unwrap()
     .store(HASH, TOKEN);
-    let error = nowhere
-        .v3()
-        .get("/catalog/products")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(error, Error::Network { attempts: 3, .. }),
-        "{error:?}"
-    );
+    let error = nowhere.v3().get("/catalog/products").send().await.unwrap_err();
+    assert!(matches!(error, Error::Network { attempts: 3, .. }), "{error:?}");
 
     let fake = start(spec(5), None).await;
     fake.set_faults(Faults {
@@ -1010,16 +923,9 @@ async fn connect_errors_and_timeouts_are_retried_up_to_the_cap() {
             ..options()
         },
     );
-    let error = impatient
-        .v3()
-        .get("/catalog/products")
-        .send()
-        .await
-        .unwrap_err();
+    let error = impatient.v3().get("/catalog/products").send().await.unwrap_err();
     match &error {
-        Error::Network {
-            attempts, source, ..
-        } => {
+        Error::Network { attempts, source, .. } => {
             assert_eq!(*attempts, 2);
             assert!(source.is_timeout(), "{source:?}");
         }

@@ -8,10 +8,7 @@ const QUERY: &str = "query($filter: [BigcommerceProductFilter!]) { bigcommerce {
 
 async fn names(app: &TestApp, filter: Value) -> Vec<String> {
     let response = app.gql(QUERY, json!({"filter": filter})).await;
-    assert!(
-        response["errors"].is_null(),
-        "filter {filter} failed: {response}"
-    );
+    assert!(response["errors"].is_null(), "filter {filter} failed: {response}");
     response["data"]["bigcommerce"]["products"]["edges"]
         .as_array()
         .unwrap()
@@ -69,15 +66,9 @@ async fn id_filters() {
             ),
             (json!({"id": {"notIn": []}}), ALL.to_vec()),
             (json!({"id": {"lessThan": id(2)}}), vec![BLUE, RED]),
-            (
-                json!({"id": {"lessThanOrEqual": id(2)}}),
-                vec![BLUE, RED, GREEN],
-            ),
+            (json!({"id": {"lessThanOrEqual": id(2)}}), vec![BLUE, RED, GREEN]),
             (json!({"id": {"greaterThan": id(3)}}), vec![WOOL, OTHER]),
-            (
-                json!({"id": {"greaterThanOrEqual": id(4)}}),
-                vec![WOOL, OTHER],
-            ),
+            (json!({"id": {"greaterThanOrEqual": id(4)}}), vec![WOOL, OTHER]),
             (json!({"id": {"isSet": true}}), ALL.to_vec()),
             (
                 json!({"storeId": {"equals": c.other_store.to_string()}}),
@@ -125,16 +116,10 @@ async fn string_filters() {
                 vec![BLUE, GREEN, WOOL],
             ),
             (json!({"sku": {"greaterThan": "SH-R"}}), vec![BLACK]),
-            (
-                json!({"sku": {"greaterThanOrEqual": "SH-R"}}),
-                vec![RED, BLACK],
-            ),
+            (json!({"sku": {"greaterThanOrEqual": "SH-R"}}), vec![RED, BLACK]),
             (json!({"sku": {"startsWith": "SH-"}}), vec![BLUE, RED]),
             (json!({"sku": {"startsWith": "sh-"}}), vec![]),
-            (
-                json!({"name": {"startsWith": "Wool Scarf and more"}}),
-                vec![],
-            ),
+            (json!({"name": {"startsWith": "Wool Scarf and more"}}), vec![]),
             (json!({"sku": {"isSet": false}}), vec![OTHER]),
             (
                 json!({"sku": {"isSet": true}}),
@@ -176,15 +161,9 @@ async fn number_filters() {
                 vec![GREEN, BLACK, WOOL],
             ),
             (json!({"inventoryLevel": {"equals": 10}}), vec![RED]),
-            (
-                json!({"inventoryLevel": {"lessThan": 10.5}}),
-                vec![BLUE, RED],
-            ),
+            (json!({"inventoryLevel": {"lessThan": 10.5}}), vec![BLUE, RED]),
             (json!({"bigcommerceId": {"equals": 100}}), vec![BLUE, OTHER]),
-            (
-                json!({"bigcommerceId": {"in": [101, 104]}}),
-                vec![RED, WOOL],
-            ),
+            (json!({"bigcommerceId": {"in": [101, 104]}}), vec![RED, WOOL]),
         ],
     )
     .await;
@@ -197,15 +176,9 @@ async fn boolean_enum_and_datetime_filters() {
     check(
         &app,
         vec![
-            (
-                json!({"isVisible": {"equals": true}}),
-                vec![BLUE, GREEN, WOOL],
-            ),
+            (json!({"isVisible": {"equals": true}}), vec![BLUE, GREEN, WOOL]),
             (json!({"isVisible": {"equals": false}}), vec![RED, BLACK]),
-            (
-                json!({"isVisible": {"notEquals": true}}),
-                vec![RED, BLACK, OTHER],
-            ),
+            (json!({"isVisible": {"notEquals": true}}), vec![RED, BLACK, OTHER]),
             (json!({"isVisible": {"isSet": false}}), vec![OTHER]),
             (json!({"type": {"equals": "digital"}}), vec![GREEN]),
             (
@@ -223,31 +196,19 @@ async fn boolean_enum_and_datetime_filters() {
                 json!({"dateModified": {"notEquals": t(900)}}),
                 vec![BLUE, GREEN, BLACK, WOOL, OTHER],
             ),
-            (
-                json!({"dateModified": {"in": [t(900), t(600)]}}),
-                vec![RED, WOOL],
-            ),
+            (json!({"dateModified": {"in": [t(900), t(600)]}}), vec![RED, WOOL]),
             (
                 json!({"dateModified": {"notIn": [t(900), t(600)]}}),
                 vec![BLUE, GREEN, BLACK, OTHER],
             ),
-            (
-                json!({"dateModified": {"before": t(800)}}),
-                vec![BLACK, WOOL],
-            ),
-            (
-                json!({"dateModified": {"lessThan": t(800)}}),
-                vec![BLACK, WOOL],
-            ),
+            (json!({"dateModified": {"before": t(800)}}), vec![BLACK, WOOL]),
+            (json!({"dateModified": {"lessThan": t(800)}}), vec![BLACK, WOOL]),
             (
                 json!({"dateModified": {"lessThanOrEqual": t(800)}}),
                 vec![GREEN, BLACK, WOOL],
             ),
             (json!({"dateModified": {"after": t(800)}}), vec![BLUE, RED]),
-            (
-                json!({"dateModified": {"greaterThan": t(800)}}),
-                vec![BLUE, RED],
-            ),
+            (json!({"dateModified": {"greaterThan": t(800)}}), vec![BLUE, RED]),
             (
                 json!({"dateModified": {"greaterThanOrEqual": t(800)}}),
                 vec![BLUE, RED, GREEN],
@@ -273,12 +234,30 @@ async fn json_filters() {
         vec![
             (json!({"customFields": {"matches": {"color": "Red"}}}), vec![RED]),
             (json!({"customFields": {"matches": {"size": 4}}}), vec![WOOL]),
-            (json!({"customFields": {"matches": {"color": "Blue", "size": 0}}}), vec![BLUE]),
-            (json!({"customFields": {"matches": {"color": "Blue", "size": 1}}}), vec![]),
-            (json!({"customFields": {"equals": {"color": "Green", "size": 2}}}), vec![GREEN]),
-            (json!({"customFields": {"notEquals": {"color": "Green", "size": 2}}}), vec![BLUE, RED, BLACK, WOOL, OTHER]),
-            (json!({"customFields": {"in": [{"color": "Red", "size": 1}, {"color": "Wool", "size": 4}]}}), vec![RED, WOOL]),
-            (json!({"customFields": {"notIn": [{"color": "Red", "size": 1}]}}), vec![BLUE, GREEN, BLACK, WOOL, OTHER]),
+            (
+                json!({"customFields": {"matches": {"color": "Blue", "size": 0}}}),
+                vec![BLUE],
+            ),
+            (
+                json!({"customFields": {"matches": {"color": "Blue", "size": 1}}}),
+                vec![],
+            ),
+            (
+                json!({"customFields": {"equals": {"color": "Green", "size": 2}}}),
+                vec![GREEN],
+            ),
+            (
+                json!({"customFields": {"notEquals": {"color": "Green", "size": 2}}}),
+                vec![BLUE, RED, BLACK, WOOL, OTHER],
+            ),
+            (
+                json!({"customFields": {"in": [{"color": "Red", "size": 1}, {"color": "Wool", "size": 4}]}}),
+                vec![RED, WOOL],
+            ),
+            (
+                json!({"customFields": {"notIn": [{"color": "Red", "size": 1}]}}),
+                vec![BLUE, GREEN, BLACK, WOOL, OTHER],
+            ),
             (json!({"customFields": {"isSet": false}}), vec![BLACK, OTHER]),
             (json!({"raw": {"matches": {"name": "Green Hat"}}}), vec![GREEN]),
         ],
@@ -320,14 +299,26 @@ async fn relationship_filters() {
         &app,
         vec![
             (json!({"store": {"storeHash": {"equals": "xyz"}}}), vec![OTHER]),
-            (json!({"store": {"storeHash": {"startsWith": "a"}, "state": {"equals": "installed"}}}), vec![BLUE, RED, GREEN, BLACK, WOOL]),
+            (
+                json!({"store": {"storeHash": {"startsWith": "a"}, "state": {"equals": "installed"}}}),
+                vec![BLUE, RED, GREEN, BLACK, WOOL],
+            ),
             (json!({"store": {"isSet": true}}), ALL.to_vec()),
             (json!({"store": {"isSet": false}}), vec![]),
-            (json!({"variants": {"some": {"sku": {"startsWith": "SH-R"}}}}), vec![RED]),
+            (
+                json!({"variants": {"some": {"sku": {"startsWith": "SH-R"}}}}),
+                vec![RED],
+            ),
             (json!({"variants": {"some": {}}}), vec![BLUE, RED]),
             // `every` holds for products without variants.
-            (json!({"variants": {"every": {"sku": {"startsWith": "SH-B"}}}}), vec![BLUE, GREEN, BLACK, WOOL, OTHER]),
-            (json!({"NOT": [{"variants": {"some": {}}}]}), vec![GREEN, BLACK, WOOL, OTHER]),
+            (
+                json!({"variants": {"every": {"sku": {"startsWith": "SH-B"}}}}),
+                vec![BLUE, GREEN, BLACK, WOOL, OTHER],
+            ),
+            (
+                json!({"NOT": [{"variants": {"some": {}}}]}),
+                vec![GREEN, BLACK, WOOL, OTHER],
+            ),
         ],
     )
     .await;
@@ -348,10 +339,7 @@ async fn bad_filter_values_are_refused() {
     let app = TestApp::start().await;
     catalog(&app).await;
     for (filter, code) in [
-        (
-            json!({"type": {"equals": "bogus"}}),
-            "GGT_INVALID_QUERY_INPUT",
-        ),
+        (json!({"type": {"equals": "bogus"}}), "GGT_INVALID_QUERY_INPUT"),
         (json!({"price": {"equals": "cheap"}}), ""),
         (json!({"nope": {"equals": 1}}), ""),
         (json!({"price": {"near": 1}}), ""),

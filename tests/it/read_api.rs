@@ -77,9 +77,7 @@ fn names(products: &Value) -> Vec<String> {
 async fn find_one_returns_the_record_with_relations_and_hydrations() {
     let app = TestApp::start().await;
     let c = catalog(&app).await;
-    let data = app
-        .data(FIND_ONE, json!({"id": c.products[0].to_string()}))
-        .await;
+    let data = app.data(FIND_ONE, json!({"id": c.products[0].to_string()})).await;
     assert_eq!(
         data,
         json!({
@@ -149,8 +147,7 @@ async fn find_many_filters_sorts_searches_and_pages_both_ways() {
         .await["bigcommerce"]["products"]
         .clone();
     assert_eq!(names(&search), ["Blue Shirt", "Red Shirt"]);
-    let by_sku =
-        app.data(FIND_MANY, json!({"search": "hat-g"})).await["bigcommerce"]["products"].clone();
+    let by_sku = app.data(FIND_MANY, json!({"search": "hat-g"})).await["bigcommerce"]["products"].clone();
     assert_eq!(names(&by_sku), ["Green Hat"]);
 }
 
@@ -186,15 +183,9 @@ async fn paging_walks_every_record_once_in_both_directions() {
     let app = TestApp::start().await;
     let c = catalog(&app).await;
     for extra in 0..20 {
-        seed::product(
-            &app.db,
-            c.store,
-            500 + extra,
-            &format!("Item {extra:02}"),
-            |p| {
-                p.price = Set(Some((extra % 4) as f64));
-            },
-        )
+        seed::product(&app.db, c.store, 500 + extra, &format!("Item {extra:02}"), |p| {
+            p.price = Set(Some((extra % 4) as f64));
+        })
         .await;
     }
     let query = "query($first: Int, $after: String, $last: Int, $before: String) { bigcommerce { products(first: $first, after: $after, last: $last, before: $before, sort: [{price: Ascending}, {name: Descending}]) {
@@ -203,8 +194,7 @@ async fn paging_walks_every_record_once_in_both_directions() {
     let mut after = Value::Null;
     loop {
         let page =
-            app.data(query, json!({"first": 4, "after": after})).await["bigcommerce"]["products"]
-                .clone();
+            app.data(query, json!({"first": 4, "after": after})).await["bigcommerce"]["products"].clone();
         forward.extend(names(&page));
         if page["pageInfo"]["hasNextPage"] != true {
             break;
@@ -220,8 +210,7 @@ async fn paging_walks_every_record_once_in_both_directions() {
     let mut before = Value::Null;
     loop {
         let page =
-            app.data(query, json!({"last": 5, "before": before})).await["bigcommerce"]["products"]
-                .clone();
+            app.data(query, json!({"last": 5, "before": before})).await["bigcommerce"]["products"].clone();
         let mut chunk = names(&page);
         chunk.append(&mut backward);
         backward = chunk;
@@ -256,14 +245,7 @@ async fn relationship_fields_load_in_a_constant_number_of_statements() {
     for n in 0..60 {
         let p = seed::product(&app.db, c.store, 10_000 + n, &format!("Bulk {n}"), |_| {}).await;
         for v in 0..3 {
-            seed::variant(
-                &app.db,
-                c.store,
-                p,
-                100_000 + n * 10 + v,
-                &format!("B{n}-{v}"),
-            )
-            .await;
+            seed::variant(&app.db, c.store, p, 100_000 + n * 10 + v, &format!("B{n}-{v}")).await;
         }
     }
     let query = "{ bigcommerce { products(first: 50) { edges { node { id store { storeHash } variants(first: 10) { edges { node { sku product { name } } } } } } } } }";
@@ -272,11 +254,7 @@ async fn relationship_fields_load_in_a_constant_number_of_statements() {
     let statements = app.count_since(start);
     let edges = data["bigcommerce"]["products"]["edges"].as_array().unwrap();
     assert_eq!(edges.len(), 50);
-    assert!(
-        edges
-            .iter()
-            .all(|e| e["node"]["store"]["storeHash"].is_string())
-    );
+    assert!(edges.iter().all(|e| e["node"]["store"]["storeHash"].is_string()));
     let with_variants = edges
         .iter()
         .filter(|e| e["node"]["variants"]["edges"].as_array().unwrap().len() == 3)
@@ -308,19 +286,13 @@ async fn nested_has_many_fields_take_arguments_per_relation() {
         names(&stores[0]["node"]["products"]),
         ["Wool Scarf", "Blue Shirt"]
     );
-    assert_eq!(
-        stores[0]["node"]["products"]["pageInfo"]["hasNextPage"],
-        true
-    );
+    assert_eq!(stores[0]["node"]["products"]["pageInfo"]["hasNextPage"], true);
     assert_eq!(
         stores[0]["node"]["products"]["edges"][1]["node"]["variants"]["edges"],
         json!([{"node": {"sku": "SH-B-L"}}])
     );
     assert_eq!(names(&stores[1]["node"]["products"]), ["Other Store Shirt"]);
-    assert_eq!(
-        stores[1]["node"]["products"]["pageInfo"]["hasNextPage"],
-        false
-    );
+    assert_eq!(stores[1]["node"]["products"]["pageInfo"]["hasNextPage"], false);
     let _ = c.other_store;
 }
 
@@ -335,10 +307,7 @@ async fn all_field_and_typename_everywhere() {
     assert_eq!(data["__typename"], "Query");
     assert_eq!(data["bigcommerce"]["__typename"], "BigcommerceQueries");
     assert_eq!(store["__typename"], "BigcommerceStore");
-    assert_eq!(
-        store["products"]["__typename"],
-        "BigcommerceProductConnection"
-    );
+    assert_eq!(store["products"]["__typename"], "BigcommerceProductConnection");
     assert_eq!(store["products"]["pageInfo"]["__typename"], "PageInfo");
     assert_eq!(
         store["products"]["edges"][0]["__typename"],
@@ -383,10 +352,7 @@ async fn current_session_is_anonymous_and_gadget_meta_answers() {
             json!({}),
         )
         .await;
-    assert_eq!(
-        mutation["gadgetMeta"]["hydrations"]["dateModified"],
-        "DateTime"
-    );
+    assert_eq!(mutation["gadgetMeta"]["hydrations"]["dateModified"], "DateTime");
 }
 
 #[tokio::test]
@@ -416,8 +382,7 @@ async fn cursors_work_when_the_sort_field_is_not_selected() {
     let mut seen = Vec::new();
     let mut after = Value::Null;
     loop {
-        let page =
-            app.data(query, json!({"after": after})).await["bigcommerce"]["products"].clone();
+        let page = app.data(query, json!({"after": after})).await["bigcommerce"]["products"].clone();
         seen.extend(names(&page));
         if page["pageInfo"]["hasNextPage"] != true {
             break;

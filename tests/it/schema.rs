@@ -12,9 +12,8 @@ fn schema_graphql_is_current() {
         String::from_utf8_lossy(&output.stderr)
     );
     let printed = String::from_utf8(output.stdout).expect("utf-8");
-    let checked_in =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
-            .expect("schema.graphql");
+    let checked_in = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
+        .expect("schema.graphql");
     assert!(
         printed == checked_in,
         "schema.graphql is stale: run `cargo run -- schema > schema.graphql`"

@@ -21,8 +21,7 @@ pub(crate) fn parse_id(text: &str) -> Result<i64, ApiError> {
 
 pub(crate) fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request("The request body is not valid JSON.")
-            .with_error("body", e.to_string())
+        ApiError::bad_request("The request body is not valid JSON.").with_error("body", e.to_string())
     })
 }
 
@@ -70,9 +69,7 @@ impl Includes {
         ProductOut {
             product,
             variants: self.variants.then_some(product.variants.as_slice()),
-            custom_fields: self
-                .custom_fields
-                .then_some(product.custom_fields.as_slice()),
+            custom_fields: self.custom_fields.then_some(product.custom_fields.as_slice()),
             images: self.images.then(|| [Image::for_product(product.id)]),
         }
     }
@@ -104,11 +101,7 @@ pub(crate) async fn list_products(
             id_max.is_none(),
         ]
         .into_iter()
-        .chain([
-            modified_min.is_none(),
-            modified_max.is_none(),
-            name.is_none(),
-        ])
+        .chain([modified_min.is_none(), modified_max.is_none(), name.is_none()])
         .chain([name_like.is_none(), sku.is_none(), visible.is_none()])
         .all(|none| none);
         if unfiltered && query.get("sort").unwrap_or("id") == "id" {
@@ -128,11 +121,7 @@ pub(crate) async fn list_products(
                     .map(|p| includes.view(p))
                     .collect()
             } else {
-                values
-                    .skip(skip)
-                    .take(limit)
-                    .map(|p| includes.view(p))
-                    .collect()
+                values.skip(skip).take(limit).map(|p| includes.view(p)).collect()
             };
             return Ok(page_of(data.products.len(), page_number, limit, &picked));
         }
@@ -159,17 +148,11 @@ pub(crate) async fn list_products(
             &[
                 ("id", |p: &Product| SortKey::Int(p.id)),
                 ("date_modified", |p: &Product| SortKey::Int(p.date_modified)),
-                ("date_last_imported", |p: &Product| {
-                    SortKey::Int(p.date_modified)
-                }),
+                ("date_last_imported", |p: &Product| SortKey::Int(p.date_modified)),
                 ("name", |p: &Product| SortKey::Text(p.name.clone())),
                 ("sku", |p: &Product| SortKey::Text(p.sku.clone())),
-                ("price", |p: &Product| {
-                    SortKey::Int((p.price * 100.0) as i64)
-                }),
-                ("inventory_level", |p: &Product| {
-                    SortKey::Int(p.inventory_level)
-                }),
+                ("price", |p: &Product| SortKey::Int((p.price * 100.0) as i64)),
+                ("inventory_level", |p: &Product| SortKey::Int(p.inventory_level)),
                 ("total_sold", |p: &Product| SortKey::Int(p.total_sold)),
             ],
         )?;
@@ -204,12 +187,8 @@ pub(crate) async fn create_product(
             images: false,
         };
         let value = app.write(&store, |d| {
-            d.create_product(&body).map(|(p, e)| {
-                (
-                    serde_json::to_value(includes.view(&p)).unwrap_or(Value::Null),
-                    e,
-                )
-            })
+            d.create_product(&body)
+                .map(|(p, e)| (serde_json::to_value(includes.view(&p)).unwrap_or(Value::Null), e))
         })?;
         Ok(created(value))
     })())
@@ -252,10 +231,7 @@ pub(crate) async fn list_product_variants(
         let query = Query::parse(raw.as_deref());
         let (page_number, limit) = query.page_limit()?;
         let data = read(&store.data);
-        let product = data
-            .products
-            .get(&product_id)
-            .ok_or_else(ApiError::not_found)?;
+        let product = data.products.get(&product_id).ok_or_else(ApiError::not_found)?;
         Ok(page(&product.variants, page_number, limit, |v| v))
     })())
 }
@@ -392,9 +368,7 @@ pub(crate) async fn list_product_metafields(
     Path((_, product_id)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    respond(
-        parse_id(&product_id).and_then(|id| list_metafields_of(&store, raw.as_deref(), Some(id))),
-    )
+    respond(parse_id(&product_id).and_then(|id| list_metafields_of(&store, raw.as_deref(), Some(id))))
 }
 
 pub(crate) async fn get_metafield(
@@ -422,9 +396,9 @@ pub(crate) async fn create_metafield(
     respond((|| {
         let product_id = parse_id(&product_id)?;
         let body = parse_body(&body)?;
-        Ok(created(app.write(&store, |d| {
-            d.create_metafield(product_id, &body)
-        })?))
+        Ok(created(
+            app.write(&store, |d| d.create_metafield(product_id, &body))?,
+        ))
     })())
 }
 
@@ -437,9 +411,9 @@ pub(crate) async fn update_metafield(
     respond((|| {
         let (product_id, id) = (parse_id(&product_id)?, parse_id(&id)?);
         let body = parse_body(&body)?;
-        Ok(single(&app.write(&store, |d| {
-            d.update_metafield(product_id, id, &body)
-        })?))
+        Ok(single(
+            &app.write(&store, |d| d.update_metafield(product_id, id, &body))?,
+        ))
     })())
 }
 
@@ -450,9 +424,7 @@ pub(crate) async fn delete_metafield(
 ) -> Response {
     respond((|| {
         let (product_id, id) = (parse_id(&product_id)?, parse_id(&id)?);
-        app.write(&store, |d| {
-            d.delete_metafield(product_id, id).map(|e| ((), e))
-        })?;
+        app.write(&store, |d| d.delete_metafield(product_id, id).map(|e| ((), e)))?;
         Ok(no_content())
     })())
 }
@@ -486,9 +458,7 @@ pub(crate) async fn get_category(
     respond((|| {
         let id = parse_id(&id)?;
         let data = read(&store.data);
-        Ok(single(
-            data.categories.get(&id).ok_or_else(ApiError::not_found)?,
-        ))
+        Ok(single(data.categories.get(&id).ok_or_else(ApiError::not_found)?))
     })())
 }
 
@@ -512,9 +482,7 @@ pub(crate) async fn update_category(
     respond((|| {
         let id = parse_id(&id)?;
         let body = parse_body(&body)?;
-        Ok(single(
-            &app.write(&store, |d| d.update_category(id, &body))?,
-        ))
+        Ok(single(&app.write(&store, |d| d.update_category(id, &body))?))
     })())
 }
 
@@ -555,9 +523,7 @@ pub(crate) async fn get_brand(
     respond((|| {
         let id = parse_id(&id)?;
         let data = read(&store.data);
-        Ok(single(
-            data.brands.get(&id).ok_or_else(ApiError::not_found)?,
-        ))
+        Ok(single(data.brands.get(&id).ok_or_else(ApiError::not_found)?))
     })())
 }
 
@@ -654,8 +620,7 @@ pub(crate) async fn update_customers(
         let mut out = Vec::new();
         for item in as_list(parse_body(&body)?) {
             let id = item.get("id").and_then(Value::as_i64).ok_or_else(|| {
-                ApiError::unprocessable("Each customer needs an id.")
-                    .with_error("id", "id is required")
+                ApiError::unprocessable("Each customer needs an id.").with_error("id", "id is required")
             })?;
             out.push(app.write(&store, |d| d.update_customer(id, &item))?);
         }
@@ -683,10 +648,7 @@ pub(crate) async fn delete_customers(
 
 // ---- hooks --------------------------------------------------------------------------------
 
-pub(crate) async fn list_hooks(
-    Extension(store): Extension<Arc<Store>>,
-    RawQuery(raw): RawQuery,
-) -> Response {
+pub(crate) async fn list_hooks(Extension(store): Extension<Arc<Store>>, RawQuery(raw): RawQuery) -> Response {
     respond((|| {
         let query = Query::parse(raw.as_deref());
         let (page_number, limit) = query.page_limit()?;

@@ -6,8 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-const ERROR_TYPE: &str =
-    "https://developer.bigcommerce.com/api-docs/getting-started/api-status-codes";
+const ERROR_TYPE: &str = "https://developer.bigcommerce.com/api-docs/getting-started/api-status-codes";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {

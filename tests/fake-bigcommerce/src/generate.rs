@@ -62,16 +62,16 @@ impl StoreSpec {
 const EPOCH: Timestamp = 1_704_067_200;
 
 const WORDS: &[&str] = &[
-    "Alpine", "Bold", "Cedar", "Dune", "Ember", "Fjord", "Granite", "Harbor", "Indigo", "Juniper",
-    "Kestrel", "Lumen", "Meadow", "Nimbus", "Onyx", "Pine", "Quartz", "Ridge", "Sierra", "Tundra",
+    "Alpine", "Bold", "Cedar", "Dune", "Ember", "Fjord", "Granite", "Harbor", "Indigo", "Juniper", "Kestrel",
+    "Lumen", "Meadow", "Nimbus", "Onyx", "Pine", "Quartz", "Ridge", "Sierra", "Tundra",
 ];
 const THINGS: &[&str] = &[
     "Jacket", "Mug", "Backpack", "Lamp", "Sneaker", "Scarf", "Bottle", "Notebook", "Tent", "Watch",
 ];
 const SIZES: &[&str] = &["S", "M", "L", "XL", "XXL"];
 const WAREHOUSES: &[&str] = &[
-    "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11", "W12", "W13", "W14", "W15",
-    "W16", "W17", "W18", "W19",
+    "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11", "W12", "W13", "W14", "W15", "W16",
+    "W17", "W18", "W19",
 ];
 
 fn money(rng: &mut StdRng, min: i64, max: i64) -> f64 {
@@ -239,11 +239,7 @@ pub fn generate(spec: &StoreSpec, store_id: u64) -> StoreData {
         let mut products = Vec::with_capacity(lines);
         for _ in 0..lines {
             data.next.order_product += 1;
-            let product_id = if n > 0 {
-                rng.random_range(1..=n as i64)
-            } else {
-                0
-            };
+            let product_id = if n > 0 { rng.random_range(1..=n as i64) } else { 0 };
             let (name, sku, price, variant_id) = data
                 .products
                 .get(&product_id)

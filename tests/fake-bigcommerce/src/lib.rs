@@ -290,8 +290,7 @@ impl StoreHandle {
         self.change(|d| d.update_product(id, &body))
     }
     pub fn delete_product(&self, id: i64) -> Result<(), ApiError> {
-        self.change(|d| d.delete_product(id).map(|e| ((), e)))
-            .map(drop)
+        self.change(|d| d.delete_product(id).map(|e| ((), e))).map(drop)
     }
     pub fn create_variant(&self, product_id: i64, body: Value) -> Result<Value, ApiError> {
         self.change(|d| d.create_variant(product_id, &body))
@@ -306,12 +305,7 @@ impl StoreHandle {
     pub fn create_metafield(&self, product_id: i64, body: Value) -> Result<Value, ApiError> {
         self.change(|d| d.create_metafield(product_id, &body))
     }
-    pub fn update_metafield(
-        &self,
-        product_id: i64,
-        id: i64,
-        body: Value,
-    ) -> Result<Value, ApiError> {
+    pub fn update_metafield(&self, product_id: i64, id: i64, body: Value) -> Result<Value, ApiError> {
         self.change(|d| d.update_metafield(product_id, id, &body))
     }
     pub fn delete_metafield(&self, product_id: i64, id: i64) -> Result<(), ApiError> {
@@ -325,8 +319,7 @@ impl StoreHandle {
         self.change(|d| d.update_category(id, &body))
     }
     pub fn delete_category(&self, id: i64) -> Result<(), ApiError> {
-        self.change(|d| d.delete_category(id).map(|e| ((), e)))
-            .map(drop)
+        self.change(|d| d.delete_category(id).map(|e| ((), e))).map(drop)
     }
     pub fn create_brand(&self, body: Value) -> Result<Value, ApiError> {
         self.change(|d| d.create_brand(&body))
@@ -335,8 +328,7 @@ impl StoreHandle {
         self.change(|d| d.update_brand(id, &body))
     }
     pub fn delete_brand(&self, id: i64) -> Result<(), ApiError> {
-        self.change(|d| d.delete_brand(id).map(|e| ((), e)))
-            .map(drop)
+        self.change(|d| d.delete_brand(id).map(|e| ((), e))).map(drop)
     }
     pub fn create_customer(&self, body: Value) -> Result<Value, ApiError> {
         self.change(|d| d.create_customer(&body))
@@ -345,8 +337,7 @@ impl StoreHandle {
         self.change(|d| d.update_customer(id, &body))
     }
     pub fn delete_customer(&self, id: i64) -> Result<(), ApiError> {
-        self.change(|d| d.delete_customer(id).map(|e| ((), e)))
-            .map(drop)
+        self.change(|d| d.delete_customer(id).map(|e| ((), e))).map(drop)
     }
     pub fn create_order(&self, body: Value) -> Result<Value, ApiError> {
         self.change(|d| d.create_order(&body))
@@ -355,7 +346,6 @@ impl StoreHandle {
         self.change(|d| d.update_order(id, &body))
     }
     pub fn delete_order(&self, id: i64) -> Result<(), ApiError> {
-        self.change(|d| d.delete_order(id).map(|e| ((), e)))
-            .map(drop)
+        self.change(|d| d.delete_order(id).map(|e| ((), e))).map(drop)
     }
 }

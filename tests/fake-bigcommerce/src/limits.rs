@@ -132,8 +132,7 @@ impl Limiter {
         let into = now.saturating_duration_since(window_start);
         // The neighbour app sends its requests evenly over the window and, like any client,
         // only gets the units that are left when each of them arrives.
-        let due =
-            (u128::from(limit.neighbour_per_window) * into.as_nanos() / window.as_nanos()) as u32;
+        let due = (u128::from(limit.neighbour_per_window) * into.as_nanos() / window.as_nanos()) as u32;
         while self.neighbour_spent < due && self.spent < limit.quota {
             self.neighbour_spent += 1;
             self.spent += 1;

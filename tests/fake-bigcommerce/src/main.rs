@@ -44,9 +44,8 @@ async fn main() -> std::io::Result<()> {
         .init();
     let args = Args::parse();
     let started = std::time::Instant::now();
-    let rate_limit = (args.quota > 0).then(|| {
-        RateLimit::new(args.quota, Duration::from_millis(args.window_ms)).neighbour(args.neighbour)
-    });
+    let rate_limit = (args.quota > 0)
+        .then(|| RateLimit::new(args.quota, Duration::from_millis(args.window_ms)).neighbour(args.neighbour));
     let fake = FakeBigCommerce::start(
         FakeOptions::default()
             .port(args.port)

@@ -58,11 +58,7 @@ pub mod rfc3339 {
 pub mod rfc2822 {
     use super::*;
     pub fn serialize<S: Serializer>(ts: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(
-            &to_datetime(*ts)
-                .format("%a, %d %b %Y %H:%M:%S %z")
-                .to_string(),
-        )
+        s.serialize_str(&to_datetime(*ts).format("%a, %d %b %Y %H:%M:%S %z").to_string())
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
         let value = serde_json::Value::deserialize(d)?;

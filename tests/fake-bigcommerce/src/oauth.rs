@@ -93,27 +93,28 @@ pub(crate) async fn token(State(app): State<Arc<App>>, body: Bytes) -> Response 
         Some(r) => r,
         None => return oauth_error(StatusCode::BAD_REQUEST, "The request body is invalid."),
     };
-    let grant = {
-        let mut oauth = lock(&app.oauth);
-        if (!oauth.client_id.is_empty() && request.client_id != oauth.client_id)
-            || (!oauth.client_secret.is_empty() && request.client_secret != oauth.client_secret)
+    let grant =
         {
-            return oauth_error(StatusCode::UNAUTHORIZED, "Invalid client credentials.");
-        }
-        if request.grant_type != "authorization_code" {
-            return oauth_error(StatusCode::BAD_REQUEST, "Invalid grant type.");
-        }
-        if request.redirect_uri.is_empty() {
-            return oauth_error(StatusCode::BAD_REQUEST, "The redirect_uri is required.");
-        }
-        let Some(index) = oauth.grants.iter().position(|g| {
-            g.code == request.code && request.context == format!("stores/{}", g.store_hash)
-        }) else {
-            return oauth_error(StatusCode::BAD_REQUEST, "Invalid verification code.");
+            let mut oauth = lock(&app.oauth);
+            if (!oauth.client_id.is_empty() && request.client_id != oauth.client_id)
+                || (!oauth.client_secret.is_empty() && request.client_secret != oauth.client_secret)
+            {
+                return oauth_error(StatusCode::UNAUTHORIZED, "Invalid client credentials.");
+            }
+            if request.grant_type != "authorization_code" {
+                return oauth_error(StatusCode::BAD_REQUEST, "Invalid grant type.");
+            }
+            if request.redirect_uri.is_empty() {
+                return oauth_error(StatusCode::BAD_REQUEST, "The redirect_uri is required.");
+            }
+            let Some(index) = oauth.grants.iter().position(|g| {
+                g.code == request.code && request.context == format!("stores/{}", g.store_hash)
+            }) else {
+                return oauth_error(StatusCode::BAD_REQUEST, "Invalid verification code.");
+            };
+            // A code is good for one exchange.
+            oauth.grants.remove(index)
         };
-        // A code is good for one exchange.
-        oauth.grants.remove(index)
-    };
     let _ = &request.scope;
     match app.store(&grant.store_hash) {
         Some(store) => *write(&store.access_token) = grant.access_token.clone(),
@@ -121,10 +122,7 @@ pub(crate) async fn token(State(app): State<Arc<App>>, body: Bytes) -> Response 
             let id = app
                 .next_store_id
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let store = Store::new(
-                StoreData::new(&grant.store_hash, id),
-                grant.access_token.clone(),
-            );
+            let store = Store::new(StoreData::new(&grant.store_hash, id), grant.access_token.clone());
             write(&app.stores).insert(grant.store_hash.clone(), Arc::new(store));
         }
     }

@@ -87,10 +87,7 @@ pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
     match serde_json::to_vec(body) {
         Ok(bytes) => (
             status,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
+            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
             bytes,
         )
             .into_response(),
@@ -200,18 +197,11 @@ pub fn cursor_page<'a, T, O: Serialize>(
         "end_cursor": end_cursor,
         "links": links,
     }});
-    Ok(json_response(
-        StatusCode::OK,
-        &Envelope { data: &data, meta },
-    ))
+    Ok(json_response(StatusCode::OK, &Envelope { data: &data, meta }))
 }
 
 /// Sorts by `sort` (a key function per allowed name) and `direction`.
-pub fn sort_by<T>(
-    items: &mut [&T],
-    query: &Query,
-    keys: &[(&str, SortKeyFn<T>)],
-) -> Result<(), ApiError> {
+pub fn sort_by<T>(items: &mut [&T], query: &Query, keys: &[(&str, SortKeyFn<T>)]) -> Result<(), ApiError> {
     let sort = query.get("sort").unwrap_or("id");
     let descending = match query.get("direction").unwrap_or("asc") {
         "asc" => false,

@@ -34,10 +34,7 @@ pub(crate) struct ConnectionKill(Arc<Notify>);
 
 pub(crate) fn router(app: Arc<App>) -> Router {
     let v3 = Router::new()
-        .route(
-            "/catalog/products",
-            get(c::list_products).post(c::create_product),
-        )
+        .route("/catalog/products", get(c::list_products).post(c::create_product))
         .route(
             "/catalog/products/metafields",
             get(c::list_all_product_metafields),
@@ -82,9 +79,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/catalog/brands", get(c::list_brands).post(c::create_brand))
         .route(
             "/catalog/brands/{id}",
-            get(c::get_brand)
-                .put(c::update_brand)
-                .delete(c::delete_brand),
+            get(c::get_brand).put(c::update_brand).delete(c::delete_brand),
         )
         .route(
             "/customers",
@@ -102,9 +97,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/orders", get(o::list_orders).post(o::create_order))
         .route(
             "/orders/{id}",
-            get(o::get_order)
-                .put(o::update_order)
-                .delete(o::delete_order),
+            get(o::get_order).put(o::update_order).delete(o::delete_order),
         )
         .route("/orders/{id}/products", get(o::list_order_products));
     let stores = Router::new()
@@ -220,10 +213,9 @@ async fn gate(State(app): State<Arc<App>>, mut request: Request, next: Next) -> 
             .into_response();
         if limit.headers_on_429 {
             rate_headers(&mut response);
-            response.headers_mut().insert(
-                "X-Retry-After",
-                HeaderValue::from(v.reset_ms.div_ceil(1000)),
-            );
+            response
+                .headers_mut()
+                .insert("X-Retry-After", HeaderValue::from(v.reset_ms.div_ceil(1000)));
         }
         recorded.status = 429;
         store.record(recorded);
@@ -258,8 +250,7 @@ async fn gate(State(app): State<Arc<App>>, mut request: Request, next: Next) -> 
     for (share, status) in [(faults.error_500, 500u16), (faults.error_503, 503)] {
         if roll(&app, share) {
             lock(&store.stats).served_5xx += 1;
-            let mut response =
-                ApiError::new(status, "Internal fault injected by the fake").into_response();
+            let mut response = ApiError::new(status, "Internal fault injected by the fake").into_response();
             rate_headers(&mut response);
             recorded.status = status;
             store.record(recorded);
@@ -275,9 +266,7 @@ async fn gate(State(app): State<Arc<App>>, mut request: Request, next: Next) -> 
     if truncate {
         lock(&store.stats).dropped_connections += 1;
         let (parts, body) = response.into_parts();
-        let bytes = axum::body::to_bytes(body, usize::MAX)
-            .await
-            .unwrap_or_default();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
         let half = bytes.slice(..bytes.len() / 2);
         let stream = futures::stream::iter([
             Ok::<Bytes, std::io::Error>(half),
@@ -312,18 +301,15 @@ pub(crate) fn serve(listener: TcpListener, router: Router) -> tokio::task::JoinH
             connections.spawn(async move {
                 let kill = Arc::new(Notify::new());
                 let conn_kill = kill.clone();
-                let service = hyper::service::service_fn(
-                    move |mut request: hyper::Request<hyper::body::Incoming>| {
-                        request
-                            .extensions_mut()
-                            .insert(ConnectionKill(conn_kill.clone()));
+                let service =
+                    hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                        request.extensions_mut().insert(ConnectionKill(conn_kill.clone()));
                         let router = router.clone();
                         async move {
                             let response = router.oneshot(request.map(Body::new)).await;
                             Ok::<_, Infallible>(response.unwrap_or_else(|never| match never {}))
                         }
-                    },
-                );
+                    });
                 let connection = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(socket), service);
                 tokio::select! {

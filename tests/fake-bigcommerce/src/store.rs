@@ -67,9 +67,7 @@ fn merged<T: Serialize + DeserializeOwned>(
     protected: &[&str],
 ) -> Result<T, ApiError> {
     let Value::Object(patch) = patch else {
-        return Err(ApiError::unprocessable(
-            "The request body must be a JSON object.",
-        ));
+        return Err(ApiError::unprocessable("The request body must be a JSON object."));
     };
     let mut value = serde_json::to_value(base).map_err(|e| ApiError::internal(e.to_string()))?;
     if let Value::Object(map) = &mut value {
@@ -119,10 +117,7 @@ fn metafield_event(action: &str, m: &Metafield) -> Event {
 }
 
 fn simple_event(kind: &str, action: &str, id: i64) -> Event {
-    Event::new(
-        format!("store/{kind}/{action}"),
-        json!({"type": kind, "id": id}),
-    )
+    Event::new(format!("store/{kind}/{action}"), json!({"type": kind, "id": id}))
 }
 
 impl StoreData {
@@ -172,11 +167,7 @@ impl StoreData {
         Ok((product, events))
     }
 
-    pub fn update_product(
-        &mut self,
-        id: i64,
-        body: &Value,
-    ) -> Result<(Product, Vec<Event>), ApiError> {
+    pub fn update_product(&mut self, id: i64, body: &Value) -> Result<(Product, Vec<Event>), ApiError> {
         let old = self.product_mut(id)?;
         let mut product = merged(&*old, body, &["id", "date_created", "date_modified"])?;
         required_name(&product.name, "name")?;
@@ -241,11 +232,7 @@ impl StoreData {
         Ok((variant, vec![sku_event("updated", product_id, variant_id)]))
     }
 
-    pub fn delete_variant(
-        &mut self,
-        product_id: i64,
-        variant_id: i64,
-    ) -> Result<Vec<Event>, ApiError> {
+    pub fn delete_variant(&mut self, product_id: i64, variant_id: i64) -> Result<Vec<Event>, ApiError> {
         let product = self.product_mut(product_id)?;
         let before = product.variants.len();
         product.variants.retain(|v| v.id != variant_id);
@@ -325,10 +312,7 @@ impl StoreData {
 
     pub fn delete_metafield(&mut self, product_id: i64, id: i64) -> Result<Vec<Event>, ApiError> {
         self.product_metafield(product_id, id)?;
-        let metafield = self
-            .metafields
-            .remove(&id)
-            .ok_or_else(ApiError::not_found)?;
+        let metafield = self.metafields.remove(&id).ok_or_else(ApiError::not_found)?;
         Ok(vec![metafield_event("deleted", &metafield)])
     }
 
@@ -349,24 +333,15 @@ impl StoreData {
         ))
     }
 
-    pub fn update_category(
-        &mut self,
-        id: i64,
-        body: &Value,
-    ) -> Result<(Category, Vec<Event>), ApiError> {
-        let slot = self
-            .categories
-            .get_mut(&id)
-            .ok_or_else(ApiError::not_found)?;
+    pub fn update_category(&mut self, id: i64, body: &Value) -> Result<(Category, Vec<Event>), ApiError> {
+        let slot = self.categories.get_mut(&id).ok_or_else(ApiError::not_found)?;
         let category: Category = merged(&*slot, body, &["id"])?;
         *slot = category.clone();
         Ok((category, vec![simple_event("category", "updated", id)]))
     }
 
     pub fn delete_category(&mut self, id: i64) -> Result<Vec<Event>, ApiError> {
-        self.categories
-            .remove(&id)
-            .ok_or_else(ApiError::not_found)?;
+        self.categories.remove(&id).ok_or_else(ApiError::not_found)?;
         Ok(vec![simple_event("category", "deleted", id)])
     }
 
@@ -375,10 +350,7 @@ impl StoreData {
         required_name(&brand.name, "name")?;
         brand.id = take(&mut self.next.brand);
         self.brands.insert(brand.id, brand.clone());
-        Ok((
-            brand.clone(),
-            vec![simple_event("brand", "created", brand.id)],
-        ))
+        Ok((brand.clone(), vec![simple_event("brand", "created", brand.id)]))
     }
 
     pub fn update_brand(&mut self, id: i64, body: &Value) -> Result<(Brand, Vec<Event>), ApiError> {
@@ -411,17 +383,9 @@ impl StoreData {
         ))
     }
 
-    pub fn update_customer(
-        &mut self,
-        id: i64,
-        body: &Value,
-    ) -> Result<(Customer, Vec<Event>), ApiError> {
-        let slot = self
-            .customers
-            .get_mut(&id)
-            .ok_or_else(ApiError::not_found)?;
-        let mut customer: Customer =
-            merged(&*slot, body, &["id", "date_created", "date_modified"])?;
+    pub fn update_customer(&mut self, id: i64, body: &Value) -> Result<(Customer, Vec<Event>), ApiError> {
+        let slot = self.customers.get_mut(&id).ok_or_else(ApiError::not_found)?;
+        let mut customer: Customer = merged(&*slot, body, &["id", "date_created", "date_modified"])?;
         customer.date_modified = now().max(slot.date_modified);
         *slot = customer.clone();
         Ok((customer, vec![simple_event("customer", "updated", id)]))
@@ -452,8 +416,7 @@ impl StoreData {
         order.date_modified = now;
         if let Some(Value::Array(lines)) = body.get("products") {
             for line in lines {
-                let mut item: OrderProduct =
-                    merged(&OrderProduct::default(), line, &["id", "order_id"])?;
+                let mut item: OrderProduct = merged(&OrderProduct::default(), line, &["id", "order_id"])?;
                 item.id = take(&mut self.next.order_product);
                 item.order_id = order.id;
                 if item.total_inc_tax == Money(0) {
@@ -468,19 +431,12 @@ impl StoreData {
             order.subtotal_inc_tax = order.total_inc_tax;
         }
         self.orders.insert(order.id, order.clone());
-        Ok((
-            order.clone(),
-            vec![simple_event("order", "created", order.id)],
-        ))
+        Ok((order.clone(), vec![simple_event("order", "created", order.id)]))
     }
 
     pub fn update_order(&mut self, id: i64, body: &Value) -> Result<(Order, Vec<Event>), ApiError> {
         let slot = self.orders.get_mut(&id).ok_or_else(ApiError::not_found)?;
-        let mut order: Order = merged(
-            &*slot,
-            body,
-            &["id", "date_created", "date_modified", "status"],
-        )?;
+        let mut order: Order = merged(&*slot, body, &["id", "date_created", "date_modified", "status"])?;
         order.products = std::mem::take(&mut slot.products);
         order.status = order_status_name(order.status_id).into();
         order.date_modified = now().max(slot.date_modified);

@@ -134,8 +134,7 @@ impl Dispatcher {
                     batch.shuffle(&mut rng);
                 }
                 for item in batch {
-                    let mut headers: BTreeMap<String, String> =
-                        item.hook.headers.clone().unwrap_or_default();
+                    let mut headers: BTreeMap<String, String> = item.hook.headers.clone().unwrap_or_default();
                     headers.insert("content-type".into(), "application/json".into());
                     let record = Delivery {
                         hook_id: item.hook.id,
@@ -177,18 +176,14 @@ impl Dispatcher {
                                 ..record.clone()
                             };
                             if let Some(secret) = &opts.signing_secret {
-                                let id =
-                                    record.body["hash"].as_str().unwrap_or_default().to_string();
+                                let id = record.body["hash"].as_str().unwrap_or_default().to_string();
                                 let timestamp = chrono::Utc::now().timestamp().to_string();
                                 let signature = sign(secret, &id, &timestamp, &raw);
                                 done.headers.insert("webhook-id".into(), id);
                                 done.headers.insert("webhook-timestamp".into(), timestamp);
                                 done.headers.insert("webhook-signature".into(), signature);
                             }
-                            let mut request = http
-                                .post(&record.destination)
-                                .timeout(opts.timeout)
-                                .body(raw);
+                            let mut request = http.post(&record.destination).timeout(opts.timeout).body(raw);
                             for (name, value) in &done.headers {
                                 request = request.header(name.as_str(), value.as_str());
                             }
@@ -196,10 +191,7 @@ impl Dispatcher {
                                 Ok(response) => done.status = Some(response.status().as_u16()),
                                 Err(e) => done.error = Some(e.to_string()),
                             }
-                            deliveries
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .push(done);
+                            deliveries.lock().unwrap_or_else(|e| e.into_inner()).push(done);
                         }
                     });
                 }
@@ -227,10 +219,7 @@ pub fn sign(secret: &str, id: &str, timestamp: &str, body: &str) -> String {
     };
     mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
     let digest = mac.finalize().into_bytes();
-    format!(
-        "v1,{}",
-        base64::engine::general_purpose::STANDARD.encode(digest)
-    )
+    format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(digest))
 }
 
 #[cfg(test)]

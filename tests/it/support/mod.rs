@@ -86,9 +86,7 @@ impl Drop for TestDb {
                     rt.block_on(async {
                         let admin = sea_orm::Database::connect(&admin_url).await.ok()?;
                         admin
-                            .execute_unprepared(&format!(
-                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                            ))
+                            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                             .await
                             .ok()
                     })
@@ -123,14 +121,10 @@ impl TestApp {
             counter.fetch_add(1, Ordering::Relaxed);
         });
         let state = AppState::new(db.clone(), Arc::new(Registry::bigcommerce())).expect("schema");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let server = tokio::spawn(async move {
-            axum::serve(listener, server::router(state))
-                .await
-                .expect("serve");
+            axum::serve(listener, server::router(state)).await.expect("serve");
         });
         TestApp {
             url,
@@ -174,8 +168,7 @@ impl TestApp {
             .expect("request");
         let status = response.status().as_u16();
         let text = response.text().await.expect("body");
-        let json =
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
         (status, json)
     }
 

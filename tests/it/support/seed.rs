@@ -41,9 +41,7 @@ pub async fn product(
         bigcommerce_id: Set(bigcommerce_id),
         name: Set(Some(name.to_owned())),
         store_id: Set(store_id),
-        raw: Set(Some(
-            serde_json::json!({"id": bigcommerce_id, "name": name}),
-        )),
+        raw: Set(Some(serde_json::json!({"id": bigcommerce_id, "name": name}))),
         ..Default::default()
     };
     with(&mut p);

@@ -1,0 +1,100 @@
+//! What can go wrong in an action, with the contract's error codes.
+
+use crate::query::QueryError;
+use sea_orm::{DbErr, SqlErr};
+
+/// A validation failure of one field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    pub api_id: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(api_id: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            api_id: api_id.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// The record is not valid; nothing was written.
+    #[error("{model} is invalid: {}", .errors.iter().map(|e| format!("{} {}", e.api_id, e.message)).collect::<Vec<_>>().join(", "))]
+    InvalidRecord { model: String, errors: Vec<FieldError> },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// The input is not shaped like the action's input.
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("database error: {0}")]
+    Database(DbErr),
+}
+
+impl ActionError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ActionError::InvalidRecord { .. } => "GGT_INVALID_RECORD",
+            ActionError::NotFound(_) => "GGT_RECORD_NOT_FOUND",
+            ActionError::PermissionDenied(_) => "GGT_PERMISSION_DENIED",
+            ActionError::InvalidInput(_) => "GGT_INVALID_ACTION_INPUT",
+            ActionError::Database(_) => "GGT_INTERNAL_ERROR",
+        }
+    }
+
+    /// The message a caller may see: database details stay in the logs.
+    pub fn public_message(&self) -> String {
+        match self {
+            ActionError::Database(e) => {
+                tracing::error!(error = %e, "database error in an action");
+                "internal error while writing data".to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    /// A copy for each of several elements that failed together.
+    pub fn duplicate(&self) -> ActionError {
+        match self {
+            ActionError::InvalidRecord { model, errors } => ActionError::InvalidRecord {
+                model: model.clone(),
+                errors: errors.clone(),
+            },
+            ActionError::NotFound(m) => ActionError::NotFound(m.clone()),
+            ActionError::PermissionDenied(m) => ActionError::PermissionDenied(m.clone()),
+            ActionError::InvalidInput(m) => ActionError::InvalidInput(m.clone()),
+            ActionError::Database(e) => ActionError::Database(DbErr::Custom(e.to_string())),
+        }
+    }
+
+    pub fn invalid(model: &str, api_id: &str, message: &str) -> ActionError {
+        ActionError::InvalidRecord {
+            model: model.to_owned(),
+            errors: vec![FieldError::new(api_id, message)],
+        }
+    }
+
+    /// A unique index refused the write.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, ActionError::Database(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))))
+    }
+}
+
+impl From<DbErr> for ActionError {
+    fn from(e: DbErr) -> Self {
+        ActionError::Database(e)
+    }
+}
+
+impl From<QueryError> for ActionError {
+    fn from(e: QueryError) -> Self {
+        match e {
+            QueryError::InvalidInput(msg) => ActionError::InvalidInput(msg),
+            QueryError::Database(db) => ActionError::Database(db),
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Global actions: named actions that are not about one model (e.g. `syncStore`),
+//! written in Rust with typed parameters and a JSON result, exposed as mutations
+//! and callable from Rust through the same [`Api`].
+
+use super::{ActionError, Api};
+use futures::future::BoxFuture;
+use serde::de::DeserializeOwned;
+use serde_json::Value as Json;
+use std::future::Future;
+use std::sync::Arc;
+
+/// The GraphQL type of a parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamType {
+    String,
+    Number,
+    Boolean,
+    Id,
+    Json,
+}
+
+#[derive(Clone, Debug)]
+pub struct Param {
+    pub name: &'static str,
+    pub ty: ParamType,
+    pub required: bool,
+}
+
+impl Param {
+    pub fn required(name: &'static str, ty: ParamType) -> Param {
+        Param {
+            name,
+            ty,
+            required: true,
+        }
+    }
+
+    pub fn optional(name: &'static str, ty: ParamType) -> Param {
+        Param {
+            name,
+            ty,
+            required: false,
+        }
+    }
+}
+
+/// An action with typed parameters. Implement it and register it with
+/// [`GlobalActions::register`].
+pub trait GlobalAction: Send + Sync + 'static {
+    /// Deserialized from the mutation's arguments (camelCase keys).
+    type Params: DeserializeOwned + Send;
+
+    /// The namespace it appears in (`bigcommerce`), or `None` for the root.
+    fn namespace(&self) -> Option<&'static str>;
+    /// Its api identifier, e.g. `syncStore`.
+    fn name(&self) -> &'static str;
+    /// Its parameters, as GraphQL arguments.
+    fn params(&self) -> Vec<Param>;
+    fn run(&self, api: &Api, params: Self::Params) -> impl Future<Output = Result<Json, ActionError>> + Send;
+}
+
+/// A registered action with its parameters still JSON.
+pub trait ErasedGlobalAction: Send + Sync {
+    fn namespace(&self) -> Option<&'static str>;
+    fn name(&self) -> &'static str;
+    fn params(&self) -> Vec<Param>;
+    fn run_json<'a>(&'a self, api: &'a Api, params: Json) -> BoxFuture<'a, Result<Json, ActionError>>;
+}
+
+impl<A: GlobalAction> ErasedGlobalAction for A {
+    fn namespace(&self) -> Option<&'static str> {
+        GlobalAction::namespace(self)
+    }
+
+    fn name(&self) -> &'static str {
+        GlobalAction::name(self)
+    }
+
+    fn params(&self) -> Vec<Param> {
+        GlobalAction::params(self)
+    }
+
+    fn run_json<'a>(&'a self, api: &'a Api, params: Json) -> BoxFuture<'a, Result<Json, ActionError>> {
+        Box::pin(async move {
+            let params: A::Params = serde_json::from_value(params)
+                .map_err(|e| ActionError::InvalidInput(format!("{}: {e}", GlobalAction::name(self))))?;
+            self.run(api, params).await
+        })
+    }
+}
+
+/// The global actions of an application.
+#[derive(Default, Clone)]
+pub struct GlobalActions {
+    actions: Vec<Arc<dyn ErasedGlobalAction>>,
+}
+
+impl GlobalActions {
+    pub fn register(mut self, action: impl GlobalAction) -> Self {
+        self.actions.push(Arc::new(action));
+        self
+    }
+
+    pub fn all(&self) -> &[Arc<dyn ErasedGlobalAction>] {
+        &self.actions
+    }
+
+    /// By `name` or `namespace/name`.
+    pub fn find(&self, name: &str) -> Option<&Arc<dyn ErasedGlobalAction>> {
+        let (namespace, name) = match name.split_once(['/', '.']) {
+            Some((ns, n)) => (Some(ns), n),
+            None => (None, name),
+        };
+        self.actions
+            .iter()
+            .find(|a| a.name() == name && (namespace.is_none() || a.namespace() == namespace))
+    }
+}

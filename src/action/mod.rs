@@ -1,0 +1,198 @@
+//! The action runtime: every write (GraphQL mutations, webhook handlers, the sync,
+//! background jobs, Rust code) goes through here, so validation, tenancy and
+//! transactions cannot be skipped by a side door. It knows no GraphQL and no HTTP.
+//!
+//! ```ignore
+//! let api = Api::new(db, registry);
+//! let (product, _) = api
+//!     .model("bigcommerce/product")
+//!     .upsert(json!({"bigcommerceId": 113, "name": "Shirt", "store": {"_link": store_id},
+//!                   "variants": [{"_converge": {"values": [{"bigcommerceId": 7, "sku": "S-1"}]}}]}),
+//!             &["bigcommerceId", "store"])
+//!     .await?;
+//! ```
+
+mod bulk;
+mod error;
+pub mod global;
+pub mod input;
+mod run;
+pub mod statements;
+
+pub use error::{ActionError, FieldError};
+pub use global::{ErasedGlobalAction as ErasedGlobal, GlobalAction, GlobalActions, Param, ParamType};
+
+use crate::model::{ModelId, Registry};
+use crate::query::{Reader, Record};
+use input::RecordInput;
+use run::Ctx;
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend, TransactionOptions, TransactionTrait};
+use serde_json::Value as Json;
+use std::sync::Arc;
+
+/// Who is acting. `tenant` is the store whose rows alone may be read and written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Caller {
+    pub tenant: Option<i64>,
+}
+
+/// Whether an upsert created the record or updated an existing one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Upserted {
+    Created,
+    Updated,
+}
+
+/// The API over the action runtime, for one caller.
+#[derive(Clone)]
+pub struct Api {
+    pub db: DatabaseConnection,
+    pub registry: Arc<Registry>,
+    pub globals: Arc<GlobalActions>,
+    pub caller: Caller,
+}
+
+impl Api {
+    pub fn new(db: DatabaseConnection, registry: Arc<Registry>) -> Api {
+        Api {
+            db,
+            registry,
+            globals: Arc::new(GlobalActions::default()),
+            caller: Caller::default(),
+        }
+    }
+
+    pub fn with_globals(mut self, globals: GlobalActions) -> Api {
+        self.globals = Arc::new(globals);
+        self
+    }
+
+    /// The same API acting as `caller`.
+    pub fn as_caller(&self, caller: Caller) -> Api {
+        Api {
+            caller,
+            ..self.clone()
+        }
+    }
+
+    /// Reads for this caller.
+    pub fn reader(&self) -> Reader {
+        Reader {
+            db: self.db.clone(),
+            registry: self.registry.clone(),
+            tenant: self.caller.tenant,
+        }
+    }
+
+    /// The actions of a model, by `namespace/apiId`. Panics on a name that is not
+    /// registered: model names in code are fixed at build time.
+    pub fn model(&self, name: &str) -> ModelApi<'_> {
+        let model = self
+            .registry
+            .find(name)
+            .unwrap_or_else(|| panic!("no model named {name}"));
+        self.model_by_id(model.id)
+    }
+
+    pub fn model_by_id(&self, model: ModelId) -> ModelApi<'_> {
+        ModelApi { api: self, model }
+    }
+
+    /// Run a global action by name (`syncStore` or `bigcommerce/syncStore`).
+    pub async fn run_global(&self, name: &str, params: Json) -> Result<Json, ActionError> {
+        let action = self
+            .globals
+            .find(name)
+            .ok_or_else(|| ActionError::InvalidInput(format!("no global action named {name}")))?;
+        action.run_json(self, params).await
+    }
+
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            registry: &self.registry,
+            tenant: self.caller.tenant,
+        }
+    }
+
+    /// A write transaction. On SQLite it takes the write lock at once, so that a
+    /// transaction that reads first cannot deadlock against another writer.
+    async fn begin(&self) -> Result<DatabaseTransaction, ActionError> {
+        let mut options = TransactionOptions::default();
+        if self.db.get_database_backend() == DbBackend::Sqlite {
+            options.sqlite_transaction_mode = Some(sea_orm::SqliteTransactionMode::Immediate);
+        }
+        Ok(self.db.begin_with_options(options).await?)
+    }
+}
+
+/// The actions of one model.
+pub struct ModelApi<'a> {
+    api: &'a Api,
+    model: ModelId,
+}
+
+impl ModelApi<'_> {
+    fn parse(&self, input: &Json) -> Result<RecordInput, ActionError> {
+        let registry = &self.api.registry;
+        input::parse(registry, registry.get(self.model), input)
+    }
+
+    pub async fn create(&self, input: Json) -> Result<Record, ActionError> {
+        let input = self.parse(&input)?;
+        let txn = self.api.begin().await?;
+        let record = run::create(&txn, &self.api.ctx(), self.model, input).await?;
+        txn.commit().await?;
+        Ok(record)
+    }
+
+    pub async fn update(&self, id: i64, input: Json) -> Result<Record, ActionError> {
+        let input = self.parse(&input)?;
+        let txn = self.api.begin().await?;
+        let record = run::update(&txn, &self.api.ctx(), self.model, id, input).await?;
+        txn.commit().await?;
+        Ok(record)
+    }
+
+    pub async fn delete(&self, id: i64) -> Result<(), ActionError> {
+        let txn = self.api.begin().await?;
+        run::delete(&txn, &self.api.ctx(), self.model, id).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Create, or update the record whose `on` fields match (default `["id"]`).
+    pub async fn upsert(&self, input: Json, on: &[&str]) -> Result<(Record, Upserted), ActionError> {
+        let input = self.parse(&input)?;
+        let on: Vec<String> = on.iter().map(|s| s.to_string()).collect();
+        let txn = self.api.begin().await?;
+        let result = run::upsert(&txn, &self.api.ctx(), self.model, input, &on).await?;
+        txn.commit().await?;
+        Ok(result)
+    }
+
+    /// Each input succeeds or fails on its own; results keep input order.
+    pub async fn bulk_create(&self, inputs: Vec<Json>) -> Vec<Result<Record, ActionError>> {
+        bulk::create(self.api, self.model, inputs).await
+    }
+
+    pub async fn bulk_update(&self, inputs: Vec<(i64, Json)>) -> Vec<Result<Record, ActionError>> {
+        bulk::update(self.api, self.model, inputs).await
+    }
+
+    /// `(input, on)` pairs; an empty `on` means `["id"]`.
+    pub async fn bulk_upsert(
+        &self,
+        inputs: Vec<(Json, Vec<String>)>,
+    ) -> Vec<Result<(Record, Upserted), ActionError>> {
+        bulk::upsert(self.api, self.model, inputs).await
+    }
+
+    pub async fn bulk_delete(&self, ids: Vec<i64>) -> Vec<Result<(), ActionError>> {
+        bulk::delete(self.api, self.model, ids).await
+    }
+
+    /// The record with this id, if the caller may see it.
+    pub async fn find(&self, id: i64) -> Result<Option<Record>, ActionError> {
+        Ok(self.api.reader().find(self.model, id).await?)
+    }
+}

@@ -1,0 +1,523 @@
+//! One action and its nested writes, inside a transaction the caller owns.
+
+use super::Upserted;
+use super::error::{ActionError, FieldError};
+use super::input::{BelongsTo, HasMany, RecordInput};
+use super::statements;
+use crate::model::{Model, ModelId, Registry, RelationKind};
+use crate::query::{Record, Value, find_many_in};
+use futures::future::BoxFuture;
+use sea_orm::ConnectionTrait;
+
+/// Who is writing, for the statements of one action.
+pub struct Ctx<'a> {
+    pub registry: &'a Registry,
+    pub tenant: Option<i64>,
+}
+
+impl Ctx<'_> {
+    async fn find<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        model: ModelId,
+        id: i64,
+    ) -> Result<Option<Record>, ActionError> {
+        Ok(find_many_in(conn, self.registry, self.tenant, model, &[id])
+            .await?
+            .pop())
+    }
+}
+
+fn not_found(model: &Model, id: i64) -> ActionError {
+    ActionError::NotFound(format!("{} {id} not found", model.qualified_name()))
+}
+
+/// The api identifier a field's errors are reported under: a foreign key is its relation.
+fn error_name(model: &Model, field: usize) -> String {
+    match model.relation_of_field(field) {
+        Some(rel) => model.relations[rel].api_id.clone(),
+        None => model.fields[field].api_id.clone(),
+    }
+}
+
+/// A unique index refused the write: report it on the model's unique field.
+pub fn unique_violation(model: &Model, err: ActionError) -> ActionError {
+    if !err.is_unique_violation() {
+        return err;
+    }
+    let field = model
+        .uniques
+        .first()
+        .map(|u| model.fields[u.field].api_id.clone())
+        .unwrap_or_else(|| "id".into());
+    ActionError::invalid(&model.api_id, &field, "must be unique")
+}
+
+/// Split `(field, value)` pairs into a sorted field list and the matching values.
+pub fn columns(mut values: Vec<(usize, Value)>) -> (Vec<usize>, Vec<Value>) {
+    values.sort_by_key(|(f, _)| *f);
+    values.dedup_by_key(|(f, _)| *f);
+    values.into_iter().unzip()
+}
+
+/// Set the tenant on a record of a tenant-scoped model, refusing any other store.
+pub fn apply_tenant(ctx: &Ctx, model: &Model, input: &mut RecordInput) -> Result<(), ActionError> {
+    let (Some(tenant), Some(field)) = (ctx.tenant, model.tenant_field()) else {
+        return Ok(());
+    };
+    match input.value(field) {
+        None | Some(Value::Null) => input.set(field, Value::Int(tenant)),
+        Some(Value::Int(id)) if *id == tenant => {}
+        Some(_) => {
+            return Err(ActionError::PermissionDenied(format!(
+                "a {} may not be linked to another store",
+                model.qualified_name()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that need no database: required fields (on create, or set to null).
+pub fn check_required(model: &Model, input: &RecordInput, creating: bool) -> Vec<FieldError> {
+    model
+        .fields
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.is_required())
+        .filter(|(i, _)| match input.value(*i) {
+            None => creating,
+            Some(Value::Null) => true,
+            Some(_) => false,
+        })
+        .map(|(i, _)| FieldError::new(error_name(model, i), "is required"))
+        .collect()
+}
+
+/// Required fields, then uniqueness against the rows already stored.
+async fn validate<C: ConnectionTrait>(
+    conn: &C,
+    model: &Model,
+    input: &RecordInput,
+    existing: Option<&Record>,
+) -> Result<(), ActionError> {
+    let mut errors = check_required(model, input, existing.is_none());
+    for unique in &model.uniques {
+        let fields = unique.fields();
+        let values: Vec<Value> = fields
+            .iter()
+            .map(|f| {
+                input
+                    .value(*f)
+                    .or(existing.map(|r| &r.values[*f]))
+                    .cloned()
+                    .unwrap_or(Value::Null)
+            })
+            .collect();
+        let touched = existing.is_none() || fields.iter().any(|f| input.value(*f).is_some());
+        if touched && values.iter().all(|v| *v != Value::Null) {
+            let except = existing.map(Record::id);
+            if statements::find_by(conn, model, &fields, &values, except)
+                .await?
+                .is_some()
+            {
+                errors.push(FieldError::new(
+                    &model.fields[unique.field].api_id,
+                    "must be unique",
+                ));
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ActionError::InvalidRecord {
+            model: model.api_id.clone(),
+            errors,
+        })
+    }
+}
+
+/// Carry out belongsTo operations, leaving their foreign keys in `input`.
+async fn belongs_to<C: ConnectionTrait>(
+    conn: &C,
+    ctx: &Ctx<'_>,
+    model: &Model,
+    input: &mut RecordInput,
+) -> Result<(), ActionError> {
+    for (rel, op) in std::mem::take(&mut input.belongs_to) {
+        let relation = &model.relations[rel];
+        let RelationKind::BelongsTo { field } = relation.kind else {
+            continue;
+        };
+        let target = ctx.registry.get(relation.target);
+        let value = match op {
+            BelongsTo::Link(None) => Value::Null,
+            BelongsTo::Link(Some(id)) => {
+                if ctx.registry.tenant_model == Some(target.id) && ctx.tenant.is_some_and(|t| t != id) {
+                    return Err(ActionError::PermissionDenied(format!(
+                        "`{}` may not link another store",
+                        relation.api_id
+                    )));
+                }
+                if ctx.find(conn, target.id, id).await?.is_none() {
+                    return Err(ActionError::NotFound(format!(
+                        "{} {id} (linked by `{}`) not found",
+                        target.qualified_name(),
+                        relation.api_id
+                    )));
+                }
+                Value::Int(id)
+            }
+            BelongsTo::Create(child) => Value::Int(create(conn, ctx, target.id, *child).await?.id()),
+            BelongsTo::Update(id, child) => Value::Int(update(conn, ctx, target.id, id, *child).await?.id()),
+            BelongsTo::Delete(id) => {
+                delete(conn, ctx, target.id, id).await?;
+                Value::Null
+            }
+        };
+        input.set(field, value);
+    }
+    Ok(())
+}
+
+/// Children created through a parent join the parent's store unless told otherwise.
+fn inherit_tenant(parent_model: &Model, parent: &Record, child_model: &Model, child: &mut RecordInput) {
+    if let (Some(pf), Some(cf)) = (parent_model.tenant_field(), child_model.tenant_field())
+        && child.value(cf).is_none()
+        && !child
+            .belongs_to
+            .iter()
+            .any(|(rel, _)| Some(*rel) == child_model.tenant)
+    {
+        child.set(cf, parent.values[pf].clone());
+    }
+}
+
+/// A child that is not this parent's looks like one that does not exist.
+async fn own_child<C: ConnectionTrait>(
+    conn: &C,
+    ctx: &Ctx<'_>,
+    target: &Model,
+    fk: usize,
+    parent: i64,
+    id: i64,
+) -> Result<Record, ActionError> {
+    match ctx.find(conn, target.id, id).await? {
+        Some(child) if child.values[fk] == Value::Int(parent) => Ok(child),
+        _ => Err(not_found(target, id)),
+    }
+}
+
+/// Carry out hasMany operations for `parent`.
+fn has_many<'a, C: ConnectionTrait>(
+    conn: &'a C,
+    ctx: &'a Ctx<'a>,
+    model: &'a Model,
+    parent: &'a Record,
+    ops: Vec<(usize, HasMany)>,
+) -> BoxFuture<'a, Result<(), ActionError>> {
+    Box::pin(async move {
+        for (rel, op) in ops {
+            let relation = &model.relations[rel];
+            let RelationKind::HasMany { target_field: fk } = relation.kind else {
+                continue;
+            };
+            let target = ctx.registry.get(relation.target);
+            match op {
+                HasMany::Create(mut child) => {
+                    inherit_tenant(model, parent, target, &mut child);
+                    child.set(fk, Value::Int(parent.id()));
+                    create(conn, ctx, target.id, child).await?;
+                }
+                HasMany::Update(id, child) => {
+                    own_child(conn, ctx, target, fk, parent.id(), id).await?;
+                    update(conn, ctx, target.id, id, child).await?;
+                }
+                HasMany::Delete(id) => {
+                    own_child(conn, ctx, target, fk, parent.id(), id).await?;
+                    delete(conn, ctx, target.id, id).await?;
+                }
+                HasMany::Converge(values) => converge(conn, ctx, model, parent, target, fk, values).await?,
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Make `parent`'s children through `fk` equal `values`: a value with an `id`, or
+/// whose unique identity matches a child, updates it; the others are created; the
+/// children not matched are deleted.
+async fn converge<C: ConnectionTrait>(
+    conn: &C,
+    ctx: &Ctx<'_>,
+    model: &Model,
+    parent: &Record,
+    target: &Model,
+    fk: usize,
+    values: Vec<RecordInput>,
+) -> Result<(), ActionError> {
+    let existing = statements::children_of(conn, target, fk, parent.id(), ctx.tenant).await?;
+    let mut kept = vec![false; existing.len()];
+    let mut creates: Vec<RecordInput> = Vec::new();
+    for mut value in values {
+        inherit_tenant(model, parent, target, &mut value);
+        value.set(fk, Value::Int(parent.id()));
+        let matched = match value.id {
+            Some(id) => match existing.iter().position(|c| c.id() == id) {
+                Some(i) => Some(i),
+                None => return Err(not_found(target, id)),
+            },
+            None => existing.iter().position(|child| {
+                target.uniques.iter().any(|u| {
+                    u.fields().iter().all(|f| match value.value(*f) {
+                        Some(v) if *v != Value::Null => *v == child.values[*f],
+                        _ => false,
+                    })
+                })
+            }),
+        };
+        match matched {
+            Some(i) => {
+                kept[i] = true;
+                let id = existing[i].id();
+                update(conn, ctx, target.id, id, value).await?;
+            }
+            None => creates.push(value),
+        }
+    }
+    let gone: Vec<i64> = existing
+        .iter()
+        .zip(&kept)
+        .filter(|(_, k)| !**k)
+        .map(|(c, _)| c.id())
+        .collect();
+    statements::delete(conn, target, &gone, ctx.tenant).await?;
+    // New plain children sharing their fields go in one statement.
+    let (plain, nested): (Vec<RecordInput>, Vec<RecordInput>) = creates
+        .into_iter()
+        .partition(|c| c.belongs_to.is_empty() && c.has_many.is_empty());
+    let mut groups: Vec<(Vec<usize>, Vec<Vec<Value>>)> = Vec::new();
+    for child in plain {
+        validate(conn, target, &child, None).await?;
+        let (fields, row) = columns(child.values);
+        match groups.iter_mut().find(|(f, _)| *f == fields) {
+            Some((_, rows)) => rows.push(row),
+            None => groups.push((fields, vec![row])),
+        }
+    }
+    for (fields, rows) in groups {
+        for chunk in rows.chunks(statements::rows_per_statement(fields.len() + 2)) {
+            statements::insert(conn, target, &fields, chunk)
+                .await
+                .map_err(|e| unique_violation(target, e.into()))?;
+        }
+    }
+    for child in nested {
+        create(conn, ctx, target.id, child).await?;
+    }
+    Ok(())
+}
+
+pub fn create<'a, C: ConnectionTrait>(
+    conn: &'a C,
+    ctx: &'a Ctx<'a>,
+    model_id: ModelId,
+    mut input: RecordInput,
+) -> BoxFuture<'a, Result<Record, ActionError>> {
+    Box::pin(async move {
+        let model = ctx.registry.get(model_id);
+        belongs_to(conn, ctx, model, &mut input).await?;
+        apply_tenant(ctx, model, &mut input)?;
+        validate(conn, model, &input, None).await?;
+        let children = std::mem::take(&mut input.has_many);
+        let (fields, row) = columns(input.values);
+        let record = statements::insert(conn, model, &fields, &[row])
+            .await
+            .map_err(|e| unique_violation(model, e.into()))?
+            .pop()
+            .ok_or_else(|| ActionError::Database(sea_orm::DbErr::RecordNotInserted))?;
+        has_many(conn, ctx, model, &record, children).await?;
+        Ok(record)
+    })
+}
+
+pub fn update<'a, C: ConnectionTrait>(
+    conn: &'a C,
+    ctx: &'a Ctx<'a>,
+    model_id: ModelId,
+    id: i64,
+    mut input: RecordInput,
+) -> BoxFuture<'a, Result<Record, ActionError>> {
+    Box::pin(async move {
+        let model = ctx.registry.get(model_id);
+        let existing = ctx
+            .find(conn, model_id, id)
+            .await?
+            .ok_or_else(|| not_found(model, id))?;
+        belongs_to(conn, ctx, model, &mut input).await?;
+        if let Some(field) = model.tenant_field()
+            && let Some(value) = input.value(field)
+            && ctx.tenant.is_some_and(|t| *value != Value::Int(t))
+        {
+            return Err(ActionError::PermissionDenied(format!(
+                "a {} may not be moved to another store",
+                model.qualified_name()
+            )));
+        }
+        // Only what changes is written, so updatedAt moves only then.
+        input.values.retain(|(f, v)| existing.values[*f] != *v);
+        validate(conn, model, &input, Some(&existing)).await?;
+        let children = std::mem::take(&mut input.has_many);
+        let record = if input.values.is_empty() {
+            existing
+        } else {
+            let (fields, row) = columns(input.values);
+            statements::update(conn, model, &fields, &[(id, row)], ctx.tenant)
+                .await
+                .map_err(|e| unique_violation(model, e.into()))?
+                .pop()
+                .ok_or_else(|| not_found(model, id))?
+        };
+        has_many(conn, ctx, model, &record, children).await?;
+        Ok(record)
+    })
+}
+
+pub fn delete<'a, C: ConnectionTrait>(
+    conn: &'a C,
+    ctx: &'a Ctx<'a>,
+    model_id: ModelId,
+    id: i64,
+) -> BoxFuture<'a, Result<(), ActionError>> {
+    Box::pin(async move {
+        let model = ctx.registry.get(model_id);
+        // Children go with their parent (ON DELETE CASCADE).
+        let deleted = statements::delete(conn, model, &[id], ctx.tenant).await?;
+        if deleted.is_empty() {
+            return Err(not_found(model, id));
+        }
+        Ok(())
+    })
+}
+
+/// The fields an upsert matches on: `id`, or one of the model's unique identities
+/// (for a tenant, the store is always part of it).
+pub fn conflict_fields(ctx: &Ctx, model: &Model, on: &[String]) -> Result<Vec<usize>, ActionError> {
+    let mut fields = Vec::new();
+    for name in on {
+        let field = if name == "id" {
+            Model::ID
+        } else if let Some(f) = model.field(name) {
+            f
+        } else if let Some(RelationKind::BelongsTo { field }) =
+            model.relation(name).map(|r| model.relations[r].kind)
+        {
+            field
+        } else {
+            return Err(ActionError::InvalidInput(format!(
+                "upsert `on`: {} has no field `{name}`",
+                model.api_id
+            )));
+        };
+        if !fields.contains(&field) {
+            fields.push(field);
+        }
+    }
+    if fields.is_empty() || fields == [Model::ID] {
+        return Ok(vec![Model::ID]);
+    }
+    if ctx.tenant.is_some()
+        && let Some(tf) = model.tenant_field()
+        && !fields.contains(&tf)
+    {
+        fields.push(tf);
+    }
+    fields.sort();
+    for unique in &model.uniques {
+        let mut identity = unique.fields();
+        identity.sort();
+        if identity == fields {
+            return Ok(identity);
+        }
+    }
+    let known: Vec<String> = model
+        .uniques
+        .iter()
+        .map(|u| {
+            format!(
+                "{:?}",
+                u.fields()
+                    .iter()
+                    .map(|f| error_name(model, *f))
+                    .collect::<Vec<_>>()
+            )
+        })
+        .collect();
+    Err(ActionError::InvalidInput(format!(
+        "upsert `on` {on:?} is not an identity of {}: use [\"id\"] or one of {}",
+        model.api_id,
+        known.join(", ")
+    )))
+}
+
+/// The values of an upsert's conflict fields in `input`, if all are set.
+pub fn conflict_values(input: &RecordInput, conflict: &[usize]) -> Option<Vec<Value>> {
+    conflict
+        .iter()
+        .map(|f| match (*f, input.value(*f)) {
+            (Model::ID, _) => input.id.map(Value::Int),
+            (_, Some(v)) if *v != Value::Null => Some(v.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+pub async fn upsert<C: ConnectionTrait>(
+    conn: &C,
+    ctx: &Ctx<'_>,
+    model_id: ModelId,
+    mut input: RecordInput,
+    on: &[String],
+) -> Result<(Record, Upserted), ActionError> {
+    let model = ctx.registry.get(model_id);
+    let conflict = conflict_fields(ctx, model, on)?;
+    belongs_to(conn, ctx, model, &mut input).await?;
+    apply_tenant(ctx, model, &mut input)?;
+    let missing = check_required(model, &input, true);
+    if !missing.is_empty() {
+        // Not enough to create: it can only be an update of an existing record.
+        let existing = match conflict_values(&input, &conflict) {
+            Some(keys) => statements::find_by(conn, model, &conflict, &keys, None).await?,
+            None => None,
+        };
+        return match existing {
+            Some(id) => Ok((update(conn, ctx, model_id, id, input).await?, Upserted::Updated)),
+            None => Err(ActionError::InvalidRecord {
+                model: model.api_id.clone(),
+                errors: missing,
+            }),
+        };
+    }
+    let children = std::mem::take(&mut input.has_many);
+    if let Some(id) = input.id {
+        input.set(Model::ID, Value::Int(id));
+    }
+    let (fields, row) = columns(input.values);
+    let written = statements::upsert(conn, model, &fields, &[row], &conflict, ctx.tenant)
+        .await
+        .map_err(|e| unique_violation(model, e.into()))?
+        .pop()
+        .flatten();
+    // A conflict with a record the caller may not touch writes nothing.
+    let (record, created) = written.ok_or_else(|| not_found(model, input.id.unwrap_or_default()))?;
+    has_many(conn, ctx, model, &record, children).await?;
+    Ok((
+        record,
+        if created {
+            Upserted::Created
+        } else {
+            Upserted::Updated
+        },
+    ))
+}

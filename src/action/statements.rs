@@ -1,0 +1,360 @@
+//! The SQL of writes: multi-row inserts, upserts, updates and deletes, each
+//! returning the rows it wrote. Every statement carries the tenant restriction.
+
+use crate::model::Model;
+use crate::query::sql::Sql;
+use crate::query::{Columns, Reader, Record, Value};
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+/// Most bound parameters in one statement (SQLite allows 32,766, PostgreSQL 65,535).
+const MAX_PARAMS: usize = 30_000;
+
+/// How many rows of `width` values fit in one statement.
+pub fn rows_per_statement(width: usize) -> usize {
+    (MAX_PARAMS / width.max(1)).clamp(1, 1000)
+}
+
+/// The time a write stamps on rows: microseconds (what PostgreSQL keeps), and
+/// strictly increasing within the process, so that two statements never share one.
+/// On SQLite an upsert tells a created row by its `created_at` being this value.
+pub fn write_time() -> DateTime<Utc> {
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = Utc::now().timestamp_micros();
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(last + 1);
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return DateTime::from_timestamp_micros(next).unwrap_or_else(Utc::now),
+            Err(seen) => last = seen,
+        }
+    }
+}
+
+fn returning(sql: &mut Sql, model: &Model) {
+    sql.push(" RETURNING ");
+    for (i, f) in model.fields.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.ident(&f.column);
+    }
+}
+
+fn decode_all(model: &Model, rows: &[sea_orm::QueryResult]) -> Result<Vec<Record>, DbErr> {
+    rows.iter()
+        .map(|row| {
+            Reader::decode(model, &Columns::All, row).map_err(|e| match e {
+                crate::query::QueryError::Database(db) => db,
+                other => DbErr::Custom(other.to_string()),
+            })
+        })
+        .collect()
+}
+
+fn tenant_check(sql: &mut Sql, model: &Model, table: &str, tenant: Option<i64>) {
+    if let (Some(tenant), Some(field)) = (tenant, model.tenant_field()) {
+        sql.push(" AND ")
+            .column(table, &model.fields[field].column)
+            .push(" = ")
+            .bind(tenant.into());
+    }
+}
+
+/// `INSERT ... VALUES (...), (...)` of rows that all set `fields`, in order.
+fn insert_head(sql: &mut Sql, model: &Model, fields: &[usize], rows: &[Vec<Value>], now: DateTime<Utc>) {
+    sql.push("INSERT INTO ")
+        .ident(&model.table)
+        .push(" (\"created_at\", \"updated_at\"");
+    for f in fields {
+        sql.push(", ").ident(&model.fields[*f].column);
+    }
+    sql.push(") VALUES ");
+    for (r, row) in rows.iter().enumerate() {
+        if r > 0 {
+            sql.push(", ");
+        }
+        sql.push("(").bind(now.into()).push(", ").bind(now.into());
+        for (f, value) in fields.iter().zip(row) {
+            sql.push(", ").bind(value.to_sql(model.fields[*f].ty));
+        }
+        sql.push(")");
+    }
+}
+
+/// Insert rows; the records come back in input order.
+pub async fn insert<C: ConnectionTrait>(
+    conn: &C,
+    model: &Model,
+    fields: &[usize],
+    rows: &[Vec<Value>],
+) -> Result<Vec<Record>, DbErr> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new(conn.get_database_backend());
+    insert_head(&mut sql, model, fields, rows, write_time());
+    returning(&mut sql, model);
+    let rows = conn.query_all_raw(sql.build()).await?;
+    decode_all(model, &rows)
+}
+
+/// `col IS DISTINCT FROM <new value> OR ...` over `fields`: did anything change?
+/// `new` names the new value of the i-th field.
+fn changed(
+    sql: &mut Sql,
+    model: &Model,
+    current: &str,
+    fields: &[usize],
+    new: impl Fn(usize, &str) -> String,
+) {
+    if fields.is_empty() {
+        sql.push("1=0");
+        return;
+    }
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            sql.push(" OR ");
+        }
+        let column = &model.fields[*f].column;
+        sql.column(current, column)
+            .push(" IS DISTINCT FROM ")
+            .push(&new(i, column));
+    }
+}
+
+/// Insert rows, or update the row whose `conflict` fields match. Each record comes
+/// back with whether it was created, in input order. A row the tenant may not
+/// touch is neither created nor updated and comes back as `None`.
+pub async fn upsert<C: ConnectionTrait>(
+    conn: &C,
+    model: &Model,
+    fields: &[usize],
+    rows: &[Vec<Value>],
+    conflict: &[usize],
+    tenant: Option<i64>,
+) -> Result<Vec<Option<(Record, bool)>>, DbErr> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = conn.get_database_backend();
+    let now = write_time();
+    let mut sql = Sql::new(backend);
+    insert_head(&mut sql, model, fields, rows, now);
+    let table = format!("\"{}\"", model.table);
+    sql.push(" ON CONFLICT (");
+    for (i, f) in conflict.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.ident(&model.fields[*f].column);
+    }
+    sql.push(") DO UPDATE SET ");
+    let updated: Vec<usize> = fields.iter().copied().filter(|f| !conflict.contains(f)).collect();
+    for f in &updated {
+        let column = &model.fields[*f].column;
+        sql.ident(column)
+            .push(" = ")
+            .column("excluded", column)
+            .push(", ");
+    }
+    // updatedAt moves only when a value changed.
+    sql.push("\"updated_at\" = CASE WHEN ");
+    changed(&mut sql, model, &table, &updated, |_, column| {
+        format!("excluded.\"{column}\"")
+    });
+    sql.push(" THEN excluded.\"updated_at\" ELSE ")
+        .column(&table, "updated_at")
+        .push(" END WHERE 1=1");
+    tenant_check(&mut sql, model, &table, tenant);
+    returning(&mut sql, model);
+    match backend {
+        DbBackend::Postgres => sql.push(", (xmax = 0) AS \"__created\""),
+        _ => sql
+            .push(", (\"created_at\" = ")
+            .bind(now.into())
+            .push(") AS \"__created\""),
+    };
+    let written = conn.query_all_raw(sql.build()).await?;
+    let created_at = model.fields.len();
+    let mut records = Vec::with_capacity(written.len());
+    for row in &written {
+        let record = decode_all(model, std::slice::from_ref(row))?
+            .pop()
+            .ok_or_else(|| DbErr::Custom("no row".into()))?;
+        let created: bool = row.try_get_by_index(created_at)?;
+        records.push((record, created));
+    }
+    Ok(match_rows(model, fields, rows, conflict, records))
+}
+
+/// Put returned rows back in input order by their conflict keys (rows the
+/// database skipped leave `None`).
+fn match_rows(
+    model: &Model,
+    fields: &[usize],
+    rows: &[Vec<Value>],
+    conflict: &[usize],
+    mut returned: Vec<(Record, bool)>,
+) -> Vec<Option<(Record, bool)>> {
+    let key_positions: Option<Vec<usize>> = conflict
+        .iter()
+        .map(|c| fields.iter().position(|f| f == c))
+        .collect();
+    let Some(key_positions) = key_positions else {
+        // Keys not in the input (an upsert on `id` without ids) can only insert: in order.
+        let mut out: Vec<Option<(Record, bool)>> = returned.into_iter().map(Some).collect();
+        out.resize_with(rows.len(), || None);
+        return out;
+    };
+    let key_of_input =
+        |row: &Vec<Value>| format!("{:?}", key_positions.iter().map(|p| &row[*p]).collect::<Vec<_>>());
+    let key_of_record =
+        |r: &Record| format!("{:?}", conflict.iter().map(|c| &r.values[*c]).collect::<Vec<_>>());
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let key = key_of_input(row);
+        let found = returned.iter().position(|(r, _)| key_of_record(r) == key);
+        out.push(found.map(|i| returned.swap_remove(i)));
+    }
+    let _ = model;
+    out
+}
+
+/// Update rows by id: each row sets `fields` to its values. Returns the records
+/// written, in no particular order; ids that are missing or not the tenant's are absent.
+pub async fn update<C: ConnectionTrait>(
+    conn: &C,
+    model: &Model,
+    fields: &[usize],
+    rows: &[(i64, Vec<Value>)],
+    tenant: Option<i64>,
+) -> Result<Vec<Record>, DbErr> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = write_time();
+    let mut sql = Sql::new(conn.get_database_backend());
+    let table = format!("\"{}\"", model.table);
+    sql.push("UPDATE ").ident(&model.table).push(" SET ");
+    // The derived table's columns get their own names so nothing is ambiguous.
+    for (i, f) in fields.iter().enumerate() {
+        sql.ident(&model.fields[*f].column)
+            .push(&format!(" = v.\"__v{i}\", "));
+    }
+    sql.push("\"updated_at\" = CASE WHEN ");
+    changed(&mut sql, model, &table, fields, |i, _| format!("v.\"__v{i}\""));
+    sql.push(" THEN ")
+        .bind(now.into())
+        .push(" ELSE ")
+        .column(&table, "updated_at")
+        .push(" END");
+    // The new values as a derived table: portable across SQLite and PostgreSQL.
+    sql.push(" FROM (");
+    for (r, (id, values)) in rows.iter().enumerate() {
+        sql.push(if r == 0 { "SELECT " } else { " UNION ALL SELECT " });
+        sql.bind((*id).into()).push(" AS \"__id\"");
+        for (i, (f, value)) in fields.iter().zip(values).enumerate() {
+            sql.push(", ")
+                .bind(value.to_sql(model.fields[*f].ty))
+                .push(&format!(" AS \"__v{i}\""));
+        }
+    }
+    sql.push(") AS v WHERE ")
+        .column(&table, "id")
+        .push(" = v.\"__id\"");
+    tenant_check(&mut sql, model, &table, tenant);
+    returning(&mut sql, model);
+    let written = conn.query_all_raw(sql.build()).await?;
+    decode_all(model, &written)
+}
+
+/// Delete rows by id; returns the ids deleted.
+pub async fn delete<C: ConnectionTrait>(
+    conn: &C,
+    model: &Model,
+    ids: &[i64],
+    tenant: Option<i64>,
+) -> Result<Vec<i64>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new(conn.get_database_backend());
+    let table = format!("\"{}\"", model.table);
+    sql.push("DELETE FROM ")
+        .ident(&model.table)
+        .push(" WHERE \"id\" IN (");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind((*id).into());
+    }
+    sql.push(")");
+    tenant_check(&mut sql, model, &table, tenant);
+    sql.push(" RETURNING \"id\"");
+    let rows = conn.query_all_raw(sql.build()).await?;
+    rows.iter().map(|r| r.try_get_by_index::<i64>(0)).collect()
+}
+
+/// Ids of `model` rows whose `fields` equal `values` (a unique identity), other than `except`.
+pub async fn find_by<C: ConnectionTrait>(
+    conn: &C,
+    model: &Model,
+    fields: &[usize],
+    values: &[Value],
+    except: Option<i64>,
+) -> Result<Option<i64>, DbErr> {
+    let mut sql = Sql::new(conn.get_database_backend());
+    sql.push("SELECT \"id\" FROM ")
+        .ident(&model.table)
+        .push(" WHERE 1=1");
+    for (f, value) in fields.iter().zip(values) {
+        let field = &model.fields[*f];
+        match value {
+            Value::Null => sql.push(" AND ").ident(&field.column).push(" IS NULL"),
+            v => sql
+                .push(" AND ")
+                .ident(&field.column)
+                .push(" = ")
+                .bind(v.to_sql(field.ty)),
+        };
+    }
+    if let Some(id) = except {
+        sql.push(" AND \"id\" <> ").bind(id.into());
+    }
+    sql.push(" LIMIT 1");
+    Ok(match conn.query_one_raw(sql.build()).await? {
+        Some(row) => Some(row.try_get_by_index::<i64>(0)?),
+        None => None,
+    })
+}
+
+/// Every child of `parents` through foreign key `fk` (tenant-restricted).
+pub async fn children_of<C: ConnectionTrait>(
+    conn: &C,
+    model: &Model,
+    fk: usize,
+    parent: i64,
+    tenant: Option<i64>,
+) -> Result<Vec<Record>, DbErr> {
+    let mut sql = Sql::new(conn.get_database_backend());
+    let table = format!("\"{}\"", model.table);
+    sql.push("SELECT ");
+    for (i, f) in model.fields.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.column(&table, &f.column);
+    }
+    sql.push(" FROM ")
+        .ident(&model.table)
+        .push(" WHERE ")
+        .column(&table, &model.fields[fk].column);
+    sql.push(" = ").bind(parent.into());
+    tenant_check(&mut sql, model, &table, tenant);
+    sql.push(" ORDER BY \"id\"");
+    let rows = conn.query_all_raw(sql.build()).await?;
+    decode_all(model, &rows)
+}
