@@ -89,10 +89,10 @@ async fn graphql_post(State(state): State<AppState>, body: Bytes) -> Response {
     if request.query.trim().is_empty() {
         return request_error(StatusCode::BAD_REQUEST, "the request has no `query`");
     }
-    let response = state
-        .schema
-        .execute(request.data(RequestContext::new(state.api.clone())))
-        .await;
+    let context = RequestContext::new(state.api.clone());
+    let null_items = context.null_items();
+    let mut response = state.schema.execute(request.data(context)).await;
+    graphql::apply_null_items(&mut response.data, &null_items);
     match serde_json::to_vec(&response) {
         Ok(body) => json_response(StatusCode::OK, body),
         Err(_) => request_error(StatusCode::INTERNAL_SERVER_ERROR, "could not encode the response"),

@@ -14,6 +14,11 @@ use std::collections::{HashMap, HashSet};
 
 type Slots<T> = Vec<Option<Result<T, ActionError>>>;
 
+/// An element ready for a batch: its input position, its values in field order, its input.
+type Member = (usize, Vec<Value>, RecordInput);
+/// Elements that write the same fields.
+type Group = (Vec<usize>, Vec<Member>);
+
 fn finish<T>(slots: Slots<T>) -> Vec<Result<T, ActionError>> {
     slots
         .into_iter()
@@ -108,8 +113,8 @@ fn parse_all(
 }
 
 /// Group rows by the set of fields they write.
-fn group(rows: Vec<(usize, RecordInput)>) -> Vec<(Vec<usize>, Vec<(usize, Vec<Value>, RecordInput)>)> {
-    let mut groups: Vec<(Vec<usize>, Vec<(usize, Vec<Value>, RecordInput)>)> = Vec::new();
+fn group(rows: Vec<(usize, RecordInput)>) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
     for (idx, input) in rows {
         let (fields, values) = run::columns(input.values.clone());
         match groups.iter_mut().find(|(f, _)| *f == fields) {
@@ -266,7 +271,8 @@ pub async fn upsert(
     }
     // Batch by (fields, conflict); a key repeated within a batch goes to a later wave,
     // since one statement may not touch a row twice.
-    let mut by_conflict: Vec<(Vec<usize>, Vec<(usize, RecordInput)>)> = Vec::new();
+    type ByConflict = (Vec<usize>, Vec<(usize, RecordInput)>);
+    let mut by_conflict: Vec<ByConflict> = Vec::new();
     for (idx, input) in ready {
         let conflict = conflicts[&idx].clone();
         match by_conflict.iter_mut().find(|(c, _)| *c == conflict) {
@@ -277,7 +283,7 @@ pub async fn upsert(
     for (conflict, members) in by_conflict {
         for (fields, members) in group(members) {
             for chunk in members.chunks(statements::rows_per_statement(fields.len() + 2)) {
-                let mut waves: Vec<Vec<&(usize, Vec<Value>, RecordInput)>> = Vec::new();
+                let mut waves: Vec<Vec<&Member>> = Vec::new();
                 let mut seen: HashMap<String, usize> = HashMap::new();
                 for member in chunk {
                     let key = format!("{:?}", run::conflict_values(&member.2, &conflict));

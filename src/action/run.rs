@@ -138,13 +138,16 @@ async fn validate<C: ConnectionTrait>(
     }
 }
 
-/// Carry out belongsTo operations, leaving their foreign keys in `input`.
+/// Carry out belongsTo operations, leaving their foreign keys in `input`. A nested
+/// `delete` only unlinks here; the parent is deleted by [`delete_unlinked`] once the
+/// record no longer points at it, so the delete cannot cascade into the record.
 async fn belongs_to<C: ConnectionTrait>(
     conn: &C,
     ctx: &Ctx<'_>,
     model: &Model,
     input: &mut RecordInput,
-) -> Result<(), ActionError> {
+) -> Result<Vec<(ModelId, i64)>, ActionError> {
+    let mut unlinked = Vec::new();
     for (rel, op) in std::mem::take(&mut input.belongs_to) {
         let relation = &model.relations[rel];
         let RelationKind::BelongsTo { field } = relation.kind else {
@@ -172,11 +175,25 @@ async fn belongs_to<C: ConnectionTrait>(
             BelongsTo::Create(child) => Value::Int(create(conn, ctx, target.id, *child).await?.id()),
             BelongsTo::Update(id, child) => Value::Int(update(conn, ctx, target.id, id, *child).await?.id()),
             BelongsTo::Delete(id) => {
-                delete(conn, ctx, target.id, id).await?;
+                if ctx.find(conn, target.id, id).await?.is_none() {
+                    return Err(not_found(target, id));
+                }
+                unlinked.push((target.id, id));
                 Value::Null
             }
         };
         input.set(field, value);
+    }
+    Ok(unlinked)
+}
+
+async fn delete_unlinked<C: ConnectionTrait>(
+    conn: &C,
+    ctx: &Ctx<'_>,
+    unlinked: Vec<(ModelId, i64)>,
+) -> Result<(), ActionError> {
+    for (model, id) in unlinked {
+        delete(conn, ctx, model, id).await?;
     }
     Ok(())
 }
@@ -327,7 +344,7 @@ pub fn create<'a, C: ConnectionTrait>(
 ) -> BoxFuture<'a, Result<Record, ActionError>> {
     Box::pin(async move {
         let model = ctx.registry.get(model_id);
-        belongs_to(conn, ctx, model, &mut input).await?;
+        let unlinked = belongs_to(conn, ctx, model, &mut input).await?;
         apply_tenant(ctx, model, &mut input)?;
         validate(conn, model, &input, None).await?;
         let children = std::mem::take(&mut input.has_many);
@@ -337,6 +354,7 @@ pub fn create<'a, C: ConnectionTrait>(
             .map_err(|e| unique_violation(model, e.into()))?
             .pop()
             .ok_or_else(|| ActionError::Database(sea_orm::DbErr::RecordNotInserted))?;
+        delete_unlinked(conn, ctx, unlinked).await?;
         has_many(conn, ctx, model, &record, children).await?;
         Ok(record)
     })
@@ -355,7 +373,7 @@ pub fn update<'a, C: ConnectionTrait>(
             .find(conn, model_id, id)
             .await?
             .ok_or_else(|| not_found(model, id))?;
-        belongs_to(conn, ctx, model, &mut input).await?;
+        let unlinked = belongs_to(conn, ctx, model, &mut input).await?;
         if let Some(field) = model.tenant_field()
             && let Some(value) = input.value(field)
             && ctx.tenant.is_some_and(|t| *value != Value::Int(t))
@@ -379,6 +397,7 @@ pub fn update<'a, C: ConnectionTrait>(
                 .pop()
                 .ok_or_else(|| not_found(model, id))?
         };
+        delete_unlinked(conn, ctx, unlinked).await?;
         has_many(conn, ctx, model, &record, children).await?;
         Ok(record)
     })
@@ -482,7 +501,7 @@ pub async fn upsert<C: ConnectionTrait>(
 ) -> Result<(Record, Upserted), ActionError> {
     let model = ctx.registry.get(model_id);
     let conflict = conflict_fields(ctx, model, on)?;
-    belongs_to(conn, ctx, model, &mut input).await?;
+    let unlinked = belongs_to(conn, ctx, model, &mut input).await?;
     apply_tenant(ctx, model, &mut input)?;
     let missing = check_required(model, &input, true);
     if !missing.is_empty() {
@@ -492,7 +511,11 @@ pub async fn upsert<C: ConnectionTrait>(
             None => None,
         };
         return match existing {
-            Some(id) => Ok((update(conn, ctx, model_id, id, input).await?, Upserted::Updated)),
+            Some(id) => {
+                let record = update(conn, ctx, model_id, id, input).await?;
+                delete_unlinked(conn, ctx, unlinked).await?;
+                Ok((record, Upserted::Updated))
+            }
             None => Err(ActionError::InvalidRecord {
                 model: model.api_id.clone(),
                 errors: missing,
@@ -511,6 +534,7 @@ pub async fn upsert<C: ConnectionTrait>(
         .flatten();
     // A conflict with a record the caller may not touch writes nothing.
     let (record, created) = written.ok_or_else(|| not_found(model, input.id.unwrap_or_default()))?;
+    delete_unlinked(conn, ctx, unlinked).await?;
     has_many(conn, ctx, model, &record, children).await?;
     Ok((
         record,

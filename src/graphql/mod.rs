@@ -34,13 +34,52 @@ pub struct RequestContext {
     pub api: Api,
     pub reader: Reader,
     loaders: Loaders,
+    null_items: NullItems,
 }
+
+/// Response paths of list items that must read `null`. async-graphql's dynamic
+/// executor cannot put a null into a list of objects, so such an item resolves as a
+/// placeholder record and is replaced by `null` once the response is complete.
+pub type NullItems = Arc<std::sync::Mutex<Vec<Vec<String>>>>;
 
 impl RequestContext {
     pub fn new(api: Api) -> Self {
         let reader = api.reader();
         let loaders = Loaders::new(&reader);
-        RequestContext { api, reader, loaders }
+        RequestContext {
+            api,
+            reader,
+            loaders,
+            null_items: NullItems::default(),
+        }
+    }
+
+    /// The handle through which the response is patched after execution.
+    pub fn null_items(&self) -> NullItems {
+        self.null_items.clone()
+    }
+}
+
+/// Replace the recorded list items of `data` with `null`.
+pub fn apply_null_items(data: &mut Value, null_items: &NullItems) {
+    let paths = std::mem::take(&mut *null_items.lock().unwrap_or_else(|e| e.into_inner()));
+    for path in paths {
+        null_at(data, &path);
+    }
+}
+
+fn null_at(node: &mut Value, path: &[String]) {
+    let Some((step, rest)) = path.split_first() else {
+        *node = Value::Null;
+        return;
+    };
+    let next = match node {
+        Value::Object(map) => map.get_mut(step.as_str()),
+        Value::List(items) => step.parse::<usize>().ok().and_then(|i| items.get_mut(i)),
+        _ => None,
+    };
+    if let Some(next) = next {
+        null_at(next, rest);
     }
 }
 

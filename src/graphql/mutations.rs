@@ -6,8 +6,8 @@ use super::RequestContext;
 use super::types::{GADGET_ID, JSON, JSON_OBJECT, scalar_of};
 use crate::action::{ActionError, ErasedGlobal, ParamType, Upserted};
 use crate::model::{Model, Registry, RelationKind, pascal};
-use crate::query::Record;
 use crate::query::value::parse_id;
+use crate::query::{Record, Value};
 use async_graphql::dynamic::{
     Field, FieldFuture, FieldValue, InputObject, InputValue, Interface, InterfaceField, Object,
     ResolverContext, SchemaBuilder, TypeRef,
@@ -372,24 +372,56 @@ fn arg_strings(value: &Json) -> Vec<String> {
     }
 }
 
+/// A record with only its non-null fields set, standing in for a failed bulk element.
+fn placeholder(model: &Model) -> Record {
+    let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+    let values = model
+        .fields
+        .iter()
+        .map(|f| match f.column.as_str() {
+            // An id no row has, so that relations under it load nothing.
+            "id" => Value::Int(i64::MAX),
+            "created_at" | "updated_at" => Value::DateTime(epoch),
+            _ => Value::Null,
+        })
+        .collect();
+    Record { values }
+}
+
 fn record_field(name: String, model: &Model, bulk: bool) -> Field {
     let ty = if bulk {
         TypeRef::named_list(model.type_name())
     } else {
         TypeRef::named(model.type_name())
     };
+    let placeholder = Arc::new(placeholder(model));
     Field::new(name, ty, move |ctx| {
-        with_result(&ctx, move |r| {
-            if bulk {
-                Some(FieldValue::list(r.records.iter().map(|rec| {
-                    rec.as_ref()
-                        .map(|r| FieldValue::borrowed_any(r))
-                        .unwrap_or(FieldValue::NULL)
-                })))
-            } else {
-                r.record.as_ref().map(|r| FieldValue::borrowed_any(r))
-            }
-        })
+        let r = match ctx.parent_value.try_downcast_ref::<ActionResult>() {
+            Ok(r) => r,
+            Err(e) => return fail(e),
+        };
+        if !bulk {
+            return FieldFuture::Value(r.record.as_ref().map(|r| FieldValue::borrowed_any(r)));
+        }
+        {
+            let path = ctx.path_node.map(|p| p.to_string_vec()).unwrap_or_default();
+            let items = r.records.iter().enumerate().map(|(i, rec)| match rec {
+                Some(rec) => FieldValue::borrowed_any(rec),
+                None => {
+                    if let Ok(context) = ctx.data::<RequestContext>() {
+                        let mut item = path.clone();
+                        item.push(i.to_string());
+                        context
+                            .null_items
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(item);
+                    }
+                    FieldValue::owned_any(placeholder.clone())
+                }
+            });
+            FieldFuture::Value(Some(FieldValue::list(items.collect::<Vec<_>>())))
+        }
     })
 }
 
@@ -469,7 +501,12 @@ pub fn register_model(
                     "errors",
                     TypeRef::named_nn_list(EXECUTION_ERROR),
                 ))
-                .field(InterfaceField::new("actionRun", TypeRef::named(TypeRef::STRING))),
+                .field(InterfaceField::new("actionRun", TypeRef::named(TypeRef::STRING)))
+                // The client selects the record on the interface itself.
+                .field(InterfaceField::new(
+                    api.clone(),
+                    TypeRef::named(model.type_name()),
+                )),
         );
     for result in [&create_result, &update_result] {
         schema = schema.register(

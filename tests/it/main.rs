@@ -6,3 +6,4 @@ mod filters;
 mod read_api;
 mod schema;
 mod support;
+mod write_api;

@@ -5,6 +5,7 @@
 pub mod client_documents;
 pub mod seed;
 
+use bcgraph::action::{Api, GlobalActions};
 use bcgraph::model::Registry;
 use bcgraph::server::{self, AppState};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
@@ -101,6 +102,8 @@ impl Drop for TestDb {
 /// A running gateway.
 pub struct TestApp {
     pub url: String,
+    /// The gateway's own action API, for Rust-side writes and checks.
+    pub api: Api,
     pub db: DatabaseConnection,
     /// Statements the gateway has sent to the database.
     pub statements: Arc<AtomicU64>,
@@ -112,6 +115,11 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn start() -> TestApp {
+        Self::start_with(GlobalActions::default()).await
+    }
+
+    /// A gateway with these global actions.
+    pub async fn start_with(globals: GlobalActions) -> TestApp {
         let test_db = TestDb::new().await;
         let mut db = bcgraph::db::connect(&test_db.url).await.expect("connect");
         bcgraph::db::migrate(&db).await.expect("migrate");
@@ -120,7 +128,9 @@ impl TestApp {
         db.set_metric_callback(move |_| {
             counter.fetch_add(1, Ordering::Relaxed);
         });
-        let state = AppState::new(db.clone(), Arc::new(Registry::bigcommerce())).expect("schema");
+        let state =
+            AppState::with_globals(db.clone(), Arc::new(Registry::bigcommerce()), globals).expect("schema");
+        let api = state.api.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let server = tokio::spawn(async move {
@@ -128,6 +138,7 @@ impl TestApp {
         });
         TestApp {
             url,
+            api,
             db,
             statements,
             http: reqwest::Client::new(),
