@@ -6,18 +6,21 @@ use super::error::ActionError;
 use super::input::{self, BelongsTo, RecordInput};
 use super::run::{self, Ctx};
 use super::{Api, Upserted, statements};
-use crate::model::{Model, ModelId, Registry, RelationKind};
+use crate::model::{Model, ModelId, RelationKind};
 use crate::query::{Record, Value, find_many_in};
-use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use serde_json::Value as Json;
 use std::collections::{HashMap, HashSet};
 
 type Slots<T> = Vec<Option<Result<T, ActionError>>>;
 
-/// An element ready for a batch: its input position, its values in field order, its input.
-type Member = (usize, Vec<Value>, RecordInput);
+/// An element ready for a statement: its input position and its values in field order.
+type Member = (usize, Vec<Value>);
 /// Elements that write the same fields.
 type Group = (Vec<usize>, Vec<Member>);
+
+fn slots<T>(n: usize) -> Slots<T> {
+    (0..n).map(|_| None).collect()
+}
 
 fn finish<T>(slots: Slots<T>) -> Vec<Result<T, ActionError>> {
     slots
@@ -26,35 +29,47 @@ fn finish<T>(slots: Slots<T>) -> Vec<Result<T, ActionError>> {
         .collect()
 }
 
-/// Resolve the `_link`s of plain inputs with one lookup per target model, leaving
-/// foreign keys in the inputs. Elements whose links fail get their error.
-async fn resolve_links<C: ConnectionTrait>(
-    conn: &C,
+/// A failure of the whole batch (say, the database is gone) is every pending element's failure.
+fn fail_all<T>(slots: Slots<T>, e: ActionError) -> Vec<Result<T, ActionError>> {
+    slots
+        .into_iter()
+        .map(|s| s.unwrap_or_else(|| Err(e.duplicate())))
+        .collect()
+}
+
+/// Turn the `_link`s of plain inputs into foreign keys. Without a tenant the
+/// foreign key constraints vouch for the targets (a batch that breaks one is retried
+/// element by element, which reports the missing record); with a tenant every target
+/// is looked up, one statement per target model, since only the tenant's may be linked.
+async fn resolve_links(
+    api: &Api,
     ctx: &Ctx<'_>,
     model: &Model,
     inputs: &mut [(usize, RecordInput)],
-) -> Result<HashMap<usize, ActionError>, ActionError> {
-    let mut wanted: HashMap<ModelId, HashSet<i64>> = HashMap::new();
-    for (_, input) in inputs.iter() {
-        for (rel, op) in &input.belongs_to {
-            if let BelongsTo::Link(Some(id)) = op {
-                wanted
-                    .entry(model.relations[*rel].target)
-                    .or_default()
-                    .insert(*id);
+    slots_failed: &mut HashMap<usize, ActionError>,
+) -> Result<(), ActionError> {
+    let mut visible: HashSet<(ModelId, i64)> = HashSet::new();
+    if ctx.tenant.is_some() {
+        let mut wanted: HashMap<ModelId, HashSet<i64>> = HashMap::new();
+        for (_, input) in inputs.iter() {
+            for (rel, op) in &input.belongs_to {
+                if let BelongsTo::Link(Some(id)) = op {
+                    wanted
+                        .entry(model.relations[*rel].target)
+                        .or_default()
+                        .insert(*id);
+                }
+            }
+        }
+        for (target, ids) in wanted {
+            let ids: Vec<i64> = ids.into_iter().collect();
+            for chunk in ids.chunks(statements::rows_per_statement(1)) {
+                for record in find_many_in(&api.db, ctx.registry, ctx.tenant, target, chunk).await? {
+                    visible.insert((target, record.id()));
+                }
             }
         }
     }
-    let mut found: HashSet<(ModelId, i64)> = HashSet::new();
-    for (target, ids) in wanted {
-        let ids: Vec<i64> = ids.into_iter().collect();
-        for chunk in ids.chunks(statements::rows_per_statement(1)) {
-            for record in find_many_in(conn, ctx.registry, ctx.tenant, target, chunk).await? {
-                found.insert((target, record.id()));
-            }
-        }
-    }
-    let mut failed = HashMap::new();
     for (idx, input) in inputs.iter_mut() {
         for (rel, op) in std::mem::take(&mut input.belongs_to) {
             let relation = &model.relations[rel];
@@ -68,7 +83,7 @@ async fn resolve_links<C: ConnectionTrait>(
                     if ctx.registry.tenant_model == Some(relation.target)
                         && ctx.tenant.is_some_and(|t| t != id) =>
                 {
-                    failed.insert(
+                    slots_failed.insert(
                         *idx,
                         ActionError::PermissionDenied(format!(
                             "`{}` may not link another store",
@@ -77,9 +92,9 @@ async fn resolve_links<C: ConnectionTrait>(
                     );
                     continue;
                 }
-                Some(id) if !found.contains(&(relation.target, id)) => {
+                Some(id) if ctx.tenant.is_some() && !visible.contains(&(relation.target, id)) => {
                     let target = ctx.registry.get(relation.target).qualified_name();
-                    failed.insert(
+                    slots_failed.insert(
                         *idx,
                         ActionError::NotFound(format!(
                             "{target} {id} (linked by `{}`) not found",
@@ -93,102 +108,96 @@ async fn resolve_links<C: ConnectionTrait>(
             input.set(field, value);
         }
     }
-    Ok(failed)
+    Ok(())
 }
 
-/// Parse every input; plain ones (only `_link`s) are returned for batching, the
-/// others are marked for the one-by-one path.
-fn parse_all(
-    registry: &Registry,
-    model: &Model,
-    inputs: &[Json],
-) -> (Vec<Result<RecordInput, ActionError>>, Vec<bool>) {
-    let parsed: Vec<Result<RecordInput, ActionError>> =
-        inputs.iter().map(|i| input::parse(registry, model, i)).collect();
-    let plain = parsed
-        .iter()
-        .map(|p| p.as_ref().is_ok_and(RecordInput::is_plain))
-        .collect();
-    (parsed, plain)
-}
-
-/// Group rows by the set of fields they write.
+/// Group inputs by the set of fields they write.
 fn group(rows: Vec<(usize, RecordInput)>) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
     for (idx, input) in rows {
-        let (fields, values) = run::columns(input.values.clone());
+        let (fields, values) = run::columns(input.values);
         match groups.iter_mut().find(|(f, _)| *f == fields) {
-            Some((_, members)) => members.push((idx, values, input)),
-            None => groups.push((fields, vec![(idx, values, input)])),
+            Some((_, members)) => members.push((idx, values)),
+            None => groups.push((fields, vec![(idx, values)])),
         }
     }
     groups
 }
 
-async fn commit(txn: DatabaseTransaction) -> Result<(), ActionError> {
-    txn.commit().await.map_err(ActionError::from)
+/// Back from values to an input, for the one-by-one path.
+fn input_of(fields: &[usize], values: &[Value]) -> RecordInput {
+    let mut input = RecordInput::default();
+    for (f, v) in fields.iter().zip(values) {
+        if *f == Model::ID {
+            if let Value::Int(id) = v {
+                input.id = Some(*id);
+            }
+        } else {
+            input.values.push((*f, v.clone()));
+        }
+    }
+    input
 }
 
-pub async fn create(api: &Api, model_id: ModelId, inputs: Vec<Json>) -> Vec<Result<Record, ActionError>> {
-    let registry = &api.registry;
-    let model = registry.get(model_id);
+/// Parse every input: plain ones (only `_link`s) are batched, the others go one by one.
+fn parse_all(api: &Api, model: &Model, inputs: Vec<Json>) -> Vec<Result<RecordInput, ActionError>> {
+    inputs
+        .into_iter()
+        .map(|i| input::parse(&api.registry, model, i))
+        .collect()
+}
+
+pub async fn create(api: &Api, model_id: ModelId, inputs: Vec<Json>) -> Vec<Result<i64, ActionError>> {
+    let model = api.registry.get(model_id);
     let ctx = api.ctx();
-    let mut slots: Slots<Record> = (0..inputs.len()).map(|_| None).collect();
-    let (parsed, plain) = parse_all(registry, model, &inputs);
+    let mut slots: Slots<i64> = slots(inputs.len());
     let mut batch = Vec::new();
-    for (idx, p) in parsed.into_iter().enumerate() {
-        match p {
+    for (idx, parsed) in parse_all(api, model, inputs).into_iter().enumerate() {
+        match parsed {
             Err(e) => slots[idx] = Some(Err(e)),
-            Ok(input) if plain[idx] => batch.push((idx, input)),
-            Ok(_) => slots[idx] = Some(api.model_by_id(model_id).create(inputs[idx].clone()).await),
+            Ok(input) if input.is_plain() => batch.push((idx, input)),
+            Ok(input) => slots[idx] = Some(api.create_parsed(model_id, input).await.map(|r| r.id())),
         }
     }
-    match resolve_links(&api.db, &ctx, model, &mut batch).await {
-        Ok(failed) => {
-            for (idx, e) in failed {
-                slots[idx] = Some(Err(e));
-            }
-        }
-        Err(e) => return fail_all(slots, e),
+    let mut failed = HashMap::new();
+    if let Err(e) = resolve_links(api, &ctx, model, &mut batch, &mut failed).await {
+        return fail_all(slots, e);
     }
     let mut ready = Vec::new();
-    let pending: Vec<(usize, RecordInput)> = batch
-        .into_iter()
-        .filter(|(idx, _)| slots[*idx].is_none())
-        .collect();
-    for (idx, mut input) in pending {
+    for (idx, mut input) in batch {
+        if let Some(e) = failed.remove(&idx) {
+            slots[idx] = Some(Err(e));
+            continue;
+        }
+        if let Err(e) = run::apply_tenant(&ctx, model, &mut input) {
+            slots[idx] = Some(Err(e));
+            continue;
+        }
         let missing = run::check_required(model, &input, true);
-        match run::apply_tenant(&ctx, model, &mut input) {
-            Err(e) => slots[idx] = Some(Err(e)),
-            Ok(()) if !missing.is_empty() => {
-                slots[idx] = Some(Err(ActionError::InvalidRecord {
-                    model: model.api_id.clone(),
-                    errors: missing,
-                }))
-            }
-            Ok(()) => ready.push((idx, input)),
+        if missing.is_empty() {
+            ready.push((idx, input));
+        } else {
+            slots[idx] = Some(Err(ActionError::InvalidRecord {
+                model: model.api_id.clone(),
+                errors: missing,
+            }));
         }
     }
     for (fields, members) in group(ready) {
         for chunk in members.chunks(statements::rows_per_statement(fields.len() + 2)) {
-            let rows: Vec<Vec<Value>> = chunk.iter().map(|(_, v, _)| v.clone()).collect();
-            let written = async {
-                let txn = api.begin().await?;
-                let records = statements::insert(&txn, model, &fields, &rows).await?;
-                commit(txn).await?;
-                Ok::<_, ActionError>(records)
-            }
-            .await;
-            match written {
-                Ok(records) if records.len() == chunk.len() => {
-                    for ((idx, _, _), record) in chunk.iter().zip(records) {
-                        slots[*idx] = Some(Ok(record));
+            let rows: Vec<Vec<Value>> = chunk.iter().map(|(_, v)| v.clone()).collect();
+            // One statement is atomic on its own: no transaction needed.
+            match statements::insert_ids(&api.db, model, &fields, rows).await {
+                Ok(ids) if ids.len() == chunk.len() => {
+                    for ((idx, _), id) in chunk.iter().zip(ids) {
+                        slots[*idx] = Some(Ok(id));
                     }
                 }
                 // One element spoiled the batch: find it by writing them one at a time.
                 _ => {
-                    for (idx, _, _) in chunk {
-                        slots[*idx] = Some(api.model_by_id(model_id).create(inputs[*idx].clone()).await);
+                    for (idx, values) in chunk {
+                        let created = api.create_parsed(model_id, input_of(&fields, values)).await;
+                        slots[*idx] = Some(created.map(|r| r.id()));
                     }
                 }
             }
@@ -197,96 +206,86 @@ pub async fn create(api: &Api, model_id: ModelId, inputs: Vec<Json>) -> Vec<Resu
     finish(slots)
 }
 
-/// A failure of the whole batch (say, the database is gone) is every pending element's failure.
-fn fail_all<T>(slots: Slots<T>, e: ActionError) -> Vec<Result<T, ActionError>> {
-    slots
-        .into_iter()
-        .map(|s| s.unwrap_or_else(|| Err(e.duplicate())))
-        .collect()
-}
-
 pub async fn upsert(
     api: &Api,
     model_id: ModelId,
     inputs: Vec<(Json, Vec<String>)>,
-) -> Vec<Result<(Record, Upserted), ActionError>> {
-    let registry = &api.registry;
-    let model = registry.get(model_id);
+) -> Vec<Result<(i64, Upserted), ActionError>> {
+    let model = api.registry.get(model_id);
     let ctx = api.ctx();
-    let mut slots: Slots<(Record, Upserted)> = (0..inputs.len()).map(|_| None).collect();
-    let single = |idx: usize| {
-        let (input, on) = inputs[idx].clone();
+    let mut slots: Slots<(i64, Upserted)> = slots(inputs.len());
+    let single = |input: RecordInput, on: &[String]| {
+        let on = on.to_vec();
         async move {
-            let on: Vec<&str> = on.iter().map(String::as_str).collect();
-            api.model_by_id(model_id).upsert(input, &on).await
+            api.upsert_parsed(model_id, input, &on)
+                .await
+                .map(|(r, how)| (r.id(), how))
         }
     };
-    let bodies: Vec<Json> = inputs.iter().map(|(i, _)| i.clone()).collect();
-    let (parsed, plain) = parse_all(registry, model, &bodies);
+    let (bodies, ons): (Vec<Json>, Vec<Vec<String>>) = inputs.into_iter().unzip();
     let mut batch = Vec::new();
     let mut conflicts: HashMap<usize, Vec<usize>> = HashMap::new();
-    for (idx, p) in parsed.into_iter().enumerate() {
-        match p {
+    for (idx, parsed) in parse_all(api, model, bodies).into_iter().enumerate() {
+        match parsed {
             Err(e) => slots[idx] = Some(Err(e)),
-            Ok(input) if plain[idx] => match run::conflict_fields(&ctx, model, &inputs[idx].1) {
+            Ok(input) if input.is_plain() => match run::conflict_fields(&ctx, model, &ons[idx]) {
                 Ok(conflict) => {
                     conflicts.insert(idx, conflict);
                     batch.push((idx, input));
                 }
                 Err(e) => slots[idx] = Some(Err(e)),
             },
-            Ok(_) => slots[idx] = Some(single(idx).await),
+            Ok(input) => slots[idx] = Some(single(input, &ons[idx]).await),
         }
     }
-    match resolve_links(&api.db, &ctx, model, &mut batch).await {
-        Ok(failed) => {
-            for (idx, e) in failed {
-                slots[idx] = Some(Err(e));
-            }
-        }
-        Err(e) => return fail_all(slots, e),
+    let mut failed = HashMap::new();
+    if let Err(e) = resolve_links(api, &ctx, model, &mut batch, &mut failed).await {
+        return fail_all(slots, e);
     }
-    let mut ready = Vec::new();
-    let pending: Vec<(usize, RecordInput)> = batch
-        .into_iter()
-        .filter(|(idx, _)| slots[*idx].is_none())
-        .collect();
-    for (idx, mut input) in pending {
+    // Batches share their fields and their conflict target.
+    type ByConflict = (Vec<usize>, Vec<(usize, RecordInput)>);
+    let mut by_conflict: Vec<ByConflict> = Vec::new();
+    for (idx, mut input) in batch {
+        if let Some(e) = failed.remove(&idx) {
+            slots[idx] = Some(Err(e));
+            continue;
+        }
         if let Err(e) = run::apply_tenant(&ctx, model, &mut input) {
             slots[idx] = Some(Err(e));
             continue;
         }
-        let conflict = &conflicts[&idx];
+        let conflict = conflicts.remove(&idx).unwrap_or_default();
         // Without every required field, or without its keys, it takes the careful path.
         if !run::check_required(model, &input, true).is_empty()
-            || run::conflict_values(&input, conflict).is_none()
+            || run::conflict_values(&input, &conflict).is_none()
         {
-            slots[idx] = Some(single(idx).await);
+            slots[idx] = Some(single(input, &ons[idx]).await);
             continue;
         }
         if let Some(id) = input.id {
             input.set(Model::ID, Value::Int(id));
         }
-        ready.push((idx, input));
-    }
-    // Batch by (fields, conflict); a key repeated within a batch goes to a later wave,
-    // since one statement may not touch a row twice.
-    type ByConflict = (Vec<usize>, Vec<(usize, RecordInput)>);
-    let mut by_conflict: Vec<ByConflict> = Vec::new();
-    for (idx, input) in ready {
-        let conflict = conflicts[&idx].clone();
         match by_conflict.iter_mut().find(|(c, _)| *c == conflict) {
             Some((_, members)) => members.push((idx, input)),
             None => by_conflict.push((conflict, vec![(idx, input)])),
         }
     }
     for (conflict, members) in by_conflict {
+        let key_positions: Vec<usize> = conflict.clone();
         for (fields, members) in group(members) {
+            let positions: Vec<usize> = key_positions
+                .iter()
+                .filter_map(|c| fields.iter().position(|f| f == c))
+                .collect();
             for chunk in members.chunks(statements::rows_per_statement(fields.len() + 2)) {
+                // One statement may not touch a row twice: a repeated key waits for a later wave.
                 let mut waves: Vec<Vec<&Member>> = Vec::new();
                 let mut seen: HashMap<String, usize> = HashMap::new();
                 for member in chunk {
-                    let key = format!("{:?}", run::conflict_values(&member.2, &conflict));
+                    let key = format!(
+                        "{:?}",
+                        positions.iter().map(|p| &member.1[*p]).collect::<Vec<_>>()
+                    );
                     let wave = seen.entry(key).and_modify(|w| *w += 1).or_insert(0);
                     if waves.len() <= *wave {
                         waves.push(Vec::new());
@@ -294,32 +293,24 @@ pub async fn upsert(
                     waves[*wave].push(member);
                 }
                 for wave in waves {
-                    let rows: Vec<Vec<Value>> = wave.iter().map(|(_, v, _)| v.clone()).collect();
-                    let written = async {
-                        let txn = api.begin().await?;
-                        let records =
-                            statements::upsert(&txn, model, &fields, &rows, &conflict, ctx.tenant).await?;
-                        commit(txn).await?;
-                        Ok::<_, ActionError>(records)
-                    }
-                    .await;
-                    match written {
+                    let rows: Vec<Vec<Value>> = wave.iter().map(|(_, v)| v.clone()).collect();
+                    match statements::upsert(&api.db, model, &fields, rows, &conflict, ctx.tenant).await {
                         Ok(records) => {
-                            for ((idx, _, input), record) in wave.iter().zip(records) {
+                            for ((idx, values), record) in wave.iter().zip(records) {
                                 slots[*idx] = Some(match record {
-                                    Some((r, true)) => Ok((r, Upserted::Created)),
-                                    Some((r, false)) => Ok((r, Upserted::Updated)),
+                                    Some((id, true)) => Ok((id, Upserted::Created)),
+                                    Some((id, false)) => Ok((id, Upserted::Updated)),
                                     None => Err(ActionError::NotFound(format!(
                                         "{} {} not found",
                                         model.qualified_name(),
-                                        input.id.unwrap_or_default()
+                                        input_of(&fields, values).id.unwrap_or_default()
                                     ))),
                                 });
                             }
                         }
                         Err(_) => {
-                            for (idx, _, _) in wave {
-                                slots[*idx] = Some(single(*idx).await);
+                            for (idx, values) in wave {
+                                slots[*idx] = Some(single(input_of(&fields, values), &ons[*idx]).await);
                             }
                         }
                     }
@@ -330,56 +321,45 @@ pub async fn upsert(
     finish(slots)
 }
 
-pub async fn update(
-    api: &Api,
-    model_id: ModelId,
-    inputs: Vec<(i64, Json)>,
-) -> Vec<Result<Record, ActionError>> {
-    let registry = &api.registry;
-    let model = registry.get(model_id);
+pub async fn update(api: &Api, model_id: ModelId, inputs: Vec<(i64, Json)>) -> Vec<Result<i64, ActionError>> {
+    let model = api.registry.get(model_id);
     let ctx = api.ctx();
-    let mut slots: Slots<Record> = (0..inputs.len()).map(|_| None).collect();
-    let single = |idx: usize| {
-        let (id, input) = inputs[idx].clone();
-        async move { api.model_by_id(model_id).update(id, input).await }
+    let mut slots: Slots<i64> = slots(inputs.len());
+    let single = |id: i64, input: RecordInput| async move {
+        api.update_parsed(model_id, id, input).await.map(|r| r.id())
     };
-    let bodies: Vec<Json> = inputs.iter().map(|(_, i)| i.clone()).collect();
-    let (parsed, plain) = parse_all(registry, model, &bodies);
+    let (ids, bodies): (Vec<i64>, Vec<Json>) = inputs.into_iter().unzip();
     let mut batch = Vec::new();
-    for (idx, p) in parsed.into_iter().enumerate() {
-        match p {
+    for (idx, parsed) in parse_all(api, model, bodies).into_iter().enumerate() {
+        match parsed {
             Err(e) => slots[idx] = Some(Err(e)),
             // An id twice in one batch is applied in order, one at a time.
-            Ok(input) if plain[idx] && inputs.iter().filter(|(id, _)| *id == inputs[idx].0).count() == 1 => {
+            Ok(input) if input.is_plain() && ids.iter().filter(|id| **id == ids[idx]).count() == 1 => {
                 batch.push((idx, input))
             }
-            Ok(_) => slots[idx] = Some(single(idx).await),
+            Ok(input) => slots[idx] = Some(single(ids[idx], input).await),
         }
     }
-    match resolve_links(&api.db, &ctx, model, &mut batch).await {
-        Ok(failed) => {
-            for (idx, e) in failed {
-                slots[idx] = Some(Err(e));
-            }
-        }
-        Err(e) => return fail_all(slots, e),
+    let mut failed = HashMap::new();
+    if let Err(e) = resolve_links(api, &ctx, model, &mut batch, &mut failed).await {
+        return fail_all(slots, e);
     }
-    let ids: Vec<i64> = batch.iter().map(|(idx, _)| inputs[*idx].0).collect();
+    let wanted: Vec<i64> = batch.iter().map(|(idx, _)| ids[*idx]).collect();
     let mut existing: HashMap<i64, Record> = HashMap::new();
-    for chunk in ids.chunks(statements::rows_per_statement(1)) {
-        match find_many_in(&api.db, registry, ctx.tenant, model_id, chunk).await {
+    for chunk in wanted.chunks(statements::rows_per_statement(1)) {
+        match find_many_in(&api.db, &api.registry, ctx.tenant, model_id, chunk).await {
             Ok(records) => existing.extend(records.into_iter().map(|r| (r.id(), r))),
             Err(e) => return fail_all(slots, e.into()),
         }
     }
     let mut ready = Vec::new();
-    let pending: Vec<(usize, RecordInput)> = batch
-        .into_iter()
-        .filter(|(idx, _)| slots[*idx].is_none())
-        .collect();
-    for (idx, mut input) in pending {
-        let id = inputs[idx].0;
-        let Some(current) = existing.get(&id) else {
+    for (idx, mut input) in batch {
+        let id = ids[idx];
+        if let Some(e) = failed.remove(&idx) {
+            slots[idx] = Some(Err(e));
+            continue;
+        }
+        let Some(current) = existing.remove(&id) else {
             slots[idx] = Some(Err(ActionError::NotFound(format!(
                 "{} {id} not found",
                 model.qualified_name()
@@ -404,44 +384,39 @@ pub async fn update(
                 errors: missing,
             }));
         } else if input.values.is_empty() {
-            slots[idx] = Some(Ok(current.clone()));
+            slots[idx] = Some(Ok(current.id()));
         } else if model
             .uniques
             .iter()
             .any(|u| u.fields().iter().any(|f| input.value(*f).is_some()))
         {
             // A change of identity gets the uniqueness check of the one-by-one path.
-            slots[idx] = Some(single(idx).await);
+            slots[idx] = Some(single(id, input).await);
         } else {
             ready.push((idx, input));
         }
     }
     for (fields, members) in group(ready) {
         for chunk in members.chunks(statements::rows_per_statement(fields.len() + 1)) {
-            let rows: Vec<(i64, Vec<Value>)> = chunk
-                .iter()
-                .map(|(idx, v, _)| (inputs[*idx].0, v.clone()))
-                .collect();
-            let written = async {
-                let txn = api.begin().await?;
-                let records = statements::update(&txn, model, &fields, &rows, ctx.tenant).await?;
-                commit(txn).await?;
-                Ok::<_, ActionError>(records)
-            }
-            .await;
-            match written {
-                Ok(records) => {
-                    let mut by_id: HashMap<i64, Record> = records.into_iter().map(|r| (r.id(), r)).collect();
-                    for (idx, _, _) in chunk {
-                        let id = inputs[*idx].0;
-                        slots[*idx] = Some(by_id.remove(&id).ok_or_else(|| {
-                            ActionError::NotFound(format!("{} {id} not found", model.qualified_name()))
-                        }));
+            let rows: Vec<(i64, Vec<Value>)> = chunk.iter().map(|(idx, v)| (ids[*idx], v.clone())).collect();
+            match statements::update_ids(&api.db, model, &fields, rows, ctx.tenant).await {
+                Ok(written) => {
+                    let written: HashSet<i64> = written.into_iter().collect();
+                    for (idx, _) in chunk {
+                        let id = ids[*idx];
+                        slots[*idx] = Some(if written.contains(&id) {
+                            Ok(id)
+                        } else {
+                            Err(ActionError::NotFound(format!(
+                                "{} {id} not found",
+                                model.qualified_name()
+                            )))
+                        });
                     }
                 }
                 Err(_) => {
-                    for (idx, _, _) in chunk {
-                        slots[*idx] = Some(single(*idx).await);
+                    for (idx, values) in chunk {
+                        slots[*idx] = Some(single(ids[*idx], input_of(&fields, values)).await);
                     }
                 }
             }
@@ -455,16 +430,14 @@ pub async fn delete(api: &Api, model_id: ModelId, ids: Vec<i64>) -> Vec<Result<(
     let ctx = api.ctx();
     let mut deleted: HashSet<i64> = HashSet::new();
     for chunk in ids.chunks(statements::rows_per_statement(1)) {
-        let result = async {
-            let txn = api.begin().await?;
-            let gone = statements::delete(&txn, model, chunk, ctx.tenant).await?;
-            commit(txn).await?;
-            Ok::<_, ActionError>(gone)
-        }
-        .await;
-        match result {
+        match statements::delete(&api.db, model, chunk, ctx.tenant).await {
             Ok(gone) => deleted.extend(gone),
-            Err(e) => return ids.iter().map(|_| Err(e.duplicate())).collect(),
+            Err(e) => {
+                return ids
+                    .iter()
+                    .map(|_| Err(ActionError::from(e.clone_error())))
+                    .collect();
+            }
         }
     }
     ids.iter()
@@ -479,4 +452,15 @@ pub async fn delete(api: &Api, model_id: ModelId, ids: Vec<i64>) -> Vec<Result<(
             }
         })
         .collect()
+}
+
+/// `DbErr` is not `Clone`; its text is enough for each failed element.
+trait CloneError {
+    fn clone_error(&self) -> sea_orm::DbErr;
+}
+
+impl CloneError for sea_orm::DbErr {
+    fn clone_error(&self) -> sea_orm::DbErr {
+        sea_orm::DbErr::Custom(self.to_string())
+    }
 }

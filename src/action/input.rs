@@ -6,6 +6,7 @@ use crate::model::{FieldType, Model, Registry, RelationKind};
 use crate::query::Value;
 use crate::query::value::parse_id;
 use serde_json::Value as Json;
+use std::sync::Arc;
 
 /// One record's worth of input.
 #[derive(Clone, Debug, Default)]
@@ -72,9 +73,15 @@ fn id_of(v: &Json, what: &str) -> Result<i64, ActionError> {
 }
 
 /// A value from input for `field`, checked against its type; a mismatch is a field error.
-pub fn field_value(model: &Model, field: usize, v: &Json) -> Result<Value, FieldError> {
+pub fn field_value(model: &Model, field: usize, v: Json) -> Result<Value, FieldError> {
     let f = &model.fields[field];
-    let value = Value::parse(v, f, "input").map_err(|_| {
+    if f.ty == FieldType::Json {
+        return Ok(match v {
+            Json::Null => Value::Null,
+            v => Value::Json(Arc::new(v)),
+        });
+    }
+    let value = Value::parse(&v, f, "input").map_err(|_| {
         let expected = match f.ty {
             FieldType::Id => "must be a record id".to_owned(),
             FieldType::Integer => "must be a whole number".to_owned(),
@@ -104,7 +111,7 @@ pub fn field_value(model: &Model, field: usize, v: &Json) -> Result<Value, Field
 
 /// Parse `input` for `model`. Field type errors are collected into one
 /// `InvalidRecord`; input of the wrong shape is `InvalidInput`.
-pub fn parse(registry: &Registry, model: &Model, input: &Json) -> Result<RecordInput, ActionError> {
+pub fn parse(registry: &Registry, model: &Model, input: Json) -> Result<RecordInput, ActionError> {
     let mut errors = Vec::new();
     let parsed = parse_into(registry, model, input, &mut errors)?;
     if errors.is_empty() {
@@ -120,7 +127,7 @@ pub fn parse(registry: &Registry, model: &Model, input: &Json) -> Result<RecordI
 fn parse_into(
     registry: &Registry,
     model: &Model,
-    input: &Json,
+    input: Json,
     errors: &mut Vec<FieldError>,
 ) -> Result<RecordInput, ActionError> {
     let Json::Object(map) = input else {
@@ -130,11 +137,11 @@ fn parse_into(
     for (key, v) in map {
         if key == "id" {
             if !v.is_null() {
-                out.id = Some(id_of(v, "id")?);
+                out.id = Some(id_of(&v, "id")?);
             }
             continue;
         }
-        if let Some(field) = model.field(key) {
+        if let Some(field) = model.field(&key) {
             let f = &model.fields[field];
             if f.is_managed() || model.relation_of_field(field).is_some() {
                 return Err(shape(format!(
@@ -148,7 +155,7 @@ fn parse_into(
             }
             continue;
         }
-        let Some(rel) = model.relation(key) else {
+        let Some(rel) = model.relation(&key) else {
             return Err(shape(format!("{} has no field `{key}`", model.api_id)));
         };
         let relation = &model.relations[rel];
@@ -158,21 +165,22 @@ fn parse_into(
                 if v.is_null() {
                     continue;
                 }
-                let op = one_op(v, key)?;
-                let op = match op {
-                    ("_link", Json::Null) => BelongsTo::Link(None),
-                    ("_link", id) => BelongsTo::Link(Some(id_of(id, key)?)),
-                    ("create", body) => {
+                let op = match one_op(v, &key)? {
+                    (op, Json::Null) if op == "_link" => BelongsTo::Link(None),
+                    (op, id) if op == "_link" => BelongsTo::Link(Some(id_of(&id, &key)?)),
+                    (op, body) if op == "create" => {
                         BelongsTo::Create(Box::new(parse_into(registry, target, body, errors)?))
                     }
-                    ("update", body) => {
+                    (op, body) if op == "update" => {
                         let child = parse_into(registry, target, body, errors)?;
                         let id = child
                             .id
                             .ok_or_else(|| shape(format!("{key}.update needs an `id`")))?;
                         BelongsTo::Update(id, Box::new(child))
                     }
-                    ("delete", body) => BelongsTo::Delete(id_of(body.get("id").unwrap_or(&Json::Null), key)?),
+                    (op, body) if op == "delete" => {
+                        BelongsTo::Delete(id_of(body.get("id").unwrap_or(&Json::Null), &key)?)
+                    }
                     (other, _) => {
                         return Err(shape(format!(
                             "`{key}` takes _link, create, update or delete, not `{other}`"
@@ -182,31 +190,36 @@ fn parse_into(
                 out.belongs_to.push((rel, op));
             }
             RelationKind::HasMany { .. } => {
-                let items: Vec<&Json> = match v {
-                    Json::Array(items) => items.iter().collect(),
+                let items: Vec<Json> = match v {
+                    Json::Array(items) => items,
                     Json::Null => Vec::new(),
                     one => vec![one],
                 };
                 for item in items {
-                    let op = match one_op(item, key)? {
-                        ("create", body) => HasMany::Create(parse_into(registry, target, body, errors)?),
-                        ("update", body) => {
+                    let op = match one_op(item, &key)? {
+                        (op, body) if op == "create" => {
+                            HasMany::Create(parse_into(registry, target, body, errors)?)
+                        }
+                        (op, body) if op == "update" => {
                             let child = parse_into(registry, target, body, errors)?;
                             let id = child
                                 .id
                                 .ok_or_else(|| shape(format!("{key}.update needs an `id`")))?;
                             HasMany::Update(id, child)
                         }
-                        ("delete", body) => {
-                            HasMany::Delete(id_of(body.get("id").unwrap_or(&Json::Null), key)?)
+                        (op, body) if op == "delete" => {
+                            HasMany::Delete(id_of(body.get("id").unwrap_or(&Json::Null), &key)?)
                         }
-                        ("_converge", body) => {
-                            let values = match body.get("values") {
-                                Some(Json::Array(values)) => values,
+                        (op, body) if op == "_converge" => {
+                            let values = match body {
+                                Json::Object(mut body) => match body.remove("values") {
+                                    Some(Json::Array(values)) => values,
+                                    _ => return Err(shape(format!("{key}._converge needs a `values` list"))),
+                                },
                                 _ => return Err(shape(format!("{key}._converge needs a `values` list"))),
                             };
                             let values = values
-                                .iter()
+                                .into_iter()
                                 .map(|value| parse_into(registry, target, value, errors))
                                 .collect::<Result<Vec<_>, _>>()?;
                             HasMany::Converge(values)
@@ -225,13 +238,14 @@ fn parse_into(
     Ok(out)
 }
 
-/// A nested operation object has exactly one key.
-fn one_op<'a>(v: &'a Json, key: &str) -> Result<(&'a str, &'a Json), ActionError> {
+/// A nested operation object has exactly one key (others may be null).
+fn one_op(v: Json, key: &str) -> Result<(String, Json), ActionError> {
     match v {
         Json::Object(map) => {
-            let mut set = map.iter().filter(|(_, v)| !v.is_null() || map.len() == 1);
+            let single = map.len() == 1;
+            let mut set = map.into_iter().filter(|(_, v)| !v.is_null() || single);
             match (set.next(), set.next()) {
-                (Some((op, body)), None) => Ok((op.as_str(), body)),
+                (Some(op), None) => Ok(op),
                 _ => Err(shape(format!("`{key}` takes exactly one of its operations"))),
             }
         }

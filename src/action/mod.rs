@@ -107,7 +107,43 @@ impl Api {
         action.run_json(self, params).await
     }
 
-    fn ctx(&self) -> Ctx<'_> {
+    /// One action in its own transaction.
+    pub(crate) async fn create_parsed(
+        &self,
+        model: ModelId,
+        input: RecordInput,
+    ) -> Result<Record, ActionError> {
+        let txn = self.begin().await?;
+        let record = run::create(&txn, &self.ctx(), model, input).await?;
+        txn.commit().await?;
+        Ok(record)
+    }
+
+    pub(crate) async fn update_parsed(
+        &self,
+        model: ModelId,
+        id: i64,
+        input: RecordInput,
+    ) -> Result<Record, ActionError> {
+        let txn = self.begin().await?;
+        let record = run::update(&txn, &self.ctx(), model, id, input).await?;
+        txn.commit().await?;
+        Ok(record)
+    }
+
+    pub(crate) async fn upsert_parsed(
+        &self,
+        model: ModelId,
+        input: RecordInput,
+        on: &[String],
+    ) -> Result<(Record, Upserted), ActionError> {
+        let txn = self.begin().await?;
+        let result = run::upsert(&txn, &self.ctx(), model, input, on).await?;
+        txn.commit().await?;
+        Ok(result)
+    }
+
+    pub(crate) fn ctx(&self) -> Ctx<'_> {
         Ctx {
             registry: &self.registry,
             tenant: self.caller.tenant,
@@ -116,7 +152,7 @@ impl Api {
 
     /// A write transaction. On SQLite it takes the write lock at once, so that a
     /// transaction that reads first cannot deadlock against another writer.
-    async fn begin(&self) -> Result<DatabaseTransaction, ActionError> {
+    pub(crate) async fn begin(&self) -> Result<DatabaseTransaction, ActionError> {
         let mut options = TransactionOptions::default();
         if self.db.get_database_backend() == DbBackend::Sqlite {
             options.sqlite_transaction_mode = Some(sea_orm::SqliteTransactionMode::Immediate);
@@ -132,25 +168,17 @@ pub struct ModelApi<'a> {
 }
 
 impl ModelApi<'_> {
-    fn parse(&self, input: &Json) -> Result<RecordInput, ActionError> {
+    fn parse(&self, input: Json) -> Result<RecordInput, ActionError> {
         let registry = &self.api.registry;
         input::parse(registry, registry.get(self.model), input)
     }
 
     pub async fn create(&self, input: Json) -> Result<Record, ActionError> {
-        let input = self.parse(&input)?;
-        let txn = self.api.begin().await?;
-        let record = run::create(&txn, &self.api.ctx(), self.model, input).await?;
-        txn.commit().await?;
-        Ok(record)
+        self.api.create_parsed(self.model, self.parse(input)?).await
     }
 
     pub async fn update(&self, id: i64, input: Json) -> Result<Record, ActionError> {
-        let input = self.parse(&input)?;
-        let txn = self.api.begin().await?;
-        let record = run::update(&txn, &self.api.ctx(), self.model, id, input).await?;
-        txn.commit().await?;
-        Ok(record)
+        self.api.update_parsed(self.model, id, self.parse(input)?).await
     }
 
     pub async fn delete(&self, id: i64) -> Result<(), ActionError> {
@@ -162,20 +190,17 @@ impl ModelApi<'_> {
 
     /// Create, or update the record whose `on` fields match (default `["id"]`).
     pub async fn upsert(&self, input: Json, on: &[&str]) -> Result<(Record, Upserted), ActionError> {
-        let input = self.parse(&input)?;
         let on: Vec<String> = on.iter().map(|s| s.to_string()).collect();
-        let txn = self.api.begin().await?;
-        let result = run::upsert(&txn, &self.api.ctx(), self.model, input, &on).await?;
-        txn.commit().await?;
-        Ok(result)
+        self.api.upsert_parsed(self.model, self.parse(input)?, &on).await
     }
 
-    /// Each input succeeds or fails on its own; results keep input order.
-    pub async fn bulk_create(&self, inputs: Vec<Json>) -> Vec<Result<Record, ActionError>> {
+    /// Each input succeeds or fails on its own; results keep input order. Bulk
+    /// actions answer with ids: read the records that are wanted with [`Self::find_many`].
+    pub async fn bulk_create(&self, inputs: Vec<Json>) -> Vec<Result<i64, ActionError>> {
         bulk::create(self.api, self.model, inputs).await
     }
 
-    pub async fn bulk_update(&self, inputs: Vec<(i64, Json)>) -> Vec<Result<Record, ActionError>> {
+    pub async fn bulk_update(&self, inputs: Vec<(i64, Json)>) -> Vec<Result<i64, ActionError>> {
         bulk::update(self.api, self.model, inputs).await
     }
 
@@ -183,12 +208,17 @@ impl ModelApi<'_> {
     pub async fn bulk_upsert(
         &self,
         inputs: Vec<(Json, Vec<String>)>,
-    ) -> Vec<Result<(Record, Upserted), ActionError>> {
+    ) -> Vec<Result<(i64, Upserted), ActionError>> {
         bulk::upsert(self.api, self.model, inputs).await
     }
 
     pub async fn bulk_delete(&self, ids: Vec<i64>) -> Vec<Result<(), ActionError>> {
         bulk::delete(self.api, self.model, ids).await
+    }
+
+    /// The records with these ids that the caller may see, in no particular order.
+    pub async fn find_many(&self, ids: &[i64]) -> Result<Vec<Record>, ActionError> {
+        Ok(self.api.reader().find_many(self.model, ids).await?)
     }
 
     /// The record with this id, if the caller may see it.

@@ -323,9 +323,11 @@ async fn converge<C: ConnectionTrait>(
             None => groups.push((fields, vec![row])),
         }
     }
-    for (fields, rows) in groups {
-        for chunk in rows.chunks(statements::rows_per_statement(fields.len() + 2)) {
-            statements::insert(conn, target, &fields, chunk)
+    for (fields, mut rows) in groups {
+        let per_statement = statements::rows_per_statement(fields.len() + 2);
+        while !rows.is_empty() {
+            let chunk: Vec<Vec<Value>> = rows.drain(..per_statement.min(rows.len())).collect();
+            statements::insert_ids(conn, target, &fields, chunk)
                 .await
                 .map_err(|e| unique_violation(target, e.into()))?;
         }
@@ -349,7 +351,7 @@ pub fn create<'a, C: ConnectionTrait>(
         validate(conn, model, &input, None).await?;
         let children = std::mem::take(&mut input.has_many);
         let (fields, row) = columns(input.values);
-        let record = statements::insert(conn, model, &fields, &[row])
+        let record = statements::insert(conn, model, &fields, vec![row])
             .await
             .map_err(|e| unique_violation(model, e.into()))?
             .pop()
@@ -391,7 +393,7 @@ pub fn update<'a, C: ConnectionTrait>(
             existing
         } else {
             let (fields, row) = columns(input.values);
-            statements::update(conn, model, &fields, &[(id, row)], ctx.tenant)
+            statements::update(conn, model, &fields, vec![(id, row)], ctx.tenant)
                 .await
                 .map_err(|e| unique_violation(model, e.into()))?
                 .pop()
@@ -527,13 +529,17 @@ pub async fn upsert<C: ConnectionTrait>(
         input.set(Model::ID, Value::Int(id));
     }
     let (fields, row) = columns(input.values);
-    let written = statements::upsert(conn, model, &fields, &[row], &conflict, ctx.tenant)
+    let written = statements::upsert(conn, model, &fields, vec![row], &conflict, ctx.tenant)
         .await
         .map_err(|e| unique_violation(model, e.into()))?
         .pop()
         .flatten();
     // A conflict with a record the caller may not touch writes nothing.
-    let (record, created) = written.ok_or_else(|| not_found(model, input.id.unwrap_or_default()))?;
+    let (id, created) = written.ok_or_else(|| not_found(model, input.id.unwrap_or_default()))?;
+    let record = ctx
+        .find(conn, model_id, id)
+        .await?
+        .ok_or_else(|| not_found(model, id))?;
     delete_unlinked(conn, ctx, unlinked).await?;
     has_many(conn, ctx, model, &record, children).await?;
     Ok((

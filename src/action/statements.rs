@@ -6,6 +6,7 @@ use crate::query::sql::Sql;
 use crate::query::{Columns, Reader, Record, Value};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 /// Most bound parameters in one statement (SQLite allows 32,766, PostgreSQL 65,535).
@@ -42,6 +43,17 @@ fn returning(sql: &mut Sql, model: &Model) {
     }
 }
 
+/// `RETURNING "id"`: bulk writes hand back ids, and callers read the records they
+/// need afterwards (returning whole rows doubles the cost of a batch on SQLite).
+fn returning_ids(sql: &mut Sql) {
+    sql.push(" RETURNING \"id\"");
+}
+
+async fn ids<C: ConnectionTrait>(conn: &C, sql: Sql) -> Result<Vec<i64>, DbErr> {
+    let rows = conn.query_all_raw(sql.build()).await?;
+    rows.iter().map(|r| r.try_get_by_index::<i64>(0)).collect()
+}
+
 fn decode_all(model: &Model, rows: &[sea_orm::QueryResult]) -> Result<Vec<Record>, DbErr> {
     rows.iter()
         .map(|row| {
@@ -63,7 +75,7 @@ fn tenant_check(sql: &mut Sql, model: &Model, table: &str, tenant: Option<i64>) 
 }
 
 /// `INSERT ... VALUES (...), (...)` of rows that all set `fields`, in order.
-fn insert_head(sql: &mut Sql, model: &Model, fields: &[usize], rows: &[Vec<Value>], now: DateTime<Utc>) {
+fn insert_head(sql: &mut Sql, model: &Model, fields: &[usize], rows: Vec<Vec<Value>>, now: DateTime<Utc>) {
     sql.push("INSERT INTO ")
         .ident(&model.table)
         .push(" (\"created_at\", \"updated_at\"");
@@ -71,13 +83,13 @@ fn insert_head(sql: &mut Sql, model: &Model, fields: &[usize], rows: &[Vec<Value
         sql.push(", ").ident(&model.fields[*f].column);
     }
     sql.push(") VALUES ");
-    for (r, row) in rows.iter().enumerate() {
+    for (r, row) in rows.into_iter().enumerate() {
         if r > 0 {
             sql.push(", ");
         }
         sql.push("(").bind(now.into()).push(", ").bind(now.into());
         for (f, value) in fields.iter().zip(row) {
-            sql.push(", ").bind(value.to_sql(model.fields[*f].ty));
+            sql.push(", ").bind(value.into_sql(model.fields[*f].ty));
         }
         sql.push(")");
     }
@@ -88,7 +100,7 @@ pub async fn insert<C: ConnectionTrait>(
     conn: &C,
     model: &Model,
     fields: &[usize],
-    rows: &[Vec<Value>],
+    rows: Vec<Vec<Value>>,
 ) -> Result<Vec<Record>, DbErr> {
     if rows.is_empty() {
         return Ok(Vec::new());
@@ -98,6 +110,22 @@ pub async fn insert<C: ConnectionTrait>(
     returning(&mut sql, model);
     let rows = conn.query_all_raw(sql.build()).await?;
     decode_all(model, &rows)
+}
+
+/// Insert rows; their ids come back in input order.
+pub async fn insert_ids<C: ConnectionTrait>(
+    conn: &C,
+    model: &Model,
+    fields: &[usize],
+    rows: Vec<Vec<Value>>,
+) -> Result<Vec<i64>, DbErr> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new(conn.get_database_backend());
+    insert_head(&mut sql, model, fields, rows, write_time());
+    returning_ids(&mut sql);
+    ids(conn, sql).await
 }
 
 /// `col IS DISTINCT FROM <new value> OR ...` over `fields`: did anything change?
@@ -124,22 +152,23 @@ fn changed(
     }
 }
 
-/// Insert rows, or update the row whose `conflict` fields match. Each record comes
+/// Insert rows, or update the row whose `conflict` fields match. Each row's id comes
 /// back with whether it was created, in input order. A row the tenant may not
 /// touch is neither created nor updated and comes back as `None`.
 pub async fn upsert<C: ConnectionTrait>(
     conn: &C,
     model: &Model,
     fields: &[usize],
-    rows: &[Vec<Value>],
+    rows: Vec<Vec<Value>>,
     conflict: &[usize],
     tenant: Option<i64>,
-) -> Result<Vec<Option<(Record, bool)>>, DbErr> {
+) -> Result<Vec<Option<(i64, bool)>>, DbErr> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
     let backend = conn.get_database_backend();
     let now = write_time();
+    let keys = input_keys(fields, &rows, conflict);
     let mut sql = Sql::new(backend);
     insert_head(&mut sql, model, fields, rows, now);
     let table = format!("\"{}\"", model.table);
@@ -168,7 +197,10 @@ pub async fn upsert<C: ConnectionTrait>(
         .column(&table, "updated_at")
         .push(" END WHERE 1=1");
     tenant_check(&mut sql, model, &table, tenant);
-    returning(&mut sql, model);
+    sql.push(" RETURNING \"id\"");
+    for f in conflict {
+        sql.push(", ").ident(&model.fields[*f].column);
+    }
     match backend {
         DbBackend::Postgres => sql.push(", (xmax = 0) AS \"__created\""),
         _ => sql
@@ -177,49 +209,63 @@ pub async fn upsert<C: ConnectionTrait>(
             .push(") AS \"__created\""),
     };
     let written = conn.query_all_raw(sql.build()).await?;
-    let created_at = model.fields.len();
-    let mut records = Vec::with_capacity(written.len());
+    let mut returned = Vec::with_capacity(written.len());
     for row in &written {
-        let record = decode_all(model, std::slice::from_ref(row))?
-            .pop()
-            .ok_or_else(|| DbErr::Custom("no row".into()))?;
-        let created: bool = row.try_get_by_index(created_at)?;
-        records.push((record, created));
+        let id: i64 = row.try_get_by_index(0)?;
+        let mut key = Vec::with_capacity(conflict.len());
+        for (i, f) in conflict.iter().enumerate() {
+            key.push(Value::decode(row, i + 1, &model.fields[*f])?);
+        }
+        let created: bool = row.try_get_by_index(conflict.len() + 1)?;
+        returned.push((key, id, created));
     }
-    Ok(match_rows(model, fields, rows, conflict, records))
+    Ok(match_rows(keys, returned))
+}
+
+/// Each input row's conflict key, or, when the keys are not in the input (an upsert
+/// on `id` without ids, which can only insert), the row count.
+enum InputKeys {
+    Keys(Vec<String>),
+    Count(usize),
+}
+
+fn key_text<'a>(values: impl Iterator<Item = &'a Value>) -> String {
+    format!("{:?}", values.collect::<Vec<_>>())
+}
+
+fn input_keys(fields: &[usize], rows: &[Vec<Value>], conflict: &[usize]) -> InputKeys {
+    let positions: Option<Vec<usize>> = conflict
+        .iter()
+        .map(|c| fields.iter().position(|f| f == c))
+        .collect();
+    match positions {
+        Some(positions) => InputKeys::Keys(
+            rows.iter()
+                .map(|row| key_text(positions.iter().map(|p| &row[*p])))
+                .collect(),
+        ),
+        None => InputKeys::Count(rows.len()),
+    }
 }
 
 /// Put returned rows back in input order by their conflict keys (rows the
 /// database skipped leave `None`).
-fn match_rows(
-    model: &Model,
-    fields: &[usize],
-    rows: &[Vec<Value>],
-    conflict: &[usize],
-    mut returned: Vec<(Record, bool)>,
-) -> Vec<Option<(Record, bool)>> {
-    let key_positions: Option<Vec<usize>> = conflict
-        .iter()
-        .map(|c| fields.iter().position(|f| f == c))
-        .collect();
-    let Some(key_positions) = key_positions else {
-        // Keys not in the input (an upsert on `id` without ids) can only insert: in order.
-        let mut out: Vec<Option<(Record, bool)>> = returned.into_iter().map(Some).collect();
-        out.resize_with(rows.len(), || None);
-        return out;
-    };
-    let key_of_input =
-        |row: &Vec<Value>| format!("{:?}", key_positions.iter().map(|p| &row[*p]).collect::<Vec<_>>());
-    let key_of_record =
-        |r: &Record| format!("{:?}", conflict.iter().map(|c| &r.values[*c]).collect::<Vec<_>>());
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let key = key_of_input(row);
-        let found = returned.iter().position(|(r, _)| key_of_record(r) == key);
-        out.push(found.map(|i| returned.swap_remove(i)));
+fn match_rows(keys: InputKeys, returned: Vec<(Vec<Value>, i64, bool)>) -> Vec<Option<(i64, bool)>> {
+    match keys {
+        InputKeys::Count(n) => {
+            let mut out: Vec<Option<(i64, bool)>> =
+                returned.into_iter().map(|(_, id, c)| Some((id, c))).collect();
+            out.resize_with(n, || None);
+            out
+        }
+        InputKeys::Keys(keys) => {
+            let mut by_key: HashMap<String, (i64, bool)> = returned
+                .into_iter()
+                .map(|(key, id, created)| (key_text(key.iter()), (id, created)))
+                .collect();
+            keys.iter().map(|key| by_key.remove(key)).collect()
+        }
     }
-    let _ = model;
-    out
 }
 
 /// Update rows by id: each row sets `fields` to its values. Returns the records
@@ -228,14 +274,27 @@ pub async fn update<C: ConnectionTrait>(
     conn: &C,
     model: &Model,
     fields: &[usize],
-    rows: &[(i64, Vec<Value>)],
+    rows: Vec<(i64, Vec<Value>)>,
     tenant: Option<i64>,
 ) -> Result<Vec<Record>, DbErr> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
+    let sql = update_statement(conn.get_database_backend(), model, fields, rows, tenant, true);
+    let written = conn.query_all_raw(sql.build()).await?;
+    decode_all(model, &written)
+}
+
+fn update_statement(
+    backend: DbBackend,
+    model: &Model,
+    fields: &[usize],
+    rows: Vec<(i64, Vec<Value>)>,
+    tenant: Option<i64>,
+    whole_rows: bool,
+) -> Sql {
     let now = write_time();
-    let mut sql = Sql::new(conn.get_database_backend());
+    let mut sql = Sql::new(backend);
     let table = format!("\"{}\"", model.table);
     sql.push("UPDATE ").ident(&model.table).push(" SET ");
     // The derived table's columns get their own names so nothing is ambiguous.
@@ -252,12 +311,12 @@ pub async fn update<C: ConnectionTrait>(
         .push(" END");
     // The new values as a derived table: portable across SQLite and PostgreSQL.
     sql.push(" FROM (");
-    for (r, (id, values)) in rows.iter().enumerate() {
+    for (r, (id, values)) in rows.into_iter().enumerate() {
         sql.push(if r == 0 { "SELECT " } else { " UNION ALL SELECT " });
-        sql.bind((*id).into()).push(" AS \"__id\"");
+        sql.bind(id.into()).push(" AS \"__id\"");
         for (i, (f, value)) in fields.iter().zip(values).enumerate() {
             sql.push(", ")
-                .bind(value.to_sql(model.fields[*f].ty))
+                .bind(value.into_sql(model.fields[*f].ty))
                 .push(&format!(" AS \"__v{i}\""));
         }
     }
@@ -265,9 +324,27 @@ pub async fn update<C: ConnectionTrait>(
         .column(&table, "id")
         .push(" = v.\"__id\"");
     tenant_check(&mut sql, model, &table, tenant);
-    returning(&mut sql, model);
-    let written = conn.query_all_raw(sql.build()).await?;
-    decode_all(model, &written)
+    if whole_rows {
+        returning(&mut sql, model);
+    } else {
+        returning_ids(&mut sql);
+    }
+    sql
+}
+
+/// Like [`update`], returning only the ids written.
+pub async fn update_ids<C: ConnectionTrait>(
+    conn: &C,
+    model: &Model,
+    fields: &[usize],
+    rows: Vec<(i64, Vec<Value>)>,
+    tenant: Option<i64>,
+) -> Result<Vec<i64>, DbErr> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = update_statement(conn.get_database_backend(), model, fields, rows, tenant, false);
+    ids(conn, sql).await
 }
 
 /// Delete rows by id; returns the ids deleted.

@@ -83,6 +83,11 @@ fn null_at(node: &mut Value, path: &[String]) {
     }
 }
 
+/// An argument as JSON, serialized in place rather than copied first.
+pub(crate) fn to_json(value: &Value) -> async_graphql::Result<serde_json::Value> {
+    serde_json::to_value(value).map_err(|e| async_graphql::Error::new(format!("invalid argument: {e}")))
+}
+
 fn namespace_type(namespace: &str, suffix: &str) -> String {
     format!("{}{suffix}", pascal(namespace))
 }

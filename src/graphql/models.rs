@@ -47,7 +47,7 @@ pub fn to_graphql(value: &Value, ty: FieldType) -> async_graphql::Value {
         Value::Bool(v) => G::Boolean(*v),
         Value::String(v) => G::String(v.clone()),
         Value::DateTime(v) => G::String(crate::query::value::format_datetime(v)),
-        Value::Json(v) => G::from_json(v.clone()).unwrap_or(G::Null),
+        Value::Json(v) => G::from_json(serde_json::Value::clone(v)).unwrap_or(G::Null),
     }
 }
 
@@ -102,11 +102,11 @@ pub fn page_args(
         .map(|v| v.string().map(str::to_owned))
         .transpose()?;
     let sort = match present("sort") {
-        Some(v) => parse_sort(model, &v.as_value().clone().into_json()?).map_err(query_error)?,
+        Some(v) => parse_sort(model, &super::to_json(v.as_value())?).map_err(query_error)?,
         None => parse_sort(model, &serde_json::Value::Null).map_err(query_error)?,
     };
     let mut cond = match present("filter") {
-        Some(v) => filter::parse(registry, model, &v.as_value().clone().into_json()?).map_err(query_error)?,
+        Some(v) => filter::parse(registry, model, &super::to_json(v.as_value())?).map_err(query_error)?,
         None => Cond::Const(true),
     };
     if let Some(search) = present("search") {

@@ -5,7 +5,7 @@
 use super::RequestContext;
 use super::types::{GADGET_ID, JSON, JSON_OBJECT, scalar_of};
 use crate::action::{ActionError, ErasedGlobal, ParamType, Upserted};
-use crate::model::{Model, Registry, RelationKind, pascal};
+use crate::model::{Model, ModelId, Registry, RelationKind, pascal};
 use crate::query::value::parse_id;
 use crate::query::{Record, Value};
 use async_graphql::dynamic::{
@@ -13,6 +13,7 @@ use async_graphql::dynamic::{
     ResolverContext, SchemaBuilder, TypeRef,
 };
 use serde_json::Value as Json;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 const EXECUTION_ERROR: &str = "ExecutionError";
@@ -87,17 +88,49 @@ impl ActionResult {
         }
     }
 
-    fn of_bulk<T>(
+    /// A bulk result whose elements are ids (or `()` for deletes), with the records
+    /// read back in one statement when the selection asks for more than their ids.
+    async fn of_bulk<T>(
+        ctx: &ResolverContext<'_>,
+        model: ModelId,
+        plural: &str,
         results: Vec<Result<T, ActionError>>,
-        record: impl Fn(T) -> Option<Record>,
-    ) -> ActionResult {
+        id_of: impl Fn(&T) -> Option<i64>,
+    ) -> async_graphql::Result<ActionResult> {
+        let ids: Vec<i64> = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok().and_then(&id_of))
+            .collect();
+        let wants_fields = ctx
+            .field()
+            .selection_set()
+            .filter(|f| f.name() == plural)
+            .any(|f| {
+                f.selection_set()
+                    .any(|f| !matches!(f.name(), "id" | "__typename"))
+            });
+        let api = &ctx.data::<RequestContext>()?.api;
+        let records: HashMap<i64, Record> = if wants_fields {
+            let found = api
+                .model_by_id(model)
+                .find_many(&ids)
+                .await
+                .map_err(|e| super::coded(e.code(), e.public_message()))?;
+            found.into_iter().map(|r| (r.id(), r)).collect()
+        } else {
+            let width = api.registry.get(model).fields.len();
+            ids.iter().map(|id| (*id, Record::with_id(*id, width))).collect()
+        };
         let mut out = ActionResult {
             success: true,
             ..Default::default()
         };
         for r in results {
             match r {
-                Ok(v) => out.records.push(record(v)),
+                // An id named twice (an upsert repeated in one batch) shows its final record twice.
+                Ok(v) => out
+                    .records
+                    .push(id_of(&v).and_then(|id| records.get(&id).cloned())),
                 Err(e) => {
                     out.success = false;
                     out.errors.push((&e).into());
@@ -105,7 +138,7 @@ impl ActionResult {
                 }
             }
         }
-        out
+        Ok(out)
     }
 
     fn of_json(result: Result<Json, ActionError>) -> ActionResult {
@@ -342,7 +375,7 @@ fn input_fields(registry: &Registry, model: &Model, mut input: InputObject) -> I
 /// The value of an argument as JSON (`{}` when absent).
 fn arg_json(ctx: &ResolverContext, name: &str) -> async_graphql::Result<Json> {
     match ctx.args.get(name) {
-        Some(v) if !v.is_null() => Ok(v.as_value().clone().into_json()?),
+        Some(v) if !v.is_null() => super::to_json(v.as_value()),
         _ => Ok(Json::Object(Default::default())),
     }
 }
@@ -433,7 +466,7 @@ pub fn register_model(
 ) -> (SchemaBuilder, Vec<Field>) {
     let n = Names::of(model);
     let api = model.api_id.clone();
-    let plural = model.plural_api_id.clone();
+    let plural: Arc<str> = model.plural_api_id.clone().into();
     let upsert_result = format!("Upsert{}Result", n.t);
     let create_result = format!("Create{}Result", n.t);
     let update_result = format!("Update{}Result", n.t);
@@ -529,7 +562,7 @@ pub fn register_model(
             Object::new(bulk(verb) + "Result")
                 .field(success_field())
                 .field(errors_field())
-                .field(record_field(plural.clone(), model, true)),
+                .field(record_field(plural.to_string(), model, true)),
         );
     }
     schema = schema.register(
@@ -568,7 +601,7 @@ pub fn register_model(
             move |ctx| {
                 let key = key.clone();
                 FieldFuture::new(async move {
-                    let record_id = arg_id(&ctx.args.try_get("id")?.as_value().clone().into_json()?)?;
+                    let record_id = arg_id(&super::to_json(ctx.args.try_get("id")?.as_value())?)?;
                     let input = arg_json(&ctx, &key)?;
                     let api = &ctx.data::<RequestContext>()?.api;
                     let result = api.model_by_id(id).update(record_id, input).await;
@@ -585,7 +618,7 @@ pub fn register_model(
             TypeRef::named(&delete_result),
             move |ctx| {
                 FieldFuture::new(async move {
-                    let record_id = arg_id(&ctx.args.try_get("id")?.as_value().clone().into_json()?)?;
+                    let record_id = arg_id(&super::to_json(ctx.args.try_get("id")?.as_value())?)?;
                     let api = &ctx.data::<RequestContext>()?.api;
                     Ok(Some(FieldValue::owned_any(ActionResult::of_unit(
                         api.model_by_id(id).delete(record_id).await,
@@ -609,7 +642,7 @@ pub fn register_model(
                     let on = ctx
                         .args
                         .get("on")
-                        .map(|v| v.as_value().clone().into_json())
+                        .map(|v| super::to_json(v.as_value()))
                         .transpose()?;
                     let on = on.map(|v| arg_strings(&v)).unwrap_or_default();
                     let on: Vec<&str> = on.iter().map(String::as_str).collect();
@@ -632,18 +665,24 @@ pub fn register_model(
         Field::new(
             format!("bulkCreate{pascal_plural}"),
             TypeRef::named(bulk("Create") + "Result"),
-            move |ctx| {
-                let key = key.clone();
-                FieldFuture::new(async move {
-                    let inputs = bulk_inputs(&ctx)?;
-                    let inputs = inputs
-                        .into_iter()
-                        .map(|i| i.get(&key).cloned().unwrap_or(Json::Object(Default::default())))
-                        .collect();
-                    let api = &ctx.data::<RequestContext>()?.api;
-                    let results = api.model_by_id(id).bulk_create(inputs).await;
-                    Ok(Some(FieldValue::owned_any(ActionResult::of_bulk(results, Some))))
-                })
+            {
+                let plural = plural.clone();
+                move |ctx| {
+                    let key = key.clone();
+                    let plural = plural.clone();
+                    FieldFuture::new(async move {
+                        let inputs = bulk_inputs(&ctx)?;
+                        let inputs = inputs
+                            .into_iter()
+                            .map(|i| i.get(&key).cloned().unwrap_or(Json::Object(Default::default())))
+                            .collect();
+                        let api = &ctx.data::<RequestContext>()?.api;
+                        let results = api.model_by_id(id).bulk_create(inputs).await;
+                        let result =
+                            ActionResult::of_bulk(&ctx, id, &plural, results, |id| Some(*id)).await?;
+                        Ok(Some(FieldValue::owned_any(result)))
+                    })
+                }
             },
         )
         .argument(InputValue::new(
@@ -656,24 +695,30 @@ pub fn register_model(
         Field::new(
             format!("bulkUpdate{pascal_plural}"),
             TypeRef::named(bulk("Update") + "Result"),
-            move |ctx| {
-                let key = key.clone();
-                FieldFuture::new(async move {
-                    let mut inputs = Vec::new();
-                    for input in bulk_inputs(&ctx)? {
-                        let id = arg_id(input.get("id").unwrap_or(&Json::Null))?;
-                        inputs.push((
-                            id,
-                            input
-                                .get(&key)
-                                .cloned()
-                                .unwrap_or(Json::Object(Default::default())),
-                        ));
-                    }
-                    let api = &ctx.data::<RequestContext>()?.api;
-                    let results = api.model_by_id(id).bulk_update(inputs).await;
-                    Ok(Some(FieldValue::owned_any(ActionResult::of_bulk(results, Some))))
-                })
+            {
+                let plural = plural.clone();
+                move |ctx| {
+                    let key = key.clone();
+                    let plural = plural.clone();
+                    FieldFuture::new(async move {
+                        let mut inputs = Vec::new();
+                        for input in bulk_inputs(&ctx)? {
+                            let id = arg_id(input.get("id").unwrap_or(&Json::Null))?;
+                            inputs.push((
+                                id,
+                                input
+                                    .get(&key)
+                                    .cloned()
+                                    .unwrap_or(Json::Object(Default::default())),
+                            ));
+                        }
+                        let api = &ctx.data::<RequestContext>()?.api;
+                        let results = api.model_by_id(id).bulk_update(inputs).await;
+                        let result =
+                            ActionResult::of_bulk(&ctx, id, &plural, results, |id| Some(*id)).await?;
+                        Ok(Some(FieldValue::owned_any(result)))
+                    })
+                }
             },
         )
         .argument(InputValue::new(
@@ -686,26 +731,29 @@ pub fn register_model(
         Field::new(
             format!("bulkUpsert{pascal_plural}"),
             TypeRef::named(bulk("Upsert") + "Result"),
-            move |ctx| {
-                let key = key.clone();
-                FieldFuture::new(async move {
-                    let inputs = bulk_inputs(&ctx)?
-                        .into_iter()
-                        .map(|i| {
-                            let on = i.get("on").map(arg_strings).unwrap_or_default();
-                            (
-                                i.get(&key).cloned().unwrap_or(Json::Object(Default::default())),
-                                on,
-                            )
-                        })
-                        .collect();
-                    let api = &ctx.data::<RequestContext>()?.api;
-                    let results = api.model_by_id(id).bulk_upsert(inputs).await;
-                    Ok(Some(FieldValue::owned_any(ActionResult::of_bulk(
-                        results,
-                        |(r, _)| Some(r),
-                    ))))
-                })
+            {
+                let plural = plural.clone();
+                move |ctx| {
+                    let key = key.clone();
+                    let plural = plural.clone();
+                    FieldFuture::new(async move {
+                        let inputs = bulk_inputs(&ctx)?
+                            .into_iter()
+                            .map(|i| {
+                                let on = i.get("on").map(arg_strings).unwrap_or_default();
+                                (
+                                    i.get(&key).cloned().unwrap_or(Json::Object(Default::default())),
+                                    on,
+                                )
+                            })
+                            .collect();
+                        let api = &ctx.data::<RequestContext>()?.api;
+                        let results = api.model_by_id(id).bulk_upsert(inputs).await;
+                        let result =
+                            ActionResult::of_bulk(&ctx, id, &plural, results, |(id, _)| Some(*id)).await?;
+                        Ok(Some(FieldValue::owned_any(result)))
+                    })
+                }
             },
         )
         .argument(InputValue::new(
@@ -717,20 +765,22 @@ pub fn register_model(
         Field::new(
             format!("bulkDelete{pascal_plural}"),
             TypeRef::named(bulk("Delete") + "Result"),
-            move |ctx| {
-                FieldFuture::new(async move {
-                    let ids = ctx.args.try_get("ids")?.as_value().clone().into_json()?;
-                    let ids = match ids {
-                        Json::Array(ids) => ids.iter().map(arg_id).collect::<Result<Vec<_>, _>>()?,
-                        one => vec![arg_id(&one)?],
-                    };
-                    let api = &ctx.data::<RequestContext>()?.api;
-                    let results = api.model_by_id(id).bulk_delete(ids).await;
-                    Ok(Some(FieldValue::owned_any(ActionResult::of_bulk(
-                        results,
-                        |_| None,
-                    ))))
-                })
+            {
+                let plural = plural.clone();
+                move |ctx| {
+                    let plural = plural.clone();
+                    FieldFuture::new(async move {
+                        let ids = super::to_json(ctx.args.try_get("ids")?.as_value())?;
+                        let ids = match ids {
+                            Json::Array(ids) => ids.iter().map(arg_id).collect::<Result<Vec<_>, _>>()?,
+                            one => vec![arg_id(&one)?],
+                        };
+                        let api = &ctx.data::<RequestContext>()?.api;
+                        let results = api.model_by_id(id).bulk_delete(ids).await;
+                        let result = ActionResult::of_bulk(&ctx, id, &plural, results, |_| None).await?;
+                        Ok(Some(FieldValue::owned_any(result)))
+                    })
+                }
             },
         )
         .argument(InputValue::new("ids", TypeRef::named_nn_list_nn(GADGET_ID))),
@@ -740,12 +790,10 @@ pub fn register_model(
 
 /// The `inputs` list of a bulk action (a bare object counts as a list of one).
 fn bulk_inputs(ctx: &ResolverContext) -> async_graphql::Result<Vec<Json>> {
-    Ok(
-        match ctx.args.try_get("inputs")?.as_value().clone().into_json()? {
-            Json::Array(items) => items,
-            one => vec![one],
-        },
-    )
+    Ok(match super::to_json(ctx.args.try_get("inputs")?.as_value())? {
+        Json::Array(items) => items,
+        one => vec![one],
+    })
 }
 
 /// A global action as a mutation field, with its result type registered.
@@ -770,7 +818,7 @@ pub fn global_action(mut schema: SchemaBuilder, action: Arc<dyn ErasedGlobal>) -
         FieldFuture::new(async move {
             let mut params = serde_json::Map::new();
             for (name, value) in ctx.args.iter() {
-                params.insert(name.to_string(), value.as_value().clone().into_json()?);
+                params.insert(name.to_string(), super::to_json(value.as_value())?);
             }
             let api = &ctx.data::<RequestContext>()?.api;
             let result = action.run_json(api, Json::Object(params)).await;

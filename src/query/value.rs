@@ -5,6 +5,7 @@ use crate::model::{Field, FieldType, Model};
 use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::QueryResult;
 use serde_json::Value as Json;
+use std::sync::Arc;
 
 use super::QueryError;
 
@@ -17,7 +18,9 @@ pub enum Value {
     Bool(bool),
     String(String),
     DateTime(DateTime<Utc>),
-    Json(Json),
+    /// Shared: JSON documents (such as the whole BigCommerce object) are large, and
+    /// a value is often held by a batch and by its retry at once.
+    Json(Arc<Json>),
 }
 
 /// A row of a model: one value per field, in the model's field order.
@@ -27,6 +30,13 @@ pub struct Record {
 }
 
 impl Record {
+    /// A record of which only the id is known.
+    pub fn with_id(id: i64, width: usize) -> Record {
+        let mut values = vec![Value::Null; width];
+        values[Model::ID] = Value::Int(id);
+        Record { values }
+    }
+
     pub fn id(&self) -> i64 {
         match self.values[Model::ID] {
             Value::Int(id) => id,
@@ -72,7 +82,7 @@ impl Value {
             Value::Bool(v) => Json::Bool(*v),
             Value::String(v) => Json::String(v.clone()),
             Value::DateTime(v) => Json::String(format_datetime(v)),
-            Value::Json(v) => v.clone(),
+            Value::Json(v) => Json::clone(v),
         }
     }
 
@@ -90,7 +100,16 @@ impl Value {
             (Value::Bool(v), _) => (*v).into(),
             (Value::String(v), _) => v.clone().into(),
             (Value::DateTime(v), _) => (*v).into(),
-            (Value::Json(v), _) => v.clone().into(),
+            (Value::Json(v), _) => Json::clone(v).into(),
+        }
+    }
+
+    /// The value as a SQL parameter, without copying it.
+    pub fn into_sql(self, ty: FieldType) -> sea_orm::Value {
+        match self {
+            Value::String(v) => v.into(),
+            Value::Json(v) => Arc::unwrap_or_clone(v).into(),
+            other => other.to_sql(ty),
         }
     }
 
@@ -106,7 +125,9 @@ impl Value {
             FieldType::DateTime => row
                 .try_get_by_index::<Option<DateTime<Utc>>>(idx)?
                 .map(Value::DateTime),
-            FieldType::Json => row.try_get_by_index::<Option<Json>>(idx)?.map(Value::Json),
+            FieldType::Json => row
+                .try_get_by_index::<Option<Json>>(idx)?
+                .map(|v| Value::Json(Arc::new(v))),
         }
         .unwrap_or(Value::Null))
     }
@@ -144,7 +165,7 @@ impl Value {
             (FieldType::DateTime, Json::String(s)) => {
                 Value::DateTime(parse_datetime(s).ok_or_else(|| bad("an ISO-8601 date-time"))?)
             }
-            (FieldType::Json, v) => Value::Json(v.clone()),
+            (FieldType::Json, v) => Value::Json(Arc::new(v.clone())),
             (FieldType::Id, _) => return Err(bad("an id")),
             (FieldType::Integer | FieldType::Float, _) => return Err(bad("a number")),
             (FieldType::Boolean, _) => return Err(bad("a boolean")),

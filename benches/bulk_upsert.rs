@@ -1,0 +1,267 @@
+//! Write benchmark: `bulkUpsertProducts` of 10,000 products (half new, half
+//! existing) in batches of 250, next to the same rows written by one hand-written
+//! multi-row `INSERT ... ON CONFLICT` per batch through sqlx.
+//!
+//! `cargo bench --bench bulk_upsert` runs on SQLite; set `BCGRAPH_BENCH_DATABASE_URL`
+//! to a PostgreSQL server URL to run there. `BENCH_ROUNDS` sets the repetitions.
+
+use bcgraph::action::Api;
+use bcgraph::model::Registry;
+use bcgraph::server::{self, AppState};
+use chrono::Utc;
+use entity::bigcommerce::store;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, Set};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const PRODUCTS: i64 = 10_000;
+const BATCH: usize = 250;
+
+fn product(i: i64, round: usize) -> Value {
+    json!({
+        "bigcommerceId": i,
+        "name": format!("Product {i} r{round}"),
+        "sku": format!("SKU-{i}"),
+        "price": (i % 1000) as f64 / 10.0 + round as f64,
+        "inventoryLevel": i % 50,
+        "isVisible": i % 3 != 0,
+        "raw": {"id": i, "name": format!("Product {i}"), "sku": format!("SKU-{i}"), "price": format!("{}.00", i % 1000),
+                "categories": [i % 20, 99], "date_modified": "2026-01-02T03:04:05+00:00"},
+    })
+}
+
+async fn database() -> anyhow::Result<DatabaseConnection> {
+    let url = match std::env::var("BCGRAPH_BENCH_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        Some(admin_url) => {
+            let name = "bcgraph_bench_write";
+            let admin = sea_orm::Database::connect(&admin_url).await?;
+            admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await?;
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await?;
+            let (base, _) = admin_url.rsplit_once('/').unwrap_or((&admin_url, ""));
+            format!("{base}/{name}")
+        }
+        None => {
+            let path = std::env::temp_dir().join("bcgraph-bench-write.db");
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+            format!("sqlite://{}?mode=rwc", path.display())
+        }
+    };
+    let db = bcgraph::db::connect(&url).await?;
+    bcgraph::db::migrate(&db).await?;
+    Ok(db)
+}
+
+/// Empty the table and store the "existing" half (odd ids).
+async fn reset(api: &Api, store_id: i64) -> anyhow::Result<()> {
+    api.db
+        .execute_unprepared("DELETE FROM bigcommerce_product")
+        .await?;
+    let existing: Vec<(Value, Vec<String>)> = (0..PRODUCTS)
+        .filter(|i| i % 2 == 1)
+        .map(|i| {
+            let mut p = product(i, 0);
+            p["store"] = json!({"_link": store_id});
+            (p, vec!["bigcommerceId".into(), "store".into()])
+        })
+        .collect();
+    for chunk in existing.chunks(1000) {
+        for r in api.model("bigcommerce/product").bulk_upsert(chunk.to_vec()).await {
+            r.map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+    }
+    if api.db.get_database_backend() == DbBackend::Postgres {
+        api.db
+            .execute_unprepared("VACUUM ANALYZE bigcommerce_product")
+            .await?;
+    }
+    Ok(())
+}
+
+/// Through the gateway: `bulkUpsertProducts` over HTTP, selecting the ids.
+async fn graphql(endpoint: &str, store_id: i64, round: usize) -> anyhow::Result<Duration> {
+    let http = reqwest::Client::new();
+    let doc = "mutation($inputs: [BulkUpsertBigcommerceProductsInput!]!) { bigcommerce { bulkUpsertProducts(inputs: $inputs) { success errors { code message } products { id } } } }";
+    let bodies: Vec<String> = (0..PRODUCTS)
+        .collect::<Vec<_>>()
+        .chunks(BATCH)
+        .map(|ids| {
+            let inputs: Vec<Value> = ids
+                .iter()
+                .map(|i| {
+                    let mut p = product(*i, round);
+                    p["store"] = json!({"_link": store_id.to_string()});
+                    json!({"on": ["bigcommerceId", "store"], "product": p})
+                })
+                .collect();
+            json!({"query": doc, "variables": {"inputs": inputs}}).to_string()
+        })
+        .collect();
+    let started = Instant::now();
+    for body in bodies {
+        let response: Value = http
+            .post(endpoint)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let r = &response["data"]["bigcommerce"]["bulkUpsertProducts"];
+        anyhow::ensure!(r["success"] == true, "bulk upsert failed: {response}");
+    }
+    Ok(started.elapsed())
+}
+
+/// Through the Rust API of the same runtime, without HTTP and JSON encoding.
+async fn rust_api(api: &Api, store_id: i64, round: usize) -> anyhow::Result<Duration> {
+    let batches: Vec<Vec<(Value, Vec<String>)>> = (0..PRODUCTS)
+        .collect::<Vec<_>>()
+        .chunks(BATCH)
+        .map(|ids| {
+            ids.iter()
+                .map(|i| {
+                    let mut p = product(*i, round);
+                    p["store"] = json!({"_link": store_id});
+                    (p, vec!["bigcommerceId".into(), "store".into()])
+                })
+                .collect()
+        })
+        .collect();
+    let started = Instant::now();
+    for batch in batches {
+        for r in api.model("bigcommerce/product").bulk_upsert(batch).await {
+            r.map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+    }
+    Ok(started.elapsed())
+}
+
+/// The floor: one hand-written multi-row `INSERT ... ON CONFLICT` per batch.
+async fn hand_written(db: &DatabaseConnection, store_id: i64, round: usize) -> anyhow::Result<Duration> {
+    use sea_orm::sqlx;
+    let rows: Vec<Value> = (0..PRODUCTS).map(|i| product(i, round)).collect();
+    let started = Instant::now();
+    let now = Utc::now();
+    const HEAD: &str = "INSERT INTO bigcommerce_product (created_at, updated_at, bigcommerce_id, name, sku, price, inventory_level, is_visible, raw, store_id) ";
+    const TAIL: &str = " ON CONFLICT (store_id, bigcommerce_id) DO UPDATE SET name = excluded.name, sku = excluded.sku, price = excluded.price, inventory_level = excluded.inventory_level, is_visible = excluded.is_visible, raw = excluded.raw, updated_at = excluded.updated_at";
+    macro_rules! run {
+        ($pool:expr, $db:ty) => {
+            for batch in rows.chunks(BATCH) {
+                let mut q = sqlx::QueryBuilder::<$db>::new(HEAD);
+                q.push_values(batch, |mut b, p| {
+                    b.push_bind(now)
+                        .push_bind(now)
+                        .push_bind(p["bigcommerceId"].as_i64())
+                        .push_bind(p["name"].as_str().map(str::to_owned))
+                        .push_bind(p["sku"].as_str().map(str::to_owned))
+                        .push_bind(p["price"].as_f64())
+                        .push_bind(p["inventoryLevel"].as_i64())
+                        .push_bind(p["isVisible"].as_bool())
+                        .push_bind(sqlx::types::Json(p["raw"].clone()))
+                        .push_bind(store_id);
+                });
+                q.push(TAIL);
+                q.build().execute($pool).await?;
+            }
+        };
+    }
+    match db.get_database_backend() {
+        DbBackend::Postgres => run!(db.get_postgres_connection_pool(), sqlx::Postgres),
+        _ => run!(db.get_sqlite_connection_pool(), sqlx::Sqlite),
+    }
+    Ok(started.elapsed())
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let db = database().await?;
+    let now = Utc::now();
+    let store_id = store::ActiveModel {
+        created_at: Set(now),
+        updated_at: Set(now),
+        store_hash: Set("bench".into()),
+        state: Set("installed".into()),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await?
+    .id;
+    let state = AppState::new(db.clone(), Arc::new(Registry::bigcommerce()))?;
+    let api = state.api.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let endpoint = format!("http://{}/api/graphql", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, server::router(state)).await });
+
+    let name = if db.get_database_backend() == DbBackend::Postgres {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    println!("bulk_upsert on {name}: {PRODUCTS} products (half new) in batches of {BATCH}, {rounds} rounds");
+    let (mut ours_http, mut ours_rust, mut floor) = (Vec::new(), Vec::new(), Vec::new());
+    // BENCH_ONLY=floor|rust|http runs one variant, for profiling.
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let run = |name: &str| only.is_empty() || only == name;
+    for round in 1..=rounds {
+        if run("floor") {
+            reset(&api, store_id).await?;
+            floor.push(hand_written(&db, store_id, round).await?);
+        }
+        if run("rust") {
+            reset(&api, store_id).await?;
+            ours_rust.push(rust_api(&api, store_id, round).await?);
+        }
+        if run("http") {
+            reset(&api, store_id).await?;
+            ours_http.push(graphql(&endpoint, store_id, round).await?);
+        }
+    }
+    for v in [&mut floor, &mut ours_rust, &mut ours_http] {
+        if v.is_empty() {
+            v.push(Duration::from_secs(1));
+        }
+    }
+    let rate = |d: Duration| PRODUCTS as f64 / d.as_secs_f64();
+    let (floor, ours_rust, ours_http) = (median(floor), median(ours_rust), median(ours_http));
+    println!(
+        "hand-written INSERT ... ON CONFLICT: {:>9.0} rows/s  ({floor:.2?})",
+        rate(floor)
+    );
+    println!(
+        "bulk upsert, Rust API:               {:>9.0} rows/s  ({ours_rust:.2?})  {:.0}% of hand-written",
+        rate(ours_rust),
+        100.0 * floor.as_secs_f64() / ours_rust.as_secs_f64()
+    );
+    println!(
+        "bulkUpsertProducts over HTTP:        {:>9.0} rows/s  ({ours_http:.2?})  {:.0}% of hand-written",
+        rate(ours_http),
+        100.0 * floor.as_secs_f64() / ours_http.as_secs_f64()
+    );
+    Ok(())
+}
