@@ -91,7 +91,12 @@ async fn reset(api: &Api, store_id: i64) -> anyhow::Result<()> {
 }
 
 /// Through the gateway: `bulkUpsertProducts` over HTTP, selecting the ids.
-async fn graphql(endpoint: &str, store_id: i64, round: usize) -> anyhow::Result<Duration> {
+async fn graphql(
+    endpoint: &str,
+    authorization: &str,
+    store_id: i64,
+    round: usize,
+) -> anyhow::Result<Duration> {
     let http = reqwest::Client::new();
     let doc = "mutation($inputs: [BulkUpsertBigcommerceProductsInput!]!) { bigcommerce { bulkUpsertProducts(inputs: $inputs) { success errors { code message } products { id } } } }";
     let bodies: Vec<String> = (0..PRODUCTS)
@@ -114,6 +119,7 @@ async fn graphql(endpoint: &str, store_id: i64, round: usize) -> anyhow::Result<
         let response: Value = http
             .post(endpoint)
             .header("content-type", "application/json")
+            .header("authorization", authorization)
             .body(body)
             .send()
             .await?
@@ -212,7 +218,16 @@ async fn run() -> anyhow::Result<()> {
     .insert(&db)
     .await?
     .id;
-    let state = AppState::new(db.clone(), Arc::new(Registry::bigcommerce()))?;
+    let config = bench_config("sqlite::memory:")?;
+    let state = AppState::new(
+        db.clone(),
+        Arc::new(Registry::bigcommerce()),
+        Default::default(),
+        &config,
+    )
+    .await?;
+    let (_, key) = bcgraph::auth::api_keys::create(&db, "bench", &["system-admin".to_owned()]).await?;
+    let authorization = format!("Bearer {key}");
     let api = state.api.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let endpoint = format!("http://{}/api/graphql", listener.local_addr()?);
@@ -239,7 +254,7 @@ async fn run() -> anyhow::Result<()> {
         }
         if run("http") {
             reset(&api, store_id).await?;
-            ours_http.push(graphql(&endpoint, store_id, round).await?);
+            ours_http.push(graphql(&endpoint, &authorization, store_id, round).await?);
         }
     }
     for v in [&mut floor, &mut ours_rust, &mut ours_http] {
@@ -265,3 +280,19 @@ async fn run() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// The gateway's configuration for a benchmark: defaults plus app credentials.
+fn bench_config(database_url: &str) -> anyhow::Result<bcgraph::config::Config> {
+    let vars = [
+        ("DATABASE_URL", database_url),
+        ("BCGRAPH_SECRET", "a-benchmark-secret-long-enough-for-hs256"),
+        ("BIGCOMMERCE_CLIENT_ID", BENCH_CLIENT_ID),
+        ("BIGCOMMERCE_CLIENT_SECRET", BENCH_CLIENT_SECRET),
+    ];
+    Ok(bcgraph::config::Config::from_lookup(|name| {
+        vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    })?)
+}
+
+const BENCH_CLIENT_ID: &str = "bench-client";
+const BENCH_CLIENT_SECRET: &str = "bench-client-secret";

@@ -138,6 +138,115 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(run())
 }
 
+/// Latencies of one load run.
+struct Run {
+    latencies: Vec<Duration>,
+    errors: u64,
+    statements: u64,
+}
+
+/// `clients` connections sending `body` with `authorization` for `seconds` after a warm-up.
+async fn load(
+    endpoint: &str,
+    body: &str,
+    authorization: &str,
+    clients: u64,
+    seconds: u64,
+    statements: &Arc<AtomicU64>,
+) -> Run {
+    let warmup = Instant::now() + Duration::from_secs(2);
+    let end = warmup + Duration::from_secs(seconds);
+    let statements_at_start = Arc::new(AtomicU64::new(u64::MAX));
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (endpoint, body, authorization) =
+            (endpoint.to_owned(), body.to_owned(), authorization.to_owned());
+        let (statements, statements_at_start) = (statements.clone(), statements_at_start.clone());
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut latencies = Vec::new();
+            let mut errors = 0u64;
+            loop {
+                let started = Instant::now();
+                if started >= end {
+                    break;
+                }
+                let response = http
+                    .post(&endpoint)
+                    .body(body.clone())
+                    .header("content-type", "application/json")
+                    .header("authorization", &authorization)
+                    .send()
+                    .await;
+                let ok = match response {
+                    Ok(r) if r.status().is_success() => r
+                        .bytes()
+                        .await
+                        .is_ok_and(|b| !b.windows(9).any(|w| w == b"\"errors\":")),
+                    _ => false,
+                };
+                if started >= warmup {
+                    statements_at_start.fetch_min(statements.load(Ordering::Relaxed), Ordering::Relaxed);
+                    latencies.push(started.elapsed());
+                    if !ok {
+                        errors += 1;
+                    }
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut run = Run {
+        latencies: Vec::new(),
+        errors: 0,
+        statements: 0,
+    };
+    for task in tasks {
+        if let Ok((l, e)) = task.await {
+            run.latencies.extend(l);
+            run.errors += e;
+        }
+    }
+    run.statements = statements
+        .load(Ordering::Relaxed)
+        .saturating_sub(statements_at_start.load(Ordering::Relaxed));
+    run.latencies.sort();
+    run
+}
+
+fn report(name: &str, run: &Run, seconds: u64) -> f64 {
+    let n = run.latencies.len().max(1);
+    let pct = |p: f64| {
+        run.latencies
+            .get(((n as f64 * p) as usize).min(n - 1))
+            .copied()
+            .unwrap_or_default()
+    };
+    let rate = run.latencies.len() as f64 / seconds as f64;
+    println!(
+        "{name:<15} requests: {:>6}  errors: {}  throughput: {rate:>5.0} req/s  p50: {:.1?}  p99: {:.1?}  statements/request: {:.1}",
+        run.latencies.len(),
+        run.errors,
+        pct(0.50),
+        pct(0.99),
+        run.statements as f64 / n as f64,
+    );
+    rate
+}
+
+/// A `signed_payload_jwt` as BigCommerce would sign it for a user of `store_hash`.
+fn signed_payload(store_hash: &str) -> anyhow::Result<String> {
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({"aud": BENCH_CLIENT_ID, "iss": "bc", "iat": now, "nbf": now - 5, "exp": now + 3600,
+                        "sub": format!("stores/{store_hash}"), "user": {"id": 9001, "email": "staff@example.com"},
+                        "owner": {"id": 9001, "email": "staff@example.com"}, "url": "/", "channel_id": null});
+    Ok(jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(BENCH_CLIENT_SECRET.as_bytes()),
+    )?)
+}
+
 async fn run() -> anyhow::Result<()> {
     let products = env_number("BENCH_PRODUCTS", 100_000);
     let seconds = env_number("BENCH_SECONDS", 10);
@@ -149,95 +258,82 @@ async fn run() -> anyhow::Result<()> {
     db.set_metric_callback(move |_| {
         counter.fetch_add(1, Ordering::Relaxed);
     });
-    let state = AppState::new(db, Arc::new(Registry::bigcommerce()))?;
+    let config = bench_config(&url)?;
+    let state = AppState::new(
+        db.clone(),
+        Arc::new(Registry::bigcommerce()),
+        Default::default(),
+        &config,
+    )
+    .await?;
+    let (_, key) = bcgraph::auth::api_keys::create(&db, "bench", &["system-admin".to_owned()]).await?;
+    let store_hash = store::Entity::find()
+        .one(&db)
+        .await?
+        .map(|s| s.store_hash)
+        .unwrap_or_default();
+    let modes = [
+        ("API key", format!("Bearer {key}")),
+        (
+            "signed payload",
+            format!("BigCommerceSignedPayload {}", signed_payload(&store_hash)?),
+        ),
+    ];
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let endpoint = format!("http://{}/api/graphql", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, server::router(state)).await });
     let body = json!({"query": QUERY, "variables": {"first": 50, "filter": {"price": {"greaterThan": 10}}}})
         .to_string();
 
-    // Check the answer once before measuring.
+    // Check the answers once before measuring.
     let http = reqwest::Client::new();
-    let check: serde_json::Value = http
-        .post(&endpoint)
-        .body(body.clone())
-        .header("content-type", "application/json")
-        .send()
-        .await?
-        .json()
-        .await?;
-    let edges = check["data"]["bigcommerce"]["products"]["edges"]
-        .as_array()
-        .map(Vec::len)
-        .unwrap_or(0);
-    anyhow::ensure!(edges == 50, "unexpected answer: {check}");
+    for (name, authorization) in &modes {
+        let check: serde_json::Value = http
+            .post(&endpoint)
+            .body(body.clone())
+            .header("content-type", "application/json")
+            .header("authorization", authorization)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let edges = check["data"]["bigcommerce"]["products"]["edges"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or(0);
+        anyhow::ensure!(edges == 50, "{name}: unexpected answer: {check}");
+    }
 
     let database = if url.starts_with("postgres") {
         "PostgreSQL"
     } else {
         "SQLite"
     };
-    println!("read_api on {database}: {products} products, {clients} clients, {seconds} s");
-    let warmup = Instant::now() + Duration::from_secs(2);
-    let end = warmup + Duration::from_secs(seconds);
-    let statements_at_start = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let endpoint = endpoint.clone();
-        let body = body.clone();
-        let statements = statements.clone();
-        let statements_at_start = statements_at_start.clone();
-        tasks.push(tokio::spawn(async move {
-            let http = reqwest::Client::new();
-            let mut latencies = Vec::new();
-            let mut errors = 0u64;
-            loop {
-                let started = Instant::now();
-                if started >= end {
-                    break;
-                }
-                let ok = match http
-                    .post(&endpoint)
-                    .body(body.clone())
-                    .header("content-type", "application/json")
-                    .send()
-                    .await
-                {
-                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                    Err(_) => false,
-                };
-                if started >= warmup {
-                    if latencies.is_empty() {
-                        statements_at_start.fetch_max(statements.load(Ordering::Relaxed), Ordering::Relaxed);
-                    }
-                    latencies.push(started.elapsed());
-                    if !ok {
-                        errors += 1;
-                    }
-                }
-            }
-            (latencies, errors)
-        }));
+    println!("read_api on {database}: {products} products, {clients} clients, {seconds} s per mode");
+    let mut rates = Vec::new();
+    for (name, authorization) in &modes {
+        let run = load(&endpoint, &body, authorization, clients, seconds, &statements).await;
+        rates.push(report(name, &run, seconds));
     }
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    for task in tasks {
-        let (l, e) = task.await?;
-        latencies.extend(l);
-        errors += e;
-    }
-    latencies.sort();
-    let n = latencies.len().max(1);
-    let pct = |p: f64| latencies[((n as f64 * p) as usize).min(n - 1)];
-    let sent = statements.load(Ordering::Relaxed) - statements_at_start.load(Ordering::Relaxed);
     println!(
-        "requests: {}  errors: {errors}  throughput: {:.0} req/s  p50: {:.1?}  p99: {:.1?}  max: {:.1?}  statements/request: {:.1}",
-        latencies.len(),
-        latencies.len() as f64 / seconds as f64,
-        pct(0.50),
-        pct(0.99),
-        latencies.last().copied().unwrap_or_default(),
-        sent as f64 / n as f64,
+        "signed payload / API key throughput: {:.0}%",
+        100.0 * rates[1] / rates[0].max(1.0)
     );
     Ok(())
 }
+
+/// The gateway's configuration for a benchmark: defaults plus app credentials.
+fn bench_config(database_url: &str) -> anyhow::Result<bcgraph::config::Config> {
+    let vars = [
+        ("DATABASE_URL", database_url),
+        ("BCGRAPH_SECRET", "a-benchmark-secret-long-enough-for-hs256"),
+        ("BIGCOMMERCE_CLIENT_ID", BENCH_CLIENT_ID),
+        ("BIGCOMMERCE_CLIENT_SECRET", BENCH_CLIENT_SECRET),
+    ];
+    Ok(bcgraph::config::Config::from_lookup(|name| {
+        vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    })?)
+}
+
+const BENCH_CLIENT_ID: &str = "bench-client";
+const BENCH_CLIENT_SECRET: &str = "bench-client-secret";

@@ -1,6 +1,7 @@
 //! Settings, read once from the environment at start and validated: a bad value
 //! stops the program with a message that names the variable.
 
+use crate::auth::Permissions;
 use reqwest::Url;
 use std::net::SocketAddr;
 
@@ -13,6 +14,10 @@ pub struct Config {
     pub secret: Option<String>,
     pub bigcommerce: BigCommerceConfig,
     pub frontend_url: Option<Url>,
+    /// `BCGRAPH_CORS_ORIGINS`: origins allowed to call the API from a browser (`*` for any).
+    pub cors_origins: Vec<String>,
+    /// `BCGRAPH_PERMISSIONS`: roles and grants, replacing the defaults.
+    pub permissions: Permissions,
 }
 
 #[derive(Clone, Debug)]
@@ -113,7 +118,41 @@ impl Config {
                 message: format!("`{bad}` is not a webhook scope like store/product/*"),
             });
         }
+        let frontend_url = url("BCGRAPH_FRONTEND_URL", None)?;
+        let mut cors_origins: Vec<String> = var("BCGRAPH_CORS_ORIGINS")
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().trim_end_matches('/').to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(bad) = cors_origins.iter().find(|o| *o != "*" && Url::parse(o).is_err()) {
+            return Err(ConfigError {
+                variable: "BCGRAPH_CORS_ORIGINS",
+                message: format!("`{bad}` is not an origin like https://app.example.com"),
+            });
+        }
+        // The app's own frontend may always call it.
+        if let Some(frontend) = &frontend_url {
+            cors_origins.push(frontend.origin().ascii_serialization());
+        }
+        let permissions = match var("BCGRAPH_PERMISSIONS") {
+            None => Permissions::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
+                    variable: "BCGRAPH_PERMISSIONS",
+                    message: format!("cannot read `{path}`: {e}"),
+                })?;
+                Permissions::from_json(&text).map_err(|e| ConfigError {
+                    variable: "BCGRAPH_PERMISSIONS",
+                    message: format!("`{path}`: {e}"),
+                })?
+            }
+        };
         Ok(Config {
+            cors_origins,
+            permissions,
             database_url,
             listen,
             public_url,
@@ -127,7 +166,7 @@ impl Config {
                     .expect("has a default"),
                 webhook_scopes,
             },
-            frontend_url: url("BCGRAPH_FRONTEND_URL", None)?,
+            frontend_url,
         })
     }
 }
@@ -162,6 +201,8 @@ mod tests {
             ("BCGRAPH_SECRET", "short"),
             ("BIGCOMMERCE_CLIENT_ID", "abc"),
             ("BIGCOMMERCE_WEBHOOK_SCOPES", "product/*"),
+            ("BCGRAPH_CORS_ORIGINS", "not an origin"),
+            ("BCGRAPH_PERMISSIONS", "/nonexistent/permissions.json"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             let expected = if var == "BIGCOMMERCE_CLIENT_ID" {

@@ -3,6 +3,7 @@
 //! SeaORM entities, wire-compatible with Gadget's JavaScript client.
 
 pub mod action;
+pub mod auth;
 pub mod bigcommerce;
 pub mod config;
 pub mod db;

@@ -1,5 +1,6 @@
 //! The `bcgraph` command: serve (the default), migrate, schema.
 
+use bcgraph::auth::api_keys;
 use bcgraph::config::Config;
 use bcgraph::model::Registry;
 use bcgraph::server::{self, AppState};
@@ -30,6 +31,26 @@ enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Manage API keys for back-end code.
+    #[command(name = "api-key", subcommand)]
+    ApiKey(ApiKeyCommand),
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCommand {
+    /// Create a key and print it once; only its hash is kept.
+    Create {
+        /// The key's role.
+        #[arg(long, default_value = "system-admin")]
+        role: String,
+        /// A name to tell it apart in listings.
+        #[arg(long, default_value = "api key")]
+        name: String,
+    },
+    /// List keys (never the keys themselves).
+    List,
+    /// Revoke a key by id or name.
+    Revoke { id_or_name: String },
 }
 
 fn main() -> ExitCode {
@@ -65,11 +86,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
     let config = Config::from_env()?;
     let db = db::connect(&config.database_url).await?;
     db::migrate(&db).await?;
-    if let Command::Migrate = command {
-        tracing::info!("migrations applied");
-        return Ok(());
+    match command {
+        Command::Migrate => {
+            tracing::info!("migrations applied");
+            return Ok(());
+        }
+        Command::ApiKey(command) => return api_key(&db, command).await,
+        Command::Serve | Command::Schema => {}
     }
-    let state = AppState::new(db, registry)?;
+    let state = AppState::new(db, registry, Default::default(), &config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(address = %config.listen, "serving; GraphiQL at /api/graphql");
     axum::serve(listener, server::router(state))
@@ -77,5 +102,38 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
+    Ok(())
+}
+
+async fn api_key(db: &sea_orm::DatabaseConnection, command: ApiKeyCommand) -> anyhow::Result<()> {
+    match command {
+        ApiKeyCommand::Create { role, name } => {
+            let (id, key) = api_keys::create(db, &name, &[role.clone()]).await?;
+            eprintln!("created API key {id} ({name}, role {role}); it is shown once:");
+            println!("{key}");
+        }
+        ApiKeyCommand::List => {
+            for k in api_keys::list(db).await? {
+                let state = match k.revoked_at {
+                    Some(at) => format!("revoked {}", at.format("%Y-%m-%d %H:%M")),
+                    None => "active".to_owned(),
+                };
+                println!(
+                    "{}\t{}\t{}…\t{}\t{}",
+                    k.id,
+                    k.name,
+                    k.prefix,
+                    k.roles.join(","),
+                    state
+                );
+            }
+        }
+        ApiKeyCommand::Revoke { id_or_name } => {
+            if !api_keys::revoke(db, &id_or_name).await? {
+                anyhow::bail!("no active API key `{id_or_name}`");
+            }
+            println!("revoked {id_or_name}");
+        }
+    }
     Ok(())
 }

@@ -1,58 +1,103 @@
-//! The HTTP surface: `/api/graphql` (POST, and GraphiQL on GET) and `/healthz`.
+//! The HTTP surface: `/api/graphql` (POST; GraphiQL on GET), `/api/graphql/batch`
+//! (graphql-transport-ws) and `/healthz`. Every request is authenticated here and
+//! carries its identity into the GraphQL context.
 
-use crate::action::{Api, GlobalActions};
+use crate::action::{Api, Caller, GlobalActions};
+use crate::auth::{Auth, AuthError, Identity};
+use crate::config::Config;
 use crate::graphql::{self, RequestContext};
 use crate::model::Registry;
+use async_graphql::Data;
 use async_graphql::dynamic::Schema;
-use async_graphql::http::GraphiQLSource;
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{DefaultBodyLimit, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// Largest GraphQL request body accepted.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// The header that hands a new session token to the client.
+pub const SET_AUTHORIZATION: &str = "x-set-authorization";
 
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
+    /// The system's API; each request acts through a copy bound to its caller.
     pub api: Api,
     pub schema: Schema,
+    pub auth: Auth,
+    pub cors_origins: Vec<String>,
 }
 
 impl AppState {
-    /// Build the schema for `registry` over `db` (already migrated).
-    pub fn new(db: DatabaseConnection, registry: Arc<Registry>) -> anyhow::Result<AppState> {
-        Self::with_globals(db, registry, GlobalActions::default())
-    }
-
-    /// The same, with the application's global actions.
-    pub fn with_globals(
+    /// Build the schema and authentication over `db` (already migrated).
+    pub async fn new(
         db: DatabaseConnection,
         registry: Arc<Registry>,
         globals: GlobalActions,
+        config: &Config,
     ) -> anyhow::Result<AppState> {
         let schema = graphql::build_schema(registry.clone(), &globals)?;
-        let api = Api::new(db.clone(), registry).with_globals(globals);
-        Ok(AppState { db, api, schema })
+        let permissions = Arc::new(config.permissions.clone());
+        let api = Api::new(db.clone(), registry)
+            .with_globals(globals)
+            .as_caller(Caller::of(&Identity::system(), permissions));
+        let auth = Auth::new(db.clone(), config).await?;
+        Ok(AppState {
+            db,
+            api,
+            schema,
+            auth,
+            cors_origins: config.cors_origins.clone(),
+        })
     }
 }
 
 pub fn router(state: AppState) -> Router {
+    let cors = cors(&state.cors_origins);
     Router::new()
         .route("/api/graphql", get(graphiql).post(graphql_post))
+        .route("/api/graphql/batch", get(graphql_websocket))
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(cors)
         .with_state(state)
 }
 
+/// Browsers may call the API from the configured origins.
+fn cors(origins: &[String]) -> CorsLayer {
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("x-gadget-environment"),
+        ])
+        .expose_headers([HeaderName::from_static(SET_AUTHORIZATION)])
+}
+
 async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/api/graphql").finish())
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/api/graphql")
+            .subscription_endpoint("/api/graphql/batch")
+            .finish(),
+    )
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
@@ -67,34 +112,155 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
 }
 
 /// An error answer in the GraphQL response shape, so the client can read it whatever the status.
-fn request_error(status: StatusCode, message: &str) -> Response {
+fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
     let body = serde_json::json!({
         "data": null,
-        "errors": [{"message": message, "extensions": {"code": graphql::errors::INVALID_QUERY_INPUT}}],
+        "errors": [{"message": message, "extensions": {"code": code}}],
     });
     json_response(status, body.to_string().into_bytes())
 }
 
-async fn graphql_post(State(state): State<AppState>, body: Bytes) -> Response {
+fn auth_failure(e: AuthError) -> Response {
+    match e {
+        AuthError::Denied(message) => error_response(StatusCode::OK, "GGT_PERMISSION_DENIED", &message),
+        AuthError::Database(e) => {
+            tracing::error!(error = %e, "database error while authenticating");
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "GGT_INTERNAL_ERROR",
+                "internal error",
+            )
+        }
+    }
+}
+
+async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     // `?operation=<name>` from the client is informational and ignored.
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
-            return request_error(
-                StatusCode::BAD_REQUEST,
-                &format!("the request body is not a GraphQL request: {e}"),
-            );
+            let message = format!("the request body is not a GraphQL request: {e}");
+            return error_response(StatusCode::BAD_REQUEST, "GGT_INVALID_QUERY_INPUT", &message);
         }
     };
     if request.query.trim().is_empty() {
-        return request_error(StatusCode::BAD_REQUEST, "the request has no `query`");
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "GGT_INVALID_QUERY_INPUT",
+            "the request has no `query`",
+        );
     }
-    let context = RequestContext::new(state.api.clone());
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let authenticated = match state.auth.authenticate(authorization).await {
+        Ok(a) => a,
+        Err(e) => return auth_failure(e),
+    };
+    let context = RequestContext::new(&state.api, authenticated.identity);
     let null_items = context.null_items();
     let mut response = state.schema.execute(request.data(context)).await;
     graphql::apply_null_items(&mut response.data, &null_items);
-    match serde_json::to_vec(&response) {
+    let mut answer = match serde_json::to_vec(&response) {
         Ok(body) => json_response(StatusCode::OK, body),
-        Err(_) => request_error(StatusCode::INTERNAL_SERVER_ERROR, "could not encode the response"),
+        Err(_) => error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "GGT_INTERNAL_ERROR",
+            "could not encode the response",
+        ),
+    };
+    if let Some(token) = authenticated.new_token
+        && let Ok(value) = HeaderValue::from_str(&format!("Session {token}"))
+    {
+        answer.headers_mut().insert(SET_AUTHORIZATION, value);
+    }
+    answer
+}
+
+/// graphql-transport-ws: credentials arrive in `connection_init.payload.auth`.
+async fn graphql_websocket(
+    State(state): State<AppState>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            let executor = SocketExecutor {
+                schema: state.schema.clone(),
+                api: state.api.clone(),
+            };
+            GraphQLWebSocket::new(socket, executor, protocol)
+                .on_connection_init(move |payload| async move {
+                    let auth = payload.get("auth").cloned().unwrap_or(serde_json::Value::Null);
+                    let authenticated = state
+                        .auth
+                        .authenticate_websocket(&auth)
+                        .await
+                        .map_err(|e| async_graphql::Error::new(e.to_string()))?;
+                    let mut data = Data::default();
+                    data.insert(authenticated.identity);
+                    Ok(data)
+                })
+                .serve()
+        })
+}
+
+/// Runs the operations of one websocket connection as the identity it authenticated
+/// with: each operation gets its own request context. Queries and mutations answer
+/// once; subscriptions stream.
+#[derive(Clone)]
+struct SocketExecutor {
+    schema: Schema,
+    api: Api,
+}
+
+impl SocketExecutor {
+    fn is_subscription(request: &async_graphql::Request) -> bool {
+        let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+            return false;
+        };
+        let operation = match (&document.operations, request.operation_name.as_deref()) {
+            (async_graphql::parser::types::DocumentOperations::Single(op), _) => Some(&op.node),
+            (async_graphql::parser::types::DocumentOperations::Multiple(ops), Some(name)) => {
+                ops.get(name).map(|op| &op.node)
+            }
+            (async_graphql::parser::types::DocumentOperations::Multiple(ops), None) => {
+                ops.values().next().map(|op| &op.node)
+            }
+        };
+        operation.is_some_and(|op| op.ty == async_graphql::parser::types::OperationType::Subscription)
+    }
+}
+
+impl async_graphql::Executor for SocketExecutor {
+    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        self.schema.execute(request).await
+    }
+
+    fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        session_data: Option<Arc<Data>>,
+    ) -> futures::stream::BoxStream<'static, async_graphql::Response> {
+        use futures::StreamExt;
+        let identity = session_data
+            .as_ref()
+            .and_then(|data| data.get(&std::any::TypeId::of::<Identity>()))
+            .and_then(|identity| identity.downcast_ref::<Identity>())
+            .cloned();
+        let Some(identity) = identity else {
+            let denied = async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(
+                "the connection is not authenticated",
+                None,
+            )]);
+            return futures::stream::once(async move { denied }).boxed();
+        };
+        let request = request.data(RequestContext::new(&self.api, identity));
+        if Self::is_subscription(&request) {
+            self.schema
+                .execute_stream_with_session_data(request, session_data.unwrap_or_default())
+        } else {
+            let schema = self.schema.clone();
+            futures::stream::once(async move { schema.execute(request).await }).boxed()
+        }
     }
 }

@@ -4,3 +4,4 @@
 //! `bcgraph` crate reads columns, types and relations from these entities.
 
 pub mod bigcommerce;
+pub mod internal;

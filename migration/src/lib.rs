@@ -4,12 +4,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m0001_bigcommerce_models;
+mod m0002_auth;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_bigcommerce_models::Migration)]
+        vec![
+            Box::new(m0001_bigcommerce_models::Migration),
+            Box::new(m0002_auth::Migration),
+        ]
     }
 }

@@ -150,6 +150,9 @@ fn parse_all(api: &Api, model: &Model, inputs: Vec<Json>) -> Vec<Result<RecordIn
 pub async fn create(api: &Api, model_id: ModelId, inputs: Vec<Json>) -> Vec<Result<i64, ActionError>> {
     let model = api.registry.get(model_id);
     let ctx = api.ctx();
+    if let Err(e) = ctx.caller.check(model, "create") {
+        return fail_all(slots(inputs.len()), e);
+    }
     let mut slots: Slots<i64> = slots(inputs.len());
     let mut batch = Vec::new();
     for (idx, parsed) in parse_all(api, model, inputs).into_iter().enumerate() {
@@ -213,6 +216,13 @@ pub async fn upsert(
 ) -> Vec<Result<(i64, Upserted), ActionError>> {
     let model = api.registry.get(model_id);
     let ctx = api.ctx();
+    if let Err(e) = ctx
+        .caller
+        .check(model, "create")
+        .and(ctx.caller.check(model, "update"))
+    {
+        return fail_all(slots(inputs.len()), e);
+    }
     let mut slots: Slots<(i64, Upserted)> = slots(inputs.len());
     let single = |input: RecordInput, on: &[String]| {
         let on = on.to_vec();
@@ -324,6 +334,9 @@ pub async fn upsert(
 pub async fn update(api: &Api, model_id: ModelId, inputs: Vec<(i64, Json)>) -> Vec<Result<i64, ActionError>> {
     let model = api.registry.get(model_id);
     let ctx = api.ctx();
+    if let Err(e) = ctx.caller.check(model, "update") {
+        return fail_all(slots(inputs.len()), e);
+    }
     let mut slots: Slots<i64> = slots(inputs.len());
     let single = |id: i64, input: RecordInput| async move {
         api.update_parsed(model_id, id, input).await.map(|r| r.id())
@@ -428,6 +441,9 @@ pub async fn update(api: &Api, model_id: ModelId, inputs: Vec<(i64, Json)>) -> V
 pub async fn delete(api: &Api, model_id: ModelId, ids: Vec<i64>) -> Vec<Result<(), ActionError>> {
     let model = api.registry.get(model_id);
     let ctx = api.ctx();
+    if let Err(e) = ctx.caller.check(model, "delete") {
+        return ids.iter().map(|_| Err(e.duplicate())).collect();
+    }
     let mut deleted: HashSet<i64> = HashSet::new();
     for chunk in ids.chunks(statements::rows_per_statement(1)) {
         match statements::delete(&api.db, model, chunk, ctx.tenant).await {

@@ -22,7 +22,8 @@ pub mod statements;
 pub use error::{ActionError, FieldError};
 pub use global::{ErasedGlobalAction as ErasedGlobal, GlobalAction, GlobalActions, Param, ParamType};
 
-use crate::model::{ModelId, Registry};
+use crate::auth::{Identity, Permissions};
+use crate::model::{Model, ModelId, Registry};
 use crate::query::{Reader, Record};
 use input::RecordInput;
 use run::Ctx;
@@ -30,10 +31,46 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend, TransactionOpt
 use serde_json::Value as Json;
 use std::sync::Arc;
 
-/// Who is acting. `tenant` is the store whose rows alone may be read and written.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Who is acting: the store whose rows alone may be read and written, and what the
+/// caller's roles allow. The default caller is the system itself (handlers, the sync).
+#[derive(Clone, Debug)]
 pub struct Caller {
     pub tenant: Option<i64>,
+    pub roles: Vec<String>,
+    pub permissions: Arc<Permissions>,
+}
+
+impl Default for Caller {
+    fn default() -> Self {
+        Caller::of(&Identity::system(), Arc::new(Permissions::default()))
+    }
+}
+
+impl Caller {
+    pub fn of(identity: &Identity, permissions: Arc<Permissions>) -> Caller {
+        Caller {
+            tenant: identity.store_id,
+            roles: identity.roles.clone(),
+            permissions,
+        }
+    }
+
+    /// May this caller perform `operation` (`read`, `create`, `update`, `delete`) on `model`?
+    pub fn may(&self, model: &Model, operation: &str) -> bool {
+        self.permissions.allows(&self.roles, model, operation)
+    }
+
+    /// Refuse with `GGT_PERMISSION_DENIED` unless allowed.
+    pub fn check(&self, model: &Model, operation: &str) -> Result<(), ActionError> {
+        if self.may(model, operation) {
+            Ok(())
+        } else {
+            Err(ActionError::PermissionDenied(format!(
+                "this session may not {operation} {}",
+                model.qualified_name()
+            )))
+        }
+    }
 }
 
 /// Whether an upsert created the record or updated an existing one.
@@ -104,7 +141,23 @@ impl Api {
             .globals
             .find(name)
             .ok_or_else(|| ActionError::InvalidInput(format!("no global action named {name}")))?;
+        self.check_global(action.namespace(), action.name())?;
         action.run_json(self, params).await
+    }
+
+    /// Refuse a global action the caller's roles do not allow.
+    pub fn check_global(&self, namespace: Option<&str>, name: &str) -> Result<(), ActionError> {
+        if self
+            .caller
+            .permissions
+            .allows_global(&self.caller.roles, namespace, name)
+        {
+            Ok(())
+        } else {
+            Err(ActionError::PermissionDenied(format!(
+                "this session may not run {name}"
+            )))
+        }
     }
 
     /// One action in its own transaction.
@@ -147,6 +200,7 @@ impl Api {
         Ctx {
             registry: &self.registry,
             tenant: self.caller.tenant,
+            caller: &self.caller,
         }
     }
 

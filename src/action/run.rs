@@ -13,6 +13,7 @@ use sea_orm::ConnectionTrait;
 pub struct Ctx<'a> {
     pub registry: &'a Registry,
     pub tenant: Option<i64>,
+    pub caller: &'a super::Caller,
 }
 
 impl Ctx<'_> {
@@ -346,6 +347,7 @@ pub fn create<'a, C: ConnectionTrait>(
 ) -> BoxFuture<'a, Result<Record, ActionError>> {
     Box::pin(async move {
         let model = ctx.registry.get(model_id);
+        ctx.caller.check(model, "create")?;
         let unlinked = belongs_to(conn, ctx, model, &mut input).await?;
         apply_tenant(ctx, model, &mut input)?;
         validate(conn, model, &input, None).await?;
@@ -413,6 +415,7 @@ pub fn delete<'a, C: ConnectionTrait>(
 ) -> BoxFuture<'a, Result<(), ActionError>> {
     Box::pin(async move {
         let model = ctx.registry.get(model_id);
+        ctx.caller.check(model, "delete")?;
         // Children go with their parent (ON DELETE CASCADE).
         let deleted = statements::delete(conn, model, &[id], ctx.tenant).await?;
         if deleted.is_empty() {
@@ -502,6 +505,8 @@ pub async fn upsert<C: ConnectionTrait>(
     on: &[String],
 ) -> Result<(Record, Upserted), ActionError> {
     let model = ctx.registry.get(model_id);
+    ctx.caller.check(model, "create")?;
+    ctx.caller.check(model, "update")?;
     let conflict = conflict_fields(ctx, model, on)?;
     let unlinked = belongs_to(conn, ctx, model, &mut input).await?;
     apply_tenant(ctx, model, &mut input)?;

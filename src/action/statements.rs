@@ -66,7 +66,7 @@ fn decode_all(model: &Model, rows: &[sea_orm::QueryResult]) -> Result<Vec<Record
 }
 
 fn tenant_check(sql: &mut Sql, model: &Model, table: &str, tenant: Option<i64>) {
-    if let (Some(tenant), Some(field)) = (tenant, model.tenant_field()) {
+    if let (Some(tenant), Some(field)) = (tenant, model.tenant_scope()) {
         sql.push(" AND ")
             .column(table, &model.fields[field].column)
             .push(" = ")

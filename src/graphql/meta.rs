@@ -1,6 +1,7 @@
 //! `gadgetMeta` (hydrations) and `currentSession`.
 
 use super::types::{GADGET_ID, HYDRATION_PLAN};
+use crate::auth::{Identity, role_name};
 use crate::model::{FieldType, Registry};
 use async_graphql::dynamic::{Field, FieldFuture, FieldValue, InputValue, Object, SchemaBuilder, TypeRef};
 use async_graphql::{Name, Value};
@@ -13,12 +14,6 @@ const ROLE: &str = "Role";
 
 /// The hydration plan of every model, computed once.
 struct Hydrations(IndexMap<String, Value>);
-
-/// What `currentSession` resolves from.
-pub struct SessionValue {
-    pub id: Option<i64>,
-    pub roles: Vec<(String, String)>,
-}
 
 fn constant(name: &'static str, value: &'static str) -> Field {
     Field::new(name, TypeRef::named_nn(TypeRef::STRING), move |_| {
@@ -41,37 +36,65 @@ pub fn register(schema: SchemaBuilder, registry: &Arc<Registry>) -> SchemaBuilde
         })
         .collect();
     let hydrations = Arc::new(Hydrations(plans));
-    let tenant_type = registry.tenant_model.map(|t| registry.get(t).type_name());
+    let identity = |ctx: &async_graphql::dynamic::ResolverContext<'_>| -> async_graphql::Result<Identity> {
+        Ok(ctx.parent_value.try_downcast_ref::<Identity>()?.clone())
+    };
     let mut session = Object::new(SESSION)
-        .field(Field::new("id", TypeRef::named(GADGET_ID), |ctx| {
+        .field(Field::new("id", TypeRef::named(GADGET_ID), move |ctx| {
             FieldFuture::new(async move {
-                let s = ctx.parent_value.try_downcast_ref::<SessionValue>()?;
-                Ok(s.id.map(|id| FieldValue::value(id.to_string())))
+                Ok(identity(&ctx)?
+                    .session_id
+                    .map(|id| FieldValue::value(id.to_string())))
             })
         }))
         .field(Field::new(
             "bigcommerceUserId",
             TypeRef::named(TypeRef::STRING),
-            |_| FieldFuture::Value(None),
+            move |ctx| {
+                FieldFuture::new(
+                    async move { Ok(identity(&ctx)?.bigcommerce_user_id.map(FieldValue::value)) },
+                )
+            },
         ))
         .field(Field::new(
             "bigcommerceStoreId",
             TypeRef::named(GADGET_ID),
-            |_| FieldFuture::Value(None),
+            move |ctx| {
+                FieldFuture::new(async move {
+                    Ok(identity(&ctx)?
+                        .store_id
+                        .map(|id| FieldValue::value(id.to_string())))
+                })
+            },
         ))
-        .field(Field::new("roles", TypeRef::named_nn_list_nn(ROLE), |ctx| {
+        .field(Field::new("roles", TypeRef::named_nn_list_nn(ROLE), move |ctx| {
             FieldFuture::new(async move {
-                let s = ctx.parent_value.try_downcast_ref::<SessionValue>()?;
-                Ok(Some(FieldValue::list(
-                    s.roles.iter().map(|r| FieldValue::borrowed_any(r)),
-                )))
+                let roles = identity(&ctx)?.roles.into_iter().map(|key| {
+                    let name = role_name(&key);
+                    FieldValue::owned_any((key, name))
+                });
+                Ok(Some(FieldValue::list(roles.collect::<Vec<_>>())))
             })
         }));
-    if let Some(tenant_type) = tenant_type {
+    if let Some(tenant) = registry.tenant_model {
+        let tenant_type = registry.get(tenant).type_name();
         session = session.field(Field::new(
             "bigcommerceStore",
             TypeRef::named(tenant_type),
-            |_| FieldFuture::Value(None),
+            move |ctx| {
+                FieldFuture::new(async move {
+                    let Some(store) = identity(&ctx)?.store_id else {
+                        return Ok(None);
+                    };
+                    let context = ctx.data::<super::RequestContext>()?;
+                    Ok(context
+                        .reader
+                        .find(tenant, store)
+                        .await
+                        .map_err(super::errors::query_error)?
+                        .map(FieldValue::owned_any))
+                })
+            },
         ));
     }
     let role_field = |name: &'static str| {
@@ -121,11 +144,10 @@ pub fn gadget_meta_field() -> Field {
 }
 
 pub fn current_session_field() -> Field {
-    Field::new("currentSession", TypeRef::named(SESSION), |_| {
-        // Sessions arrive with authentication; until then every caller is anonymous.
-        FieldFuture::Value(Some(FieldValue::owned_any(SessionValue {
-            id: None,
-            roles: vec![("unauthenticated".into(), "Unauthenticated".into())],
-        })))
+    Field::new("currentSession", TypeRef::named(SESSION), |ctx| {
+        FieldFuture::new(async move {
+            let context = ctx.data::<super::RequestContext>()?;
+            Ok(Some(FieldValue::owned_any(context.identity.clone())))
+        })
     })
 }

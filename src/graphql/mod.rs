@@ -9,7 +9,8 @@ mod models;
 mod mutations;
 mod types;
 
-use crate::action::{Api, GlobalActions};
+use crate::action::{Api, Caller, GlobalActions};
+use crate::auth::Identity;
 use crate::model::{Model, Registry, pascal};
 use crate::query::Reader;
 use async_graphql::Value;
@@ -31,6 +32,9 @@ pub const MAX_COMPLEXITY: usize = 2_000;
 
 /// Everything a request's resolvers need: who is asking and how to read for them.
 pub struct RequestContext {
+    /// Who is asking, as authentication established.
+    pub identity: Identity,
+    /// The action runtime acting as that identity.
     pub api: Api,
     pub reader: Reader,
     loaders: Loaders,
@@ -43,15 +47,26 @@ pub struct RequestContext {
 pub type NullItems = Arc<std::sync::Mutex<Vec<Vec<String>>>>;
 
 impl RequestContext {
-    pub fn new(api: Api) -> Self {
+    /// The context of a request by `identity`; `api` is the gateway's (system) API.
+    pub fn new(api: &Api, identity: Identity) -> Self {
+        let api = api.as_caller(Caller::of(&identity, api.caller.permissions.clone()));
         let reader = api.reader();
         let loaders = Loaders::new(&reader);
         RequestContext {
+            identity,
             api,
             reader,
             loaders,
             null_items: NullItems::default(),
         }
+    }
+
+    /// Refuse a read of `model` the caller's roles do not allow.
+    pub fn check_read(&self, model: &Model) -> async_graphql::Result<()> {
+        self.api
+            .caller
+            .check(model, "read")
+            .map_err(|e| coded(e.code(), e.public_message()))
     }
 
     /// The handle through which the response is patched after execution.
@@ -162,7 +177,9 @@ fn find_one(model: &Model) -> Field {
                     _ => None,
                 }
                 .ok_or_else(|| coded(errors::INVALID_QUERY_INPUT, "`id` must be a record id"))?;
-                let reader = &ctx.data::<RequestContext>()?.reader;
+                let context = ctx.data::<RequestContext>()?;
+                context.check_read(context.reader.registry.get(model_id))?;
+                let reader = &context.reader;
                 Ok(reader
                     .find(model_id, id)
                     .await
@@ -193,7 +210,9 @@ fn find_many(registry: &Arc<Registry>, model: &Model) -> Field {
                 };
                 let exact = ctx.look_ahead().field("pageInfo").field(across).exists();
                 let columns = models::connection_columns(model, ctx.ctx.field());
-                let reader = &ctx.data::<RequestContext>()?.reader;
+                let context = ctx.data::<RequestContext>()?;
+                context.check_read(model)?;
+                let reader = &context.reader;
                 let page = reader
                     .page(model_id, &args, &columns, exact)
                     .await

@@ -249,8 +249,10 @@ fn object(registry: &Arc<Registry>, model: &Model) -> Object {
                             let Some(fk) = record(ctx.parent_value)?.int(field) else {
                                 return Ok(None);
                             };
-                            let loaders = &ctx.data::<RequestContext>()?.loaders;
-                            let found = loaders
+                            let context = ctx.data::<RequestContext>()?;
+                            context.check_read(context.reader.registry.get(target_id))?;
+                            let found = context
+                                .loaders
                                 .records
                                 .load_one((target_id, fk))
                                 .await
@@ -303,7 +305,9 @@ async fn has_many<'a>(
     let parent = record(ctx.parent_value)?.id();
     let args = page_args(registry, registry.get(target_id), &ctx.args)?;
     let sort = args.sort.clone();
-    let loaders = &ctx.data::<RequestContext>()?.loaders;
+    let context = ctx.data::<RequestContext>()?;
+    context.check_read(registry.get(target_id))?;
+    let loaders = &context.loaders;
     let columns = connection_columns(registry.get(target_id), ctx.ctx.field());
     let key = loaders.children.loader().key(ChildSpec {
         columns,

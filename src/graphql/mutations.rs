@@ -821,7 +821,10 @@ pub fn global_action(mut schema: SchemaBuilder, action: Arc<dyn ErasedGlobal>) -
                 params.insert(name.to_string(), super::to_json(value.as_value())?);
             }
             let api = &ctx.data::<RequestContext>()?.api;
-            let result = action.run_json(api, Json::Object(params)).await;
+            let result = match api.check_global(action.namespace(), action.name()) {
+                Ok(()) => action.run_json(api, Json::Object(params)).await,
+                Err(e) => Err(e),
+            };
             Ok(Some(FieldValue::owned_any(ActionResult::of_json(result))))
         })
     });

@@ -193,6 +193,7 @@ impl RegistryBuilder {
                 relations: Vec::new(),
                 searchable,
                 tenant: None,
+                is_tenant: false,
                 uniques: Vec::new(),
             },
             relations,
@@ -262,6 +263,7 @@ impl RegistryBuilder {
                 .expect("tenant model is registered")
         });
         for model in &mut models {
+            model.is_tenant = Some(model.id) == tenant_model;
             model.tenant = model.relations.iter().position(|r| {
                 Some(r.target) == tenant_model && matches!(r.kind, RelationKind::BelongsTo { .. })
             });

@@ -103,6 +103,8 @@ pub struct Model {
     pub searchable: Vec<usize>,
     /// The belongsTo relation to the tenant model (the store), if the model is tenant-scoped.
     pub tenant: Option<usize>,
+    /// This model's rows are the tenants (the store): a tenant sees only its own row.
+    pub is_tenant: bool,
     pub uniques: Vec<Unique>,
 }
 
@@ -117,6 +119,16 @@ impl Model {
 
     pub fn relation(&self, api_id: &str) -> Option<usize> {
         self.relations.iter().position(|r| r.api_id == api_id)
+    }
+
+    /// The field that names a row's tenant: the tenant relation's foreign key, or
+    /// `id` on the tenant model itself.
+    pub fn tenant_scope(&self) -> Option<usize> {
+        if self.is_tenant {
+            Some(Model::ID)
+        } else {
+            self.tenant_field()
+        }
     }
 
     /// The foreign key field of the tenant relation.

@@ -341,11 +341,10 @@ impl<'a> Writer<'a> {
         a
     }
 
-    /// `AND alias.store_id = ?` for a tenant-scoped model when a tenant is set.
+    /// `AND alias.store_id = ?` for a tenant-scoped model (`alias.id = ?` for the
+    /// store itself) when a tenant is set.
     pub fn tenant_restriction(&mut self, model: &Model, alias: &str) {
-        if let (Some(tenant), Some(rel)) = (self.tenant, model.tenant)
-            && let RelationKind::BelongsTo { field } = model.relations[rel].kind
-        {
+        if let (Some(tenant), Some(field)) = (self.tenant, model.tenant_scope()) {
             self.sql
                 .push(" AND ")
                 .column(alias, &model.fields[field].column)

@@ -1,5 +1,6 @@
 //! The integration tests: one binary, one module per area.
 
+mod auth;
 mod bad_input;
 mod bigcommerce_client;
 mod filters;

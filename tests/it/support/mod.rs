@@ -3,15 +3,22 @@
 //! clients that speak HTTP to it.
 
 pub mod client_documents;
+pub mod payload;
 pub mod seed;
 
 use bcgraph::action::{Api, GlobalActions};
+use bcgraph::auth::api_keys;
+use bcgraph::config::Config;
 use bcgraph::model::Registry;
 use bcgraph::server::{self, AppState};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The app credentials every test gateway is configured with.
+pub const CLIENT_ID: &str = "test-client-id";
+pub const CLIENT_SECRET: &str = "test-client-secret";
 
 /// A fresh database for one test; it is dropped (PostgreSQL) or deleted (SQLite) afterwards.
 pub struct TestDb {
@@ -102,6 +109,8 @@ impl Drop for TestDb {
 /// A running gateway.
 pub struct TestApp {
     pub url: String,
+    /// A system-admin API key; `gql` and `data` send it.
+    pub admin_key: String,
     /// The gateway's own action API, for Rust-side writes and checks.
     pub api: Api,
     pub db: DatabaseConnection,
@@ -120,6 +129,11 @@ impl TestApp {
 
     /// A gateway with these global actions.
     pub async fn start_with(globals: GlobalActions) -> TestApp {
+        Self::start_configured(globals, &[]).await
+    }
+
+    /// A gateway with these global actions and extra configuration variables.
+    pub async fn start_configured(globals: GlobalActions, vars: &[(&str, &str)]) -> TestApp {
         let test_db = TestDb::new().await;
         let mut db = bcgraph::db::connect(&test_db.url).await.expect("connect");
         bcgraph::db::migrate(&db).await.expect("migrate");
@@ -128,9 +142,32 @@ impl TestApp {
         db.set_metric_callback(move |_| {
             counter.fetch_add(1, Ordering::Relaxed);
         });
-        let state =
-            AppState::with_globals(db.clone(), Arc::new(Registry::bigcommerce()), globals).expect("schema");
+        let mut settings: Vec<(String, String)> = vec![
+            ("DATABASE_URL".into(), test_db.url.clone()),
+            (
+                "BCGRAPH_SECRET".into(),
+                "a-test-secret-that-is-long-enough-for-hs256".into(),
+            ),
+            ("BIGCOMMERCE_CLIENT_ID".into(), CLIENT_ID.into()),
+            ("BIGCOMMERCE_CLIENT_SECRET".into(), CLIENT_SECRET.into()),
+            ("BCGRAPH_CORS_ORIGINS".into(), "https://app.example.com".into()),
+        ];
+        settings.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let config = Config::from_lookup(|name| {
+            settings
+                .iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        })
+        .expect("configuration");
+        let state = AppState::new(db.clone(), Arc::new(Registry::bigcommerce()), globals, &config)
+            .await
+            .expect("state");
         let api = state.api.clone();
+        let (_, admin_key) = api_keys::create(&db, "tests", &["system-admin".to_owned()])
+            .await
+            .expect("api key");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let server = tokio::spawn(async move {
@@ -138,6 +175,7 @@ impl TestApp {
         });
         TestApp {
             url,
+            admin_key,
             api,
             db,
             statements,
@@ -152,6 +190,38 @@ impl TestApp {
         self.post_json(&json!({"query": query, "variables": variables}))
             .await
             .1
+    }
+
+    /// POST a GraphQL document with this `authorization` header (or none); returns the
+    /// response headers and JSON.
+    pub async fn gql_as(
+        &self,
+        authorization: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> (reqwest::header::HeaderMap, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}/api/graphql", self.url))
+            .header("content-type", "application/json")
+            .body(json!({"query": query, "variables": variables}).to_string());
+        if let Some(auth) = authorization {
+            request = request.header("authorization", auth);
+        }
+        let response = request.send().await.expect("request");
+        let headers = response.headers().clone();
+        let body = response.json().await.expect("JSON body");
+        (headers, body)
+    }
+
+    /// `data` of a request with this `authorization`, failing on errors.
+    pub async fn data_as(&self, authorization: &str, query: &str, variables: Value) -> Value {
+        let (_, response) = self.gql_as(Some(authorization), query, variables).await;
+        assert!(
+            response.get("errors").is_none_or(Value::is_null),
+            "unexpected errors: {response:#}"
+        );
+        response["data"].clone()
     }
 
     /// POST a GraphQL document and return `data`, failing the test on any error.
@@ -173,6 +243,7 @@ impl TestApp {
             .http
             .post(format!("{}/api/graphql?operation=test", self.url))
             .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {}", self.admin_key))
             .body(body)
             .send()
             .await
@@ -181,6 +252,11 @@ impl TestApp {
         let text = response.text().await.expect("body");
         let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
         (status, json)
+    }
+
+    /// The URL of this gateway's database, for running the CLI against it.
+    pub fn database_url(&self) -> String {
+        self._test_db.url.clone()
     }
 
     /// Statements sent while running `f`.
