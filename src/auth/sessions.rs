@@ -59,8 +59,7 @@ pub async fn create_anonymous(
 
 /// The session a token names, if the token is ours, unexpired, and the session lives.
 pub async fn resume(db: &DatabaseConnection, secret: &[u8], token: &str) -> Result<Identity, AuthError> {
-    let mut validation = Validation::default();
-    validation.leeway = 0;
+    let validation = Validation { leeway: 0, ..Default::default() };
     let claims = decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
         .map_err(|e| AuthError::Denied(format!("invalid session token: {e}")))?
         .claims;
