@@ -108,7 +108,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
 async fn api_key(db: &sea_orm::DatabaseConnection, command: ApiKeyCommand) -> anyhow::Result<()> {
     match command {
         ApiKeyCommand::Create { role, name } => {
-            let (id, key) = api_keys::create(db, &name, &[role.clone()]).await?;
+            let (id, key) = api_keys::create(db, &name, std::slice::from_ref(&role)).await?;
             eprintln!("created API key {id} ({name}, role {role}); it is shown once:");
             println!("{key}");
         }
