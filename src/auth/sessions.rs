@@ -59,7 +59,10 @@ pub async fn create_anonymous(
 
 /// The session a token names, if the token is ours, unexpired, and the session lives.
 pub async fn resume(db: &DatabaseConnection, secret: &[u8], token: &str) -> Result<Identity, AuthError> {
-    let validation = Validation { leeway: 0, ..Default::default() };
+    let validation = Validation {
+        leeway: 0,
+        ..Default::default()
+    };
     let claims = decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
         .map_err(|e| AuthError::Denied(format!("invalid session token: {e}")))?
         .claims;

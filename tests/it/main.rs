@@ -7,4 +7,5 @@ mod filters;
 mod read_api;
 mod schema;
 mod support;
+mod tenancy;
 mod write_api;
