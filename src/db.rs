@@ -1,7 +1,7 @@
 //! Connecting to SQLite or PostgreSQL, and migrating.
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
 use std::time::Duration;
 
 /// Connect to `url`. SQLite gets WAL, a busy timeout and foreign keys, so that
@@ -23,7 +23,13 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     } else {
         options.max_connections(32);
     }
-    Database::connect(options).await
+    let db = Database::connect(options).await?;
+    if url.starts_with("sqlite:") {
+        // Let SQLite gather the statistics its planner needs, as its documentation
+        // advises for long-lived connections.
+        db.execute_unprepared("PRAGMA optimize=0x10002").await?;
+    }
+    Ok(db)
 }
 
 /// Apply every pending migration.

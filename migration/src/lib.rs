@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m0001_bigcommerce_models;
 mod m0002_auth;
+mod m0003_tenant_indexes;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_bigcommerce_models::Migration),
             Box::new(m0002_auth::Migration),
+            Box::new(m0003_tenant_indexes::Migration),
         ]
     }
 }

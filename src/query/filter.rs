@@ -344,9 +344,24 @@ impl<'a> Writer<'a> {
     /// `AND alias.store_id = ?` for a tenant-scoped model (`alias.id = ?` for the
     /// store itself) when a tenant is set.
     pub fn tenant_restriction(&mut self, model: &Model, alias: &str) {
+        self.tenant_condition(model, alias, true);
+    }
+
+    /// The same restriction as a plain filter, when other conditions (ids, a foreign
+    /// key) select the rows: SQLite's planner, without statistics, would otherwise
+    /// prefer the store's index and read every row of the store. The unary `+`
+    /// keeps a column out of index selection there; PostgreSQL plans by statistics.
+    pub fn tenant_filter(&mut self, model: &Model, alias: &str) {
+        self.tenant_condition(model, alias, false);
+    }
+
+    fn tenant_condition(&mut self, model: &Model, alias: &str, may_drive: bool) {
         if let (Some(tenant), Some(field)) = (self.tenant, model.tenant_scope()) {
+            self.sql.push(" AND ");
+            if !may_drive && !self.sql.is_postgres() {
+                self.sql.push("+");
+            }
             self.sql
-                .push(" AND ")
                 .column(alias, &model.fields[field].column)
                 .push(" = ")
                 .bind(tenant.into());

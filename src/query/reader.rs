@@ -235,7 +235,7 @@ pub async fn find_many_in<C: ConnectionTrait>(
         }
         w.sql.push(")");
     }
-    w.tenant_restriction(model, "t0");
+    w.tenant_filter(model, "t0");
     let rows = conn.query_all_raw(w.sql.build()).await?;
     rows.iter()
         .map(|row| Reader::decode(model, &Columns::All, row))
@@ -379,6 +379,7 @@ impl Reader {
         model: &Model,
         alias: &str,
         args: &PageArgs,
+        tenant_drives: bool,
     ) -> Result<(), QueryError> {
         if args.cond != Cond::Const(true) {
             w.sql.push(" AND ");
@@ -394,7 +395,11 @@ impl Reader {
             w.sql.push(" AND ");
             Self::keyset(w, model, alias, &args.sort, &values, false);
         }
-        w.tenant_restriction(model, alias);
+        if tenant_drives {
+            w.tenant_restriction(model, alias);
+        } else {
+            w.tenant_filter(model, alias);
+        }
         Ok(())
     }
 
@@ -415,7 +420,7 @@ impl Reader {
         w.sql.push("SELECT ");
         Self::select_list(&mut w, model, "t0", &columns);
         w.sql.push(" FROM ").ident(&model.table).push(" t0 WHERE 1=1");
-        self.page_conditions(&mut w, model, "t0", args)?;
+        self.page_conditions(&mut w, model, "t0", args, true)?;
         w.sql.push(" ORDER BY ");
         Self::order_by(&mut w, model, "t0", &args.sort, backward);
         w.sql.push(&format!(" LIMIT {}", size + 1));
@@ -515,7 +520,7 @@ impl Reader {
             w.sql.bind((*id).into());
         }
         w.sql.push(")");
-        self.page_conditions(&mut w, model, "t0", args)?;
+        self.page_conditions(&mut w, model, "t0", args, false)?;
         w.sql.push(&format!(
             ") w WHERE w.\"__rn\" <= {} ORDER BY w.\"__rn\"",
             size + 1
