@@ -5,6 +5,7 @@
 pub mod action;
 pub mod auth;
 pub mod bigcommerce;
+pub mod callbacks;
 pub mod config;
 pub mod db;
 pub mod graphql;

@@ -35,7 +35,9 @@ pub struct AppState {
     pub api: Api,
     pub schema: Schema,
     pub auth: Auth,
-    pub cors_origins: Vec<String>,
+    pub config: Arc<Config>,
+    /// For calls to BigCommerce's login service (the install code exchange).
+    pub http: reqwest::Client,
 }
 
 impl AppState {
@@ -57,14 +59,16 @@ impl AppState {
             api,
             schema,
             auth,
-            cors_origins: config.cors_origins.clone(),
+            config: Arc::new(config.clone()),
+            http: reqwest::Client::new(),
         })
     }
 }
 
 pub fn router(state: AppState) -> Router {
-    let cors = cors(&state.cors_origins);
+    let cors = cors(&state.config.cors_origins);
     Router::new()
+        .merge(crate::callbacks::routes())
         .route("/api/graphql", get(graphiql).post(graphql_post))
         .route("/api/graphql/batch", get(graphql_websocket))
         .route("/healthz", get(healthz))

@@ -38,9 +38,12 @@
 //! # Ok(()) }
 //! ```
 
+pub mod access_token;
 pub mod client;
 pub mod error;
+pub mod lifecycle;
 pub mod listing;
+pub mod oauth;
 pub mod options;
 pub mod pacing;
 pub mod params;

@@ -6,6 +6,7 @@ mod bigcommerce_client;
 mod filters;
 mod read_api;
 mod schema;
+mod single_click;
 mod support;
 mod tenancy;
 mod write_api;

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The app credentials every test gateway is configured with.
 pub const CLIENT_ID: &str = "test-client-id";
+pub const TEST_SECRET: &str = "a-test-secret-that-is-long-enough-for-hs256";
 pub const CLIENT_SECRET: &str = "test-client-secret";
 
 /// A fresh database for one test; it is dropped (PostgreSQL) or deleted (SQLite) afterwards.
@@ -252,6 +253,11 @@ impl TestApp {
         let text = response.text().await.expect("body");
         let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
         (status, json)
+    }
+
+    /// The gateway's secret (`BCGRAPH_SECRET`), which seals access tokens.
+    pub fn api_secret(&self) -> Vec<u8> {
+        TEST_SECRET.as_bytes().to_vec()
     }
 
     /// The URL of this gateway's database, for running the CLI against it.

@@ -1,0 +1,60 @@
+//! A store's install, uninstall and staff removal, written through the action runtime.
+
+use super::access_token;
+use super::oauth::Grant;
+use crate::action::{ActionError, Api, Upserted};
+use chrono::Utc;
+use entity::internal::session;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::json;
+
+/// Install or reinstall the store a grant is for; returns its id and whether it is new.
+pub async fn install(api: &Api, secret: &[u8], grant: &Grant) -> Result<(i64, Upserted), ActionError> {
+    let hash = grant
+        .store_hash()
+        .ok_or_else(|| ActionError::InvalidInput(format!("`{}` is not a store", grant.context)))?;
+    let scopes: Vec<&str> = grant.scope.split_whitespace().collect();
+    let owner_id = match &grant.owner.id {
+        serde_json::Value::Number(n) => n.as_i64(),
+        serde_json::Value::String(s) => s.parse().ok(),
+        _ => None,
+    };
+    let input = json!({
+        "storeHash": hash,
+        "state": "installed",
+        "accessToken": access_token::seal(secret, &grant.access_token),
+        "scopes": scopes,
+        "ownerId": owner_id,
+        "ownerEmail": grant.owner.email,
+        "accountUuid": grant.account_uuid,
+        "installedAt": Utc::now().to_rfc3339(),
+        "uninstalledAt": null,
+    });
+    let (store, how) = api
+        .model("bigcommerce/store")
+        .upsert(input, &["storeHash"])
+        .await?;
+    Ok((store.id(), how))
+}
+
+/// Mark a store uninstalled, forget its token and end its sessions. Its data stays.
+pub async fn uninstall(api: &Api, store_id: i64) -> Result<(), ActionError> {
+    let input =
+        json!({"state": "uninstalled", "accessToken": null, "uninstalledAt": Utc::now().to_rfc3339()});
+    api.model("bigcommerce/store").update(store_id, input).await?;
+    session::Entity::delete_many()
+        .filter(session::Column::StoreId.eq(store_id))
+        .exec(&api.db)
+        .await?;
+    Ok(())
+}
+
+/// End the sessions of one staff user of a store.
+pub async fn remove_user(api: &Api, store_id: i64, user_id: &str) -> Result<u64, ActionError> {
+    let deleted = session::Entity::delete_many()
+        .filter(session::Column::StoreId.eq(store_id))
+        .filter(session::Column::BigcommerceUserId.eq(user_id))
+        .exec(&api.db)
+        .await?;
+    Ok(deleted.rows_affected)
+}

@@ -1,0 +1,239 @@
+//! The single-click app's callbacks: install (`/bigcommerce/auth`), load, uninstall
+//! and remove user, as BigCommerce calls them from the control panel.
+
+use crate::auth::signed_payload::{self, Verified};
+use crate::bigcommerce::{lifecycle, oauth};
+use crate::server::AppState;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use entity::bigcommerce::store;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde::Deserialize;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/bigcommerce/auth", get(install))
+        .route("/bigcommerce/load", get(load))
+        .route("/bigcommerce/uninstall", get(uninstall))
+        .route("/bigcommerce/remove_user", get(remove_user))
+}
+
+/// A small page for the merchant; `message` is escaped.
+fn page(status: StatusCode, title: &str, message: &str) -> Response {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title></head>\
+         <body style=\"font-family: sans-serif; max-width: 40em; margin: 4em auto\"><h1>{t}</h1><p>{m}</p></body></html>",
+        t = escape(title),
+        m = escape(message)
+    );
+    (status, Html(html)).into_response()
+}
+
+/// A callback that cannot go on, as the page the merchant sees.
+struct Refusal {
+    status: StatusCode,
+    title: &'static str,
+    message: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, title: &'static str, message: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            title,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        page(self.status, self.title, &self.message)
+    }
+}
+
+/// The app's credentials, or the 503 that names what is missing.
+fn credentials(state: &AppState) -> Result<(&str, &str), Refusal> {
+    let bc = &state.config.bigcommerce;
+    match (bc.client_id.as_deref(), bc.client_secret.as_deref()) {
+        (Some(id), Some(secret)) => Ok((id, secret)),
+        _ => Err(Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "BigCommerce is not configured",
+            "Set BIGCOMMERCE_CLIENT_ID and BIGCOMMERCE_CLIENT_SECRET to the app's credentials.",
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+struct InstallQuery {
+    code: Option<String>,
+    scope: Option<String>,
+    context: Option<String>,
+}
+
+async fn install(State(state): State<AppState>, Query(q): Query<InstallQuery>) -> Response {
+    let (client_id, client_secret) = match credentials(&state) {
+        Ok(c) => c,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let (Some(code), Some(context)) = (q.code.as_deref(), q.context.as_deref()) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Installation failed",
+            "The request has no `code` or `context`.",
+        );
+    };
+    let redirect_uri = format!(
+        "{}/bigcommerce/auth",
+        state.config.public_url.as_str().trim_end_matches('/')
+    );
+    let exchange = oauth::Exchange {
+        login_url: state.config.bigcommerce.login_url.as_str(),
+        client_id,
+        client_secret,
+        code,
+        scope: q.scope.as_deref().unwrap_or(""),
+        context,
+        redirect_uri: &redirect_uri,
+    };
+    let grant = match oauth::exchange(&state.http, exchange).await {
+        Ok(grant) => grant,
+        Err(reason) => return page(StatusCode::BAD_GATEWAY, "Installation failed", &reason),
+    };
+    match lifecycle::install(&state.api, &state.auth.secret, &grant).await {
+        Ok((store_id, _)) => {
+            state.auth.forget_store(store_id);
+            page(
+                StatusCode::OK,
+                "Installed",
+                "The app is installed. Open it from the Apps menu of your control panel.",
+            )
+        }
+        Err(e) => page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Installation failed",
+            &e.public_message(),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct SignedQuery {
+    signed_payload_jwt: Option<String>,
+    signed_payload: Option<String>,
+}
+
+impl SignedQuery {
+    fn payload(&self) -> Option<&str> {
+        self.signed_payload_jwt
+            .as_deref()
+            .or(self.signed_payload.as_deref())
+    }
+}
+
+/// Verify a callback's payload and find its installed store.
+async fn verified_store(
+    state: &AppState,
+    q: &SignedQuery,
+) -> Result<(Verified, store::Model, String), Response> {
+    let (client_id, client_secret) = credentials(state)?;
+    let Some(payload) = q.payload() else {
+        return Err(page(
+            StatusCode::BAD_REQUEST,
+            "Not signed",
+            "The request carries no signed payload.",
+        ));
+    };
+    let verified = signed_payload::verify(payload, client_id, client_secret)
+        .map_err(|reason| page(StatusCode::UNAUTHORIZED, "Refused", &reason))?;
+    let store = store::Entity::find()
+        .filter(store::Column::StoreHash.eq(&verified.store_hash))
+        .one(&state.db)
+        .await
+        .ok()
+        .flatten()
+        .filter(|s| s.state == "installed")
+        .ok_or_else(|| {
+            page(
+                StatusCode::UNAUTHORIZED,
+                "Refused",
+                "This store has not installed the app.",
+            )
+        })?;
+    Ok((verified, store, payload.to_owned()))
+}
+
+async fn load(State(state): State<AppState>, Query(q): Query<SignedQuery>) -> Response {
+    let (_, _, payload) = match verified_store(&state, &q).await {
+        Ok(found) => found,
+        Err(refusal) => return refusal.into_response(),
+    };
+    // The frontend reads the payload from its URL and sends it on every request.
+    let frontend = match &state.config.frontend_url {
+        Some(url) => url.to_string(),
+        None => format!("{}/app/", state.config.public_url.as_str().trim_end_matches('/')),
+    };
+    let separator = if frontend.contains('?') { '&' } else { '?' };
+    let encoded: String = url_encode(&payload);
+    Redirect::to(&format!("{frontend}{separator}signed_payload={encoded}")).into_response()
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+async fn uninstall(State(state): State<AppState>, Query(q): Query<SignedQuery>) -> Response {
+    let (_, store, _) = match verified_store(&state, &q).await {
+        Ok(found) => found,
+        Err(refusal) => return refusal.into_response(),
+    };
+    match lifecycle::uninstall(&state.api, store.id).await {
+        Ok(()) => {
+            state.auth.forget_store(store.id);
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/plain")],
+                "uninstalled",
+            )
+                .into_response()
+        }
+        Err(e) => page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Uninstall failed",
+            &e.public_message(),
+        ),
+    }
+}
+
+async fn remove_user(State(state): State<AppState>, Query(q): Query<SignedQuery>) -> Response {
+    let (verified, store, _) = match verified_store(&state, &q).await {
+        Ok(found) => found,
+        Err(refusal) => return refusal.into_response(),
+    };
+    match lifecycle::remove_user(&state.api, store.id, &verified.user_id).await {
+        Ok(_) => {
+            state.auth.forget_store(store.id);
+            (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "removed").into_response()
+        }
+        Err(e) => page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Removing the user failed",
+            &e.public_message(),
+        ),
+    }
+}

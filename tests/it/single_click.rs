@@ -1,0 +1,252 @@
+//! The single-click app with the fake BigCommerce playing the control panel:
+//! install (code exchange), load, uninstall, reinstall, remove user, and forged
+//! callbacks that must change nothing.
+
+use crate::support::{CLIENT_ID, CLIENT_SECRET, TestApp, error_codes, payload, seed};
+use bcgraph::bigcommerce::access_token;
+use fake_bigcommerce::{FakeBigCommerce, FakeOptions, OAuthGrant, OAuthOptions, StoreSpec};
+use serde_json::{Value, json};
+
+const SESSION: &str = "{ currentSession { id bigcommerceStore { storeHash } roles { key } } }";
+const PRODUCTS: &str = "{ bigcommerce { products { edges { node { name } } } } }";
+
+async fn fake(grants: Vec<OAuthGrant>) -> FakeBigCommerce {
+    let oauth = OAuthOptions {
+        client_id: CLIENT_ID.into(),
+        client_secret: CLIENT_SECRET.into(),
+        grants,
+    };
+    FakeBigCommerce::start(
+        FakeOptions::default()
+            .store(StoreSpec::new("abc", "unused").products(2))
+            .oauth(oauth),
+    )
+    .await
+    .expect("fake BigCommerce")
+}
+
+async fn gateway(fake: &FakeBigCommerce) -> TestApp {
+    TestApp::start_configured(
+        Default::default(),
+        &[
+            ("BIGCOMMERCE_LOGIN_URL", fake.url()),
+            ("BIGCOMMERCE_API_URL", fake.url()),
+        ],
+    )
+    .await
+}
+
+/// A client that does not follow redirects, as the assertions read them.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn get(app: &TestApp, path: &str) -> (u16, String, Option<String>) {
+    let response = browser().get(format!("{}{path}", app.url)).send().await.unwrap();
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned());
+    (status, response.text().await.unwrap(), location)
+}
+
+/// `(state, access token)` of a store, as stored.
+async fn store_row(app: &TestApp, hash: &str) -> Option<(String, Option<String>)> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    entity::bigcommerce::store::Entity::find()
+        .filter(entity::bigcommerce::store::Column::StoreHash.eq(hash))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .map(|s| (s.state, s.access_token))
+}
+
+fn install_path(code: &str, hash: &str) -> String {
+    format!("/bigcommerce/auth?code={code}&scope=store_v2_products&context=stores/{hash}&account_uuid=u-1")
+}
+
+#[tokio::test]
+async fn install_load_uninstall_reinstall() {
+    let fake = fake(vec![
+        OAuthGrant::new("code-1", "abc", "token-one"),
+        OAuthGrant::new("code-2", "abc", "token-two"),
+    ])
+    .await;
+    let app = gateway(&fake).await;
+
+    let (status, body, _) = get(&app, &install_path("code-1", "abc")).await;
+    assert_eq!(status, 200, "{body}");
+    let (state, token) = store_row(&app, "abc").await.expect("the store is recorded");
+    assert_eq!(state, "installed");
+    let sealed = token.expect("a token is kept");
+    assert!(
+        !sealed.contains("token-one"),
+        "the access token is encrypted at rest"
+    );
+    assert_eq!(
+        access_token::open(&app.api_secret(), &sealed).as_deref(),
+        Some("token-one")
+    );
+    // A code is good once.
+    let (status, body, _) = get(&app, &install_path("code-1", "abc")).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("refused"), "{body}");
+
+    // Load: the frontend gets the payload in its URL and signs in with it.
+    let jwt = payload::jwt("abc", 11);
+    let (status, _, location) = get(&app, &format!("/bigcommerce/load?signed_payload_jwt={jwt}")).await;
+    assert_eq!(status, 303);
+    let location = location.expect("a redirect");
+    let carried = location
+        .split("signed_payload=")
+        .nth(1)
+        .expect("the payload travels");
+    assert_eq!(carried, jwt);
+    let store = store_row_id(&app, "abc").await;
+    seed::product(&app.db, store, 1, "Ours", |_| {}).await;
+    let other = seed::store(&app.db, "xyz").await;
+    seed::product(&app.db, other, 1, "Theirs", |_| {}).await;
+    let auth = payload::header(carried);
+    let products = app.data_as(&auth, PRODUCTS, json!({})).await;
+    assert_eq!(
+        products["bigcommerce"]["products"]["edges"],
+        json!([{"node": {"name": "Ours"}}])
+    );
+
+    // Uninstall: the store stays with its data, its token and sessions go, its payloads stop working.
+    let (status, _, _) = get(
+        &app,
+        &format!(
+            "/bigcommerce/uninstall?signed_payload_jwt={}",
+            payload::jwt("abc", 1)
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(store_row(&app, "abc").await, Some(("uninstalled".into(), None)));
+    let (_, refused) = app.gql_as(Some(&auth), PRODUCTS, json!({})).await;
+    assert_eq!(error_codes(&refused), ["GGT_PERMISSION_DENIED"]);
+    let (status, _, _) = get(&app, &format!("/bigcommerce/load?signed_payload_jwt={jwt}")).await;
+    assert_eq!(status, 401, "an uninstalled store cannot load the app");
+
+    // Reinstall brings it back, data and all.
+    let (status, _, _) = get(&app, &install_path("code-2", "abc")).await;
+    assert_eq!(status, 200);
+    let (state, token) = store_row(&app, "abc").await.unwrap();
+    assert_eq!(state, "installed");
+    assert_eq!(
+        access_token::open(&app.api_secret(), &token.unwrap()).as_deref(),
+        Some("token-two")
+    );
+    let products = app.data_as(&auth, PRODUCTS, json!({})).await;
+    assert_eq!(
+        products["bigcommerce"]["products"]["edges"],
+        json!([{"node": {"name": "Ours"}}])
+    );
+}
+
+async fn store_row_id(app: &TestApp, hash: &str) -> i64 {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    entity::bigcommerce::store::Entity::find()
+        .filter(entity::bigcommerce::store::Column::StoreHash.eq(hash))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+#[tokio::test]
+async fn remove_user_ends_that_users_sessions() {
+    let fake = fake(vec![OAuthGrant::new("code-1", "abc", "token-one")]).await;
+    let app = gateway(&fake).await;
+    assert_eq!(get(&app, &install_path("code-1", "abc")).await.0, 200);
+    let staff = payload::header(&payload::jwt("abc", 21));
+    let other = payload::header(&payload::jwt("abc", 22));
+    let first = app.data_as(&staff, SESSION, json!({})).await["currentSession"]["id"].clone();
+    let kept = app.data_as(&other, SESSION, json!({})).await["currentSession"]["id"].clone();
+    let (status, _, _) = get(
+        &app,
+        &format!(
+            "/bigcommerce/remove_user?signed_payload_jwt={}",
+            payload::jwt("abc", 21)
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let second = app.data_as(&staff, SESSION, json!({})).await["currentSession"]["id"].clone();
+    assert_ne!(first, second, "user 21's session ended; a new one began");
+    let still = app.data_as(&other, SESSION, json!({})).await["currentSession"]["id"].clone();
+    assert_eq!(kept, still, "user 22 keeps theirs");
+}
+
+#[tokio::test]
+async fn forged_callbacks_change_nothing() {
+    let fake = fake(vec![OAuthGrant::new("code-1", "abc", "token-one")]).await;
+    let app = gateway(&fake).await;
+    // A code the fake rejects, and a code replayed for another store's context.
+    for path in [
+        install_path("wrong-code", "abc"),
+        install_path("code-1", "xyz"),
+        "/bigcommerce/auth?code=code-1".to_owned(),
+    ] {
+        let (status, body, _) = get(&app, &path).await;
+        assert!(status >= 400, "{path}: {status} {body}");
+    }
+    assert_eq!(store_row(&app, "abc").await, None);
+    assert_eq!(store_row(&app, "xyz").await, None);
+    assert_eq!(get(&app, &install_path("code-1", "abc")).await.0, 200);
+    let now = chrono::Utc::now().timestamp();
+    let mut expired = payload::claims("abc", 1);
+    expired["exp"] = json!(now - 10);
+    let mut other_app = payload::claims("abc", 1);
+    other_app["aud"] = json!("someone-else");
+    for (name, jwt) in [
+        (
+            "bad signature",
+            payload::jwt_with(&payload::claims("abc", 1), "not-the-secret"),
+        ),
+        ("expired", payload::jwt_with(&expired, CLIENT_SECRET)),
+        ("another app", payload::jwt_with(&other_app, CLIENT_SECRET)),
+        ("garbage", "garbage".to_owned()),
+    ] {
+        for callback in ["load", "uninstall", "remove_user"] {
+            let (status, _, location) =
+                get(&app, &format!("/bigcommerce/{callback}?signed_payload_jwt={jwt}")).await;
+            assert_eq!(status, 401, "{callback} with {name}");
+            assert!(location.is_none());
+        }
+    }
+    assert_eq!(
+        store_row(&app, "abc").await.unwrap().0,
+        "installed",
+        "nothing was uninstalled"
+    );
+}
+
+#[tokio::test]
+async fn without_app_credentials_the_callbacks_say_what_is_missing() {
+    let app = TestApp::start_configured(
+        Default::default(),
+        &[("BIGCOMMERCE_CLIENT_ID", ""), ("BIGCOMMERCE_CLIENT_SECRET", "")],
+    )
+    .await;
+    for callback in [
+        "auth?code=x&context=stores/abc",
+        "load?signed_payload_jwt=x",
+        "uninstall",
+        "remove_user",
+    ] {
+        let (status, body, _) = get(&app, &format!("/bigcommerce/{callback}")).await;
+        assert_eq!(status, 503, "{callback}");
+        assert!(
+            body.contains("BIGCOMMERCE_CLIENT_ID") && body.contains("BIGCOMMERCE_CLIENT_SECRET"),
+            "{body}"
+        );
+    }
+    let _: Value = json!(null);
+}
