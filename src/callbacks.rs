@@ -145,17 +145,17 @@ impl SignedQuery {
 async fn verified_store(
     state: &AppState,
     q: &SignedQuery,
-) -> Result<(Verified, store::Model, String), Response> {
+) -> Result<(Verified, store::Model, String), Refusal> {
     let (client_id, client_secret) = credentials(state)?;
     let Some(payload) = q.payload() else {
-        return Err(page(
+        return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
             "Not signed",
             "The request carries no signed payload.",
         ));
     };
     let verified = signed_payload::verify(payload, client_id, client_secret)
-        .map_err(|reason| page(StatusCode::UNAUTHORIZED, "Refused", &reason))?;
+        .map_err(|reason| Refusal::new(StatusCode::UNAUTHORIZED, "Refused", reason))?;
     let store = store::Entity::find()
         .filter(store::Column::StoreHash.eq(&verified.store_hash))
         .one(&state.db)
@@ -164,7 +164,7 @@ async fn verified_store(
         .flatten()
         .filter(|s| s.state == "installed")
         .ok_or_else(|| {
-            page(
+            Refusal::new(
                 StatusCode::UNAUTHORIZED,
                 "Refused",
                 "This store has not installed the app.",
