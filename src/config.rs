@@ -18,6 +18,8 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// `BCGRAPH_PERMISSIONS`: roles and grants, replacing the defaults.
     pub permissions: Permissions,
+    /// `BCGRAPH_APP_DIR`: built frontend files served at `/app/` (the built-in page).
+    pub app_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Debug)]
@@ -38,6 +40,7 @@ pub struct ConfigError {
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://bcgraph.db?mode=rwc";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
+pub const DEFAULT_APP_DIR: &str = "examples/single-click-app/dist";
 
 impl Config {
     /// Read the configuration from the process environment.
@@ -150,7 +153,24 @@ impl Config {
                 })?
             }
         };
+        let app_dir = match var("BCGRAPH_APP_DIR") {
+            Some(dir) => {
+                let path = std::path::PathBuf::from(&dir);
+                if !path.join("index.html").is_file() {
+                    return Err(ConfigError {
+                        variable: "BCGRAPH_APP_DIR",
+                        message: format!("`{dir}` has no index.html"),
+                    });
+                }
+                Some(path)
+            }
+            // The example frontend, when it has been built next to the binary's working directory.
+            None => {
+                Some(std::path::PathBuf::from(DEFAULT_APP_DIR)).filter(|p| p.join("index.html").is_file())
+            }
+        };
         Ok(Config {
+            app_dir,
             cors_origins,
             permissions,
             database_url,
@@ -203,6 +223,7 @@ mod tests {
             ("BIGCOMMERCE_WEBHOOK_SCOPES", "product/*"),
             ("BCGRAPH_CORS_ORIGINS", "not an origin"),
             ("BCGRAPH_PERMISSIONS", "/nonexistent/permissions.json"),
+            ("BCGRAPH_APP_DIR", "/nonexistent"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             let expected = if var == "BIGCOMMERCE_CLIENT_ID" {

@@ -67,7 +67,13 @@ impl AppState {
 
 pub fn router(state: AppState) -> Router {
     let cors = cors(&state.config.cors_origins);
-    Router::new()
+    let mut router = Router::new();
+    if let Some(dir) = &state.config.app_dir {
+        // The built-in page: a single-page app, so unknown paths get its index.
+        let index = tower_http::services::ServeFile::new(dir.join("index.html"));
+        router = router.nest_service("/app", tower_http::services::ServeDir::new(dir).fallback(index));
+    }
+    router
         .merge(crate::callbacks::routes())
         .route("/api/graphql", get(graphiql).post(graphql_post))
         .route("/api/graphql/batch", get(graphql_websocket))

@@ -3,6 +3,7 @@
 mod auth;
 mod bad_input;
 mod bigcommerce_client;
+mod browser;
 mod filters;
 mod read_api;
 mod schema;

@@ -143,7 +143,11 @@ impl TestApp {
         db.set_metric_callback(move |_| {
             counter.fetch_add(1, Ordering::Relaxed);
         });
+        // Bound first, so that the gateway knows its own public URL.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
         let mut settings: Vec<(String, String)> = vec![
+            ("BCGRAPH_PUBLIC_URL".into(), url.clone()),
             ("DATABASE_URL".into(), test_db.url.clone()),
             (
                 "BCGRAPH_SECRET".into(),
@@ -169,8 +173,6 @@ impl TestApp {
         let (_, admin_key) = api_keys::create(&db, "tests", &["system-admin".to_owned()])
             .await
             .expect("api key");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
         let server = tokio::spawn(async move {
             axum::serve(listener, server::router(state)).await.expect("serve");
         });
