@@ -111,6 +111,20 @@ async fn resolve_links(
     Ok(())
 }
 
+/// An element goes on to its batch unless its links failed or it names another store.
+fn admit(
+    ctx: &Ctx<'_>,
+    model: &Model,
+    failed: &mut HashMap<usize, ActionError>,
+    idx: usize,
+    input: &mut RecordInput,
+) -> Result<(), ActionError> {
+    if let Some(e) = failed.remove(&idx) {
+        return Err(e);
+    }
+    run::apply_tenant(ctx, model, input)
+}
+
 /// Group inputs by the set of fields they write.
 fn group(rows: Vec<(usize, RecordInput)>) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
@@ -168,11 +182,7 @@ pub async fn create(api: &Api, model_id: ModelId, inputs: Vec<Json>) -> Vec<Resu
     }
     let mut ready = Vec::new();
     for (idx, mut input) in batch {
-        if let Some(e) = failed.remove(&idx) {
-            slots[idx] = Some(Err(e));
-            continue;
-        }
-        if let Err(e) = run::apply_tenant(&ctx, model, &mut input) {
+        if let Err(e) = admit(&ctx, model, &mut failed, idx, &mut input) {
             slots[idx] = Some(Err(e));
             continue;
         }
@@ -256,11 +266,7 @@ pub async fn upsert(
     type ByConflict = (Vec<usize>, Vec<(usize, RecordInput)>);
     let mut by_conflict: Vec<ByConflict> = Vec::new();
     for (idx, mut input) in batch {
-        if let Some(e) = failed.remove(&idx) {
-            slots[idx] = Some(Err(e));
-            continue;
-        }
-        if let Err(e) = run::apply_tenant(&ctx, model, &mut input) {
+        if let Err(e) = admit(&ctx, model, &mut failed, idx, &mut input) {
             slots[idx] = Some(Err(e));
             continue;
         }
