@@ -18,6 +18,8 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// `BCGRAPH_PERMISSIONS`: roles and grants, replacing the defaults.
     pub permissions: Permissions,
+    /// `BCGRAPH_WORKERS`: background actions this process runs at once (0: none).
+    pub workers: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -38,6 +40,7 @@ pub struct ConfigError {
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://bcgraph.db?mode=rwc";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
+pub const DEFAULT_WORKERS: usize = 8;
 
 impl Config {
     /// Read the configuration from the process environment.
@@ -150,7 +153,19 @@ impl Config {
                 })?
             }
         };
+        let workers = match var("BCGRAPH_WORKERS") {
+            None => DEFAULT_WORKERS,
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n <= 1024)
+                .ok_or_else(|| ConfigError {
+                    variable: "BCGRAPH_WORKERS",
+                    message: format!("`{text}` is not a number of workers from 0 to 1024"),
+                })?,
+        };
         Ok(Config {
+            workers,
             cors_origins,
             permissions,
             database_url,
@@ -203,6 +218,7 @@ mod tests {
             ("BIGCOMMERCE_WEBHOOK_SCOPES", "product/*"),
             ("BCGRAPH_CORS_ORIGINS", "not an origin"),
             ("BCGRAPH_PERMISSIONS", "/nonexistent/permissions.json"),
+            ("BCGRAPH_WORKERS", "many"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             let expected = if var == "BIGCOMMERCE_CLIENT_ID" {

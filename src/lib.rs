@@ -10,4 +10,5 @@ pub mod db;
 pub mod graphql;
 pub mod model;
 pub mod query;
+pub mod queue;
 pub mod server;

@@ -3,6 +3,7 @@
 use bcgraph::auth::api_keys;
 use bcgraph::config::Config;
 use bcgraph::model::Registry;
+use bcgraph::queue::{Worker, WorkerOptions};
 use bcgraph::server::{self, AppState};
 use bcgraph::{db, graphql};
 use clap::{Parser, Subcommand};
@@ -95,14 +96,48 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve | Command::Schema => {}
     }
     let state = AppState::new(db, registry, Default::default(), &config).await?;
+    let workers = (config.workers > 0).then(|| {
+        Worker::start(
+            state.api.clone(),
+            WorkerOptions {
+                concurrency: config.workers,
+                ..Default::default()
+            },
+        )
+    });
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    tracing::info!(address = %config.listen, "serving; GraphiQL at /api/graphql");
-    axum::serve(listener, server::router(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    tracing::info!(address = %config.listen, workers = config.workers, "serving; GraphiQL at /api/graphql");
+    let served = axum::serve(listener, server::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    // Running jobs finish (or are handed back) before the process ends.
+    if let Some(workers) = workers {
+        workers.shutdown().await;
+    }
+    served?;
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 async fn api_key(db: &sea_orm::DatabaseConnection, command: ApiKeyCommand) -> anyhow::Result<()> {

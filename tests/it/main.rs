@@ -4,6 +4,7 @@ mod auth;
 mod bad_input;
 mod bigcommerce_client;
 mod filters;
+mod queue;
 mod read_api;
 mod schema;
 mod support;
