@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 /// What the probe action saw.
 #[derive(Default)]
-struct Seen {
+pub(crate) struct Seen {
     attempts: Mutex<HashMap<String, Vec<Instant>>>,
     completions: Mutex<HashMap<String, usize>>,
     running: AtomicUsize,
@@ -22,7 +22,7 @@ struct Seen {
 }
 
 impl Seen {
-    fn attempts(&self, key: &str) -> Vec<Instant> {
+    pub(crate) fn attempts(&self, key: &str) -> Vec<Instant> {
         self.attempts
             .lock()
             .unwrap()
@@ -37,18 +37,16 @@ impl Seen {
 }
 
 /// A global action that fails, hangs or sleeps as told, and records what happened.
-struct Probe(Arc<Seen>);
+pub(crate) struct Probe(pub(crate) Arc<Seen>);
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ProbeParams {
+pub(crate) struct ProbeParams {
     key: String,
-    #[serde(default)]
-    fail_times: usize,
-    #[serde(default)]
-    sleep_ms: u64,
-    #[serde(default)]
-    hang_first: bool,
+    // Options, not defaults: GraphQL passes an unset variable as null.
+    fail_times: Option<usize>,
+    sleep_ms: Option<u64>,
+    hang_first: Option<bool>,
 }
 
 struct Running<'a>(&'a AtomicUsize);
@@ -89,11 +87,11 @@ impl GlobalAction for Probe {
         let now = self.0.running.fetch_add(1, Ordering::SeqCst) + 1;
         let _running = Running(&self.0.running);
         self.0.peak.fetch_max(now, Ordering::SeqCst);
-        if p.hang_first && attempt == 1 {
+        if p.hang_first == Some(true) && attempt == 1 {
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
-        tokio::time::sleep(Duration::from_millis(p.sleep_ms)).await;
-        if attempt <= p.fail_times {
+        tokio::time::sleep(Duration::from_millis(p.sleep_ms.unwrap_or(0))).await;
+        if attempt <= p.fail_times.unwrap_or(0) {
             return Err(ActionError::InvalidInput(format!("planned failure {attempt}")));
         }
         *self
@@ -113,7 +111,7 @@ async fn app() -> (TestApp, Arc<Seen>) {
     (app, seen)
 }
 
-fn fast(concurrency: usize) -> WorkerOptions {
+pub(crate) fn fast(concurrency: usize) -> WorkerOptions {
     WorkerOptions {
         concurrency,
         lease: Duration::from_secs(30),
