@@ -1,6 +1,7 @@
 //! The `bcgraph` command: serve (the default), migrate, schema.
 
 use bcgraph::auth::api_keys;
+use bcgraph::bigcommerce::{BigCommerce, ClientOptions, handlers, webhooks};
 use bcgraph::config::Config;
 use bcgraph::model::Registry;
 use bcgraph::queue::{Worker, WorkerOptions};
@@ -35,6 +36,20 @@ enum Command {
     /// Manage API keys for back-end code.
     #[command(name = "api-key", subcommand)]
     ApiKey(ApiKeyCommand),
+    /// Manage a store's BigCommerce webhooks.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// Create the configured hooks with the store's secret header, reactivate inactive
+    /// ones and delete this gateway's hooks that are no longer configured.
+    Register {
+        /// The store hash.
+        #[arg(long)]
+        store: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -81,7 +96,9 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<()> {
     let registry = Arc::new(Registry::bigcommerce());
     if let Command::Schema = command {
-        print!("{}", graphql::build_schema(registry, &Default::default())?.sdl());
+        let bigcommerce = BigCommerce::new("https://api.bigcommerce.com", ClientOptions::default())?;
+        let globals = handlers::register(Default::default(), &bigcommerce);
+        print!("{}", graphql::build_schema(registry, &globals)?.sdl());
         return Ok(());
     }
     let config = Config::from_env()?;
@@ -93,9 +110,30 @@ async fn run(command: Command) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::ApiKey(command) => return api_key(&db, command).await,
-        Command::Serve | Command::Schema => {}
+        Command::Serve | Command::Schema | Command::Webhooks(_) => {}
     }
     let state = AppState::new(db, registry, Default::default(), &config).await?;
+    if let Command::Webhooks(WebhooksCommand::Register { store }) = command {
+        let scopes = config
+            .bigcommerce
+            .webhook_scopes
+            .clone()
+            .unwrap_or_else(|| state.ingest.triggers.scopes());
+        let done = webhooks::register_store(
+            &state.api,
+            &state.bigcommerce,
+            &state.auth.secret,
+            config.public_url.as_str(),
+            &scopes,
+            &store,
+        )
+        .await?;
+        println!(
+            "store {store}: created {:?}, reactivated {:?}, deleted {:?}",
+            done.created, done.reactivated, done.deleted
+        );
+        return Ok(());
+    }
     let workers = (config.workers > 0).then(|| {
         Worker::start(
             state.api.clone(),

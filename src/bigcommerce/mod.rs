@@ -40,10 +40,12 @@
 
 pub mod client;
 pub mod error;
+pub mod handlers;
 pub mod listing;
 pub mod options;
 pub mod pacing;
 pub mod params;
+pub mod webhooks;
 
 pub use client::{Api, ApiVersion, BigCommerce, RequestBuilder, StoreClient};
 pub use error::Error;

@@ -10,4 +10,5 @@ mod read_api;
 mod schema;
 mod support;
 mod tenancy;
+mod webhooks;
 mod write_api;
