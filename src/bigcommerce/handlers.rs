@@ -235,6 +235,7 @@ impl GlobalAction for Pull {
                         &p,
                         &[
                             ("name", "name"),
+                            ("type", "type"),
                             ("sku", "sku"),
                             ("price", "price"),
                             ("sale_price", "salePrice"),

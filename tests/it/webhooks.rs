@@ -8,7 +8,7 @@ use bcgraph::action::GlobalActions;
 use bcgraph::bigcommerce::webhooks::{self, SECRET_HEADER, Triggers, store_secret};
 use bcgraph::bigcommerce::{BigCommerce, ClientOptions};
 use bcgraph::queue::{self, Worker, WorkerOptions};
-use entity::bigcommerce::{metafield, product, product_variant};
+use entity::bigcommerce::{metafield, order, order_product, product, product_variant};
 use fake_bigcommerce::{FakeBigCommerce, FakeOptions, StoreSpec, WebhookOptions};
 use hmac::{Hmac, Mac};
 use sea_orm::{ConnectionTrait, EntityTrait, Statement};
@@ -27,7 +27,7 @@ async fn fake(webhooks: WebhookOptions) -> FakeBigCommerce {
         FakeOptions::default()
             .rate_limit(None)
             .webhooks(webhooks)
-            .store(StoreSpec::new(HASH, TOKEN))
+            .store(StoreSpec::new(HASH, TOKEN).products(0).orders(0).customers(0))
             .store(StoreSpec::new("other1", "other-token")),
     )
     .await
@@ -149,10 +149,12 @@ async fn registration_creates_reactivates_and_prunes_hooks() {
     assert_eq!(left, ["store/order/*", "store/product/*"]);
 }
 
-/// Products with their variants, and metafields, as `(bigcommerce id, fields)`.
+/// Products with their variants, metafields, and orders with their lines, as
+/// `(bigcommerce id, fields)`.
 type Snapshot = (
     BTreeMap<i64, (String, String, Vec<(i64, String)>)>,
     BTreeMap<i64, (String, String, i64)>,
+    BTreeMap<i64, (i64, bool, Vec<(i64, String, i64)>)>,
 );
 
 fn fake_snapshot(fake: &FakeBigCommerce) -> Snapshot {
@@ -172,7 +174,20 @@ fn fake_snapshot(fake: &FakeBigCommerce) -> Snapshot {
             .values()
             .map(|m| (m.id, (m.key.to_string(), m.value.to_string(), m.resource_id)))
             .collect();
-        (products, metafields)
+        let orders = d
+            .orders
+            .values()
+            .map(|o| {
+                let mut lines: Vec<(i64, String, i64)> = o
+                    .products
+                    .iter()
+                    .map(|l| (l.id, l.sku.clone(), l.quantity))
+                    .collect();
+                lines.sort();
+                (o.id, (o.status_id, o.is_deleted, lines))
+            })
+            .collect();
+        (products, metafields, orders)
     })
 }
 
@@ -217,7 +232,36 @@ async fn db_snapshot(app: &TestApp) -> Snapshot {
             )
         })
         .collect();
-    (out_products, metafields)
+    let lines = order_product::Entity::find().all(&app.db).await.unwrap();
+    let orders = order::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| {
+            let mut mine: Vec<(i64, String, i64)> = lines
+                .iter()
+                .filter(|l| l.order_id == Some(o.id))
+                .map(|l| {
+                    (
+                        l.bigcommerce_id,
+                        l.sku.clone().unwrap_or_default(),
+                        l.quantity.unwrap_or_default(),
+                    )
+                })
+                .collect();
+            mine.sort();
+            (
+                o.bigcommerce_id,
+                (
+                    o.status_id.unwrap_or_default(),
+                    o.is_deleted.unwrap_or_default(),
+                    mine,
+                ),
+            )
+        })
+        .collect();
+    (out_products, metafields, orders)
 }
 
 /// Many changes to the fake, each delivered in shuffled order, a fifth twice, some
@@ -262,6 +306,7 @@ async fn shuffled_duplicated_deliveries_end_in_bigcommerces_state() {
         .unwrap_or(1000);
     let mut products: Vec<i64> = Vec::new();
     let mut metafields: Vec<(i64, i64)> = Vec::new();
+    let mut orders: Vec<i64> = Vec::new();
     let mut made = 0;
     let mut i = 0u64;
     while made < changes {
@@ -308,6 +353,29 @@ async fn shuffled_duplicated_deliveries_end_in_bigcommerces_state() {
                 .is_err()
             {
                 // Its product went away.
+            }
+        } else if (i / 10) % 2 == 0 {
+            // Orders: create, change status, archive.
+            match (i / 20) % 4 {
+                0 | 1 => {
+                    let o = store
+                        .create_order(json!({"customer_id": 0, "products": [
+                            {"product_id": products[0], "name": "Line", "sku": format!("L{i}"), "quantity": 2, "price_inc_tax": "5.00"},
+                            {"product_id": products[1], "name": "Line", "sku": format!("M{i}"), "quantity": 1, "price_inc_tax": "7.50"}]}))
+                        .unwrap();
+                    orders.push(o["id"].as_i64().unwrap());
+                }
+                2 if !orders.is_empty() => {
+                    let id = orders[(i as usize) % orders.len()];
+                    store
+                        .update_order(id, json!({"status_id": 2 + (i % 9) as i64}))
+                        .unwrap();
+                }
+                _ if !orders.is_empty() => {
+                    let id = orders.swap_remove((i as usize) % orders.len());
+                    store.delete_order(id).unwrap();
+                }
+                _ => {}
             }
         } else {
             let at = (i as usize * 11) % products.len();
@@ -360,6 +428,8 @@ async fn shuffled_duplicated_deliveries_end_in_bigcommerces_state() {
     assert_eq!(actual.0.len(), expected.0.len(), "product count");
     assert_eq!(actual.0, expected.0);
     assert_eq!(actual.1, expected.1);
+    assert!(!expected.2.is_empty(), "orders were made");
+    assert_eq!(actual.2, expected.2);
     worker.shutdown().await;
 }
 
