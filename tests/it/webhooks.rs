@@ -354,7 +354,7 @@ async fn shuffled_duplicated_deliveries_end_in_bigcommerces_state() {
             {
                 // Its product went away.
             }
-        } else if (i / 10) % 2 == 0 {
+        } else if (i / 10).is_multiple_of(2) {
             // Orders: create, change status, archive.
             match (i / 20) % 4 {
                 0 | 1 => {
