@@ -290,6 +290,17 @@ async fn run() -> anyhow::Result<()> {
         last.elapsed(),
     );
 
+    let products = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) FROM \"bigcommerce_product\"",
+        ))
+        .await?
+        .map(|r| r.try_get_by_index::<i64>(0))
+        .transpose()?
+        .unwrap_or(0);
+    println!("products written: {products} (of {PRODUCTS} at the fake)");
+    anyhow::ensure!(products == PRODUCTS, "every delivered product is in the database");
     worker.shutdown().await;
     db.close().await.ok();
     if let Some((admin_url, name)) = cleanup {
