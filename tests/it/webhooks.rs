@@ -585,3 +585,68 @@ async fn pull_product_is_a_mutation() {
     );
     let _: Value = data;
 }
+
+/// `maxConcurrency: 2` over two `bcgraph serve` processes sharing the database: the fake,
+/// answering each request after 100 ms, never sees more than two at once.
+#[tokio::test]
+async fn max_concurrency_holds_across_serve_processes() {
+    let fake = FakeBigCommerce::start(
+        FakeOptions::default()
+            .rate_limit(None)
+            .faults(fake_bigcommerce::Faults {
+                latency: Duration::from_millis(100),
+                ..Default::default()
+            })
+            .store(StoreSpec::new(HASH, TOKEN).products(16).orders(0).customers(0)),
+    )
+    .await
+    .expect("fake starts");
+    let app = gateway(&fake).await;
+    let store_id = seed::store(&app.db, HASH).await;
+    let caller = bcgraph::action::Caller {
+        tenant: Some(store_id),
+        ..app.api.caller.clone()
+    };
+    let ids: Vec<i64> = fake
+        .store(HASH)
+        .unwrap()
+        .with_data(|d| d.products.keys().copied().collect());
+    let options =
+        bcgraph::queue::Options::from_json(&json!({"queue": {"name": "pulls", "maxConcurrency": 2}}))
+            .unwrap();
+    for id in &ids {
+        let job = bcgraph::queue::Job::global("bigcommerce/pullProduct", json!({"bigcommerceId": id}));
+        queue::enqueue(&app.db, &job, &caller, &options).await.unwrap();
+    }
+    let serve = || {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_bcgraph"));
+        command
+            .arg("serve")
+            .env("DATABASE_URL", app.database_url())
+            .env("BCGRAPH_LISTEN", "127.0.0.1:0")
+            .env("BCGRAPH_SECRET", std::str::from_utf8(GATEWAY_SECRET).unwrap())
+            .env("BIGCOMMERCE_API_URL", fake.url())
+            .env("BCGRAPH_WORKERS", "4")
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true);
+        command.spawn().expect("bcgraph serve starts")
+    };
+    let mut a = serve();
+    let mut b = serve();
+    let start = Instant::now();
+    while queue::pending_count(&app.db).await.unwrap() > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the queue did not drain"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a.kill().await.ok();
+    b.kill().await.ok();
+    let stats = fake.store(HASH).unwrap().stats();
+    assert_eq!(stats.peak_concurrency, 2, "peak requests at once");
+    assert_eq!(
+        product::Entity::find().all(&app.db).await.unwrap().len(),
+        ids.len()
+    );
+}
