@@ -21,6 +21,20 @@ const RETRY_POLICY: &str = "BackgroundActionRetryPolicy";
 const QUEUE: &str = "BackgroundActionQueue";
 const PRIORITY: &str = "BackgroundActionPriority";
 const OUTCOME: &str = "BackgroundActionOutcome";
+const STATUS: &str = "BackgroundActionStatus";
+
+/// What the client's `getBackgroundActionStatusOperation` reads.
+fn status_of(job: &BackgroundAction) -> &'static str {
+    match job.state {
+        State::Waiting if job.attempts > 0 => "retrying",
+        State::Waiting if job.run_at > chrono::Utc::now() => "scheduled",
+        State::Waiting => "waiting",
+        State::Running => "running",
+        State::Completed => "completed",
+        State::Failed => "failed",
+        State::Cancelled => "cancelled",
+    }
+}
 const BACKGROUND_ACTION: &str = "BackgroundAction";
 const RESULT_UNION: &str = "BackgroundActionResult";
 const ENQUEUE_RESULT: &str = "EnqueueBackgroundActionResult";
@@ -33,6 +47,8 @@ const POLL: Duration = Duration::from_millis(100);
 /// A background action as GraphQL shows it.
 struct Handle {
     id: String,
+    /// `scheduled waiting retrying running completed failed cancelled`, when known.
+    status: Option<&'static str>,
     outcome: Option<&'static str>,
     /// The action's result and its GraphQL type, once final.
     result: Option<(ActionResult, String)>,
@@ -48,6 +64,7 @@ struct Enqueued {
 fn handle(id: String) -> Handle {
     Handle {
         id,
+        status: None,
         outcome: None,
         result: None,
     }
@@ -97,6 +114,15 @@ pub fn register_shared(schema: SchemaBuilder, registry: &Registry, globals: &Glo
                 Err(e) => fail(e),
             },
         ))
+        .field(Field::new("status", TypeRef::named(STATUS), |ctx| {
+            match ctx.parent_value.try_downcast_ref::<Handle>() {
+                Ok(h) => FieldFuture::Value(
+                    h.status
+                        .map(|o| FieldValue::value(async_graphql::Value::Enum(async_graphql::Name::new(o)))),
+                ),
+                Err(e) => fail(e),
+            }
+        }))
         .field(Field::new("outcome", TypeRef::named(OUTCOME), |ctx| {
             match ctx.parent_value.try_downcast_ref::<Handle>() {
                 Ok(h) => FieldFuture::Value(
@@ -147,6 +173,16 @@ pub fn register_shared(schema: SchemaBuilder, registry: &Registry, globals: &Glo
         )
         .register(
             Enum::new(OUTCOME)
+                .item("completed")
+                .item("failed")
+                .item("cancelled"),
+        )
+        .register(
+            Enum::new(STATUS)
+                .item("scheduled")
+                .item("waiting")
+                .item("retrying")
+                .item("running")
                 .item("completed")
                 .item("failed")
                 .item("cancelled"),
@@ -239,7 +275,8 @@ pub fn subscription() -> Subscription {
                             return Some((Ok(FieldValue::owned_any(value)), None));
                         }
                         if first {
-                            let value = handle(job.id.clone());
+                            let mut value = handle(job.id.clone());
+                            value.status = Some(status_of(&job));
                             return Some((Ok(FieldValue::owned_any(value)), Some((api, id, false))));
                         }
                     }
@@ -318,6 +355,7 @@ async fn final_handle(api: &Api, job: &BackgroundAction) -> Handle {
     }
     Handle {
         id: job.id.clone(),
+        status: Some(status_of(job)),
         outcome: Some(outcome),
         result: ty.map(|ty| (result, ty)),
     }
@@ -588,7 +626,10 @@ pub fn cancel_field() -> Field {
             let answer = match api.cancel_background_action(&id).await {
                 Ok(Some(job)) => Enqueued {
                     errors: Vec::new(),
-                    handles: vec![handle(job.id)],
+                    handles: vec![Handle {
+                        status: Some(status_of(&job)),
+                        ..handle(job.id.clone())
+                    }],
                 },
                 Ok(None) => Enqueued {
                     errors: vec![ErrorValue::coded(

@@ -92,8 +92,21 @@ async fn an_enqueued_create_reports_pending_then_its_typed_result() {
 
     // Nothing runs without a worker: the subscription says pending.
     let mut ws = socket(&app).await;
-    subscribe(&mut ws, "s1", doc::CREATE_RESULT, "create-1").await;
+    subscribe(&mut ws, "st", doc::STATUS, "create-1").await;
     let first = next_json(&mut ws).await;
+    assert_eq!(
+        first["payload"]["data"]["backgroundAction"]["status"], "waiting",
+        "{first}"
+    );
+    ws.send(Message::text(json!({"id": "st", "type": "complete"}).to_string()))
+        .await
+        .unwrap();
+    subscribe(&mut ws, "s1", doc::CREATE_RESULT, "create-1").await;
+    // The stopped subscription may still say `complete`.
+    let mut first = next_json(&mut ws).await;
+    while first["id"] == "st" {
+        first = next_json(&mut ws).await;
+    }
     assert_eq!(first["type"], "next");
     assert_eq!(
         first["payload"]["data"]["backgroundAction"],
@@ -219,6 +232,9 @@ async fn a_cancelled_background_action_never_runs() {
     );
     let worker = Worker::start(app.api.clone(), fast(1));
     let mut ws = socket(&app).await;
+    subscribe(&mut ws, "st", doc::STATUS, "c1").await;
+    let status = until_complete(&mut ws).await.pop().unwrap();
+    assert_eq!(status, json!({"id": "c1", "status": "cancelled"}));
     subscribe(&mut ws, "c", doc::GLOBAL_RESULT, "c1").await;
     let last = until_complete(&mut ws).await.pop().unwrap();
     assert_eq!(last["outcome"], "cancelled");

@@ -37,3 +37,5 @@ pub const ENQUEUE_GLOBAL: &str = "mutation enqueueProbe($key: String!, $failTime
 pub const GLOBAL_RESULT: &str = "subscription ProbeBackgroundResult($id: String!) {\n  backgroundAction(id: $id) {\n    id\n    outcome\n    result {\n      ... on ProbeResult {\n        success\n        errors {\n          message\n          code\n          ... on InvalidRecordError {\n            model {\n              apiIdentifier\n            }\n            validationErrors {\n              message\n              apiIdentifier\n            }\n          }\n        }\n        result\n      }\n    }\n  }\n}";
 
 pub const CANCEL: &str = "mutation cancelBackgroundAction($id: String!) {\n  background {\n    cancel(id: $id) {\n      success\n      errors {\n        code\n        message\n      }\n      backgroundAction {\n        id\n      }\n    }\n  }\n}";
+
+pub const STATUS: &str = "subscription BackgroundActionStatus($id: String!) {\n  backgroundAction(id: $id) {\n    id\n    status\n  }\n}";
