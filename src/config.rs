@@ -20,6 +20,9 @@ pub struct Config {
     pub permissions: Permissions,
     /// `BCGRAPH_WORKERS`: background actions this process runs at once (0: none).
     pub workers: usize,
+    /// `BCGRAPH_JOB_LEASE_SECONDS`: how long a running job stays claimed without its worker
+    /// renewing the claim; a job whose process died runs again after it.
+    pub job_lease: std::time::Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -41,6 +44,7 @@ pub struct ConfigError {
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://bcgraph.db?mode=rwc";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 pub const DEFAULT_WORKERS: usize = 8;
+pub const DEFAULT_JOB_LEASE_SECONDS: u64 = 60;
 
 impl Config {
     /// Read the configuration from the process environment.
@@ -164,8 +168,21 @@ impl Config {
                     message: format!("`{text}` is not a number of workers from 0 to 1024"),
                 })?,
         };
+        let job_lease = match var("BCGRAPH_JOB_LEASE_SECONDS") {
+            None => std::time::Duration::from_secs(DEFAULT_JOB_LEASE_SECONDS),
+            Some(text) => text
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=86_400).contains(n))
+                .map(std::time::Duration::from_secs)
+                .ok_or_else(|| ConfigError {
+                    variable: "BCGRAPH_JOB_LEASE_SECONDS",
+                    message: format!("`{text}` is not a number of seconds from 1 to 86400"),
+                })?,
+        };
         Ok(Config {
             workers,
+            job_lease,
             cors_origins,
             permissions,
             database_url,
@@ -219,6 +236,7 @@ mod tests {
             ("BCGRAPH_CORS_ORIGINS", "not an origin"),
             ("BCGRAPH_PERMISSIONS", "/nonexistent/permissions.json"),
             ("BCGRAPH_WORKERS", "many"),
+            ("BCGRAPH_JOB_LEASE_SECONDS", "0"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             let expected = if var == "BIGCOMMERCE_CLIENT_ID" {

@@ -139,6 +139,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             state.api.clone(),
             WorkerOptions {
                 concurrency: config.workers,
+                lease: config.job_lease,
                 ..Default::default()
             },
         )

@@ -650,3 +650,73 @@ async fn max_concurrency_holds_across_serve_processes() {
         ids.len()
     );
 }
+
+/// A `serve` process killed in the middle of a job: once its lease ends, another process
+/// runs the job again and it completes once.
+#[tokio::test]
+async fn a_job_of_a_killed_process_runs_again_elsewhere() {
+    let fake = FakeBigCommerce::start(
+        FakeOptions::default()
+            .rate_limit(None)
+            .faults(fake_bigcommerce::Faults {
+                latency: Duration::from_millis(1500),
+                ..Default::default()
+            })
+            .store(StoreSpec::new(HASH, TOKEN).products(1).orders(0).customers(0)),
+    )
+    .await
+    .expect("fake starts");
+    let app = gateway(&fake).await;
+    let store_id = seed::store(&app.db, HASH).await;
+    let caller = bcgraph::action::Caller {
+        tenant: Some(store_id),
+        ..app.api.caller.clone()
+    };
+    let id: i64 = fake
+        .store(HASH)
+        .unwrap()
+        .with_data(|d| *d.products.keys().next().unwrap());
+    let job = bcgraph::queue::Job::global("bigcommerce/pullProduct", json!({"bigcommerceId": id}));
+    let job_id = queue::enqueue(&app.db, &job, &caller, &Default::default())
+        .await
+        .unwrap();
+    let serve = || {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_bcgraph"));
+        command
+            .arg("serve")
+            .env("DATABASE_URL", app.database_url())
+            .env("BCGRAPH_LISTEN", "127.0.0.1:0")
+            .env("BCGRAPH_SECRET", std::str::from_utf8(GATEWAY_SECRET).unwrap())
+            .env("BIGCOMMERCE_API_URL", fake.url())
+            .env("BCGRAPH_WORKERS", "2")
+            .env("BCGRAPH_JOB_LEASE_SECONDS", "1")
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true);
+        command.spawn().expect("bcgraph serve starts")
+    };
+    let mut doomed = serve();
+    // Wait until it has claimed the job and is waiting on BigCommerce.
+    let start = Instant::now();
+    while fake.store(HASH).unwrap().stats().total_requests == 0 {
+        assert!(start.elapsed() < Duration::from_secs(30), "never claimed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    doomed.kill().await.expect("killed");
+    let claimed = app.api.background_action(&job_id).await.unwrap().unwrap();
+    assert_eq!(claimed.state, bcgraph::queue::State::Running);
+    assert!(product::Entity::find().all(&app.db).await.unwrap().is_empty());
+    let mut rescuer = serve();
+    let start = Instant::now();
+    let done = loop {
+        let job = app.api.background_action(&job_id).await.unwrap().unwrap();
+        if job.state.is_final() {
+            break job;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "not rerun");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    rescuer.kill().await.ok();
+    assert_eq!(done.state, bcgraph::queue::State::Completed);
+    assert_eq!(done.attempts, 2);
+    assert_eq!(product::Entity::find().all(&app.db).await.unwrap().len(), 1);
+}
