@@ -720,3 +720,47 @@ async fn a_job_of_a_killed_process_runs_again_elsewhere() {
     assert_eq!(done.attempts, 2);
     assert_eq!(product::Entity::find().all(&app.db).await.unwrap().len(), 1);
 }
+
+/// `store/app/uninstalled` runs `uninstallStore`: the store is marked uninstalled and its
+/// token forgotten; later deliveries for it are refused.
+#[tokio::test]
+async fn app_uninstalled_marks_the_store() {
+    let fake = fake(WebhookOptions::default()).await;
+    let app = gateway(&fake).await;
+    let store_id = seed::store(&app.db, HASH).await;
+    let worker = Worker::start(
+        app.api.clone(),
+        WorkerOptions {
+            concurrency: 1,
+            poll_interval: Duration::from_millis(50),
+            ..Default::default()
+        },
+    );
+    let deliver = |hash: &str| {
+        let body = json!({"scope": "store/app/uninstalled", "store_id": "1", "data": {}, "hash": hash,
+                          "created_at": 1, "producer": format!("stores/{HASH}")});
+        app.http
+            .post(destination(&app))
+            .header(SECRET_HEADER, store_secret(GATEWAY_SECRET, HASH))
+            .body(body.to_string())
+            .send()
+    };
+    assert_eq!(deliver("u1").await.unwrap().status().as_u16(), 200);
+    let start = Instant::now();
+    let row = loop {
+        let row = entity::bigcommerce::store::Entity::find_by_id(store_id)
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap();
+        if row.state == "uninstalled" {
+            break row;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "still {}", row.state);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(row.access_token, None);
+    assert!(row.uninstalled_at.is_some());
+    assert_eq!(deliver("u2").await.unwrap().status().as_u16(), 404);
+    worker.shutdown().await;
+}
