@@ -20,6 +20,11 @@ pub struct Config {
     pub permissions: Permissions,
     /// `BCGRAPH_APP_DIR`: built frontend files served at `/app/` (the built-in page).
     pub app_dir: Option<std::path::PathBuf>,
+    /// `BCGRAPH_WORKERS`: background actions this process runs at once (0: none).
+    pub workers: usize,
+    /// `BCGRAPH_JOB_LEASE_SECONDS`: how long a running job stays claimed without its worker
+    /// renewing the claim; a job whose process died runs again after it.
+    pub job_lease: std::time::Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -41,6 +46,8 @@ pub struct ConfigError {
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://bcgraph.db?mode=rwc";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 pub const DEFAULT_APP_DIR: &str = "examples/single-click-app/dist";
+pub const DEFAULT_WORKERS: usize = 8;
+pub const DEFAULT_JOB_LEASE_SECONDS: u64 = 60;
 
 impl Config {
     /// Read the configuration from the process environment.
@@ -169,8 +176,33 @@ impl Config {
                 Some(std::path::PathBuf::from(DEFAULT_APP_DIR)).filter(|p| p.join("index.html").is_file())
             }
         };
+        let workers = match var("BCGRAPH_WORKERS") {
+            None => DEFAULT_WORKERS,
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n <= 1024)
+                .ok_or_else(|| ConfigError {
+                    variable: "BCGRAPH_WORKERS",
+                    message: format!("`{text}` is not a number of workers from 0 to 1024"),
+                })?,
+        };
+        let job_lease = match var("BCGRAPH_JOB_LEASE_SECONDS") {
+            None => std::time::Duration::from_secs(DEFAULT_JOB_LEASE_SECONDS),
+            Some(text) => text
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=86_400).contains(n))
+                .map(std::time::Duration::from_secs)
+                .ok_or_else(|| ConfigError {
+                    variable: "BCGRAPH_JOB_LEASE_SECONDS",
+                    message: format!("`{text}` is not a number of seconds from 1 to 86400"),
+                })?,
+        };
         Ok(Config {
             app_dir,
+            workers,
+            job_lease,
             cors_origins,
             permissions,
             database_url,
@@ -224,6 +256,8 @@ mod tests {
             ("BCGRAPH_CORS_ORIGINS", "not an origin"),
             ("BCGRAPH_PERMISSIONS", "/nonexistent/permissions.json"),
             ("BCGRAPH_APP_DIR", "/nonexistent"),
+            ("BCGRAPH_WORKERS", "many"),
+            ("BCGRAPH_JOB_LEASE_SECONDS", "0"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             let expected = if var == "BIGCOMMERCE_CLIENT_ID" {

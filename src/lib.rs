@@ -11,4 +11,5 @@ pub mod db;
 pub mod graphql;
 pub mod model;
 pub mod query;
+pub mod queue;
 pub mod server;

@@ -1,8 +1,10 @@
 //! The `bcgraph` command: serve (the default), migrate, schema.
 
 use bcgraph::auth::api_keys;
+use bcgraph::bigcommerce::{BigCommerce, ClientOptions, handlers, webhooks};
 use bcgraph::config::Config;
 use bcgraph::model::Registry;
+use bcgraph::queue::{Worker, WorkerOptions};
 use bcgraph::server::{self, AppState};
 use bcgraph::{db, graphql};
 use clap::{Parser, Subcommand};
@@ -34,6 +36,20 @@ enum Command {
     /// Manage API keys for back-end code.
     #[command(name = "api-key", subcommand)]
     ApiKey(ApiKeyCommand),
+    /// Manage a store's BigCommerce webhooks.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// Create the configured hooks with the store's secret header, reactivate inactive
+    /// ones and delete this gateway's hooks that are no longer configured.
+    Register {
+        /// The store hash.
+        #[arg(long)]
+        store: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -80,7 +96,9 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<()> {
     let registry = Arc::new(Registry::bigcommerce());
     if let Command::Schema = command {
-        print!("{}", graphql::build_schema(registry, &Default::default())?.sdl());
+        let bigcommerce = BigCommerce::new("https://api.bigcommerce.com", ClientOptions::default())?;
+        let globals = handlers::register(Default::default(), &bigcommerce);
+        print!("{}", graphql::build_schema(registry, &globals)?.sdl());
         return Ok(());
     }
     let config = Config::from_env()?;
@@ -92,17 +110,73 @@ async fn run(command: Command) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::ApiKey(command) => return api_key(&db, command).await,
-        Command::Serve | Command::Schema => {}
+        Command::Serve | Command::Schema | Command::Webhooks(_) => {}
     }
     let state = AppState::new(db, registry, Default::default(), &config).await?;
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    tracing::info!(address = %config.listen, "serving; GraphiQL at /api/graphql");
-    axum::serve(listener, server::router(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+    if let Command::Webhooks(WebhooksCommand::Register { store }) = command {
+        let scopes = config
+            .bigcommerce
+            .webhook_scopes
+            .clone()
+            .unwrap_or_else(|| state.ingest.triggers.scopes());
+        let done = webhooks::register_store(
+            &state.api,
+            &state.bigcommerce,
+            &state.auth.secret,
+            config.public_url.as_str(),
+            &scopes,
+            &store,
+        )
         .await?;
+        println!(
+            "store {store}: created {:?}, reactivated {:?}, deleted {:?}",
+            done.created, done.reactivated, done.deleted
+        );
+        return Ok(());
+    }
+    let workers = (config.workers > 0).then(|| {
+        Worker::start(
+            state.api.clone(),
+            WorkerOptions {
+                concurrency: config.workers,
+                lease: config.job_lease,
+                ..Default::default()
+            },
+        )
+    });
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    tracing::info!(address = %config.listen, workers = config.workers, "serving; GraphiQL at /api/graphql");
+    let served = axum::serve(listener, server::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    // Running jobs finish (or are handed back) before the process ends.
+    if let Some(workers) = workers {
+        workers.shutdown().await;
+    }
+    served?;
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 async fn api_key(db: &sea_orm::DatabaseConnection, command: ApiKeyCommand) -> anyhow::Result<()> {

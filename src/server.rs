@@ -4,6 +4,8 @@
 
 use crate::action::{Api, Caller, GlobalActions};
 use crate::auth::{Auth, AuthError, Identity};
+use crate::bigcommerce::webhooks::{Accepted, Ingest, Triggers};
+use crate::bigcommerce::{BigCommerce, ClientOptions, handlers};
 use crate::config::Config;
 use crate::graphql::{self, RequestContext};
 use crate::model::Registry;
@@ -16,7 +18,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -38,6 +40,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// For calls to BigCommerce's login service (the install code exchange).
     pub http: reqwest::Client,
+    /// The process's BigCommerce client.
+    pub bigcommerce: BigCommerce,
+    /// Webhook checks and the scope-to-action table.
+    pub ingest: Ingest,
 }
 
 impl AppState {
@@ -48,12 +54,20 @@ impl AppState {
         globals: GlobalActions,
         config: &Config,
     ) -> anyhow::Result<AppState> {
+        let bigcommerce = BigCommerce::new(config.bigcommerce.api_url.as_str(), ClientOptions::default())?;
+        let globals = handlers::register(globals, &bigcommerce);
         let schema = graphql::build_schema(registry.clone(), &globals)?;
         let permissions = Arc::new(config.permissions.clone());
         let api = Api::new(db.clone(), registry)
             .with_globals(globals)
             .as_caller(Caller::of(&Identity::system(), permissions));
         let auth = Auth::new(db.clone(), config).await?;
+        let ingest = Ingest {
+            api: api.clone(),
+            triggers: Arc::new(Triggers::default()),
+            gateway_secret: auth.secret.clone(),
+            client_secret: config.bigcommerce.client_secret.clone(),
+        };
         Ok(AppState {
             db,
             api,
@@ -61,7 +75,15 @@ impl AppState {
             auth,
             config: Arc::new(config.clone()),
             http: reqwest::Client::new(),
+            bigcommerce,
+            ingest,
         })
+    }
+
+    /// Which action each webhook scope runs (the built-in table by default).
+    pub fn with_triggers(mut self, triggers: Triggers) -> AppState {
+        self.ingest.triggers = Arc::new(triggers);
+        self
     }
 }
 
@@ -77,6 +99,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::callbacks::routes())
         .route("/api/graphql", get(graphiql).post(graphql_post))
         .route("/api/graphql/batch", get(graphql_websocket))
+        .route("/webhooks/bigcommerce", post(bigcommerce_webhook))
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(cors)
@@ -114,6 +137,29 @@ async fn healthz(State(state): State<AppState>) -> Response {
     match state.db.ping().await {
         Ok(()) => (StatusCode::OK, "ok").into_response(),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response(),
+    }
+}
+
+/// A BigCommerce webhook delivery: checked, then enqueued; answered at once.
+async fn bigcommerce_webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    match state.ingest.deliver(&headers, &body).await {
+        Ok(accepted) => {
+            if let Accepted::UnknownScope(scope) = &accepted {
+                tracing::debug!(%scope, "acknowledged a webhook nothing handles");
+            }
+            (StatusCode::OK, "ok").into_response()
+        }
+        Err(refusal) => {
+            tracing::warn!(?refusal, "refused a webhook delivery");
+            let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            let message = match &refusal {
+                crate::bigcommerce::webhooks::Refusal::Malformed(m)
+                | crate::bigcommerce::webhooks::Refusal::Unauthenticated(m)
+                | crate::bigcommerce::webhooks::Refusal::UnknownStore(m) => m.clone(),
+                crate::bigcommerce::webhooks::Refusal::TooLarge => "the delivery is too large".to_owned(),
+            };
+            (status, message).into_response()
+        }
     }
 }
 

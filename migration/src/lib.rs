@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m0001_bigcommerce_models;
 mod m0002_auth;
 mod m0003_tenant_indexes;
+mod m0004_queue;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_bigcommerce_models::Migration),
             Box::new(m0002_auth::Migration),
             Box::new(m0003_tenant_indexes::Migration),
+            Box::new(m0004_queue::Migration),
         ]
     }
 }

@@ -31,6 +31,9 @@ pub enum ActionError {
     /// The input is not shaped like the action's input.
     #[error("{0}")]
     InvalidInput(String),
+    /// A background action with this id exists already.
+    #[error("a background action with id `{0}` exists already")]
+    DuplicateBackgroundAction(String),
     #[error("database error: {0}")]
     Database(DbErr),
 }
@@ -42,6 +45,7 @@ impl ActionError {
             ActionError::NotFound(_) => "GGT_RECORD_NOT_FOUND",
             ActionError::PermissionDenied(_) => "GGT_PERMISSION_DENIED",
             ActionError::InvalidInput(_) => "GGT_INVALID_ACTION_INPUT",
+            ActionError::DuplicateBackgroundAction(_) => "GGT_DUPLICATE_BACKGROUND_ACTION_ID",
             ActionError::Database(_) => "GGT_INTERNAL_ERROR",
         }
     }
@@ -67,6 +71,7 @@ impl ActionError {
             ActionError::NotFound(m) => ActionError::NotFound(m.clone()),
             ActionError::PermissionDenied(m) => ActionError::PermissionDenied(m.clone()),
             ActionError::InvalidInput(m) => ActionError::InvalidInput(m.clone()),
+            ActionError::DuplicateBackgroundAction(m) => ActionError::DuplicateBackgroundAction(m.clone()),
             ActionError::Database(e) => ActionError::Database(DbErr::Custom(e.to_string())),
         }
     }

@@ -41,12 +41,14 @@
 pub mod access_token;
 pub mod client;
 pub mod error;
+pub mod handlers;
 pub mod lifecycle;
 pub mod listing;
 pub mod oauth;
 pub mod options;
 pub mod pacing;
 pub mod params;
+pub mod webhooks;
 
 pub use client::{Api, ApiVersion, BigCommerce, RequestBuilder, StoreClient};
 pub use error::Error;

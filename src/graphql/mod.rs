@@ -3,6 +3,7 @@
 //! Reads go through the query builder (`crate::query`); nothing here names a
 //! particular model.
 
+mod background;
 pub mod errors;
 mod loaders;
 mod models;
@@ -114,18 +115,21 @@ fn namespace_value<'a>() -> FieldFuture<'a> {
 
 /// Build the schema for `registry` and the application's global actions.
 pub fn build_schema(registry: Arc<Registry>, globals: &GlobalActions) -> Result<Schema, SchemaError> {
-    let mut schema = Schema::build("Query", Some("Mutation"), None)
+    let mut schema = Schema::build("Query", Some("Mutation"), Some("Subscription"))
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(MAX_RECURSION);
     schema = types::register(schema);
     schema = mutations::register_shared(schema);
+    schema = background::register_shared(schema, &registry, globals);
     let mut query = Object::new("Query");
     let mut mutation = Object::new("Mutation");
+    // `background { <namespace> { <action>(..., backgroundOptions) } cancel(id) }`
+    let mut background = Object::new("BackgroundMutations").field(background::cancel_field());
     for (namespace, models) in registry.namespaces() {
         let mut queries = Object::new(namespace_type(namespace, "Queries"));
         let mut writes = Object::new(namespace_type(namespace, "Mutations"));
-        for model in models {
+        for model in models.iter().copied() {
             schema = models::register(schema, &registry, model);
             queries = queries.field(find_one(model)).field(find_many(&registry, model));
             let (next, fields) = mutations::register_model(schema, &registry, model);
@@ -134,11 +138,24 @@ pub fn build_schema(registry: Arc<Registry>, globals: &GlobalActions) -> Result<
                 writes = writes.field(field);
             }
         }
+        let mut enqueues = Object::new(namespace_type(namespace, "BackgroundMutations"));
+        for model in models.iter() {
+            for field in background::model_fields(model) {
+                enqueues = enqueues.field(field);
+            }
+        }
         for action in globals.all().iter().filter(|a| a.namespace() == Some(namespace)) {
             let (next, field) = mutations::global_action(schema, action.clone());
             schema = next;
             writes = writes.field(field);
+            let arguments = mutations::global_arguments(&action.params());
+            enqueues = enqueues.field(background::global_field(action.clone(), arguments));
         }
+        let name = enqueues.type_name().to_owned();
+        schema = schema.register(enqueues);
+        background = background.field(Field::new(namespace, TypeRef::named_nn(name), |_| {
+            namespace_value()
+        }));
         let name = queries.type_name().to_owned();
         schema = schema.register(queries);
         query = query.field(Field::new(namespace, TypeRef::named_nn(name), |_| {
@@ -154,13 +171,25 @@ pub fn build_schema(registry: Arc<Registry>, globals: &GlobalActions) -> Result<
         let (next, field) = mutations::global_action(schema, action.clone());
         schema = next;
         mutation = mutation.field(field);
+        let arguments = mutations::global_arguments(&action.params());
+        background = background.field(background::global_field(action.clone(), arguments));
     }
+    schema = schema.register(background);
+    mutation = mutation.field(Field::new(
+        "background",
+        TypeRef::named_nn("BackgroundMutations"),
+        |_| namespace_value(),
+    ));
     query = query
         .field(meta::gadget_meta_field())
         .field(meta::current_session_field());
     mutation = mutation.field(meta::gadget_meta_field());
     schema = meta::register(schema, &registry);
-    schema.register(query).register(mutation).finish()
+    schema
+        .register(query)
+        .register(mutation)
+        .register(background::subscription())
+        .finish()
 }
 
 fn find_one(model: &Model) -> Field {

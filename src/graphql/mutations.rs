@@ -16,7 +16,7 @@ use serde_json::Value as Json;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-const EXECUTION_ERROR: &str = "ExecutionError";
+pub(super) const EXECUTION_ERROR: &str = "ExecutionError";
 const SIMPLE_ERROR: &str = "SimpleError";
 const INVALID_RECORD_ERROR: &str = "InvalidRecordError";
 const INVALID_FIELD_ERROR: &str = "InvalidFieldError";
@@ -50,14 +50,40 @@ impl From<&ActionError> for ErrorValue {
     }
 }
 
+impl ErrorValue {
+    /// An error known by its code (e.g. read back from a finished background action).
+    pub fn coded(code: &str, message: String) -> ErrorValue {
+        const CODES: &[&str] = &[
+            "GGT_INVALID_RECORD",
+            "GGT_RECORD_NOT_FOUND",
+            "GGT_PERMISSION_DENIED",
+            "GGT_INVALID_QUERY_INPUT",
+            "GGT_INVALID_ACTION_INPUT",
+            "GGT_NON_UNIQUE_DATA",
+            "GGT_DUPLICATE_BACKGROUND_ACTION_ID",
+            "GGT_BACKGROUND_ACTION_CANCELLED",
+            "GGT_TOO_MANY_REQUESTS",
+        ];
+        ErrorValue {
+            code: CODES
+                .iter()
+                .find(|c| **c == code)
+                .copied()
+                .unwrap_or("GGT_INTERNAL_ERROR"),
+            message,
+            invalid: None,
+        }
+    }
+}
+
 /// What every action result resolves from.
 #[derive(Default)]
 pub struct ActionResult {
-    success: bool,
-    errors: Vec<ErrorValue>,
-    record: Option<Record>,
-    records: Vec<Option<Record>>,
-    result: Option<Json>,
+    pub(super) success: bool,
+    pub(super) errors: Vec<ErrorValue>,
+    pub(super) record: Option<Record>,
+    pub(super) records: Vec<Option<Record>>,
+    pub(super) result: Option<Json>,
 }
 
 impl ActionResult {
@@ -178,21 +204,29 @@ fn success_field() -> Field {
 
 fn errors_field() -> Field {
     Field::new("errors", TypeRef::named_nn_list(EXECUTION_ERROR), |ctx| {
-        with_result(&ctx, |r| {
-            // null on success, never []: the client treats any list as a failure.
-            if r.errors.is_empty() {
-                return None;
-            }
-            Some(FieldValue::list(r.errors.iter().map(|e| {
-                let ty = if e.invalid.is_some() {
-                    INVALID_RECORD_ERROR
-                } else {
-                    SIMPLE_ERROR
-                };
-                FieldValue::borrowed_any(e).with_type(ty)
-            })))
-        })
+        with_result(&ctx, |r| error_list(&r.errors))
     })
+}
+
+/// An `errors` list: null when there are none, never []: the client treats any list as a failure.
+pub(super) fn error_list(errors: &[ErrorValue]) -> Option<FieldValue<'_>> {
+    if errors.is_empty() {
+        return None;
+    }
+    Some(FieldValue::list(errors.iter().map(|e| {
+        let ty = if e.invalid.is_some() {
+            INVALID_RECORD_ERROR
+        } else {
+            SIMPLE_ERROR
+        };
+        FieldValue::borrowed_any(e).with_type(ty)
+    })))
+}
+
+/// The result type of a global action: `BigcommerceSyncStoreResult`.
+pub fn result_type_of_global(action: &dyn ErasedGlobal) -> String {
+    let prefix = action.namespace().map(pascal).unwrap_or_default();
+    format!("{prefix}{}Result", pascal(action.name()))
 }
 
 fn action_run_field() -> Field {
@@ -798,8 +832,7 @@ fn bulk_inputs(ctx: &ResolverContext) -> async_graphql::Result<Vec<Json>> {
 
 /// A global action as a mutation field, with its result type registered.
 pub fn global_action(mut schema: SchemaBuilder, action: Arc<dyn ErasedGlobal>) -> (SchemaBuilder, Field) {
-    let prefix = action.namespace().map(pascal).unwrap_or_default();
-    let result_type = format!("{prefix}{}Result", pascal(action.name()));
+    let result_type = result_type_of_global(action.as_ref());
     schema = schema.register(
         Object::new(&result_type)
             .field(success_field())
@@ -828,6 +861,15 @@ pub fn global_action(mut schema: SchemaBuilder, action: Arc<dyn ErasedGlobal>) -
             Ok(Some(FieldValue::owned_any(ActionResult::of_json(result))))
         })
     });
+    for argument in global_arguments(&params) {
+        field = field.argument(argument);
+    }
+    (schema, field)
+}
+
+/// The arguments of a global action.
+pub fn global_arguments(params: &[crate::action::Param]) -> Vec<InputValue> {
+    let mut out = Vec::new();
     for p in params {
         let scalar = match p.ty {
             ParamType::String => TypeRef::STRING,
@@ -841,7 +883,7 @@ pub fn global_action(mut schema: SchemaBuilder, action: Arc<dyn ErasedGlobal>) -
         } else {
             TypeRef::named(scalar)
         };
-        field = field.argument(InputValue::new(p.name, ty));
+        out.push(InputValue::new(p.name, ty));
     }
-    (schema, field)
+    out
 }

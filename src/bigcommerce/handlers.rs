@@ -1,0 +1,575 @@
+//! The built-in webhook handlers: each fetches one resource from BigCommerce and writes
+//! BigCommerce's current state through the action runtime, for one store. Each is a
+//! global action in the `bigcommerce` namespace (`pullProduct`, ...), so it is also a
+//! mutation that pulls a resource on demand and can run in the background; webhooks
+//! enqueue the very same actions. Because each re-fetches, duplicate deliveries and
+//! any delivery order end in BigCommerce's current state.
+
+use super::{BigCommerce, StoreClient};
+use crate::action::{ActionError, Api, Caller, GlobalAction, GlobalActions, Param, ParamType};
+use crate::query::sql::Sql;
+use sea_orm::ConnectionTrait;
+use serde::Deserialize;
+use serde_json::{Map, Value as Json, json};
+
+/// The store a handler acts for.
+pub struct StoreRef {
+    pub id: i64,
+    pub hash: String,
+    access_token: Option<String>,
+}
+
+/// The store an API acts for: the caller's tenant, or `store_hash` (API keys).
+pub async fn resolve_store(api: &Api, store_hash: Option<&str>) -> Result<StoreRef, ActionError> {
+    let backend = api.db.get_database_backend();
+    let mut sql = Sql::new(backend);
+    sql.push("SELECT \"id\", \"store_hash\", \"access_token\" FROM \"bigcommerce_store\" WHERE ");
+    match (api.caller.tenant, store_hash) {
+        (Some(tenant), _) => sql.push("\"id\" = ").bind(tenant.into()),
+        (None, Some(hash)) => sql.push("\"store_hash\" = ").bind(hash.to_owned().into()),
+        (None, None) => {
+            return Err(ActionError::InvalidInput(
+                "storeHash is required without a store session".into(),
+            ));
+        }
+    };
+    sql.push(" AND \"state\" = 'installed'");
+    let row = api
+        .db
+        .query_one_raw(sql.build())
+        .await?
+        .ok_or_else(|| ActionError::NotFound("no installed store by that name".into()))?;
+    let store = StoreRef {
+        id: row.try_get_by_index(0)?,
+        hash: row.try_get_by_index(1)?,
+        access_token: row.try_get_by_index(2)?,
+    };
+    if let (Some(_), Some(hash)) = (api.caller.tenant, store_hash)
+        && hash != store.hash
+    {
+        return Err(ActionError::PermissionDenied(
+            "a store session may only pull its own store".into(),
+        ));
+    }
+    Ok(store)
+}
+
+/// The REST client of a store. The one place that reads a store's access token.
+pub fn store_client(bigcommerce: &BigCommerce, store: &StoreRef) -> Result<StoreClient, ActionError> {
+    let token = store
+        .access_token
+        .as_deref()
+        .ok_or_else(|| ActionError::PermissionDenied(format!("store {} has no access token", store.hash)))?;
+    Ok(bigcommerce.store(store.hash.clone(), token))
+}
+
+/// A BigCommerce failure as an action error (retried by the queue).
+fn remote(e: super::Error) -> ActionError {
+    ActionError::Database(sea_orm::DbErr::Custom(format!("BigCommerce: {e}")))
+}
+
+/// The local id of the record of `model` with this BigCommerce id in the store.
+async fn local_id(
+    api: &Api,
+    model: &str,
+    store: i64,
+    bigcommerce_id: i64,
+) -> Result<Option<i64>, ActionError> {
+    Ok(
+        local_ids(api, model, store, &[("bigcommerceId", bigcommerce_id.into())])
+            .await?
+            .pop(),
+    )
+}
+
+/// The local ids of the store's records of `model` whose fields equal these values.
+async fn local_ids(
+    api: &Api,
+    model: &str,
+    store: i64,
+    equal: &[(&str, sea_orm::Value)],
+) -> Result<Vec<i64>, ActionError> {
+    let model = api
+        .registry
+        .find(model)
+        .ok_or_else(|| ActionError::InvalidInput(format!("no model {model}")))?;
+    let Some(tenant) = model.tenant_field() else {
+        return Ok(Vec::new());
+    };
+    let mut sql = Sql::new(api.db.get_database_backend());
+    sql.push("SELECT \"id\" FROM ")
+        .ident(&model.table)
+        .push(" WHERE ")
+        .ident(&model.fields[tenant].column)
+        .push(" = ")
+        .bind(store.into());
+    for (field, value) in equal {
+        let f = model
+            .field(field)
+            .ok_or_else(|| ActionError::InvalidInput(format!("no field {field}")))?;
+        sql.push(" AND ")
+            .ident(&model.fields[f].column)
+            .push(" = ")
+            .bind(value.clone());
+    }
+    let rows = api.db.query_all_raw(sql.build()).await?;
+    Ok(rows.iter().filter_map(|r| r.try_get_by_index(0).ok()).collect())
+}
+
+/// Copy `(bigcommerce key, api id)` pairs from a BigCommerce object.
+fn pick(source: &Json, pairs: &[(&str, &str)]) -> Map<String, Json> {
+    let mut out = Map::new();
+    for (from, to) in pairs {
+        if let Some(v) = source.get(*from) {
+            out.insert((*to).to_owned(), v.clone());
+        }
+    }
+    out
+}
+
+fn id_of(value: &Json) -> Option<i64> {
+    value
+        .as_i64()
+        .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+}
+
+/// Upsert on `["bigcommerceId", "store"]`, or delete when BigCommerce no longer has it.
+async fn write(
+    api: &Api,
+    model: &str,
+    store: &StoreRef,
+    bigcommerce_id: i64,
+    fetched: Option<Map<String, Json>>,
+) -> Result<Json, ActionError> {
+    match fetched {
+        Some(mut input) => {
+            input.insert("bigcommerceId".into(), json!(bigcommerce_id));
+            input.insert("store".into(), json!({"_link": store.id}));
+            let (record, _) = api
+                .model(model)
+                .upsert(Json::Object(input), &["bigcommerceId", "store"])
+                .await?;
+            Ok(json!({"id": record.id(), "deleted": false}))
+        }
+        None => {
+            if let Some(id) = local_id(api, model, store.id, bigcommerce_id).await? {
+                api.model(model).delete(id).await?;
+            }
+            Ok(json!({"id": null, "deleted": true}))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullParams {
+    bigcommerce_id: Json,
+    store_hash: Option<String>,
+}
+
+fn pull_params() -> Vec<Param> {
+    vec![
+        Param::required("bigcommerceId", ParamType::Number),
+        Param::optional("storeHash", ParamType::String),
+    ]
+}
+
+/// Which resource a pull action fetches.
+#[derive(Clone, Copy)]
+enum Resource {
+    Product,
+    Category,
+    Brand,
+    Customer,
+    Order,
+}
+
+/// `pullProduct`, `pullCategory`, ...: fetch one resource and write it (or delete it).
+pub struct Pull {
+    bigcommerce: BigCommerce,
+    resource: Resource,
+}
+
+impl GlobalAction for Pull {
+    type Params = PullParams;
+
+    fn namespace(&self) -> Option<&'static str> {
+        Some("bigcommerce")
+    }
+
+    fn name(&self) -> &'static str {
+        match self.resource {
+            Resource::Product => "pullProduct",
+            Resource::Category => "pullCategory",
+            Resource::Brand => "pullBrand",
+            Resource::Customer => "pullCustomer",
+            Resource::Order => "pullOrder",
+        }
+    }
+
+    fn params(&self) -> Vec<Param> {
+        pull_params()
+    }
+
+    async fn run(&self, api: &Api, params: PullParams) -> Result<Json, ActionError> {
+        let bc_id = id_of(&params.bigcommerce_id)
+            .ok_or_else(|| ActionError::InvalidInput("bigcommerceId must be a number".into()))?;
+        let store = resolve_store(api, params.store_hash.as_deref()).await?;
+        let api = api.as_caller(Caller {
+            tenant: Some(store.id),
+            ..api.caller.clone()
+        });
+        let client = store_client(&self.bigcommerce, &store)?;
+        match self.resource {
+            Resource::Product => {
+                let product = client
+                    .v3()
+                    .get("/catalog/products/{id}")
+                    .path_param("id", bc_id)
+                    .query("include", ["variants", "custom_fields"])
+                    .send()
+                    .await
+                    .map_err(remote)?;
+                let input = product.map(|p| {
+                    let mut input = pick(
+                        &p,
+                        &[
+                            ("name", "name"),
+                            ("type", "type"),
+                            ("sku", "sku"),
+                            ("price", "price"),
+                            ("sale_price", "salePrice"),
+                            ("weight", "weight"),
+                            ("inventory_level", "inventoryLevel"),
+                            ("inventory_tracking", "inventoryTracking"),
+                            ("is_visible", "isVisible"),
+                            ("categories", "categories"),
+                            ("brand_id", "brandId"),
+                            ("custom_fields", "customFields"),
+                            ("date_created", "dateCreated"),
+                            ("date_modified", "dateModified"),
+                        ],
+                    );
+                    let variants: Vec<Json> = p
+                        .get("variants")
+                        .and_then(Json::as_array)
+                        .map(|vs| {
+                            vs.iter()
+                                .map(|v| {
+                                    let mut variant = pick(
+                                        v,
+                                        &[
+                                            ("id", "bigcommerceId"),
+                                            ("sku", "sku"),
+                                            ("price", "price"),
+                                            ("sale_price", "salePrice"),
+                                            ("inventory_level", "inventoryLevel"),
+                                            ("option_values", "optionValues"),
+                                        ],
+                                    );
+                                    variant.insert("raw".into(), v.clone());
+                                    Json::Object(variant)
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    input.insert("variants".into(), json!([{"_converge": {"values": variants}}]));
+                    let mut raw = p.clone();
+                    if let Some(o) = raw.as_object_mut() {
+                        o.remove("variants");
+                    }
+                    input.insert("raw".into(), raw);
+                    input
+                });
+                if input.is_none()
+                    && let Some(id) = local_id(&api, "bigcommerce/product", store.id, bc_id).await?
+                {
+                    // Its variants go first: they belong to it; BigCommerce drops its
+                    // metafields with it, without a webhook.
+                    let empty = json!({"variants": [{"_converge": {"values": []}}]});
+                    api.model("bigcommerce/product").update(id, empty).await?;
+                    let metafields = local_ids(
+                        &api,
+                        "bigcommerce/metafield",
+                        store.id,
+                        &[("resourceType", "product".into()), ("resourceId", bc_id.into())],
+                    )
+                    .await?;
+                    for result in api.model("bigcommerce/metafield").bulk_delete(metafields).await {
+                        result?;
+                    }
+                }
+                write(&api, "bigcommerce/product", &store, bc_id, input).await
+            }
+            Resource::Category | Resource::Brand => {
+                let (path, model) = match self.resource {
+                    Resource::Category => ("/catalog/categories/{id}", "bigcommerce/category"),
+                    _ => ("/catalog/brands/{id}", "bigcommerce/brand"),
+                };
+                let fetched = client
+                    .v3()
+                    .get(path)
+                    .path_param("id", bc_id)
+                    .send()
+                    .await
+                    .map_err(remote)?;
+                let input = fetched.map(|c| {
+                    let mut input = pick(
+                        &c,
+                        &[
+                            ("name", "name"),
+                            ("parent_id", "parentId"),
+                            ("is_visible", "isVisible"),
+                        ],
+                    );
+                    if matches!(self.resource, Resource::Brand) {
+                        input.retain(|k, _| k == "name");
+                    }
+                    input.insert("raw".into(), c.clone());
+                    input
+                });
+                write(&api, model, &store, bc_id, input).await
+            }
+            Resource::Customer => {
+                let found = client
+                    .v3()
+                    .get("/customers")
+                    .query("id:in", bc_id)
+                    .send()
+                    .await
+                    .map_err(remote)?;
+                let customer = found
+                    .and_then(|list| list.as_array().and_then(|l| l.first().cloned()))
+                    .filter(|c| c.get("id").and_then(id_of) == Some(bc_id));
+                let input = customer.map(|c| {
+                    let mut input = pick(
+                        &c,
+                        &[
+                            ("email", "email"),
+                            ("first_name", "firstName"),
+                            ("last_name", "lastName"),
+                            ("company", "company"),
+                            ("customer_group_id", "customerGroupId"),
+                            ("date_created", "dateCreated"),
+                            ("date_modified", "dateModified"),
+                        ],
+                    );
+                    input.insert("raw".into(), c.clone());
+                    input
+                });
+                write(&api, "bigcommerce/customer", &store, bc_id, input).await
+            }
+            Resource::Order => {
+                let order = client
+                    .v2()
+                    .get("/orders/{id}")
+                    .path_param("id", bc_id)
+                    .send()
+                    .await
+                    .map_err(remote)?;
+                let Some(order) = order else {
+                    return write(&api, "bigcommerce/order", &store, bc_id, None).await;
+                };
+                use futures::TryStreamExt;
+                let products: Vec<Json> = client
+                    .v2()
+                    .list("/orders/{id}/products")
+                    .path_param("id", bc_id)
+                    .items()
+                    .try_collect()
+                    .await
+                    .map_err(remote)?;
+                let mut input = pick(
+                    &order,
+                    &[
+                        ("customer_id", "customerId"),
+                        ("status_id", "statusId"),
+                        ("status", "status"),
+                        ("currency_code", "currencyCode"),
+                        ("is_deleted", "isDeleted"),
+                    ],
+                );
+                if let Some(total) = order.get("total_inc_tax") {
+                    // v2 sends money as strings.
+                    let total = total
+                        .as_f64()
+                        .or_else(|| total.as_str().and_then(|s| s.parse().ok()));
+                    input.insert("totalIncTax".into(), json!(total));
+                }
+                for (from, to) in [("date_created", "dateCreated"), ("date_modified", "dateModified")] {
+                    // v2 dates are RFC 2822.
+                    if let Some(text) = order.get(from).and_then(Json::as_str) {
+                        let parsed = chrono::DateTime::parse_from_rfc2822(text)
+                            .or_else(|_| chrono::DateTime::parse_from_rfc3339(text))
+                            .map(|d| json!(d.with_timezone(&chrono::Utc).to_rfc3339()))
+                            .unwrap_or(Json::Null);
+                        input.insert(to.into(), parsed);
+                    }
+                }
+                input.insert("raw".into(), order.clone());
+                let lines: Vec<Json> = products
+                    .iter()
+                    .map(|p| {
+                        let mut line = pick(
+                            p,
+                            &[
+                                ("id", "bigcommerceId"),
+                                ("name", "name"),
+                                ("sku", "sku"),
+                                ("quantity", "quantity"),
+                                ("product_id", "productId"),
+                                ("variant_id", "variantId"),
+                            ],
+                        );
+                        if let Some(price) = p.get("price_inc_tax") {
+                            let price = price
+                                .as_f64()
+                                .or_else(|| price.as_str().and_then(|s| s.parse().ok()));
+                            line.insert("priceIncTax".into(), json!(price));
+                        }
+                        line.insert("raw".into(), p.clone());
+                        Json::Object(line)
+                    })
+                    .collect();
+                input.insert("orderProducts".into(), json!([{"_converge": {"values": lines}}]));
+                write(&api, "bigcommerce/order", &store, bc_id, Some(input)).await
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetafieldParams {
+    bigcommerce_id: Json,
+    resource_type: String,
+    resource_id: Json,
+    store_hash: Option<String>,
+}
+
+/// `pullMetafield`: a product's (or a variant's) metafield.
+pub struct PullMetafield {
+    bigcommerce: BigCommerce,
+}
+
+impl GlobalAction for PullMetafield {
+    type Params = MetafieldParams;
+
+    fn namespace(&self) -> Option<&'static str> {
+        Some("bigcommerce")
+    }
+
+    fn name(&self) -> &'static str {
+        "pullMetafield"
+    }
+
+    fn params(&self) -> Vec<Param> {
+        vec![
+            Param::required("bigcommerceId", ParamType::Number),
+            Param::required("resourceType", ParamType::String),
+            Param::required("resourceId", ParamType::Number),
+            Param::optional("storeHash", ParamType::String),
+        ]
+    }
+
+    async fn run(&self, api: &Api, params: MetafieldParams) -> Result<Json, ActionError> {
+        let (Some(bc_id), Some(resource_id)) = (id_of(&params.bigcommerce_id), id_of(&params.resource_id))
+        else {
+            return Err(ActionError::InvalidInput(
+                "bigcommerceId and resourceId must be numbers".into(),
+            ));
+        };
+        let store = resolve_store(api, params.store_hash.as_deref()).await?;
+        let api = api.as_caller(Caller {
+            tenant: Some(store.id),
+            ..api.caller.clone()
+        });
+        let client = store_client(&self.bigcommerce, &store)?;
+        let path = match params.resource_type.as_str() {
+            "product" => format!("/catalog/products/{resource_id}/metafields/{bc_id}"),
+            "category" => format!("/catalog/categories/{resource_id}/metafields/{bc_id}"),
+            "brand" => format!("/catalog/brands/{resource_id}/metafields/{bc_id}"),
+            other => {
+                return Err(ActionError::InvalidInput(format!(
+                    "metafields of a {other} are not pulled"
+                )));
+            }
+        };
+        let fetched = client.v3().get(&path).send().await.map_err(remote)?;
+        let input = fetched.map(|m| {
+            let mut input = pick(
+                &m,
+                &[
+                    ("key", "key"),
+                    ("value", "value"),
+                    ("namespace", "namespace"),
+                    ("description", "description"),
+                    ("permission_set", "permissionSet"),
+                    ("resource_type", "resourceType"),
+                    ("resource_id", "resourceId"),
+                    ("date_created", "dateCreated"),
+                    ("date_modified", "dateModified"),
+                ],
+            );
+            input.insert("raw".into(), m.clone());
+            input
+        });
+        write(&api, "bigcommerce/metafield", &store, bc_id, input).await
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UninstallParams {
+    store_hash: Option<String>,
+}
+
+/// `uninstallStore` (`store/app/uninstalled`): the store is marked uninstalled and its
+/// token forgotten; its data stays.
+pub struct UninstallStore;
+
+impl GlobalAction for UninstallStore {
+    type Params = UninstallParams;
+
+    fn namespace(&self) -> Option<&'static str> {
+        Some("bigcommerce")
+    }
+
+    fn name(&self) -> &'static str {
+        "uninstallStore"
+    }
+
+    fn params(&self) -> Vec<Param> {
+        vec![Param::optional("storeHash", ParamType::String)]
+    }
+
+    async fn run(&self, api: &Api, params: UninstallParams) -> Result<Json, ActionError> {
+        let store = resolve_store(api, params.store_hash.as_deref()).await?;
+        api.model("bigcommerce/store")
+            .update(
+                store.id,
+                json!({"state": "uninstalled", "accessToken": null,
+                       "uninstalledAt": chrono::Utc::now().to_rfc3339()}),
+            )
+            .await?;
+        Ok(json!({"storeHash": store.hash}))
+    }
+}
+
+/// The built-in handlers, talking to BigCommerce through `bigcommerce`.
+pub fn register(globals: GlobalActions, bigcommerce: &BigCommerce) -> GlobalActions {
+    let pull = |resource| Pull {
+        bigcommerce: bigcommerce.clone(),
+        resource,
+    };
+    globals
+        .register(pull(Resource::Product))
+        .register(pull(Resource::Category))
+        .register(pull(Resource::Brand))
+        .register(pull(Resource::Customer))
+        .register(pull(Resource::Order))
+        .register(PullMetafield {
+            bigcommerce: bigcommerce.clone(),
+        })
+        .register(UninstallStore)
+}

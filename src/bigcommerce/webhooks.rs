@@ -1,0 +1,402 @@
+//! Webhook ingestion (`POST /webhooks/bigcommerce`) and registration.
+//!
+//! A delivery is checked (the secret header registered for its store, and the
+//! Standard Webhooks signature when present), its store resolved from `producer`,
+//! then the global action configured for its scope is enqueued with job id
+//! `webhook-{store}-{hash}`, so a duplicate delivery enqueues nothing. The answer
+//! never waits for BigCommerce or the handler.
+
+use super::{BigCommerce, StoreClient};
+use crate::action::{Api, Caller};
+use crate::auth::ROLE_ADMIN;
+use crate::queue::{self, Job, Options, QueueError};
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sea_orm::ConnectionTrait;
+use serde_json::{Value as Json, json};
+use sha2::Sha256;
+use std::sync::Arc;
+
+/// The header every registered hook sends back.
+pub const SECRET_HEADER: &str = "x-webhook-secret";
+/// Largest delivery accepted; BigCommerce's are a few hundred bytes.
+pub const MAX_DELIVERY_BYTES: usize = 256 * 1024;
+/// Standard Webhooks timestamps older (or newer) than this are refused.
+pub const SIGNATURE_TOLERANCE_SECS: i64 = 5 * 60;
+
+/// How a scope's `data` becomes the action's parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Params {
+    /// `{bigcommerceId: data.id}`
+    Id,
+    /// `{bigcommerceId: data.sku.product_id}` (sku and variant events refresh the product).
+    SkuProduct,
+    /// `{bigcommerceId: data.metafield_id, resourceType, resourceId}`
+    Metafield,
+    /// `{}`
+    Nothing,
+    /// The whole `data` object, for actions of the application's own.
+    Data,
+}
+
+/// Which action each scope triggers. Patterns end in `/*` or name one scope.
+#[derive(Clone, Debug)]
+pub struct Triggers {
+    rules: Vec<(String, String, Params)>,
+}
+
+impl Default for Triggers {
+    fn default() -> Self {
+        let rule = |scope: &str, action: &str, params| (scope.to_owned(), action.to_owned(), params);
+        Triggers {
+            rules: vec![
+                rule("store/product/*", "bigcommerce/pullProduct", Params::Id),
+                rule("store/sku/*", "bigcommerce/pullProduct", Params::SkuProduct),
+                rule(
+                    "store/metafield/*",
+                    "bigcommerce/pullMetafield",
+                    Params::Metafield,
+                ),
+                rule("store/category/*", "bigcommerce/pullCategory", Params::Id),
+                rule("store/brand/*", "bigcommerce/pullBrand", Params::Id),
+                rule("store/customer/*", "bigcommerce/pullCustomer", Params::Id),
+                rule("store/order/*", "bigcommerce/pullOrder", Params::Id),
+                rule(
+                    "store/app/uninstalled",
+                    "bigcommerce/uninstallStore",
+                    Params::Nothing,
+                ),
+            ],
+        }
+    }
+}
+
+fn matches(pattern: &str, scope: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => scope.starts_with(prefix),
+        None => pattern == scope,
+    }
+}
+
+impl Triggers {
+    /// Run `action` (`namespace/name`) for `scope`; the action's parameters are the
+    /// delivery's `data`. Registered rules win over the built-in ones.
+    pub fn on(mut self, scope: &str, action: &str) -> Self {
+        self.rules
+            .insert(0, (scope.to_owned(), action.to_owned(), Params::Data));
+        self
+    }
+
+    /// The scopes to register with BigCommerce (`BIGCOMMERCE_WEBHOOK_SCOPES` replaces them).
+    pub fn scopes(&self) -> Vec<String> {
+        let mut scopes: Vec<String> = self.rules.iter().map(|(s, _, _)| s.clone()).collect();
+        scopes.dedup();
+        scopes
+    }
+
+    /// The job for a delivery, or `None` for a scope nothing handles.
+    pub fn job(&self, scope: &str, data: &Json) -> Option<Job> {
+        let (_, action, params) = self.rules.iter().find(|(p, _, _)| matches(p, scope))?;
+        let params = match params {
+            Params::Id => json!({"bigcommerceId": data.get("id")?}),
+            Params::SkuProduct => json!({"bigcommerceId": data.get("sku")?.get("product_id")?}),
+            Params::Metafield => json!({
+                "bigcommerceId": data.get("metafield_id")?,
+                "resourceType": data.get("resource_type")?,
+                "resourceId": data.get("resource_id")?,
+            }),
+            Params::Nothing => json!({}),
+            Params::Data => data.clone(),
+        };
+        Some(Job::global(action, params))
+    }
+}
+
+/// The secret header value registered for a store's hooks: derived from the gateway's
+/// secret, so nothing more is stored and every process agrees.
+pub fn store_secret(gateway_secret: &[u8], store_hash: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(gateway_secret).expect("HMAC takes any key length");
+    mac.update(b"bigcommerce-webhook:");
+    mac.update(store_hash.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Why a delivery was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// 400
+    Malformed(String),
+    /// 401
+    Unauthenticated(String),
+    /// 404: no installed store by that producer.
+    UnknownStore(String),
+    /// 413
+    TooLarge,
+}
+
+impl Refusal {
+    pub fn status(&self) -> u16 {
+        match self {
+            Refusal::Malformed(_) => 400,
+            Refusal::Unauthenticated(_) => 401,
+            Refusal::UnknownStore(_) => 404,
+            Refusal::TooLarge => 413,
+        }
+    }
+}
+
+/// What a delivery did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Accepted {
+    Enqueued(String),
+    Duplicate,
+    UnknownScope(String),
+}
+
+/// Everything ingestion needs.
+#[derive(Clone)]
+pub struct Ingest {
+    pub api: Api,
+    pub triggers: Arc<Triggers>,
+    pub gateway_secret: Arc<Vec<u8>>,
+    /// The app's client secret: the key of Standard Webhooks signatures.
+    pub client_secret: Option<String>,
+}
+
+fn header<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Ingest {
+    /// Check and enqueue one delivery.
+    pub async fn deliver(&self, headers: &axum::http::HeaderMap, body: &[u8]) -> Result<Accepted, Refusal> {
+        if body.len() > MAX_DELIVERY_BYTES {
+            return Err(Refusal::TooLarge);
+        }
+        let delivery: Json = serde_json::from_slice(body)
+            .map_err(|e| Refusal::Malformed(format!("the body is not JSON: {e}")))?;
+        let text = |key: &str| delivery.get(key).and_then(Json::as_str);
+        let (Some(scope), Some(producer), Some(hash)) = (text("scope"), text("producer"), text("hash"))
+        else {
+            return Err(Refusal::Malformed("scope, producer and hash are required".into()));
+        };
+        let data = delivery.get("data").cloned().unwrap_or(Json::Null);
+        let store_hash = producer
+            .strip_prefix("stores/")
+            .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric()))
+            .ok_or_else(|| Refusal::Malformed(format!("`{producer}` is not a stores/{{hash}} producer")))?;
+        if hash.is_empty() || hash.len() > 128 {
+            return Err(Refusal::Malformed("hash must be 1 to 128 characters".into()));
+        }
+        let expected = store_secret(&self.gateway_secret, store_hash);
+        let given = header(headers, SECRET_HEADER).unwrap_or("");
+        if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+            return Err(Refusal::Unauthenticated(
+                "missing or wrong webhook secret for this store".into(),
+            ));
+        }
+        if let Some(signature) = header(headers, "webhook-signature") {
+            self.check_signature(headers, signature, body)?;
+        }
+        let store_id = self.installed_store(store_hash).await?;
+        let Some(job) = self.triggers.job(scope, &data) else {
+            tracing::info!(scope, store = store_hash, "webhook for a scope nothing handles");
+            return Ok(Accepted::UnknownScope(scope.to_owned()));
+        };
+        let caller = Caller {
+            tenant: Some(store_id),
+            roles: vec![ROLE_ADMIN.to_owned()],
+            permissions: self.api.caller.permissions.clone(),
+        };
+        let options = Options {
+            id: Some(format!("webhook-{store_id}-{hash}")),
+            ..Options::default()
+        };
+        match queue::enqueue(&self.api.db, &job, &caller, &options).await {
+            Ok(id) => Ok(Accepted::Enqueued(id)),
+            Err(QueueError::Duplicate(_)) => Ok(Accepted::Duplicate),
+            Err(e) => {
+                tracing::error!(error = %e, "could not enqueue a webhook");
+                Err(Refusal::Malformed("could not enqueue".into()))
+            }
+        }
+    }
+
+    fn check_signature(
+        &self,
+        headers: &axum::http::HeaderMap,
+        signature: &str,
+        body: &[u8],
+    ) -> Result<(), Refusal> {
+        let bad = |m: &str| Refusal::Unauthenticated(format!("webhook signature: {m}"));
+        let key = self
+            .client_secret
+            .as_deref()
+            .ok_or_else(|| bad("no client secret to check it"))?;
+        let id = header(headers, "webhook-id").ok_or_else(|| bad("webhook-id is missing"))?;
+        let timestamp =
+            header(headers, "webhook-timestamp").ok_or_else(|| bad("webhook-timestamp is missing"))?;
+        let seconds: i64 = timestamp
+            .parse()
+            .map_err(|_| bad("webhook-timestamp is not a number"))?;
+        if (chrono::Utc::now().timestamp() - seconds).abs() > SIGNATURE_TOLERANCE_SECS {
+            return Err(bad("the timestamp is too old or in the future"));
+        }
+        let key_bytes = key
+            .strip_prefix("whsec_")
+            .and_then(|k| base64::engine::general_purpose::STANDARD.decode(k).ok())
+            .unwrap_or_else(|| key.as_bytes().to_vec());
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key_bytes).expect("HMAC takes any key length");
+        mac.update(id.as_bytes());
+        mac.update(b".");
+        mac.update(timestamp.as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        let ok = signature.split(' ').any(|candidate| {
+            candidate
+                .strip_prefix("v1,")
+                .is_some_and(|s| constant_time_eq(s.as_bytes(), expected.as_bytes()))
+        });
+        if ok { Ok(()) } else { Err(bad("it does not match")) }
+    }
+
+    async fn installed_store(&self, store_hash: &str) -> Result<i64, Refusal> {
+        let mut sql = crate::query::sql::Sql::new(self.api.db.get_database_backend());
+        sql.push("SELECT \"id\" FROM \"bigcommerce_store\" WHERE \"store_hash\" = ")
+            .bind(store_hash.to_owned().into())
+            .push(" AND \"state\" = 'installed'");
+        let row = self.api.db.query_one_raw(sql.build()).await.map_err(|e| {
+            tracing::error!(error = %e, "looking up a webhook's store");
+            Refusal::UnknownStore("the store could not be read".into())
+        })?;
+        row.and_then(|r| r.try_get_by_index::<i64>(0).ok())
+            .ok_or_else(|| Refusal::UnknownStore(format!("no installed store {store_hash}")))
+    }
+}
+
+/// What registration changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Registered {
+    pub created: Vec<String>,
+    pub reactivated: Vec<String>,
+    pub deleted: Vec<String>,
+}
+
+/// Make the store's hooks that point at `destination` be exactly `scopes`, active and
+/// carrying the store's secret header: create the missing, reactivate (and re-key) the
+/// inactive, delete the ones no longer configured. Hooks to other destinations stay.
+pub async fn register(
+    client: &StoreClient,
+    destination: &str,
+    secret: &str,
+    scopes: &[String],
+) -> Result<Registered, super::Error> {
+    use futures::TryStreamExt;
+    let hooks: Vec<Json> = client.v3().list("/hooks").items().try_collect().await?;
+    let ours: Vec<&Json> = hooks
+        .iter()
+        .filter(|h| h.get("destination").and_then(Json::as_str) == Some(destination))
+        .collect();
+    let headers = json!({SECRET_HEADER: secret});
+    let mut out = Registered::default();
+    for scope in scopes {
+        let existing = ours
+            .iter()
+            .find(|h| h.get("scope").and_then(Json::as_str) == Some(scope.as_str()));
+        match existing {
+            None => {
+                client
+                    .v3()
+                    .post("/hooks")
+                    .json(
+                        &json!({"scope": scope, "destination": destination, "is_active": true,
+                                  "headers": headers}),
+                    )
+                    .send()
+                    .await?;
+                out.created.push(scope.clone());
+            }
+            Some(hook) => {
+                let active = hook.get("is_active").and_then(Json::as_bool) == Some(true);
+                let keyed = hook.get("headers").and_then(|h| h.get(SECRET_HEADER)) == Some(&json!(secret));
+                if !(active && keyed) {
+                    let id = hook.get("id").and_then(Json::as_i64).unwrap_or_default();
+                    client
+                        .v3()
+                        .put("/hooks/{id}")
+                        .path_param("id", id)
+                        .json(&json!({"is_active": true, "headers": headers}))
+                        .send()
+                        .await?;
+                    out.reactivated.push(scope.clone());
+                }
+            }
+        }
+    }
+    for hook in ours {
+        let scope = hook.get("scope").and_then(Json::as_str).unwrap_or_default();
+        if !scopes.iter().any(|s| s == scope) {
+            let id = hook.get("id").and_then(Json::as_i64).unwrap_or_default();
+            client
+                .v3()
+                .delete("/hooks/{id}")
+                .path_param("id", id)
+                .send()
+                .await?;
+            out.deleted.push(scope.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// Register the configured hooks of an installed store (the CLI and the install flow).
+pub async fn register_store(
+    api: &Api,
+    bigcommerce: &BigCommerce,
+    gateway_secret: &[u8],
+    public_url: &str,
+    scopes: &[String],
+    store_hash: &str,
+) -> anyhow::Result<Registered> {
+    let store = super::handlers::resolve_store(api, Some(store_hash)).await?;
+    let client = super::handlers::store_client(bigcommerce, &store)?;
+    let destination = format!("{}/webhooks/bigcommerce", public_url.trim_end_matches('/'));
+    let secret = store_secret(gateway_secret, &store.hash);
+    Ok(register(&client, &destination, &secret, scopes).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_map_to_actions() {
+        let t = Triggers::default();
+        let job = t.job(
+            "store/sku/updated",
+            &json!({"id": 5, "sku": {"product_id": 9, "variant_id": 5}}),
+        );
+        assert_eq!(
+            job,
+            Some(Job::global(
+                "bigcommerce/pullProduct",
+                json!({"bigcommerceId": 9})
+            ))
+        );
+        assert_eq!(t.job("store/shipment/created", &json!({"id": 1})), None);
+        let t = t.on("store/cart/*", "mine/cartChanged");
+        assert_eq!(
+            t.job("store/cart/created", &json!({"id": "c1"})),
+            Some(Job::global("mine/cartChanged", json!({"id": "c1"})))
+        );
+    }
+}

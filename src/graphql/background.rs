@@ -1,0 +1,653 @@
+//! Background actions over GraphQL: `background { <ns> { <action>(..., backgroundOptions) } }`
+//! for every action, `background { cancel(id) }`, and the `backgroundAction(id)`
+//! subscription that reports the outcome and the action's typed result.
+
+use super::RequestContext;
+use super::mutations::{ActionResult, ErrorValue, result_type_of_global};
+use super::types::{DATE_TIME, GADGET_ID};
+use crate::action::{ActionError, Api, ErasedGlobal, GlobalActions};
+use crate::model::{Model, ModelId, Registry, pascal};
+use crate::queue::{self, BackgroundAction, Job, Options, State};
+use async_graphql::dynamic::{
+    Enum, Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext, SchemaBuilder,
+    Subscription, SubscriptionField, SubscriptionFieldFuture, TypeRef, Union,
+};
+use serde_json::Value as Json;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const OPTIONS: &str = "EnqueueBackgroundActionOptions";
+const RETRY_POLICY: &str = "BackgroundActionRetryPolicy";
+const QUEUE: &str = "BackgroundActionQueue";
+const PRIORITY: &str = "BackgroundActionPriority";
+const OUTCOME: &str = "BackgroundActionOutcome";
+const STATUS: &str = "BackgroundActionStatus";
+
+/// What the client's `getBackgroundActionStatusOperation` reads.
+fn status_of(job: &BackgroundAction) -> &'static str {
+    match job.state {
+        State::Waiting if job.attempts > 0 => "retrying",
+        State::Waiting if job.run_at > chrono::Utc::now() => "scheduled",
+        State::Waiting => "waiting",
+        State::Running => "running",
+        State::Completed => "completed",
+        State::Failed => "failed",
+        State::Cancelled => "cancelled",
+    }
+}
+const BACKGROUND_ACTION: &str = "BackgroundAction";
+const RESULT_UNION: &str = "BackgroundActionResult";
+const ENQUEUE_RESULT: &str = "EnqueueBackgroundActionResult";
+const ENQUEUE_BULK_RESULT: &str = "EnqueueBulkBackgroundActionResult";
+const CANCEL_RESULT: &str = "CancelBackgroundActionResult";
+
+/// How often a subscription looks at its job: jobs may run in another process.
+const POLL: Duration = Duration::from_millis(100);
+
+/// A background action as GraphQL shows it.
+struct Handle {
+    id: String,
+    /// `scheduled waiting retrying running completed failed cancelled`, when known.
+    status: Option<&'static str>,
+    outcome: Option<&'static str>,
+    /// The action's result and its GraphQL type, once final.
+    result: Option<(ActionResult, String)>,
+}
+
+/// What an enqueue or cancel answers.
+#[derive(Default)]
+struct Enqueued {
+    errors: Vec<ErrorValue>,
+    handles: Vec<Handle>,
+}
+
+fn handle(id: String) -> Handle {
+    Handle {
+        id,
+        status: None,
+        outcome: None,
+        result: None,
+    }
+}
+
+fn fail<'a>(err: async_graphql::Error) -> FieldFuture<'a> {
+    FieldFuture::Future(Box::pin(async move { Err(err) }))
+}
+
+/// One write of a model, or a global action, as the `background` namespace offers it.
+#[derive(Clone)]
+enum Action {
+    Model { model: ModelId, verb: Verb },
+    Global(Arc<dyn ErasedGlobal>),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Create,
+    Update,
+    Delete,
+    Upsert,
+    BulkCreate,
+    BulkUpdate,
+    BulkUpsert,
+    BulkDelete,
+}
+
+/// The input types, the result types and the subscription root.
+pub fn register_shared(schema: SchemaBuilder, registry: &Registry, globals: &GlobalActions) -> SchemaBuilder {
+    let mut union = Union::new(RESULT_UNION);
+    for model in registry.namespaces().into_iter().flat_map(|(_, models)| models) {
+        let t = model.type_name();
+        for verb in ["Create", "Update", "Delete"] {
+            union = union.possible_type(format!("{verb}{t}Result"));
+        }
+    }
+    for action in globals.all() {
+        union = union.possible_type(result_type_of_global(action.as_ref()));
+    }
+    let handle_fields = |obj: Object| {
+        obj.field(Field::new(
+            "id",
+            TypeRef::named_nn(TypeRef::STRING),
+            |ctx| match ctx.parent_value.try_downcast_ref::<Handle>() {
+                Ok(h) => FieldFuture::Value(Some(FieldValue::value(h.id.clone()))),
+                Err(e) => fail(e),
+            },
+        ))
+        .field(Field::new("status", TypeRef::named(STATUS), |ctx| {
+            match ctx.parent_value.try_downcast_ref::<Handle>() {
+                Ok(h) => FieldFuture::Value(
+                    h.status
+                        .map(|o| FieldValue::value(async_graphql::Value::Enum(async_graphql::Name::new(o)))),
+                ),
+                Err(e) => fail(e),
+            }
+        }))
+        .field(Field::new("outcome", TypeRef::named(OUTCOME), |ctx| {
+            match ctx.parent_value.try_downcast_ref::<Handle>() {
+                Ok(h) => FieldFuture::Value(
+                    h.outcome
+                        .map(|o| FieldValue::value(async_graphql::Value::Enum(async_graphql::Name::new(o)))),
+                ),
+                Err(e) => fail(e),
+            }
+        }))
+        .field(Field::new(
+            "result",
+            TypeRef::named(RESULT_UNION),
+            |ctx| match ctx.parent_value.try_downcast_ref::<Handle>() {
+                Ok(h) => FieldFuture::Value(
+                    h.result
+                        .as_ref()
+                        .map(|(r, ty)| FieldValue::borrowed_any(r).with_type(ty.clone())),
+                ),
+                Err(e) => fail(e),
+            },
+        ))
+    };
+    let enqueue_fields = |obj: Object| {
+        obj.field(Field::new(
+            "success",
+            TypeRef::named_nn(TypeRef::BOOLEAN),
+            |ctx| match ctx.parent_value.try_downcast_ref::<Enqueued>() {
+                Ok(r) => FieldFuture::Value(Some(FieldValue::value(r.errors.is_empty()))),
+                Err(e) => fail(e),
+            },
+        ))
+        .field(Field::new(
+            "errors",
+            TypeRef::named_nn_list(super::mutations::EXECUTION_ERROR),
+            |ctx| match ctx.parent_value.try_downcast_ref::<Enqueued>() {
+                Ok(r) => FieldFuture::Value(super::mutations::error_list(&r.errors)),
+                Err(e) => fail(e),
+            },
+        ))
+    };
+    schema
+        .register(
+            Enum::new(PRIORITY)
+                .item("LOW")
+                .item("DEFAULT")
+                .item("HIGH")
+                .item("PLATFORM"),
+        )
+        .register(
+            Enum::new(OUTCOME)
+                .item("completed")
+                .item("failed")
+                .item("cancelled"),
+        )
+        .register(
+            Enum::new(STATUS)
+                .item("scheduled")
+                .item("waiting")
+                .item("retrying")
+                .item("running")
+                .item("completed")
+                .item("failed")
+                .item("cancelled"),
+        )
+        .register(
+            InputObject::new(RETRY_POLICY)
+                .field(InputValue::new("retryCount", TypeRef::named_nn(TypeRef::INT)))
+                .field(InputValue::new("initialInterval", TypeRef::named(TypeRef::INT)))
+                .field(InputValue::new("maxInterval", TypeRef::named(TypeRef::INT)))
+                .field(InputValue::new("backoffFactor", TypeRef::named(TypeRef::FLOAT)))
+                .field(InputValue::new(
+                    "randomizeInterval",
+                    TypeRef::named(TypeRef::BOOLEAN),
+                )),
+        )
+        .register(
+            InputObject::new(QUEUE)
+                .field(InputValue::new("name", TypeRef::named_nn(TypeRef::STRING)))
+                .field(InputValue::new("maxConcurrency", TypeRef::named(TypeRef::INT))),
+        )
+        .register(
+            InputObject::new(OPTIONS)
+                .field(InputValue::new("id", TypeRef::named(TypeRef::STRING)))
+                .field(InputValue::new("retries", TypeRef::named(RETRY_POLICY)))
+                .field(InputValue::new("queue", TypeRef::named(QUEUE)))
+                .field(InputValue::new("priority", TypeRef::named(PRIORITY)))
+                .field(InputValue::new("startAt", TypeRef::named(DATE_TIME))),
+        )
+        .register(union)
+        .register(handle_fields(Object::new(BACKGROUND_ACTION)))
+        .register(enqueue_fields(Object::new(ENQUEUE_RESULT)).field(Field::new(
+            "backgroundAction",
+            TypeRef::named(BACKGROUND_ACTION),
+            single_handle,
+        )))
+        .register(enqueue_fields(Object::new(CANCEL_RESULT)).field(Field::new(
+            "backgroundAction",
+            TypeRef::named(BACKGROUND_ACTION),
+            single_handle,
+        )))
+        .register(enqueue_fields(Object::new(ENQUEUE_BULK_RESULT)).field(Field::new(
+            "backgroundActions",
+            TypeRef::named_nn_list_nn(BACKGROUND_ACTION),
+            |ctx| match ctx.parent_value.try_downcast_ref::<Enqueued>() {
+                Ok(r) => FieldFuture::Value(Some(FieldValue::list(
+                    r.handles.iter().map(|h| FieldValue::borrowed_any(h)),
+                ))),
+                Err(e) => fail(e),
+            },
+        )))
+}
+
+fn single_handle(ctx: ResolverContext<'_>) -> FieldFuture<'_> {
+    match ctx.parent_value.try_downcast_ref::<Enqueued>() {
+        Ok(r) => FieldFuture::Value(r.handles.first().map(|h| FieldValue::borrowed_any(h))),
+        Err(e) => fail(e),
+    }
+}
+
+/// The `Subscription` root: `backgroundAction(id)`.
+pub fn subscription() -> Subscription {
+    Subscription::new("Subscription").field(
+        SubscriptionField::new("backgroundAction", TypeRef::named(BACKGROUND_ACTION), |ctx| {
+            SubscriptionFieldFuture::new(async move {
+                let id = ctx.args.try_get("id")?.string()?.to_owned();
+                let api = ctx.data::<RequestContext>()?.api.clone();
+                let stream = futures::stream::unfold(Some((api, id, true)), |state| async move {
+                    let (api, id, first) = state?;
+                    loop {
+                        if !first {
+                            tokio::time::sleep(POLL).await;
+                        }
+                        let job = match api.background_action(&id).await {
+                            Ok(Some(job)) => job,
+                            Ok(None) => {
+                                let err = super::coded(
+                                    "GGT_RECORD_NOT_FOUND",
+                                    format!("no background action {id}"),
+                                );
+                                return Some((Err(err), None));
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, "reading a background action");
+                                let err = super::coded(super::errors::INTERNAL_ERROR, "internal error");
+                                return Some((Err(err), None));
+                            }
+                        };
+                        if job.state.is_final() {
+                            let value = final_handle(&api, &job).await;
+                            return Some((Ok(FieldValue::owned_any(value)), None));
+                        }
+                        if first {
+                            let mut value = handle(job.id.clone());
+                            value.status = Some(status_of(&job));
+                            return Some((Ok(FieldValue::owned_any(value)), Some((api, id, false))));
+                        }
+                    }
+                });
+                Ok(stream)
+            })
+        })
+        .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::STRING))),
+    )
+}
+
+/// A finished job with its result as the action's own result type.
+async fn final_handle(api: &Api, job: &BackgroundAction) -> Handle {
+    let outcome = match job.state {
+        State::Completed => "completed",
+        State::Cancelled => "cancelled",
+        _ => "failed",
+    };
+    let stored = job.result.clone().unwrap_or(Json::Null);
+    let mut result = ActionResult::default();
+    if job.state == State::Completed {
+        result.success = true;
+    } else if let Some(errors) = stored.get("errors").and_then(Json::as_array) {
+        result.errors = errors
+            .iter()
+            .map(|e| {
+                ErrorValue::coded(
+                    e.get("code")
+                        .and_then(Json::as_str)
+                        .unwrap_or(super::errors::INTERNAL_ERROR),
+                    e.get("message")
+                        .and_then(Json::as_str)
+                        .unwrap_or("failed")
+                        .to_owned(),
+                )
+            })
+            .collect();
+    } else {
+        let message = job
+            .last_error
+            .clone()
+            .unwrap_or_else(|| format!("background action {outcome}"));
+        result.errors = vec![ErrorValue::coded("GGT_BACKGROUND_ACTION_CANCELLED", message)];
+    }
+    let inner = stored.get("result").cloned().unwrap_or(Json::Null);
+    let model = |name: &str| api.registry.find(name);
+    let ty = match &job.job {
+        Job::Global { name, .. } => {
+            result.result = result.success.then_some(inner.clone());
+            api.globals.find(name).map(|a| result_type_of_global(a.as_ref()))
+        }
+        Job::Create { model: m, .. } => model(m).map(|m| format!("Create{}Result", m.type_name())),
+        Job::Update { model: m, .. } => model(m).map(|m| format!("Update{}Result", m.type_name())),
+        Job::Delete { model: m, .. } => model(m).map(|m| format!("Delete{}Result", m.type_name())),
+        Job::Upsert { model: m, .. } => {
+            let created = inner.get("created").and_then(Json::as_bool).unwrap_or(false);
+            let verb = if created { "Create" } else { "Update" };
+            model(m).map(|m| format!("{verb}{}Result", m.type_name()))
+        }
+    };
+    let record_model = match &job.job {
+        Job::Create { model: m, .. } | Job::Update { model: m, .. } | Job::Upsert { model: m, .. } => {
+            model(m)
+        }
+        _ => None,
+    };
+    if let (true, Some(model), Some(id)) = (
+        result.success,
+        record_model,
+        inner.get("id").and_then(Json::as_i64),
+    ) {
+        match api.model_by_id(model.id).find(id).await {
+            Ok(record) => result.record = record,
+            Err(e) => tracing::warn!(error = %e, "reading a background action's record"),
+        }
+    }
+    Handle {
+        id: job.id.clone(),
+        status: Some(status_of(job)),
+        outcome: Some(outcome),
+        result: ty.map(|ty| (result, ty)),
+    }
+}
+
+fn options_of(ctx: &ResolverContext) -> async_graphql::Result<Options> {
+    let value = match ctx.args.get("backgroundOptions") {
+        Some(v) if !v.is_null() => super::to_json(v.as_value())?,
+        _ => Json::Null,
+    };
+    Options::from_json(&value).map_err(|m| super::coded("GGT_INVALID_ACTION_INPUT", m))
+}
+
+/// Check the caller may run the action, then enqueue one job (or one per bulk element)
+/// in one transaction.
+async fn enqueue(
+    ctx: &ResolverContext<'_>,
+    action: &Action,
+    jobs: Vec<Job>,
+) -> async_graphql::Result<Enqueued> {
+    let options = options_of(ctx)?;
+    let api = &ctx.data::<RequestContext>()?.api;
+    let allowed = match action {
+        Action::Global(a) => api.check_global(a.namespace(), a.name()),
+        Action::Model { model, verb } => {
+            let model = api.registry.get(*model);
+            let ops: &[&str] = match verb {
+                Verb::Create | Verb::BulkCreate => &["create"],
+                Verb::Update | Verb::BulkUpdate => &["update"],
+                Verb::Delete | Verb::BulkDelete => &["delete"],
+                Verb::Upsert | Verb::BulkUpsert => &["create", "update"],
+            };
+            ops.iter().try_for_each(|op| api.caller.check(model, op))
+        }
+    };
+    if let Err(e) = allowed {
+        return Ok(Enqueued {
+            errors: vec![(&e).into()],
+            handles: Vec::new(),
+        });
+    }
+    let result: Result<Vec<String>, ActionError> = async {
+        let txn = api.begin().await?;
+        let mut ids = Vec::with_capacity(jobs.len());
+        let bulk = jobs.len() > 1;
+        for (i, job) in jobs.iter().enumerate() {
+            let mut options = options.clone();
+            if bulk && let Some(id) = &options.id {
+                options.id = Some(format!("{id}-{i}"));
+            }
+            ids.push(queue::enqueue(&txn, job, &api.caller, &options).await?);
+        }
+        txn.commit().await?;
+        Ok(ids)
+    }
+    .await;
+    Ok(match result {
+        Ok(ids) => Enqueued {
+            errors: Vec::new(),
+            handles: ids.into_iter().map(handle).collect(),
+        },
+        Err(e) => Enqueued {
+            errors: vec![(&e).into()],
+            handles: Vec::new(),
+        },
+    })
+}
+
+fn json_arg(ctx: &ResolverContext, name: &str) -> async_graphql::Result<Json> {
+    match ctx.args.get(name) {
+        Some(v) if !v.is_null() => super::to_json(v.as_value()),
+        _ => Ok(Json::Object(Default::default())),
+    }
+}
+
+fn id_of(value: &Json) -> async_graphql::Result<i64> {
+    match value {
+        Json::String(s) => crate::query::value::parse_id(s),
+        Json::Number(n) => n.as_i64(),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        super::coded(
+            super::errors::INVALID_QUERY_INPUT,
+            format!("`{value}` is not a record id"),
+        )
+    })
+}
+
+fn strings(value: Option<&Json>) -> Vec<String> {
+    match value {
+        Some(Json::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        Some(Json::String(s)) => vec![s.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// The jobs an enqueue field's arguments describe.
+fn jobs_of(ctx: &ResolverContext, model: &Model, verb: Verb) -> async_graphql::Result<Vec<Job>> {
+    let name = model.qualified_name();
+    let key = model.api_id.as_str();
+    let list = |arg: &str| -> async_graphql::Result<Vec<Json>> {
+        Ok(match super::to_json(ctx.args.try_get(arg)?.as_value())? {
+            Json::Array(items) => items,
+            one => vec![one],
+        })
+    };
+    let input_of = |item: &Json| item.get(key).cloned().unwrap_or(Json::Object(Default::default()));
+    Ok(match verb {
+        Verb::Create => vec![Job::Create {
+            model: name,
+            input: json_arg(ctx, key)?,
+        }],
+        Verb::Update => vec![Job::Update {
+            model: name,
+            id: id_of(&super::to_json(ctx.args.try_get("id")?.as_value())?)?,
+            input: json_arg(ctx, key)?,
+        }],
+        Verb::Delete => vec![Job::Delete {
+            model: name,
+            id: id_of(&super::to_json(ctx.args.try_get("id")?.as_value())?)?,
+        }],
+        Verb::Upsert => {
+            let on = ctx
+                .args
+                .get("on")
+                .map(|v| super::to_json(v.as_value()))
+                .transpose()?;
+            vec![Job::Upsert {
+                model: name,
+                input: json_arg(ctx, key)?,
+                on: strings(on.as_ref()),
+            }]
+        }
+        Verb::BulkCreate => list("inputs")?
+            .iter()
+            .map(|i| Job::Create {
+                model: name.clone(),
+                input: input_of(i),
+            })
+            .collect(),
+        Verb::BulkUpdate => list("inputs")?
+            .iter()
+            .map(|i| {
+                Ok(Job::Update {
+                    model: name.clone(),
+                    id: id_of(i.get("id").unwrap_or(&Json::Null))?,
+                    input: input_of(i),
+                })
+            })
+            .collect::<async_graphql::Result<_>>()?,
+        Verb::BulkUpsert => list("inputs")?
+            .iter()
+            .map(|i| Job::Upsert {
+                model: name.clone(),
+                input: input_of(i),
+                on: strings(i.get("on")),
+            })
+            .collect(),
+        Verb::BulkDelete => list("ids")?
+            .iter()
+            .map(|i| {
+                Ok(Job::Delete {
+                    model: name.clone(),
+                    id: id_of(i)?,
+                })
+            })
+            .collect::<async_graphql::Result<_>>()?,
+    })
+}
+
+fn enqueue_field(name: String, action: Action, bulk: bool) -> Field {
+    let ty = if bulk { ENQUEUE_BULK_RESULT } else { ENQUEUE_RESULT };
+    Field::new(name, TypeRef::named(ty), move |ctx| {
+        let action = action.clone();
+        FieldFuture::new(async move {
+            let jobs = match &action {
+                Action::Model { model, verb } => {
+                    let registry = &ctx.data::<RequestContext>()?.api.registry;
+                    jobs_of(&ctx, registry.get(*model), *verb)?
+                }
+                Action::Global(a) => {
+                    let mut params = serde_json::Map::new();
+                    for (name, value) in ctx.args.iter() {
+                        if name != "backgroundOptions" {
+                            params.insert(name.to_string(), super::to_json(value.as_value())?);
+                        }
+                    }
+                    let name = match a.namespace() {
+                        Some(ns) => format!("{ns}/{}", a.name()),
+                        None => a.name().to_owned(),
+                    };
+                    vec![Job::Global {
+                        name,
+                        params: Json::Object(params),
+                    }]
+                }
+            };
+            let result = enqueue(&ctx, &action, jobs).await?;
+            Ok(Some(FieldValue::owned_any(result)))
+        })
+    })
+    .argument(InputValue::new("backgroundOptions", TypeRef::named(OPTIONS)))
+}
+
+/// The enqueue fields of a model: the same arguments as its mutations, plus `backgroundOptions`.
+pub fn model_fields(model: &Model) -> Vec<Field> {
+    let t = model.type_name();
+    let key = model.api_id.clone();
+    let one = pascal(&model.api_id);
+    let many = pascal(&model.plural_api_id);
+    let plural_t = model.plural_type_name();
+    let action = |verb| Action::Model {
+        model: model.id,
+        verb,
+    };
+    vec![
+        enqueue_field(format!("create{one}"), action(Verb::Create), false).argument(InputValue::new(
+            key.clone(),
+            TypeRef::named(format!("Create{t}Input")),
+        )),
+        enqueue_field(format!("update{one}"), action(Verb::Update), false)
+            .argument(InputValue::new("id", TypeRef::named_nn(GADGET_ID)))
+            .argument(InputValue::new(
+                key.clone(),
+                TypeRef::named(format!("Update{t}Input")),
+            )),
+        enqueue_field(format!("delete{one}"), action(Verb::Delete), false)
+            .argument(InputValue::new("id", TypeRef::named_nn(GADGET_ID))),
+        enqueue_field(format!("upsert{one}"), action(Verb::Upsert), false)
+            .argument(InputValue::new("on", TypeRef::named_nn_list(TypeRef::STRING)))
+            .argument(InputValue::new(key, TypeRef::named(format!("Upsert{t}Input")))),
+        enqueue_field(format!("bulkCreate{many}"), action(Verb::BulkCreate), true).argument(InputValue::new(
+            "inputs",
+            TypeRef::named_nn_list_nn(format!("BulkCreate{plural_t}Input")),
+        )),
+        enqueue_field(format!("bulkUpdate{many}"), action(Verb::BulkUpdate), true).argument(InputValue::new(
+            "inputs",
+            TypeRef::named_nn_list_nn(format!("BulkUpdate{plural_t}Input")),
+        )),
+        enqueue_field(format!("bulkUpsert{many}"), action(Verb::BulkUpsert), true).argument(InputValue::new(
+            "inputs",
+            TypeRef::named_nn_list_nn(format!("BulkUpsert{plural_t}Input")),
+        )),
+        enqueue_field(format!("bulkDelete{many}"), action(Verb::BulkDelete), true)
+            .argument(InputValue::new("ids", TypeRef::named_nn_list_nn(GADGET_ID))),
+    ]
+}
+
+/// The enqueue field of a global action.
+pub fn global_field(action: Arc<dyn ErasedGlobal>, arguments: Vec<InputValue>) -> Field {
+    let mut field = enqueue_field(action.name().to_owned(), Action::Global(action), false);
+    for a in arguments {
+        field = field.argument(a);
+    }
+    field
+}
+
+/// `background { cancel(id) }`.
+pub fn cancel_field() -> Field {
+    Field::new("cancel", TypeRef::named(CANCEL_RESULT), |ctx| {
+        FieldFuture::new(async move {
+            let id = ctx.args.try_get("id")?.string()?.to_owned();
+            let api = &ctx.data::<RequestContext>()?.api;
+            let answer = match api.cancel_background_action(&id).await {
+                Ok(Some(job)) => Enqueued {
+                    errors: Vec::new(),
+                    handles: vec![Handle {
+                        status: Some(status_of(&job)),
+                        ..handle(job.id.clone())
+                    }],
+                },
+                Ok(None) => Enqueued {
+                    errors: vec![ErrorValue::coded(
+                        "GGT_RECORD_NOT_FOUND",
+                        format!("no background action {id}"),
+                    )],
+                    handles: Vec::new(),
+                },
+                Err(e) => {
+                    let e = ActionError::from(e);
+                    Enqueued {
+                        errors: vec![(&e).into()],
+                        handles: Vec::new(),
+                    }
+                }
+            };
+            Ok(Some(FieldValue::owned_any(answer)))
+        })
+    })
+    .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::STRING)))
+}

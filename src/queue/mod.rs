@@ -1,0 +1,368 @@
+//! Background actions: a durable queue in the application's own database, so that
+//! a write and the work it enqueues commit together and every gateway process
+//! sharing the database shares the queue.
+//!
+//! ```ignore
+//! let id = api
+//!     .enqueue(Job::global("bigcommerce/pullProduct", json!({"bigcommerceId": 113})),
+//!              &Options { queue: Some(QueueOption::named("products")), ..Default::default() })
+//!     .await?;
+//! ```
+//!
+//! A job runs through the action runtime as the caller that enqueued it. Workers
+//! ([`Worker`]) claim ready jobs by priority, honour each named queue's
+//! `maxConcurrency` across processes, hold a lease they renew while running, and
+//! retry failures with exponential backoff. A job whose worker died runs again
+//! once its lease expires.
+
+mod options;
+mod worker;
+
+pub use options::{Options, Priority, QueueOption, Retries};
+pub use worker::{Worker, WorkerOptions};
+
+use crate::action::{ActionError, Api, Caller};
+use crate::query::sql::Sql;
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, SqlErr};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+use std::sync::LazyLock;
+use tokio::sync::Notify;
+
+pub(crate) const TABLE: &str = "bcgraph_background_action";
+
+/// Wakes this process's idle workers when a job is enqueued here.
+pub(crate) static WAKE: LazyLock<Notify> = LazyLock::new(Notify::new);
+
+/// What a background action does: one action of the runtime, by name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Job {
+    /// A global action, `namespace/name` or `name`.
+    Global {
+        name: String,
+        params: Json,
+    },
+    /// A model action; `model` is `namespace/apiId`.
+    Create {
+        model: String,
+        input: Json,
+    },
+    Update {
+        model: String,
+        id: i64,
+        input: Json,
+    },
+    Delete {
+        model: String,
+        id: i64,
+    },
+    Upsert {
+        model: String,
+        input: Json,
+        on: Vec<String>,
+    },
+}
+
+impl Job {
+    pub fn global(name: &str, params: Json) -> Job {
+        Job::Global {
+            name: name.to_owned(),
+            params,
+        }
+    }
+
+    /// Run it through `api` (already acting as the job's caller). The answer is what the
+    /// job's `result` keeps: a global action's result, or the written record's id.
+    pub async fn run(&self, api: &Api) -> Result<Json, ActionError> {
+        let model = |name: &str| {
+            api.registry
+                .find(name)
+                .map(|m| m.id)
+                .ok_or_else(|| ActionError::InvalidInput(format!("no model named {name}")))
+        };
+        match self {
+            Job::Global { name, params } => api.run_global(name, params.clone()).await,
+            Job::Create { model: m, input } => {
+                let record = api.model_by_id(model(m)?).create(input.clone()).await?;
+                Ok(json!({"id": record.id()}))
+            }
+            Job::Update { model: m, id, input } => {
+                let record = api.model_by_id(model(m)?).update(*id, input.clone()).await?;
+                Ok(json!({"id": record.id()}))
+            }
+            Job::Delete { model: m, id } => {
+                api.model_by_id(model(m)?).delete(*id).await?;
+                Ok(json!({"id": id}))
+            }
+            Job::Upsert { model: m, input, on } => {
+                let on: Vec<&str> = on.iter().map(String::as_str).collect();
+                let (record, upserted) = api.model_by_id(model(m)?).upsert(input.clone(), &on).await?;
+                Ok(json!({"id": record.id(), "created": upserted == crate::action::Upserted::Created}))
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("a background action with id `{0}` exists already")]
+    Duplicate(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+}
+
+impl From<QueueError> for ActionError {
+    fn from(e: QueueError) -> Self {
+        match e {
+            QueueError::Duplicate(id) => ActionError::DuplicateBackgroundAction(id),
+            QueueError::Invalid(m) => ActionError::InvalidInput(m),
+            QueueError::Database(e) => ActionError::Database(e),
+        }
+    }
+}
+
+/// Where a background action is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Waiting,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Waiting => "waiting",
+            State::Running => "running",
+            State::Completed => "completed",
+            State::Failed => "failed",
+            State::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(s: &str) -> State {
+        match s {
+            "running" => State::Running,
+            "completed" => State::Completed,
+            "failed" => State::Failed,
+            "cancelled" => State::Cancelled,
+            _ => State::Waiting,
+        }
+    }
+
+    /// No more attempts will be made.
+    pub fn is_final(self) -> bool {
+        matches!(self, State::Completed | State::Failed | State::Cancelled)
+    }
+}
+
+/// A stored background action.
+#[derive(Clone, Debug)]
+pub struct BackgroundAction {
+    pub id: String,
+    pub job: Job,
+    pub tenant: Option<i64>,
+    pub roles: Vec<String>,
+    pub queue: Option<String>,
+    pub state: State,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    /// `completed` or `failed` once final.
+    pub outcome: Option<String>,
+    /// On success the job's answer; on failure `{code, message}` of the last error.
+    pub result: Option<Json>,
+    pub run_at: DateTime<Utc>,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+fn new_id() -> String {
+    format!("ba-{:016x}{:08x}", rand::random::<u64>(), rand::random::<u32>())
+}
+
+/// Enqueue `job` for `caller` on `conn`: the database, or an action's transaction,
+/// in which case the job exists only if that transaction commits.
+pub async fn enqueue<C: ConnectionTrait>(
+    conn: &C,
+    job: &Job,
+    caller: &Caller,
+    options: &Options,
+) -> Result<String, QueueError> {
+    let id = match &options.id {
+        Some(id) if id.trim().is_empty() => {
+            return Err(QueueError::Invalid(
+                "a background action id may not be empty".into(),
+            ));
+        }
+        Some(id) => id.clone(),
+        None => new_id(),
+    };
+    let retries = options.retries.clone();
+    let now = now_ms();
+    let run_at = options.start_at.map(|t| t.timestamp_millis()).unwrap_or(now);
+    let backend = conn.get_database_backend();
+    if let Some(q) = &options.queue {
+        let mut sql = Sql::new(backend);
+        sql.push("INSERT INTO \"bcgraph_queue\" (\"name\") VALUES (")
+            .bind(q.name.clone().into())
+            .push(") ON CONFLICT DO NOTHING");
+        conn.execute_raw(sql.build()).await?;
+    }
+    let mut sql = Sql::new(backend);
+    sql.push(&format!(
+        "INSERT INTO \"{TABLE}\" (\"id\", \"job\", \"tenant\", \"roles\", \"queue\", \"max_concurrency\", \
+         \"priority\", \"run_at\", \"state\", \"attempts\", \"retry_count\", \"initial_interval\", \
+         \"max_interval\", \"backoff_factor\", \"randomize\", \"created_at\") VALUES ("
+    ));
+    let job_text =
+        serde_json::to_string(job).map_err(|e| QueueError::Invalid(format!("the job is not JSON: {e}")))?;
+    let roles = serde_json::to_string(&caller.roles).unwrap_or_else(|_| "[]".into());
+    let values: Vec<sea_orm::Value> = vec![
+        id.clone().into(),
+        job_text.into(),
+        caller.tenant.into(),
+        roles.into(),
+        options.queue.as_ref().map(|q| q.name.clone()).into(),
+        options
+            .queue
+            .as_ref()
+            .map_or(0, |q| q.max_concurrency as i32)
+            .into(),
+        options.priority.rank().into(),
+        run_at.into(),
+        State::Waiting.as_str().into(),
+        0i32.into(),
+        (retries.retry_count as i32).into(),
+        (retries.initial_interval_ms as i64).into(),
+        (retries.max_interval_ms as i64).into(),
+        retries.backoff_factor.into(),
+        retries.randomize.into(),
+        now.into(),
+    ];
+    for (i, v) in values.into_iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind(v);
+    }
+    sql.push(")");
+    match conn.execute_raw(sql.build()).await {
+        Ok(_) => {}
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            return Err(QueueError::Duplicate(id));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    WAKE.notify_one();
+    Ok(id)
+}
+
+/// Cancel a job that has not finished: it will not run (again). Answers the job as it
+/// now is, or `None` if there is no such job for this caller.
+pub async fn cancel<C: ConnectionTrait>(
+    conn: &C,
+    caller: &Caller,
+    id: &str,
+) -> Result<Option<BackgroundAction>, QueueError> {
+    let Some(job) = get(conn, caller, id).await? else {
+        return Ok(None);
+    };
+    if job.state.is_final() {
+        return Err(QueueError::Invalid(format!(
+            "background action {id} has already {}",
+            job.state.as_str()
+        )));
+    }
+    let mut sql = Sql::new(conn.get_database_backend());
+    sql.push(&format!(
+        "UPDATE \"{TABLE}\" SET \"state\" = 'cancelled', \"outcome\" = 'cancelled', \"lease_until\" = NULL, \"finished_at\" = "
+    ))
+    .bind(now_ms().into())
+    .push(" WHERE \"id\" = ")
+    .bind(id.to_owned().into())
+    .push(" AND \"state\" IN ('waiting', 'running')");
+    conn.execute_raw(sql.build()).await?;
+    get(conn, caller, id).await
+}
+
+/// A job, if it exists and the caller's store (if any) enqueued it.
+pub async fn get<C: ConnectionTrait>(
+    conn: &C,
+    caller: &Caller,
+    id: &str,
+) -> Result<Option<BackgroundAction>, QueueError> {
+    let mut sql = Sql::new(conn.get_database_backend());
+    sql.push(&format!("SELECT {COLUMNS} FROM \"{TABLE}\" WHERE \"id\" = "))
+        .bind(id.to_owned().into());
+    let Some(row) = conn.query_one_raw(sql.build()).await? else {
+        return Ok(None);
+    };
+    let job = decode(&row)?;
+    if caller.tenant.is_some() && job.tenant != caller.tenant {
+        return Ok(None);
+    }
+    Ok(Some(job))
+}
+
+/// Jobs not yet final, all stores: for draining in tests and tools.
+pub async fn pending_count<C: ConnectionTrait>(conn: &C) -> Result<i64, QueueError> {
+    let sql = format!("SELECT COUNT(*) FROM \"{TABLE}\" WHERE \"state\" IN ('waiting', 'running')");
+    let row = conn
+        .query_one_raw(sea_orm::Statement::from_string(conn.get_database_backend(), sql))
+        .await?;
+    Ok(row
+        .map(|r| r.try_get_by_index::<i64>(0))
+        .transpose()?
+        .unwrap_or(0))
+}
+
+const COLUMNS: &str = "\"id\", \"job\", \"tenant\", \"roles\", \"queue\", \"state\", \"attempts\", \
+                       \"last_error\", \"outcome\", \"result\", \"run_at\"";
+
+fn decode(row: &QueryResult) -> Result<BackgroundAction, DbErr> {
+    let text = |i: usize| row.try_get_by_index::<String>(i);
+    let job: Job = serde_json::from_str(&text(1)?).map_err(|e| DbErr::Custom(format!("stored job: {e}")))?;
+    let result: Option<String> = row.try_get_by_index(9)?;
+    Ok(BackgroundAction {
+        id: text(0)?,
+        job,
+        tenant: row.try_get_by_index(2)?,
+        roles: serde_json::from_str(&text(3)?).unwrap_or_default(),
+        queue: row.try_get_by_index(4)?,
+        state: State::parse(&text(5)?),
+        attempts: row.try_get_by_index(6)?,
+        last_error: row.try_get_by_index(7)?,
+        outcome: row.try_get_by_index(8)?,
+        result: result.and_then(|r| serde_json::from_str(&r).ok()),
+        run_at: DateTime::from_timestamp_millis(row.try_get_by_index(10)?).unwrap_or_default(),
+    })
+}
+
+pub(crate) fn is_postgres(backend: DbBackend) -> bool {
+    backend == DbBackend::Postgres
+}
+
+impl Api {
+    /// Enqueue `job` as this API's caller, in its own statement.
+    pub async fn enqueue(&self, job: &Job, options: &Options) -> Result<String, QueueError> {
+        enqueue(&self.db, job, &self.caller, options).await
+    }
+
+    /// A background action this caller may see.
+    pub async fn background_action(&self, id: &str) -> Result<Option<BackgroundAction>, QueueError> {
+        get(&self.db, &self.caller, id).await
+    }
+
+    /// Cancel a background action this caller may see.
+    pub async fn cancel_background_action(&self, id: &str) -> Result<Option<BackgroundAction>, QueueError> {
+        cancel(&self.db, &self.caller, id).await
+    }
+}

@@ -1,0 +1,237 @@
+//! Gadget's `backgroundOptions`: queue, retries, priority, start time and id.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value as Json;
+
+/// How a job is enqueued. Deserializes from the `backgroundOptions` argument.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Options {
+    pub queue: Option<QueueOption>,
+    pub retries: Retries,
+    pub priority: Priority,
+    pub start_at: Option<DateTime<Utc>>,
+    pub id: Option<String>,
+}
+
+/// A named queue; at most `max_concurrency` of its jobs run at once, over every process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueOption {
+    pub name: String,
+    pub max_concurrency: u32,
+}
+
+impl QueueOption {
+    /// A bare name: one at a time.
+    pub fn named(name: &str) -> QueueOption {
+        QueueOption {
+            name: name.to_owned(),
+            max_concurrency: 1,
+        }
+    }
+}
+
+/// Failures are retried `retry_count` times, waiting `initial_interval * factor^n`
+/// (at most `max_interval`; times 1 to 2 at random when `randomize`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Retries {
+    pub retry_count: u32,
+    pub initial_interval_ms: u64,
+    pub max_interval_ms: u64,
+    pub backoff_factor: f64,
+    pub randomize: bool,
+}
+
+impl Default for Retries {
+    fn default() -> Self {
+        Retries {
+            retry_count: 6,
+            initial_interval_ms: 1000,
+            max_interval_ms: 10 * 60 * 1000,
+            backoff_factor: 2.0,
+            randomize: false,
+        }
+    }
+}
+
+impl Retries {
+    /// The wait before retry number `retry` (1 for the first retry).
+    pub fn delay_ms(&self, retry: u32) -> u64 {
+        let exponent = retry.saturating_sub(1).min(60) as i32;
+        let base = self.initial_interval_ms as f64 * self.backoff_factor.powi(exponent);
+        let mut delay = base.min(self.max_interval_ms as f64);
+        if self.randomize {
+            delay = (delay * (1.0 + rand::random::<f64>())).min(self.max_interval_ms as f64);
+        }
+        delay.max(0.0) as u64
+    }
+}
+
+/// The order ready jobs run in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Priority {
+    Low,
+    #[default]
+    Default,
+    High,
+    Platform,
+}
+
+impl Priority {
+    /// Higher runs first.
+    pub fn rank(self) -> i32 {
+        match self {
+            Priority::Low => 0,
+            Priority::Default => 10,
+            Priority::High => 20,
+            Priority::Platform => 30,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum QueueInput {
+    Name(String),
+    Full {
+        name: String,
+        #[serde(rename = "maxConcurrency")]
+        max_concurrency: Option<u32>,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RetriesInput {
+    Count(u32),
+    Full {
+        #[serde(rename = "retryCount")]
+        retry_count: Option<u32>,
+        #[serde(rename = "initialInterval")]
+        initial_interval: Option<u64>,
+        #[serde(rename = "maxInterval")]
+        max_interval: Option<u64>,
+        #[serde(rename = "backoffFactor")]
+        backoff_factor: Option<f64>,
+        #[serde(rename = "randomizeInterval")]
+        randomize_interval: Option<bool>,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OptionsInput {
+    queue: Option<QueueInput>,
+    retries: Option<RetriesInput>,
+    priority: Option<String>,
+    #[serde(rename = "startAt")]
+    start_at: Option<String>,
+    id: Option<String>,
+}
+
+impl Options {
+    /// Parse `backgroundOptions` (null or absent means the defaults).
+    pub fn from_json(value: &Json) -> Result<Options, String> {
+        if value.is_null() {
+            return Ok(Options::default());
+        }
+        let input: OptionsInput =
+            serde_json::from_value(value.clone()).map_err(|e| format!("invalid backgroundOptions: {e}"))?;
+        let queue = match input.queue {
+            None => None,
+            Some(QueueInput::Name(name)) => Some(QueueOption::named(&name)),
+            Some(QueueInput::Full {
+                name,
+                max_concurrency,
+            }) => Some(QueueOption {
+                name,
+                max_concurrency: max_concurrency.unwrap_or(1),
+            }),
+        };
+        if let Some(q) = &queue {
+            if q.name.is_empty() {
+                return Err("a queue needs a name".into());
+            }
+            if q.max_concurrency == 0 {
+                return Err("maxConcurrency must be at least 1".into());
+            }
+        }
+        let mut retries = Retries::default();
+        match input.retries {
+            None => {}
+            Some(RetriesInput::Count(n)) => retries.retry_count = n,
+            Some(RetriesInput::Full {
+                retry_count,
+                initial_interval,
+                max_interval,
+                backoff_factor,
+                randomize_interval,
+            }) => {
+                retries.retry_count = retry_count.unwrap_or(retries.retry_count);
+                retries.initial_interval_ms = initial_interval.unwrap_or(retries.initial_interval_ms);
+                retries.max_interval_ms = max_interval.unwrap_or(retries.max_interval_ms);
+                retries.backoff_factor = backoff_factor.unwrap_or(retries.backoff_factor);
+                retries.randomize = randomize_interval.unwrap_or(false);
+            }
+        }
+        if !(retries.backoff_factor.is_finite() && retries.backoff_factor >= 1.0) {
+            return Err("backoffFactor must be at least 1".into());
+        }
+        let priority = match input.priority.as_deref() {
+            None | Some("DEFAULT") => Priority::Default,
+            Some("LOW") => Priority::Low,
+            Some("HIGH") => Priority::High,
+            Some("PLATFORM") => Priority::Platform,
+            Some(other) => return Err(format!("unknown priority `{other}`")),
+        };
+        let start_at = match input.start_at {
+            None => None,
+            Some(text) => Some(
+                DateTime::parse_from_rfc3339(&text)
+                    .map_err(|_| format!("startAt `{text}` is not an ISO 8601 date-time"))?
+                    .with_timezone(&Utc),
+            ),
+        };
+        Ok(Options {
+            queue,
+            retries,
+            priority,
+            start_at,
+            id: input.id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bare_queue_name_means_one() {
+        let o = Options::from_json(&json!({"queue": "q"})).unwrap();
+        assert_eq!(o.queue, Some(QueueOption::named("q")));
+        let o = Options::from_json(&json!({"queue": {"name": "q", "maxConcurrency": 2}})).unwrap();
+        assert_eq!(o.queue.unwrap().max_concurrency, 2);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let r = Retries {
+            max_interval_ms: 5000,
+            ..Retries::default()
+        };
+        assert_eq!(
+            (1..=5).map(|n| r.delay_ms(n)).collect::<Vec<_>>(),
+            [1000, 2000, 4000, 5000, 5000]
+        );
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        assert!(Options::from_json(&json!({"priority": "URGENT"})).is_err());
+        assert!(Options::from_json(&json!({"startAt": "tomorrow"})).is_err());
+        assert!(Options::from_json(&json!({"queue": {"name": "q", "maxConcurrency": 0}})).is_err());
+        assert!(Options::from_json(&json!({"colour": 1})).is_err());
+    }
+}

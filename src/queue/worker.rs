@@ -1,0 +1,404 @@
+//! Workers: claim ready jobs, run them through the action runtime, record the outcome.
+
+use super::{Job, Retries, State, TABLE, WAKE, is_postgres, now_ms};
+use crate::action::{Api, Caller};
+use crate::query::sql::Sql;
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+#[derive(Clone, Debug)]
+pub struct WorkerOptions {
+    /// Jobs this process runs at once.
+    pub concurrency: usize,
+    /// How long a claim lasts without renewal: a job whose worker died runs again after it.
+    pub lease: Duration,
+    /// How often an idle worker looks for ready jobs (it is also woken by local enqueues).
+    pub poll_interval: Duration,
+    /// On shutdown, how long running jobs may finish before they are released.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            concurrency: 8,
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_millis(250),
+            shutdown_grace: Duration::from_secs(20),
+        }
+    }
+}
+
+/// The workers of one process.
+pub struct Worker {
+    id: String,
+    db: DatabaseConnection,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+    grace: Duration,
+}
+
+struct Claimed {
+    id: String,
+    job: Job,
+    caller: Caller,
+    attempts: i32,
+    retries: Retries,
+}
+
+impl Worker {
+    /// Start `options.concurrency` workers that run jobs through `api` (the system API;
+    /// each job runs as the caller that enqueued it, with `api`'s permissions).
+    pub fn start(api: Api, options: WorkerOptions) -> Worker {
+        let id = format!("w-{:016x}", rand::random::<u64>());
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let shared = Arc::new(Shared {
+            api: api.clone(),
+            worker: id.clone(),
+            options: options.clone(),
+        });
+        for _ in 0..options.concurrency.max(1) {
+            let shared = shared.clone();
+            let stopped = stopped.clone();
+            tasks.spawn(async move { shared.run_loop(stopped).await });
+        }
+        Worker {
+            id,
+            db: api.db.clone(),
+            stop,
+            tasks,
+            grace: options.shutdown_grace,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Stop claiming; let running jobs finish within the grace period; release the rest
+    /// so that another worker takes them at once.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        let all_done = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(self.grace, all_done).await.is_err() {
+            self.tasks.abort_all();
+            while self.tasks.join_next().await.is_some() {}
+        }
+        if let Err(e) = release(&self.db, &self.id).await {
+            tracing::warn!(error = %e, "could not release running background actions");
+        }
+    }
+
+    /// Stop at once without releasing anything, as a crash would: for tests.
+    pub async fn kill(mut self) {
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+struct Shared {
+    api: Api,
+    worker: String,
+    options: WorkerOptions,
+}
+
+impl Shared {
+    async fn run_loop(&self, mut stopped: watch::Receiver<bool>) {
+        loop {
+            if *stopped.borrow() {
+                return;
+            }
+            match claim(&self.api.db, &self.worker, self.options.lease).await {
+                Ok(Some(job)) => {
+                    self.run_one(job).await;
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not claim a background action"),
+            }
+            tokio::select! {
+                _ = stopped.changed() => {}
+                _ = WAKE.notified() => {}
+                _ = tokio::time::sleep(self.options.poll_interval) => {}
+            }
+        }
+    }
+
+    async fn run_one(&self, claimed: Claimed) {
+        let api = self.api.as_caller(Caller {
+            permissions: self.api.caller.permissions.clone(),
+            ..claimed.caller.clone()
+        });
+        let heartbeat = async {
+            let mut every = tokio::time::interval(self.options.lease / 3);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                if let Err(e) = renew(&self.api.db, &claimed.id, &self.worker, self.options.lease).await {
+                    tracing::warn!(error = %e, id = %claimed.id, "could not renew a lease");
+                }
+            }
+        };
+        let outcome = tokio::select! {
+            outcome = claimed.job.run(&api) => outcome,
+            never = heartbeat => never,
+        };
+        let finished = match outcome {
+            Ok(result) => {
+                let result = json!({"success": true, "errors": null, "result": result});
+                finish(
+                    &self.api.db,
+                    &claimed,
+                    &self.worker,
+                    State::Completed,
+                    Some(result),
+                    None,
+                )
+                .await
+            }
+            Err(e) => {
+                let message = e.public_message();
+                let retry = claimed.attempts as u32;
+                if retry <= claimed.retries.retry_count {
+                    let delay = claimed.retries.delay_ms(retry);
+                    tracing::info!(id = %claimed.id, attempt = claimed.attempts, delay_ms = delay, error = %message,
+                        "background action failed; retrying");
+                    retry_later(&self.api.db, &claimed, &self.worker, delay, &message).await
+                } else {
+                    tracing::warn!(id = %claimed.id, attempts = claimed.attempts, error = %message,
+                        "background action failed for good");
+                    let result =
+                        json!({"success": false, "errors": [{"code": e.code(), "message": message}]});
+                    finish(
+                        &self.api.db,
+                        &claimed,
+                        &self.worker,
+                        State::Failed,
+                        Some(result),
+                        Some(&message),
+                    )
+                    .await
+                }
+            }
+        };
+        if let Err(e) = finished {
+            tracing::error!(error = %e, id = %claimed.id, "could not record a background action's outcome");
+        }
+    }
+}
+
+/// Claim the most urgent ready job whose queue has room, in one transaction.
+async fn claim(db: &DatabaseConnection, worker: &str, lease: Duration) -> Result<Option<Claimed>, DbErr> {
+    let backend = db.get_database_backend();
+    let postgres = is_postgres(backend);
+    // Look before taking a write lock: idle workers poll, and on SQLite every
+    // write transaction holds the one writer's lock.
+    let mut peek = Sql::new(backend);
+    peek.push(&format!(
+        "SELECT 1 FROM \"{TABLE}\" WHERE (\"state\" = 'waiting' AND \"run_at\" <= "
+    ))
+    .bind(now_ms().into())
+    .push(") OR (\"state\" = 'running' AND \"lease_until\" < ")
+    .bind(now_ms().into())
+    .push(") LIMIT 1");
+    if db.query_one_raw(peek.build()).await?.is_none() {
+        return Ok(None);
+    }
+    let mut options = TransactionOptions::default();
+    if !postgres {
+        // SQLite: one writer at a time, so the count and the claim cannot interleave.
+        options.sqlite_transaction_mode = Some(SqliteTransactionMode::Immediate);
+    }
+    let txn = db.begin_with_options(options).await?;
+    let now = now_ms();
+    let mut sql = Sql::new(backend);
+    sql.push(&format!(
+        "SELECT j.\"id\", j.\"job\", j.\"tenant\", j.\"roles\", j.\"queue\", j.\"max_concurrency\", j.\"attempts\", \
+         j.\"retry_count\", j.\"initial_interval\", j.\"max_interval\", j.\"backoff_factor\", j.\"randomize\" \
+         FROM \"{TABLE}\" j WHERE ((j.\"state\" = 'waiting' AND j.\"run_at\" <= "
+    ))
+    .bind(now.into())
+    .push(") OR (j.\"state\" = 'running' AND j.\"lease_until\" < ")
+    .bind(now.into())
+    .push(&format!(
+        ")) AND (j.\"queue\" IS NULL OR (SELECT COUNT(*) FROM \"{TABLE}\" r WHERE r.\"queue\" = j.\"queue\" \
+         AND r.\"state\" = 'running' AND r.\"lease_until\" >= "
+    ))
+    .bind(now.into())
+    .push(") < j.\"max_concurrency\") ORDER BY j.\"priority\" DESC, j.\"run_at\", j.\"created_at\", j.\"id\" LIMIT 1");
+    if postgres {
+        sql.push(" FOR UPDATE OF j SKIP LOCKED");
+    }
+    let Some(row) = txn.query_one_raw(sql.build()).await? else {
+        txn.commit().await?;
+        return Ok(None);
+    };
+    let id: String = row.try_get_by_index(0)?;
+    let queue: Option<String> = row.try_get_by_index(4)?;
+    let max_concurrency: i32 = row.try_get_by_index(5)?;
+    if let Some(queue) = &queue
+        && postgres
+    {
+        // Serialize claims of this queue across processes, then count again: under
+        // READ COMMITTED this statement sees every claim committed before the lock.
+        let mut lock = Sql::new(backend);
+        lock.push("SELECT \"name\" FROM \"bcgraph_queue\" WHERE \"name\" = ")
+            .bind(queue.clone().into())
+            .push(" FOR UPDATE");
+        txn.query_one_raw(lock.build()).await?;
+        let mut count = Sql::new(backend);
+        count
+            .push(&format!("SELECT COUNT(*) FROM \"{TABLE}\" WHERE \"queue\" = "))
+            .bind(queue.clone().into())
+            .push(" AND \"state\" = 'running' AND \"lease_until\" >= ")
+            .bind(now_ms().into())
+            .push(" AND \"id\" <> ")
+            .bind(id.clone().into());
+        let running: i64 = match txn.query_one_raw(count.build()).await? {
+            Some(r) => r.try_get_by_index(0)?,
+            None => 0,
+        };
+        if running >= max_concurrency as i64 {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+    }
+    let attempts: i32 = row.try_get_by_index::<i32>(6)? + 1;
+    let mut update = Sql::new(backend);
+    update
+        .push(&format!(
+            "UPDATE \"{TABLE}\" SET \"state\" = 'running', \"attempts\" = "
+        ))
+        .bind(attempts.into())
+        .push(", \"lease_until\" = ")
+        .bind((now_ms() + lease.as_millis() as i64).into())
+        .push(", \"worker\" = ")
+        .bind(worker.to_owned().into())
+        .push(" WHERE \"id\" = ")
+        .bind(id.clone().into());
+    txn.execute_raw(update.build()).await?;
+    txn.commit().await?;
+    let job_text: String = row.try_get_by_index(1)?;
+    let roles: String = row.try_get_by_index(3)?;
+    let retries = Retries {
+        retry_count: row.try_get_by_index::<i32>(7)?.max(0) as u32,
+        initial_interval_ms: row.try_get_by_index::<i64>(8)?.max(0) as u64,
+        max_interval_ms: row.try_get_by_index::<i64>(9)?.max(0) as u64,
+        backoff_factor: row.try_get_by_index(10)?,
+        randomize: row.try_get_by_index(11)?,
+    };
+    let job = match serde_json::from_str::<Job>(&job_text) {
+        Ok(job) => job,
+        Err(e) => {
+            // Not ours to run (a newer version's job?): fail it rather than loop on it.
+            let message = format!("the stored job cannot be read: {e}");
+            let claimed = Claimed {
+                id,
+                job: Job::global("", json!(null)),
+                caller: Caller::default(),
+                attempts,
+                retries,
+            };
+            let result =
+                json!({"success": false, "errors": [{"code": "GGT_INTERNAL_ERROR", "message": message}]});
+            finish(db, &claimed, worker, State::Failed, Some(result), Some(&message)).await?;
+            return Ok(None);
+        }
+    };
+    Ok(Some(Claimed {
+        id,
+        job,
+        caller: Caller {
+            tenant: row.try_get_by_index(2)?,
+            roles: serde_json::from_str(&roles).unwrap_or_default(),
+            ..Caller::default()
+        },
+        attempts,
+        retries,
+    }))
+}
+
+async fn renew(db: &DatabaseConnection, id: &str, worker: &str, lease: Duration) -> Result<(), DbErr> {
+    let mut sql = Sql::new(db.get_database_backend());
+    sql.push(&format!("UPDATE \"{TABLE}\" SET \"lease_until\" = "))
+        .bind((now_ms() + lease.as_millis() as i64).into())
+        .push(" WHERE \"id\" = ")
+        .bind(id.to_owned().into())
+        .push(" AND \"worker\" = ")
+        .bind(worker.to_owned().into())
+        .push(" AND \"state\" = 'running'");
+    db.execute_raw(sql.build()).await?;
+    Ok(())
+}
+
+/// Record a final outcome, unless the job was cancelled or taken over meanwhile.
+async fn finish(
+    db: &DatabaseConnection,
+    claimed: &Claimed,
+    worker: &str,
+    state: State,
+    result: Option<serde_json::Value>,
+    error: Option<&str>,
+) -> Result<(), DbErr> {
+    let mut sql = Sql::new(db.get_database_backend());
+    sql.push(&format!("UPDATE \"{TABLE}\" SET \"state\" = "))
+        .bind(state.as_str().into())
+        .push(", \"outcome\" = ")
+        .bind(state.as_str().into())
+        .push(", \"result\" = ")
+        .bind(result.map(|r| r.to_string()).into())
+        .push(", \"last_error\" = COALESCE(")
+        .bind(error.map(str::to_owned).into())
+        .push(", \"last_error\"), \"lease_until\" = NULL, \"finished_at\" = ")
+        .bind(now_ms().into())
+        .push(" WHERE \"id\" = ")
+        .bind(claimed.id.clone().into())
+        .push(" AND \"worker\" = ")
+        .bind(worker.to_owned().into())
+        .push(" AND \"state\" = 'running'");
+    db.execute_raw(sql.build()).await?;
+    Ok(())
+}
+
+async fn retry_later(
+    db: &DatabaseConnection,
+    claimed: &Claimed,
+    worker: &str,
+    delay_ms: u64,
+    error: &str,
+) -> Result<(), DbErr> {
+    let mut sql = Sql::new(db.get_database_backend());
+    sql.push(&format!(
+        "UPDATE \"{TABLE}\" SET \"state\" = 'waiting', \"lease_until\" = NULL, \"run_at\" = "
+    ))
+    .bind((now_ms() + delay_ms as i64).into())
+    .push(", \"last_error\" = ")
+    .bind(error.to_owned().into())
+    .push(" WHERE \"id\" = ")
+    .bind(claimed.id.clone().into())
+    .push(" AND \"worker\" = ")
+    .bind(worker.to_owned().into())
+    .push(" AND \"state\" = 'running'");
+    db.execute_raw(sql.build()).await?;
+    Ok(())
+}
+
+/// Hand this worker's running jobs back: the attempt did not count.
+async fn release(db: &DatabaseConnection, worker: &str) -> Result<(), DbErr> {
+    let mut sql = Sql::new(db.get_database_backend());
+    sql.push(&format!(
+        "UPDATE \"{TABLE}\" SET \"state\" = 'waiting', \"lease_until\" = NULL, \"attempts\" = \"attempts\" - 1 \
+         WHERE \"worker\" = "
+    ))
+    .bind(worker.to_owned().into())
+    .push(" AND \"state\" = 'running'");
+    db.execute_raw(sql.build()).await?;
+    Ok(())
+}
