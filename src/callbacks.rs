@@ -2,7 +2,7 @@
 //! and remove user, as BigCommerce calls them from the control panel.
 
 use crate::auth::signed_payload::{self, Verified};
-use crate::bigcommerce::{lifecycle, oauth};
+use crate::bigcommerce::{lifecycle, oauth, webhooks};
 use crate::server::AppState;
 use axum::Router;
 use axum::extract::{Query, State};
@@ -110,20 +110,49 @@ async fn install(State(state): State<AppState>, Query(q): Query<InstallQuery>) -
         Ok(grant) => grant,
         Err(reason) => return page(StatusCode::BAD_GATEWAY, "Installation failed", &reason),
     };
-    match lifecycle::install(&state.api, &state.auth.secret, &grant).await {
-        Ok((store_id, _)) => {
-            state.auth.forget_store(store_id);
+    let store_id = match lifecycle::install(&state.api, &state.auth.secret, &grant).await {
+        Ok((store_id, _)) => store_id,
+        Err(e) => {
+            return page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Installation failed",
+                &e.public_message(),
+            );
+        }
+    };
+    state.auth.forget_store(store_id);
+    // Webhooks keep the copy current from now on.
+    let scopes = state
+        .config
+        .bigcommerce
+        .webhook_scopes
+        .clone()
+        .unwrap_or_else(|| state.ingest.triggers.scopes());
+    let hash = grant.store_hash().unwrap_or_default();
+    let public_url = state.config.public_url.as_str();
+    let registered = webhooks::register_store(
+        &state.api,
+        &state.bigcommerce,
+        &state.auth.secret,
+        public_url,
+        &scopes,
+        hash,
+    )
+    .await;
+    match registered {
+        Ok(_) => page(
+            StatusCode::OK,
+            "Installed",
+            "The app is installed. Open it from the Apps menu of your control panel.",
+        ),
+        Err(e) => {
+            tracing::error!(store = hash, error = %e, "webhook registration failed at install");
             page(
                 StatusCode::OK,
                 "Installed",
-                "The app is installed. Open it from the Apps menu of your control panel.",
+                "The app is installed, but its webhooks could not be registered yet; run `bcgraph webhooks register`.",
             )
         }
-        Err(e) => page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Installation failed",
-            &e.public_message(),
-        ),
     }
 }
 
@@ -203,7 +232,7 @@ async fn uninstall(State(state): State<AppState>, Query(q): Query<SignedQuery>) 
         Err(refusal) => return refusal.into_response(),
     };
     match lifecycle::uninstall(&state.api, store.id).await {
-        Ok(()) => {
+        Ok(_) => {
             state.auth.forget_store(store.id);
             (
                 StatusCode::OK,

@@ -97,7 +97,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
     let registry = Arc::new(Registry::bigcommerce());
     if let Command::Schema = command {
         let bigcommerce = BigCommerce::new("https://api.bigcommerce.com", ClientOptions::default())?;
-        let globals = handlers::register(Default::default(), &bigcommerce);
+        // The schema does not depend on the secret; handlers only need one to run.
+        let globals = handlers::register(Default::default(), &bigcommerce, &Default::default());
         print!("{}", graphql::build_schema(registry, &globals)?.sdl());
         return Ok(());
     }

@@ -55,13 +55,13 @@ impl AppState {
         config: &Config,
     ) -> anyhow::Result<AppState> {
         let bigcommerce = BigCommerce::new(config.bigcommerce.api_url.as_str(), ClientOptions::default())?;
-        let globals = handlers::register(globals, &bigcommerce);
+        let auth = Auth::new(db.clone(), config).await?;
+        let globals = handlers::register(globals, &bigcommerce, &auth.secret);
         let schema = graphql::build_schema(registry.clone(), &globals)?;
         let permissions = Arc::new(config.permissions.clone());
         let api = Api::new(db.clone(), registry)
             .with_globals(globals)
             .as_caller(Caller::of(&Identity::system(), permissions));
-        let auth = Auth::new(db.clone(), config).await?;
         let ingest = Ingest {
             api: api.clone(),
             triggers: Arc::new(Triggers::default()),

@@ -68,8 +68,9 @@ pub struct Authenticated {
     pub new_token: Option<String>,
 }
 
-/// How long a verified signed payload is remembered.
-const PAYLOAD_CACHE_TTL: Duration = Duration::from_secs(30);
+/// How long a verified signed payload is remembered. Short: an uninstall in another
+/// process (or by webhook) must end access promptly.
+const PAYLOAD_CACHE_TTL: Duration = Duration::from_secs(5);
 const PAYLOAD_CACHE_MAX: usize = 10_000;
 
 /// Authentication state shared by every request.

@@ -31,6 +31,16 @@ pub fn seal(secret: &[u8], token: &str) -> String {
     format!("{PREFIX}{}", STANDARD.encode(bytes))
 }
 
+/// The token a store row holds: opened when sealed; a value that was never sealed
+/// (written before encryption, or by hand) is taken as it is.
+pub fn reveal(secret: &[u8], stored: &str) -> Option<String> {
+    if stored.starts_with(PREFIX) {
+        open(secret, stored)
+    } else {
+        Some(stored.to_owned())
+    }
+}
+
 /// The token in a stored value; `None` if it was sealed with another secret or damaged.
 pub fn open(secret: &[u8], stored: &str) -> Option<String> {
     let bytes = STANDARD.decode(stored.strip_prefix(PREFIX)?).ok()?;

@@ -11,6 +11,7 @@ use crate::query::sql::Sql;
 use sea_orm::ConnectionTrait;
 use serde::Deserialize;
 use serde_json::{Map, Value as Json, json};
+use std::sync::Arc;
 
 /// The store a handler acts for.
 pub struct StoreRef {
@@ -55,11 +56,19 @@ pub async fn resolve_store(api: &Api, store_hash: Option<&str>) -> Result<StoreR
 }
 
 /// The REST client of a store. The one place that reads a store's access token.
-pub fn store_client(bigcommerce: &BigCommerce, store: &StoreRef) -> Result<StoreClient, ActionError> {
+/// Tokens are sealed at rest with `secret` (the gateway's).
+pub fn store_client(
+    bigcommerce: &BigCommerce,
+    secret: &[u8],
+    store: &StoreRef,
+) -> Result<StoreClient, ActionError> {
     let token = store
         .access_token
         .as_deref()
-        .ok_or_else(|| ActionError::PermissionDenied(format!("store {} has no access token", store.hash)))?;
+        .and_then(|stored| super::access_token::reveal(secret, stored))
+        .ok_or_else(|| {
+            ActionError::PermissionDenied(format!("store {} has no usable access token", store.hash))
+        })?;
     Ok(bigcommerce.store(store.hash.clone(), token))
 }
 
@@ -187,6 +196,7 @@ enum Resource {
 /// `pullProduct`, `pullCategory`, ...: fetch one resource and write it (or delete it).
 pub struct Pull {
     bigcommerce: BigCommerce,
+    secret: Arc<Vec<u8>>,
     resource: Resource,
 }
 
@@ -219,7 +229,7 @@ impl GlobalAction for Pull {
             tenant: Some(store.id),
             ..api.caller.clone()
         });
-        let client = store_client(&self.bigcommerce, &store)?;
+        let client = store_client(&self.bigcommerce, &self.secret, &store)?;
         match self.resource {
             Resource::Product => {
                 let product = client
@@ -450,6 +460,7 @@ pub struct MetafieldParams {
 /// `pullMetafield`: a product's (or a variant's) metafield.
 pub struct PullMetafield {
     bigcommerce: BigCommerce,
+    secret: Arc<Vec<u8>>,
 }
 
 impl GlobalAction for PullMetafield {
@@ -484,7 +495,7 @@ impl GlobalAction for PullMetafield {
             tenant: Some(store.id),
             ..api.caller.clone()
         });
-        let client = store_client(&self.bigcommerce, &store)?;
+        let client = store_client(&self.bigcommerce, &self.secret, &store)?;
         let path = match params.resource_type.as_str() {
             "product" => format!("/catalog/products/{resource_id}/metafields/{bc_id}"),
             "category" => format!("/catalog/categories/{resource_id}/metafields/{bc_id}"),
@@ -545,21 +556,16 @@ impl GlobalAction for UninstallStore {
 
     async fn run(&self, api: &Api, params: UninstallParams) -> Result<Json, ActionError> {
         let store = resolve_store(api, params.store_hash.as_deref()).await?;
-        api.model("bigcommerce/store")
-            .update(
-                store.id,
-                json!({"state": "uninstalled", "accessToken": null,
-                       "uninstalledAt": chrono::Utc::now().to_rfc3339()}),
-            )
-            .await?;
+        super::lifecycle::uninstall(api, store.id).await?;
         Ok(json!({"storeHash": store.hash}))
     }
 }
 
 /// The built-in handlers, talking to BigCommerce through `bigcommerce`.
-pub fn register(globals: GlobalActions, bigcommerce: &BigCommerce) -> GlobalActions {
+pub fn register(globals: GlobalActions, bigcommerce: &BigCommerce, secret: &Arc<Vec<u8>>) -> GlobalActions {
     let pull = |resource| Pull {
         bigcommerce: bigcommerce.clone(),
+        secret: secret.clone(),
         resource,
     };
     globals
@@ -570,6 +576,7 @@ pub fn register(globals: GlobalActions, bigcommerce: &BigCommerce) -> GlobalActi
         .register(pull(Resource::Order))
         .register(PullMetafield {
             bigcommerce: bigcommerce.clone(),
+            secret: secret.clone(),
         })
         .register(UninstallStore)
 }

@@ -37,8 +37,9 @@ pub async fn install(api: &Api, secret: &[u8], grant: &Grant) -> Result<(i64, Up
     Ok((store.id(), how))
 }
 
-/// Mark a store uninstalled, forget its token and end its sessions. Its data stays.
-pub async fn uninstall(api: &Api, store_id: i64) -> Result<(), ActionError> {
+/// Mark a store uninstalled, forget its token, end its sessions and cancel its queued
+/// work; returns how many jobs were cancelled. Its data stays; a reinstall brings it back.
+pub async fn uninstall(api: &Api, store_id: i64) -> Result<u64, ActionError> {
     let input =
         json!({"state": "uninstalled", "accessToken": null, "uninstalledAt": Utc::now().to_rfc3339()});
     api.model("bigcommerce/store").update(store_id, input).await?;
@@ -46,7 +47,9 @@ pub async fn uninstall(api: &Api, store_id: i64) -> Result<(), ActionError> {
         .filter(session::Column::StoreId.eq(store_id))
         .exec(&api.db)
         .await?;
-    Ok(())
+    crate::queue::cancel_store(&api.db, store_id)
+        .await
+        .map_err(|e| ActionError::Database(sea_orm::DbErr::Custom(e.to_string())))
 }
 
 /// End the sessions of one staff user of a store.

@@ -368,7 +368,7 @@ pub async fn register_store(
     store_hash: &str,
 ) -> anyhow::Result<Registered> {
     let store = super::handlers::resolve_store(api, Some(store_hash)).await?;
-    let client = super::handlers::store_client(bigcommerce, &store)?;
+    let client = super::handlers::store_client(bigcommerce, gateway_secret, &store)?;
     let destination = format!("{}/webhooks/bigcommerce", public_url.trim_end_matches('/'));
     let secret = store_secret(gateway_secret, &store.hash);
     Ok(register(&client, &destination, &secret, scopes).await?)

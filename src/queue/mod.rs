@@ -267,6 +267,19 @@ pub async fn enqueue<C: ConnectionTrait>(
 
 /// Cancel a job that has not finished: it will not run (again). Answers the job as it
 /// now is, or `None` if there is no such job for this caller.
+/// Cancel every job of a store that has not started (after an uninstall); returns how many.
+pub async fn cancel_store<C: ConnectionTrait>(conn: &C, store_id: i64) -> Result<u64, QueueError> {
+    let mut sql = Sql::new(conn.get_database_backend());
+    sql.push(&format!(
+        "UPDATE \"{TABLE}\" SET \"state\" = 'cancelled', \"outcome\" = 'cancelled', \"finished_at\" = "
+    ))
+    .bind(now_ms().into())
+    .push(" WHERE \"tenant\" = ")
+    .bind(store_id.into())
+    .push(" AND \"state\" = 'waiting'");
+    Ok(conn.execute_raw(sql.build()).await?.rows_affected())
+}
+
 pub async fn cancel<C: ConnectionTrait>(
     conn: &C,
     caller: &Caller,

@@ -3,7 +3,9 @@
 //! callbacks that must change nothing.
 
 use crate::support::{CLIENT_ID, CLIENT_SECRET, TestApp, error_codes, payload, seed};
+use bcgraph::action::Caller;
 use bcgraph::bigcommerce::access_token;
+use bcgraph::queue::{Job, Options};
 use fake_bigcommerce::{FakeBigCommerce, FakeOptions, OAuthGrant, OAuthOptions, StoreSpec};
 use serde_json::{Value, json};
 
@@ -91,6 +93,56 @@ async fn install_load_uninstall_reinstall() {
         access_token::open(&app.api_secret(), &sealed).as_deref(),
         Some("token-one")
     );
+    // The install registered the webhooks at BigCommerce, each with the store's secret header.
+    let destination = format!("{}/webhooks/bigcommerce", app.url);
+    let hooks: Vec<(String, bool, bool)> = fake.store("abc").unwrap().with_data(|d| {
+        d.hooks
+            .values()
+            .filter(|h| h.destination == destination)
+            .map(|h| {
+                (
+                    h.scope.clone(),
+                    h.is_active,
+                    h.headers
+                        .as_ref()
+                        .is_some_and(|x| x.contains_key("x-webhook-secret")),
+                )
+            })
+            .collect()
+    });
+    assert!(
+        hooks.iter().any(|(scope, _, _)| scope == "store/product/*"),
+        "{hooks:?}"
+    );
+    assert!(
+        hooks.iter().all(|(_, active, secret)| *active && *secret),
+        "{hooks:?}"
+    );
+    // The install registered the webhooks at BigCommerce, each with the store's secret header.
+    let destination = format!("{}/webhooks/bigcommerce", app.url);
+    let hooks: Vec<(String, bool, bool)> = fake.store("abc").unwrap().with_data(|d| {
+        d.hooks
+            .values()
+            .filter(|h| h.destination == destination)
+            .map(|h| {
+                (
+                    h.scope.clone(),
+                    h.is_active,
+                    h.headers
+                        .as_ref()
+                        .is_some_and(|x| x.contains_key("x-webhook-secret")),
+                )
+            })
+            .collect()
+    });
+    assert!(
+        hooks.iter().any(|(scope, _, _)| scope == "store/product/*"),
+        "{hooks:?}"
+    );
+    assert!(
+        hooks.iter().all(|(_, active, secret)| *active && *secret),
+        "{hooks:?}"
+    );
     // A code is good once.
     let (status, body, _) = get(&app, &install_path("code-1", "abc")).await;
     assert_eq!(status, 502, "{body}");
@@ -117,16 +169,29 @@ async fn install_load_uninstall_reinstall() {
         json!([{"node": {"name": "Ours"}}])
     );
 
-    // Uninstall: the store stays with its data, its token and sessions go, its payloads stop working.
-    let (status, _, _) = get(
-        &app,
-        &format!(
-            "/bigcommerce/uninstall?signed_payload_jwt={}",
-            payload::jwt("abc", 1)
-        ),
-    )
-    .await;
+    // Work queued for the store, waiting for its time.
+    let as_store = app.api.as_caller(Caller {
+        tenant: Some(store),
+        ..app.api.caller.clone()
+    });
+    let later = Options::from_json(&json!({"startAt": "2099-01-01T00:00:00.000Z"})).unwrap();
+    let job = Job::global("bigcommerce/pullProduct", json!({"bigcommerceId": 1}));
+    let queued = as_store.enqueue(&job, &later).await.unwrap();
+
+    // Uninstall: the store stays with its data; its token, sessions and queued work go.
+    let uninstall = format!(
+        "/bigcommerce/uninstall?signed_payload_jwt={}",
+        payload::jwt("abc", 1)
+    );
+    let (status, _, _) = get(&app, &uninstall).await;
     assert_eq!(status, 200);
+    let job = app
+        .api
+        .background_action(&queued)
+        .await
+        .unwrap()
+        .expect("the job is kept");
+    assert_eq!(job.outcome.as_deref(), Some("cancelled"), "{job:?}");
     assert_eq!(store_row(&app, "abc").await, Some(("uninstalled".into(), None)));
     let (_, refused) = app.gql_as(Some(&auth), PRODUCTS, json!({})).await;
     assert_eq!(error_codes(&refused), ["GGT_PERMISSION_DENIED"]);
