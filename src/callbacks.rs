@@ -213,17 +213,8 @@ async fn load(State(state): State<AppState>, Query(q): Query<SignedQuery>) -> Re
         None => format!("{}/app/", state.config.public_url.as_str().trim_end_matches('/')),
     };
     let separator = if frontend.contains('?') { '&' } else { '?' };
-    let encoded: String = url_encode(&payload);
+    let encoded = percent_encoding::utf8_percent_encode(&payload, percent_encoding::NON_ALPHANUMERIC);
     Redirect::to(&format!("{frontend}{separator}signed_payload={encoded}")).into_response()
-}
-
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 async fn uninstall(State(state): State<AppState>, Query(q): Query<SignedQuery>) -> Response {

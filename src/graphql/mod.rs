@@ -1,7 +1,7 @@
 //! The GraphQL API, generated from the model registry on `async_graphql::dynamic`.
 //!
-//! Reads go through the query builder (`crate::query`); nothing here names a
-//! particular model.
+//! Reads go through the query builder (`crate::query`), writes through the action
+//! runtime (`crate::action`); nothing here writes SQL or names a particular model.
 
 mod background;
 pub mod errors;
