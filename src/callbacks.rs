@@ -13,6 +13,14 @@ use entity::bigcommerce::store;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
 
+/// What a query value escapes: everything but RFC 3986's unreserved characters, so a
+/// JWT travels as it is.
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/bigcommerce/auth", get(install))
@@ -213,7 +221,7 @@ async fn load(State(state): State<AppState>, Query(q): Query<SignedQuery>) -> Re
         None => format!("{}/app/", state.config.public_url.as_str().trim_end_matches('/')),
     };
     let separator = if frontend.contains('?') { '&' } else { '?' };
-    let encoded = percent_encoding::utf8_percent_encode(&payload, percent_encoding::NON_ALPHANUMERIC);
+    let encoded = percent_encoding::utf8_percent_encode(&payload, QUERY_VALUE);
     Redirect::to(&format!("{frontend}{separator}signed_payload={encoded}")).into_response()
 }
 
