@@ -424,27 +424,6 @@ async fn enqueue(
     })
 }
 
-fn json_arg(ctx: &ResolverContext, name: &str) -> async_graphql::Result<Json> {
-    match ctx.args.get(name) {
-        Some(v) if !v.is_null() => super::to_json(v.as_value()),
-        _ => Ok(Json::Object(Default::default())),
-    }
-}
-
-fn id_of(value: &Json) -> async_graphql::Result<i64> {
-    match value {
-        Json::String(s) => crate::query::value::parse_id(s),
-        Json::Number(n) => n.as_i64(),
-        _ => None,
-    }
-    .ok_or_else(|| {
-        super::coded(
-            super::errors::INVALID_QUERY_INPUT,
-            format!("`{value}` is not a record id"),
-        )
-    })
-}
-
 fn strings(value: Option<&Json>) -> Vec<String> {
     match value {
         Some(Json::Array(items)) => items
@@ -470,16 +449,16 @@ fn jobs_of(ctx: &ResolverContext, model: &Model, verb: Verb) -> async_graphql::R
     Ok(match verb {
         Verb::Create => vec![Job::Create {
             model: name,
-            input: json_arg(ctx, key)?,
+            input: super::mutations::arg_json(ctx, key)?,
         }],
         Verb::Update => vec![Job::Update {
             model: name,
-            id: id_of(&super::to_json(ctx.args.try_get("id")?.as_value())?)?,
-            input: json_arg(ctx, key)?,
+            id: super::mutations::arg_id(&super::to_json(ctx.args.try_get("id")?.as_value())?)?,
+            input: super::mutations::arg_json(ctx, key)?,
         }],
         Verb::Delete => vec![Job::Delete {
             model: name,
-            id: id_of(&super::to_json(ctx.args.try_get("id")?.as_value())?)?,
+            id: super::mutations::arg_id(&super::to_json(ctx.args.try_get("id")?.as_value())?)?,
         }],
         Verb::Upsert => {
             let on = ctx
@@ -489,7 +468,7 @@ fn jobs_of(ctx: &ResolverContext, model: &Model, verb: Verb) -> async_graphql::R
                 .transpose()?;
             vec![Job::Upsert {
                 model: name,
-                input: json_arg(ctx, key)?,
+                input: super::mutations::arg_json(ctx, key)?,
                 on: strings(on.as_ref()),
             }]
         }
@@ -505,7 +484,7 @@ fn jobs_of(ctx: &ResolverContext, model: &Model, verb: Verb) -> async_graphql::R
             .map(|i| {
                 Ok(Job::Update {
                     model: name.clone(),
-                    id: id_of(i.get("id").unwrap_or(&Json::Null))?,
+                    id: super::mutations::arg_id(i.get("id").unwrap_or(&Json::Null))?,
                     input: input_of(i),
                 })
             })
@@ -523,7 +502,7 @@ fn jobs_of(ctx: &ResolverContext, model: &Model, verb: Verb) -> async_graphql::R
             .map(|i| {
                 Ok(Job::Delete {
                     model: name.clone(),
-                    id: id_of(i)?,
+                    id: super::mutations::arg_id(i)?,
                 })
             })
             .collect::<async_graphql::Result<_>>()?,

@@ -407,14 +407,14 @@ fn input_fields(registry: &Registry, model: &Model, mut input: InputObject) -> I
 }
 
 /// The value of an argument as JSON (`{}` when absent).
-fn arg_json(ctx: &ResolverContext, name: &str) -> async_graphql::Result<Json> {
+pub(super) fn arg_json(ctx: &ResolverContext, name: &str) -> async_graphql::Result<Json> {
     match ctx.args.get(name) {
         Some(v) if !v.is_null() => super::to_json(v.as_value()),
         _ => Ok(Json::Object(Default::default())),
     }
 }
 
-fn arg_id(value: &Json) -> async_graphql::Result<i64> {
+pub(super) fn arg_id(value: &Json) -> async_graphql::Result<i64> {
     match value {
         Json::String(s) => parse_id(s),
         Json::Number(n) => n.as_i64(),

@@ -629,57 +629,31 @@ impl<'a> Writer<'a> {
             if i > 0 {
                 self.sql.push(" AND ");
             }
-            match leaf {
-                Json::Null => {
-                    self.sql
-                        .push("json_type(")
-                        .column(alias, column)
-                        .push(", ")
-                        .bind(path.into())
-                        .push(") = 'null'");
-                }
-                Json::Bool(b) => {
-                    self.sql
-                        .push("json_extract(")
-                        .column(alias, column)
-                        .push(", ")
-                        .bind(path.into())
-                        .push(") = ")
-                        .bind((b as i64).into());
-                }
-                Json::Number(n) => {
-                    let v: sea_orm::Value = match n.as_i64() {
-                        Some(i) => i.into(),
-                        None => n.as_f64().unwrap_or(0.0).into(),
-                    };
-                    self.sql
-                        .push("json_extract(")
-                        .column(alias, column)
-                        .push(", ")
-                        .bind(path.into())
-                        .push(") = ")
-                        .bind(v);
-                }
-                Json::String(s) => {
-                    self.sql
-                        .push("json_extract(")
-                        .column(alias, column)
-                        .push(", ")
-                        .bind(path.into())
-                        .push(") = ")
-                        .bind(s.into());
-                }
-                array => {
-                    self.sql
-                        .push("json_extract(")
-                        .column(alias, column)
-                        .push(", ")
-                        .bind(path.into())
-                        .push(") = json(")
-                        .bind(array.to_string().into())
-                        .push(")");
-                }
+            if leaf.is_null() {
+                self.sql
+                    .push("json_type(")
+                    .column(alias, column)
+                    .push(", ")
+                    .bind(path.into())
+                    .push(") = 'null'");
+                continue;
             }
+            self.sql
+                .push("json_extract(")
+                .column(alias, column)
+                .push(", ")
+                .bind(path.into())
+                .push(") = ");
+            match leaf {
+                Json::Bool(b) => self.sql.bind((b as i64).into()),
+                Json::Number(n) => match n.as_i64() {
+                    Some(i) => self.sql.bind(i.into()),
+                    None => self.sql.bind(n.as_f64().unwrap_or(0.0).into()),
+                },
+                Json::String(s) => self.sql.bind(s.into()),
+                // Arrays compare as minified JSON text, which is what json_extract returns.
+                array => self.sql.push("json(").bind(array.to_string().into()).push(")"),
+            };
         }
         self.sql.push(")");
     }
