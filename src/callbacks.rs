@@ -2,7 +2,7 @@
 //! and remove user, as BigCommerce calls them from the control panel.
 
 use crate::auth::signed_payload::{self, Verified};
-use crate::bigcommerce::{lifecycle, oauth, webhooks};
+use crate::bigcommerce::{lifecycle, oauth, sync, webhooks};
 use crate::server::AppState;
 use axum::Router;
 use axum::extract::{Query, State};
@@ -129,6 +129,10 @@ async fn install(State(state): State<AppState>, Query(q): Query<InstallQuery>) -
         }
     };
     state.auth.forget_store(store_id);
+    // The first sync copies what the store has (a reinstall: what changed meanwhile).
+    if let Err(e) = sync::actions::start(&state.api, store_id, Default::default()).await {
+        tracing::warn!(store = store_id, error = %e, "no sync started at install");
+    }
     // Webhooks keep the copy current from now on.
     let scopes = state
         .config

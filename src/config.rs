@@ -25,6 +25,9 @@ pub struct Config {
     /// `BCGRAPH_JOB_LEASE_SECONDS`: how long a running job stays claimed without its worker
     /// renewing the claim; a job whose process died runs again after it.
     pub job_lease: std::time::Duration,
+    /// `BCGRAPH_SYNC_INTERVAL_SECONDS`: how often each installed store gets an incremental
+    /// sync (`None`: never, set with 0).
+    pub sync_interval: Option<std::time::Duration>,
 }
 
 #[derive(Clone, Debug)]
@@ -48,6 +51,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 pub const DEFAULT_APP_DIR: &str = "examples/single-click-app/dist";
 pub const DEFAULT_WORKERS: usize = 8;
 pub const DEFAULT_JOB_LEASE_SECONDS: u64 = 60;
+pub const DEFAULT_SYNC_INTERVAL_SECONDS: u64 = 24 * 60 * 60;
 
 impl Config {
     /// Read the configuration from the process environment.
@@ -199,7 +203,21 @@ impl Config {
                     message: format!("`{text}` is not a number of seconds from 1 to 86400"),
                 })?,
         };
+        let sync_interval = match var("BCGRAPH_SYNC_INTERVAL_SECONDS") {
+            None => Some(std::time::Duration::from_secs(DEFAULT_SYNC_INTERVAL_SECONDS)),
+            Some(text) => match text.parse::<u64>() {
+                Ok(0) => None,
+                Ok(n) if n >= 60 => Some(std::time::Duration::from_secs(n)),
+                _ => {
+                    return Err(ConfigError {
+                        variable: "BCGRAPH_SYNC_INTERVAL_SECONDS",
+                        message: format!("`{text}` is not 0 (no scheduled syncs) or a number of seconds of at least 60"),
+                    });
+                }
+            },
+        };
         Ok(Config {
+            sync_interval,
             app_dir,
             workers,
             job_lease,

@@ -1,15 +1,18 @@
-//! The `bcgraph` command: serve (the default), migrate, schema.
+//! The `bcgraph` command: serve (the default), migrate, schema, sync, api-key, webhooks.
 
 use bcgraph::auth::api_keys;
-use bcgraph::bigcommerce::{BigCommerce, ClientOptions, handlers, webhooks};
+use bcgraph::bigcommerce::{self, BigCommerce, ClientOptions, webhooks};
 use bcgraph::config::Config;
 use bcgraph::model::Registry;
 use bcgraph::queue::{Worker, WorkerOptions};
 use bcgraph::server::{self, AppState};
 use bcgraph::{db, graphql};
 use clap::{Parser, Subcommand};
+use serde_json::json;
 use std::process::ExitCode;
 use std::sync::Arc;
+
+mod sync_command;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -39,6 +42,23 @@ enum Command {
     /// Manage a store's BigCommerce webhooks.
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// Sync a store now, in the foreground, with a progress bar per resource. Continues the
+    /// store's unfinished sync if there is one.
+    Sync {
+        /// The store hash.
+        #[arg(long)]
+        store: String,
+        /// Resources to copy, comma-separated (categories, brands, products, metafields,
+        /// customers, orders); all by default.
+        #[arg(long)]
+        models: Option<String>,
+        /// Only what changed since then (RFC 3339); by default since the last completed sync.
+        #[arg(long)]
+        since: Option<String>,
+        /// Copy everything and delete what BigCommerce no longer has.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -98,7 +118,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
     if let Command::Schema = command {
         let bigcommerce = BigCommerce::new("https://api.bigcommerce.com", ClientOptions::default())?;
         // The schema does not depend on the secret; handlers only need one to run.
-        let globals = handlers::register(Default::default(), &bigcommerce, &Default::default());
+        let globals = bigcommerce::register(
+            Default::default(),
+            &bigcommerce,
+            &Default::default(),
+            Default::default(),
+        );
         print!("{}", graphql::build_schema(registry, &globals)?.sdl());
         return Ok(());
     }
@@ -111,9 +136,19 @@ async fn run(command: Command) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::ApiKey(command) => return api_key(&db, command).await,
-        Command::Serve | Command::Schema | Command::Webhooks(_) => {}
+        Command::Serve | Command::Schema | Command::Webhooks(_) | Command::Sync { .. } => {}
     }
     let state = AppState::new(db, registry, Default::default(), &config).await?;
+    if let Command::Sync {
+        store,
+        models,
+        since,
+        force,
+    } = command
+    {
+        let request = json!({"models": models, "syncSince": since, "force": force});
+        return sync_command::run(&state, &config, &store, &request).await;
+    }
     if let Command::Webhooks(WebhooksCommand::Register { store }) = command {
         let scopes = config
             .bigcommerce
@@ -145,6 +180,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             },
         )
     });
+    if let Some(interval) = config.sync_interval {
+        tokio::spawn(bigcommerce::sync::actions::schedule(state.api.clone(), interval));
+    }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(address = %config.listen, workers = config.workers, "serving; GraphiQL at /api/graphql");
     let served = axum::serve(listener, server::router(state))

@@ -5,7 +5,7 @@
 use crate::action::{Api, Caller, GlobalActions};
 use crate::auth::{Auth, AuthError, Identity};
 use crate::bigcommerce::webhooks::{Accepted, Ingest, Triggers};
-use crate::bigcommerce::{BigCommerce, ClientOptions, handlers};
+use crate::bigcommerce::{BigCommerce, ClientOptions};
 use crate::config::Config;
 use crate::graphql::{self, RequestContext};
 use crate::model::Registry;
@@ -56,7 +56,7 @@ impl AppState {
     ) -> anyhow::Result<AppState> {
         let bigcommerce = BigCommerce::new(config.bigcommerce.api_url.as_str(), ClientOptions::default())?;
         let auth = Auth::new(db.clone(), config).await?;
-        let globals = handlers::register(globals, &bigcommerce, &auth.secret);
+        let globals = crate::bigcommerce::register(globals, &bigcommerce, &auth.secret, config.job_lease);
         let schema = graphql::build_schema(registry.clone(), &globals)?;
         let permissions = Arc::new(config.permissions.clone());
         let api = Api::new(db.clone(), registry)

@@ -7,6 +7,7 @@ mod m0001_bigcommerce_models;
 mod m0002_auth;
 mod m0003_tenant_indexes;
 mod m0004_queue;
+mod m0005_sync;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_auth::Migration),
             Box::new(m0003_tenant_indexes::Migration),
             Box::new(m0004_queue::Migration),
+            Box::new(m0005_sync::Migration),
         ]
     }
 }

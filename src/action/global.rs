@@ -3,6 +3,8 @@
 //! and callable from Rust through the same [`Api`].
 
 use super::{ActionError, Api};
+use crate::model::{ModelId, Registry};
+use crate::query::Record;
 use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
@@ -57,6 +59,10 @@ pub trait GlobalAction: Send + Sync + 'static {
     /// Its parameters, as GraphQL arguments.
     fn params(&self) -> Vec<Param>;
     fn run(&self, api: &Api, params: Self::Params) -> impl Future<Output = Result<Json, ActionError>> + Send;
+    /// Runs from Rust and the queue only: the API has no mutation for it.
+    fn internal(&self) -> bool {
+        false
+    }
 }
 
 /// A registered action with its parameters still JSON.
@@ -64,6 +70,7 @@ pub trait ErasedGlobalAction: Send + Sync {
     fn namespace(&self) -> Option<&'static str>;
     fn name(&self) -> &'static str;
     fn params(&self) -> Vec<Param>;
+    fn internal(&self) -> bool;
     fn run_json<'a>(&'a self, api: &'a Api, params: Json) -> BoxFuture<'a, Result<Json, ActionError>>;
 }
 
@@ -80,6 +87,10 @@ impl<A: GlobalAction> ErasedGlobalAction for A {
         GlobalAction::params(self)
     }
 
+    fn internal(&self) -> bool {
+        GlobalAction::internal(self)
+    }
+
     fn run_json<'a>(&'a self, api: &'a Api, params: Json) -> BoxFuture<'a, Result<Json, ActionError>> {
         Box::pin(async move {
             let params: A::Params = serde_json::from_value(params)
@@ -89,10 +100,24 @@ impl<A: GlobalAction> ErasedGlobalAction for A {
     }
 }
 
-/// The global actions of an application.
+/// An action of one model besides the generated ones (a sync's `run` and `abort`). It
+/// takes an input object of `params`, and the record's id when `on_record`, and answers
+/// with the record; the API names it `<name><Model>` (`runSync`).
+pub trait ModelAction: Send + Sync + 'static {
+    /// `namespace/apiId` of its model.
+    fn model(&self) -> &'static str;
+    fn name(&self) -> &'static str;
+    fn on_record(&self) -> bool;
+    fn params(&self) -> Vec<Param>;
+    fn run<'a>(&'a self, api: &'a Api, id: Option<i64>, input: Json)
+    -> BoxFuture<'a, Result<Record, ActionError>>;
+}
+
+/// The global actions (and model actions) of an application.
 #[derive(Default, Clone)]
 pub struct GlobalActions {
     actions: Vec<Arc<dyn ErasedGlobalAction>>,
+    model_actions: Vec<Arc<dyn ModelAction>>,
 }
 
 impl GlobalActions {
@@ -101,8 +126,22 @@ impl GlobalActions {
         self
     }
 
+    pub fn register_model_action(mut self, action: impl ModelAction) -> Self {
+        self.model_actions.push(Arc::new(action));
+        self
+    }
+
     pub fn all(&self) -> &[Arc<dyn ErasedGlobalAction>] {
         &self.actions
+    }
+
+    /// The actions of a model.
+    pub fn of_model(&self, registry: &Registry, model: ModelId) -> Vec<Arc<dyn ModelAction>> {
+        self.model_actions
+            .iter()
+            .filter(|a| registry.find(a.model()).map(|m| m.id) == Some(model))
+            .cloned()
+            .collect()
     }
 
     /// By `name` or `namespace/name`.

@@ -20,7 +20,9 @@ mod run;
 pub mod statements;
 
 pub use error::{ActionError, FieldError};
-pub use global::{ErasedGlobalAction as ErasedGlobal, GlobalAction, GlobalActions, Param, ParamType};
+pub use global::{
+    ErasedGlobalAction as ErasedGlobal, GlobalAction, GlobalActions, ModelAction, Param, ParamType,
+};
 
 use crate::auth::{Identity, Permissions};
 use crate::model::{Model, ModelId, Registry};
@@ -268,6 +270,31 @@ impl ModelApi<'_> {
 
     pub async fn bulk_delete(&self, ids: Vec<i64>) -> Vec<Result<(), ActionError>> {
         bulk::delete(self.api, self.model, ids).await
+    }
+
+    /// Run the model's own action `name` (`run`, `abort`, ...); the caller must be
+    /// allowed to create the model's records (`update` them for an action on a record).
+    pub async fn act(&self, name: &str, id: Option<i64>, input: Json) -> Result<Record, ActionError> {
+        let model = self.api.registry.get(self.model);
+        let action = self
+            .api
+            .globals
+            .of_model(&self.api.registry, self.model)
+            .into_iter()
+            .find(|a| a.name() == name)
+            .ok_or_else(|| {
+                ActionError::InvalidInput(format!("{} has no action {name}", model.qualified_name()))
+            })?;
+        self.api
+            .caller
+            .check(model, if action.on_record() { "update" } else { "create" })?;
+        if action.on_record() != id.is_some() {
+            return Err(ActionError::InvalidInput(format!(
+                "{name} {} a record id",
+                if action.on_record() { "needs" } else { "takes no" }
+            )));
+        }
+        action.run(self.api, id, input).await
     }
 
     /// The records with these ids that the caller may see, in no particular order.

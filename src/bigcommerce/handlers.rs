@@ -5,6 +5,7 @@
 //! enqueue the very same actions. Because each re-fetches, duplicate deliveries and
 //! any delivery order end in BigCommerce's current state.
 
+use super::mapping::{self, id_of};
 use super::{BigCommerce, StoreClient};
 use crate::action::{ActionError, Api, Caller, GlobalAction, GlobalActions, Param, ParamType};
 use crate::query::sql::Sql;
@@ -125,23 +126,6 @@ async fn local_ids(
     Ok(rows.iter().filter_map(|r| r.try_get_by_index(0).ok()).collect())
 }
 
-/// Copy `(bigcommerce key, api id)` pairs from a BigCommerce object.
-fn pick(source: &Json, pairs: &[(&str, &str)]) -> Map<String, Json> {
-    let mut out = Map::new();
-    for (from, to) in pairs {
-        if let Some(v) = source.get(*from) {
-            out.insert((*to).to_owned(), v.clone());
-        }
-    }
-    out
-}
-
-fn id_of(value: &Json) -> Option<i64> {
-    value
-        .as_i64()
-        .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
-}
-
 /// Upsert on `["bigcommerceId", "store"]`, or delete when BigCommerce no longer has it.
 async fn write(
     api: &Api,
@@ -241,54 +225,9 @@ impl GlobalAction for Pull {
                     .await
                     .map_err(remote)?;
                 let input = product.map(|p| {
-                    let mut input = pick(
-                        &p,
-                        &[
-                            ("name", "name"),
-                            ("type", "type"),
-                            ("sku", "sku"),
-                            ("price", "price"),
-                            ("sale_price", "salePrice"),
-                            ("weight", "weight"),
-                            ("inventory_level", "inventoryLevel"),
-                            ("inventory_tracking", "inventoryTracking"),
-                            ("is_visible", "isVisible"),
-                            ("categories", "categories"),
-                            ("brand_id", "brandId"),
-                            ("custom_fields", "customFields"),
-                            ("date_created", "dateCreated"),
-                            ("date_modified", "dateModified"),
-                        ],
-                    );
-                    let variants: Vec<Json> = p
-                        .get("variants")
-                        .and_then(Json::as_array)
-                        .map(|vs| {
-                            vs.iter()
-                                .map(|v| {
-                                    let mut variant = pick(
-                                        v,
-                                        &[
-                                            ("id", "bigcommerceId"),
-                                            ("sku", "sku"),
-                                            ("price", "price"),
-                                            ("sale_price", "salePrice"),
-                                            ("inventory_level", "inventoryLevel"),
-                                            ("option_values", "optionValues"),
-                                        ],
-                                    );
-                                    variant.insert("raw".into(), v.clone());
-                                    Json::Object(variant)
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default();
+                    let (mut input, variants) = mapping::product(&p);
+                    let variants: Vec<Json> = variants.into_iter().map(Json::Object).collect();
                     input.insert("variants".into(), json!([{"_converge": {"values": variants}}]));
-                    let mut raw = p.clone();
-                    if let Some(o) = raw.as_object_mut() {
-                        o.remove("variants");
-                    }
-                    input.insert("raw".into(), raw);
                     input
                 });
                 if input.is_none()
@@ -323,20 +262,9 @@ impl GlobalAction for Pull {
                     .send()
                     .await
                     .map_err(remote)?;
-                let input = fetched.map(|c| {
-                    let mut input = pick(
-                        &c,
-                        &[
-                            ("name", "name"),
-                            ("parent_id", "parentId"),
-                            ("is_visible", "isVisible"),
-                        ],
-                    );
-                    if matches!(self.resource, Resource::Brand) {
-                        input.retain(|k, _| k == "name");
-                    }
-                    input.insert("raw".into(), c.clone());
-                    input
+                let input = fetched.map(|c| match self.resource {
+                    Resource::Brand => mapping::brand(&c),
+                    _ => mapping::category(&c),
                 });
                 write(&api, model, &store, bc_id, input).await
             }
@@ -351,22 +279,7 @@ impl GlobalAction for Pull {
                 let customer = found
                     .and_then(|list| list.as_array().and_then(|l| l.first().cloned()))
                     .filter(|c| c.get("id").and_then(id_of) == Some(bc_id));
-                let input = customer.map(|c| {
-                    let mut input = pick(
-                        &c,
-                        &[
-                            ("email", "email"),
-                            ("first_name", "firstName"),
-                            ("last_name", "lastName"),
-                            ("company", "company"),
-                            ("customer_group_id", "customerGroupId"),
-                            ("date_created", "dateCreated"),
-                            ("date_modified", "dateModified"),
-                        ],
-                    );
-                    input.insert("raw".into(), c.clone());
-                    input
-                });
+                let input = customer.map(|c| mapping::customer(&c));
                 write(&api, "bigcommerce/customer", &store, bc_id, input).await
             }
             Resource::Order => {
@@ -389,57 +302,10 @@ impl GlobalAction for Pull {
                     .try_collect()
                     .await
                     .map_err(remote)?;
-                let mut input = pick(
-                    &order,
-                    &[
-                        ("customer_id", "customerId"),
-                        ("status_id", "statusId"),
-                        ("status", "status"),
-                        ("currency_code", "currencyCode"),
-                        ("is_deleted", "isDeleted"),
-                    ],
-                );
-                if let Some(total) = order.get("total_inc_tax") {
-                    // v2 sends money as strings.
-                    let total = total
-                        .as_f64()
-                        .or_else(|| total.as_str().and_then(|s| s.parse().ok()));
-                    input.insert("totalIncTax".into(), json!(total));
-                }
-                for (from, to) in [("date_created", "dateCreated"), ("date_modified", "dateModified")] {
-                    // v2 dates are RFC 2822.
-                    if let Some(text) = order.get(from).and_then(Json::as_str) {
-                        let parsed = chrono::DateTime::parse_from_rfc2822(text)
-                            .or_else(|_| chrono::DateTime::parse_from_rfc3339(text))
-                            .map(|d| json!(d.with_timezone(&chrono::Utc).to_rfc3339()))
-                            .unwrap_or(Json::Null);
-                        input.insert(to.into(), parsed);
-                    }
-                }
-                input.insert("raw".into(), order.clone());
+                let mut input = mapping::order(&order);
                 let lines: Vec<Json> = products
                     .iter()
-                    .map(|p| {
-                        let mut line = pick(
-                            p,
-                            &[
-                                ("id", "bigcommerceId"),
-                                ("name", "name"),
-                                ("sku", "sku"),
-                                ("quantity", "quantity"),
-                                ("product_id", "productId"),
-                                ("variant_id", "variantId"),
-                            ],
-                        );
-                        if let Some(price) = p.get("price_inc_tax") {
-                            let price = price
-                                .as_f64()
-                                .or_else(|| price.as_str().and_then(|s| s.parse().ok()));
-                            line.insert("priceIncTax".into(), json!(price));
-                        }
-                        line.insert("raw".into(), p.clone());
-                        Json::Object(line)
-                    })
+                    .map(|p| Json::Object(mapping::order_product(p)))
                     .collect();
                 input.insert("orderProducts".into(), json!([{"_converge": {"values": lines}}]));
                 write(&api, "bigcommerce/order", &store, bc_id, Some(input)).await
@@ -507,24 +373,7 @@ impl GlobalAction for PullMetafield {
             }
         };
         let fetched = client.v3().get(&path).send().await.map_err(remote)?;
-        let input = fetched.map(|m| {
-            let mut input = pick(
-                &m,
-                &[
-                    ("key", "key"),
-                    ("value", "value"),
-                    ("namespace", "namespace"),
-                    ("description", "description"),
-                    ("permission_set", "permissionSet"),
-                    ("resource_type", "resourceType"),
-                    ("resource_id", "resourceId"),
-                    ("date_created", "dateCreated"),
-                    ("date_modified", "dateModified"),
-                ],
-            );
-            input.insert("raw".into(), m.clone());
-            input
-        });
+        let input = fetched.map(|m| mapping::metafield(&m));
         write(&api, "bigcommerce/metafield", &store, bc_id, input).await
     }
 }

@@ -47,6 +47,7 @@ pub async fn uninstall(api: &Api, store_id: i64) -> Result<u64, ActionError> {
         .filter(session::Column::StoreId.eq(store_id))
         .exec(&api.db)
         .await?;
+    super::sync::abort_store(api, store_id).await?;
     crate::queue::cancel_store(&api.db, store_id)
         .await
         .map_err(|e| ActionError::Database(sea_orm::DbErr::Custom(e.to_string())))

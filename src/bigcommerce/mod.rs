@@ -44,10 +44,12 @@ pub mod error;
 pub mod handlers;
 pub mod lifecycle;
 pub mod listing;
+pub mod mapping;
 pub mod oauth;
 pub mod options;
 pub mod pacing;
 pub mod params;
+pub mod sync;
 pub mod webhooks;
 
 pub use client::{Api, ApiVersion, BigCommerce, RequestBuilder, StoreClient};
@@ -55,3 +57,19 @@ pub use error::Error;
 pub use listing::{ListBuilder, Paging};
 pub use options::ClientOptions;
 pub use params::{ParamValue, Params};
+
+/// The built-in actions: the webhook handlers and the sync's.
+pub fn register(
+    globals: crate::action::GlobalActions,
+    bigcommerce: &BigCommerce,
+    secret: &std::sync::Arc<Vec<u8>>,
+    lease: std::time::Duration,
+) -> crate::action::GlobalActions {
+    let globals = handlers::register(globals, bigcommerce, secret);
+    let syncer = sync::Syncer {
+        bigcommerce: bigcommerce.clone(),
+        secret: secret.clone(),
+        lease,
+    };
+    sync::actions::register(globals, syncer)
+}

@@ -96,13 +96,18 @@ enum Verb {
 /// The input types, the result types and the subscription root.
 pub fn register_shared(schema: SchemaBuilder, registry: &Registry, globals: &GlobalActions) -> SchemaBuilder {
     let mut union = Union::new(RESULT_UNION);
-    for model in registry.namespaces().into_iter().flat_map(|(_, models)| models) {
+    for model in registry
+        .namespaces()
+        .into_iter()
+        .flat_map(|(_, models)| models)
+        .filter(|m| m.generic_writes)
+    {
         let t = model.type_name();
         for verb in ["Create", "Update", "Delete"] {
             union = union.possible_type(format!("{verb}{t}Result"));
         }
     }
-    for action in globals.all() {
+    for action in globals.all().iter().filter(|a| !a.internal()) {
         union = union.possible_type(result_type_of_global(action.as_ref()));
     }
     let handle_fields = |obj: Object| {

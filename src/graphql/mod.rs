@@ -132,19 +132,30 @@ pub fn build_schema(registry: Arc<Registry>, globals: &GlobalActions) -> Result<
         for model in models.iter().copied() {
             schema = models::register(schema, &registry, model);
             queries = queries.field(find_one(model)).field(find_many(&registry, model));
-            let (next, fields) = mutations::register_model(schema, &registry, model);
-            schema = next;
-            for field in fields {
+            if model.generic_writes {
+                let (next, fields) = mutations::register_model(schema, &registry, model);
+                schema = next;
+                for field in fields {
+                    writes = writes.field(field);
+                }
+            }
+            for action in globals.of_model(&registry, model.id) {
+                let (next, field) = mutations::model_action(schema, model, action);
+                schema = next;
                 writes = writes.field(field);
             }
         }
         let mut enqueues = Object::new(namespace_type(namespace, "BackgroundMutations"));
-        for model in models.iter() {
+        for model in models.iter().filter(|m| m.generic_writes) {
             for field in background::model_fields(model) {
                 enqueues = enqueues.field(field);
             }
         }
-        for action in globals.all().iter().filter(|a| a.namespace() == Some(namespace)) {
+        for action in globals
+            .all()
+            .iter()
+            .filter(|a| a.namespace() == Some(namespace) && !a.internal())
+        {
             let (next, field) = mutations::global_action(schema, action.clone());
             schema = next;
             writes = writes.field(field);
@@ -167,7 +178,11 @@ pub fn build_schema(registry: Arc<Registry>, globals: &GlobalActions) -> Result<
             namespace_value()
         }));
     }
-    for action in globals.all().iter().filter(|a| a.namespace().is_none()) {
+    for action in globals
+        .all()
+        .iter()
+        .filter(|a| a.namespace().is_none() && !a.internal())
+    {
         let (next, field) = mutations::global_action(schema, action.clone());
         schema = next;
         mutation = mutation.field(field);

@@ -887,3 +887,52 @@ pub fn global_arguments(params: &[crate::action::Param]) -> Vec<InputValue> {
     }
     out
 }
+
+/// A model's own action as a mutation field (`runSync(sync: {...})`, `abortSync(id)`),
+/// answering like the generated ones: `success`, `errors`, `actionRun` and the record.
+pub fn model_action(
+    mut schema: SchemaBuilder,
+    model: &Model,
+    action: Arc<dyn crate::action::ModelAction>,
+) -> (SchemaBuilder, Field) {
+    let verb = pascal(action.name());
+    let t = model.type_name();
+    let (input_type, result_type) = (format!("{verb}{t}Input"), format!("{verb}{t}Result"));
+    let mut input = InputObject::new(&input_type);
+    for argument in global_arguments(&action.params()) {
+        input = input.field(argument);
+    }
+    schema = schema.register(input).register(
+        Object::new(&result_type)
+            .field(success_field())
+            .field(errors_field())
+            .field(action_run_field())
+            .field(record_field(model.api_id.clone(), model, false)),
+    );
+    let (key, model_id, on_record) = (model.api_id.clone(), model.id, action.on_record());
+    let name = action.name();
+    let mut field = Field::new(
+        format!("{name}{}", pascal(&model.api_id)),
+        TypeRef::named(result_type),
+        move |ctx| {
+            let key = key.clone();
+            FieldFuture::new(async move {
+                let id = match on_record {
+                    true => Some(arg_id(&super::to_json(ctx.args.try_get("id")?.as_value())?)?),
+                    false => None,
+                };
+                let input = match ctx.args.get(key.as_str()) {
+                    Some(value) => super::to_json(value.as_value())?,
+                    None => Json::Object(Default::default()),
+                };
+                let api = &ctx.data::<RequestContext>()?.api;
+                let result = api.model_by_id(model_id).act(name, id, input).await;
+                Ok(Some(FieldValue::owned_any(ActionResult::of_record(result))))
+            })
+        },
+    );
+    if on_record {
+        field = field.argument(InputValue::new("id", TypeRef::named_nn(GADGET_ID)));
+    }
+    (schema, field.argument(InputValue::new(model.api_id.clone(), TypeRef::named(input_type))))
+}

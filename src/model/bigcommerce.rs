@@ -51,6 +51,12 @@ pub fn registry() -> Registry {
         ]))
         .model::<order::Entity>(d("bigcommerce", "order").search(&["status", "currencyCode"]))
         .model::<order_product::Entity>(d("bigcommerce", "orderProduct").search(&["name", "sku"]))
+        .model::<sync::Entity>(
+            Declaration::new("bigcommerce", "sync")
+                .enumeration("state", crate::bigcommerce::sync::STATES)
+                .hidden(&["checkpoint", "leaseUntil"])
+                .actions_only(),
+        )
         .tenant("bigcommerce", "store")
         .build()
 }

@@ -15,6 +15,7 @@ pub struct Declaration {
     enums: Vec<(&'static str, &'static [&'static str])>,
     hidden: &'static [&'static str],
     uniques: Vec<(&'static str, Option<&'static str>)>,
+    generic_writes: bool,
 }
 
 impl Declaration {
@@ -27,7 +28,15 @@ impl Declaration {
             enums: Vec::new(),
             hidden: &[],
             uniques: Vec::new(),
+            generic_writes: true,
         }
+    }
+
+    /// The API writes it only through its own model actions (e.g. a sync's `run` and
+    /// `abort`), never through the generated create, update, upsert and delete.
+    pub fn actions_only(mut self) -> Self {
+        self.generic_writes = false;
+        self
     }
 
     /// `field` is unique, within each value of the belongsTo relation `scope` if given.
@@ -195,6 +204,7 @@ impl RegistryBuilder {
                 tenant: None,
                 is_tenant: false,
                 uniques: Vec::new(),
+                generic_writes: decl.generic_writes,
             },
             relations,
             uniques: decl.uniques,

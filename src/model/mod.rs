@@ -106,6 +106,9 @@ pub struct Model {
     /// This model's rows are the tenants (the store): a tenant sees only its own row.
     pub is_tenant: bool,
     pub uniques: Vec<Unique>,
+    /// The API has the generated create, update, upsert and delete actions (and their
+    /// bulk forms); otherwise only the model's own actions write it.
+    pub generic_writes: bool,
 }
 
 impl Model {

@@ -9,3 +9,4 @@ pub mod order_product;
 pub mod product;
 pub mod product_variant;
 pub mod store;
+pub mod sync;

@@ -1,0 +1,271 @@
+//! The sync in the API: the model's `run` and `abort` actions, the `syncStore` global
+//! action, the background job that runs a sync, and the schedule.
+
+use super::{MODEL, Outcome, Request, Syncer};
+use crate::action::{ActionError, Api, Caller, GlobalAction, GlobalActions, ModelAction, Param, ParamType};
+use crate::bigcommerce::handlers::resolve_store;
+use crate::query::Record;
+use crate::queue::{self, Job, Options, QueueError, QueueOption};
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
+use std::time::Duration;
+
+/// Syncs run in this queue, this many at once over every process: each is long and
+/// spends its store's quota, and other background work must keep flowing.
+const QUEUE: &str = "bigcommerce-sync";
+const QUEUE_CONCURRENCY: u32 = 2;
+const RESUME: &str = "bigcommerce/resumeSync";
+
+fn sync_params() -> Vec<Param> {
+    vec![
+        Param::optional("models", ParamType::Json),
+        Param::optional("syncSince", ParamType::String),
+        Param::optional("force", ParamType::Boolean),
+    ]
+}
+
+/// Create a sync of `store` and queue the job that runs it.
+pub async fn start(api: &Api, store: i64, request: Request) -> Result<Record, ActionError> {
+    let sync = super::create(api, store, request).await?;
+    enqueue(api, store, sync.id()).await?;
+    Ok(sync)
+}
+
+async fn enqueue(api: &Api, store: i64, id: i64) -> Result<String, ActionError> {
+    let options = Options {
+        queue: Some(QueueOption {
+            name: QUEUE.to_owned(),
+            max_concurrency: QUEUE_CONCURRENCY,
+        }),
+        id: Some(format!("bigcommerce-sync-{id}")),
+        ..Default::default()
+    };
+    let caller = Caller {
+        tenant: Some(store),
+        ..Caller::default()
+    };
+    let job = Job::global(RESUME, json!({"id": id}));
+    Ok(queue::enqueue(&api.db, &job, &caller, &options).await?)
+}
+
+/// `runSync(sync: {store, models, syncSince, force})`: create a sync and run it in the background.
+pub struct RunSync;
+
+impl ModelAction for RunSync {
+    fn model(&self) -> &'static str {
+        MODEL
+    }
+
+    fn name(&self) -> &'static str {
+        "run"
+    }
+
+    fn on_record(&self) -> bool {
+        false
+    }
+
+    fn params(&self) -> Vec<Param> {
+        let mut params = vec![Param::optional("store", ParamType::Json)];
+        params.extend(sync_params());
+        params
+    }
+
+    fn run<'a>(&'a self, api: &'a Api, _id: Option<i64>, input: Json) -> BoxFuture<'a, Result<Record, ActionError>> {
+        Box::pin(async move {
+            let linked = input.pointer("/store/_link").map(|v| {
+                v.as_i64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                    .ok_or_else(|| ActionError::InvalidInput("store._link must be a store id".into()))
+            });
+            let store = match (api.caller.tenant, linked.transpose()?) {
+                (Some(tenant), Some(linked)) if linked != tenant => {
+                    return Err(ActionError::PermissionDenied(
+                        "a store session may only sync its own store".into(),
+                    ));
+                }
+                (Some(tenant), _) => tenant,
+                (None, Some(linked)) => linked,
+                (None, None) => return Err(ActionError::InvalidInput("store is required".into())),
+            };
+            let installed = resolve_store(
+                &api.as_caller(Caller {
+                    tenant: Some(store),
+                    ..api.caller.clone()
+                }),
+                None,
+            )
+            .await?;
+            start(api, installed.id, Request::from_json(&input)?).await
+        })
+    }
+}
+
+/// `abortSync(id)`: stop a sync that has not finished.
+pub struct AbortSync;
+
+impl ModelAction for AbortSync {
+    fn model(&self) -> &'static str {
+        MODEL
+    }
+
+    fn name(&self) -> &'static str {
+        "abort"
+    }
+
+    fn on_record(&self) -> bool {
+        true
+    }
+
+    fn params(&self) -> Vec<Param> {
+        Vec::new()
+    }
+
+    fn run<'a>(&'a self, api: &'a Api, id: Option<i64>, _input: Json) -> BoxFuture<'a, Result<Record, ActionError>> {
+        Box::pin(async move {
+            let id = id.ok_or_else(|| ActionError::InvalidInput("id is required".into()))?;
+            super::abort(api, id).await
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncStoreParams {
+    store_hash: Option<String>,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, Json>,
+}
+
+/// `syncStore(storeHash, models, syncSince, force)`: start a sync of a store by its hash.
+pub struct SyncStore;
+
+impl GlobalAction for SyncStore {
+    type Params = SyncStoreParams;
+
+    fn namespace(&self) -> Option<&'static str> {
+        Some("bigcommerce")
+    }
+
+    fn name(&self) -> &'static str {
+        "syncStore"
+    }
+
+    fn params(&self) -> Vec<Param> {
+        let mut params = vec![Param::optional("storeHash", ParamType::String)];
+        params.extend(sync_params());
+        params
+    }
+
+    async fn run(&self, api: &Api, params: SyncStoreParams) -> Result<Json, ActionError> {
+        let store = resolve_store(api, params.store_hash.as_deref()).await?;
+        let request = Request::from_json(&Json::Object(params.rest))?;
+        let sync = start(api, store.id, request).await?;
+        Ok(json!({"syncId": sync.id().to_string(), "storeHash": store.hash}))
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ResumeParams {
+    id: i64,
+}
+
+/// The background job that runs (or continues) a sync.
+pub struct ResumeSync(pub Syncer);
+
+impl GlobalAction for ResumeSync {
+    type Params = ResumeParams;
+
+    fn namespace(&self) -> Option<&'static str> {
+        Some("bigcommerce")
+    }
+
+    fn name(&self) -> &'static str {
+        "resumeSync"
+    }
+
+    fn params(&self) -> Vec<Param> {
+        vec![Param::required("id", ParamType::Number)]
+    }
+
+    fn internal(&self) -> bool {
+        true
+    }
+
+    async fn run(&self, api: &Api, params: ResumeParams) -> Result<Json, ActionError> {
+        match self.0.run(api, params.id, &()).await? {
+            // Retried by the queue until the other process's lease runs out.
+            Outcome::Busy(until) => Err(ActionError::InvalidInput(format!(
+                "sync {} is held by another process until {until}",
+                params.id
+            ))),
+            Outcome::Completed => Ok(json!({"state": "completed"})),
+            Outcome::Aborted => Ok(json!({"state": "aborted"})),
+            Outcome::Errored(message) => Ok(json!({"state": "errored", "errorMessage": message})),
+        }
+    }
+}
+
+/// The sync's actions.
+pub fn register(globals: GlobalActions, syncer: Syncer) -> GlobalActions {
+    globals
+        .register_model_action(RunSync)
+        .register_model_action(AbortSync)
+        .register(SyncStore)
+        .register(ResumeSync(syncer))
+}
+
+/// Every `interval`, queue an incremental sync of each installed store. Processes that
+/// share a database queue each store's sync once per interval: the job's id names the
+/// interval, and a second enqueue of it is refused.
+pub async fn schedule(api: Api, interval: Duration) {
+    use entity::bigcommerce::store;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let seconds = interval.as_secs().max(1) as i64;
+    loop {
+        let now = chrono::Utc::now().timestamp();
+        let slot = now / seconds;
+        match store::Entity::find()
+            .filter(store::Column::State.eq("installed"))
+            .all(&api.db)
+            .await
+        {
+            Ok(stores) => {
+                for s in stores {
+                    let busy = super::unfinished(&api, s.id).await.map(|u| u.is_some());
+                    if !matches!(busy, Ok(false)) {
+                        continue;
+                    }
+                    let options = Options {
+                        id: Some(format!("bigcommerce-scheduled-sync-{}-{slot}", s.id)),
+                        ..Default::default()
+                    };
+                    let caller = Caller {
+                        tenant: Some(s.id),
+                        ..Caller::default()
+                    };
+                    let job = Job::global("bigcommerce/syncStore", json!({}));
+                    match queue::enqueue(&api.db, &job, &caller, &options).await {
+                        Ok(_) | Err(QueueError::Duplicate(_)) => {}
+                        Err(e) => tracing::warn!(store = s.id, error = %e, "cannot schedule a sync"),
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot list stores to sync"),
+        }
+        let next = (slot + 1) * seconds;
+        tokio::time::sleep(Duration::from_secs((next - now).max(1) as u64)).await;
+    }
+}
+
+/// A sync's progress counters, by resource.
+pub async fn progress_of(
+    api: &Api,
+    id: i64,
+) -> Result<std::collections::BTreeMap<String, super::Counters>, ActionError> {
+    let sync = super::load(api, id).await?;
+    Ok(sync
+        .progress
+        .and_then(|p| serde_json::from_value(p).ok())
+        .unwrap_or_default())
+}

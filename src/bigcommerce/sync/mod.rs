@@ -1,0 +1,610 @@
+//! The sync: copies a store's existing BigCommerce data into the database, whole
+//! (`force`, or the first time) or since a time, and survives crashes and rate limits.
+//!
+//! A sync is a `bigcommerce/sync` row. Running it walks each resource's listing in id
+//! order through the store's paced client, one page ahead of the writes, and writes each
+//! page with bulk upserts. After every page it saves a checkpoint (where each listing
+//! continues) and the progress counters in the row, so a sync whose process died
+//! continues from there. A full sync also deletes the rows in each page's id range that
+//! BigCommerce no longer lists; an incremental one lists what changed, then sweeps the
+//! ids for deletions.
+//!
+//! One process at a time runs a sync: it holds a lease on the row and renews it; another
+//! process may take over once the lease has run out.
+
+pub mod actions;
+mod resource;
+
+pub use resource::Resource;
+
+use super::handlers::{StoreRef, store_client};
+use super::{BigCommerce, StoreClient};
+use crate::action::{ActionError, Api, Caller};
+use crate::query::sql::Sql;
+use chrono::{DateTime, Utc};
+use entity::bigcommerce::sync as row;
+use sea_orm::{ConnectionTrait, EntityTrait};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+pub const STATES: &[&str] = &["created", "running", "completed", "errored", "aborted"];
+pub const MODEL: &str = "bigcommerce/sync";
+/// An incremental sync starts this long before the last completed one started: clocks
+/// differ and BigCommerce's times have whole seconds.
+pub const OVERLAP: Duration = Duration::from_secs(5 * 60);
+/// Pages fetched ahead of the writes.
+const AHEAD: usize = 2;
+
+/// One resource's (or child model's) tally.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Counters {
+    pub pages: u64,
+    pub seen: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub deleted: u64,
+    pub failed: u64,
+    pub done: bool,
+}
+
+impl Counters {
+    fn add(&mut self, other: &Counters) {
+        self.pages += other.pages;
+        self.seen += other.seen;
+        self.created += other.created;
+        self.updated += other.updated;
+        self.deleted += other.deleted;
+        self.failed += other.failed;
+    }
+}
+
+/// Where a resource's work stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Phase {
+    /// Writing what the listing returns.
+    #[default]
+    Write,
+    /// Listing ids only, to delete what BigCommerce no longer has (incremental syncs).
+    Sweep,
+    Done,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Checkpoint {
+    pub phase: Phase,
+    pub lane: u8,
+    #[serde(flatten)]
+    pub at: resource::Position,
+}
+
+/// What a new sync is asked to do.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    /// Every resource when empty.
+    pub models: Vec<Resource>,
+    pub since: Option<DateTime<Utc>>,
+    pub force: bool,
+}
+
+impl Request {
+    /// From the API's input: `models` (names), `syncSince`, `force`.
+    pub fn from_json(input: &Json) -> Result<Request, ActionError> {
+        let invalid = |m: String| ActionError::InvalidInput(m);
+        let models = match input.get("models") {
+            None | Some(Json::Null) => Vec::new(),
+            Some(Json::Array(names)) => names
+                .iter()
+                .map(|n| {
+                    n.as_str()
+                        .and_then(Resource::parse)
+                        .ok_or_else(|| invalid(format!("models: `{n}` is not a resource the sync copies")))
+                })
+                .collect::<Result<_, _>>()?,
+            Some(Json::String(list)) => list
+                .split(',')
+                .map(|n| Resource::parse(n).ok_or_else(|| invalid(format!("models: `{n}` is not a resource"))))
+                .collect::<Result<_, _>>()?,
+            Some(other) => return Err(invalid(format!("models must be a list of names, not {other}"))),
+        };
+        let since = match input.get("syncSince") {
+            None | Some(Json::Null) => None,
+            Some(Json::String(text)) => Some(parse_time(text).ok_or_else(|| {
+                invalid(format!("syncSince: `{text}` is not a date and time (RFC 3339)"))
+            })?),
+            Some(other) => return Err(invalid(format!("syncSince must be a date and time, not {other}"))),
+        };
+        let force = match input.get("force") {
+            None | Some(Json::Null) => false,
+            Some(Json::Bool(b)) => *b,
+            Some(other) => return Err(invalid(format!("force must be true or false, not {other}"))),
+        };
+        Ok(Request { models, since, force })
+    }
+}
+
+/// RFC 3339, or a date alone (its midnight, UTC).
+pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc())
+        })
+}
+
+fn store_caller(api: &Api, store: i64) -> Api {
+    api.as_caller(Caller {
+        tenant: Some(store),
+        ..api.caller.clone()
+    })
+}
+
+async fn load(api: &Api, id: i64) -> Result<row::Model, ActionError> {
+    let found = row::Entity::find_by_id(id).one(&api.db).await?;
+    found
+        .filter(|r| api.caller.tenant.is_none_or(|t| t == r.store_id))
+        .ok_or_else(|| ActionError::NotFound(format!("no sync {id}")))
+}
+
+/// The store's sync that has not finished, if any.
+pub async fn unfinished(api: &Api, store: i64) -> Result<Option<row::Model>, ActionError> {
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+    Ok(row::Entity::find()
+        .filter(row::Column::StoreId.eq(store))
+        .filter(row::Column::State.is_in(["created", "running"]))
+        .order_by_asc(row::Column::Id)
+        .one(&api.db)
+        .await?)
+}
+
+/// Create a sync of `store` (not yet running). Without `since` and `force`, it copies
+/// what changed since the last completed sync started (less [`OVERLAP`]), or everything
+/// when none has completed. Refused while another sync of the store is unfinished.
+pub async fn create(api: &Api, store: i64, request: Request) -> Result<crate::query::Record, ActionError> {
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+    if let Some(other) = unfinished(api, store).await? {
+        return Err(ActionError::InvalidInput(format!(
+            "sync {} of this store has not finished; abort it or wait for it",
+            other.id
+        )));
+    }
+    let since = match (request.force, request.since) {
+        (true, _) => None,
+        (false, Some(since)) => Some(since),
+        (false, None) => row::Entity::find()
+            .filter(row::Column::StoreId.eq(store))
+            .filter(row::Column::State.eq("completed"))
+            .order_by_desc(row::Column::StartedAt)
+            .one(&api.db)
+            .await?
+            .and_then(|last| last.started_at)
+            .map(|started| started - chrono::Duration::from_std(OVERLAP).unwrap_or_default()),
+    };
+    let models: Vec<&str> = request.models.iter().map(|m| m.name()).collect();
+    store_caller(api, store)
+        .model(MODEL)
+        .create(json!({
+            "store": {"_link": store},
+            "models": if models.is_empty() { Json::Null } else { json!(models) },
+            "syncSince": since.map(|s| s.to_rfc3339()),
+            "force": request.force,
+            "state": "created",
+        }))
+        .await
+}
+
+/// Stop a sync that has not finished; the process running it stops after its current page.
+pub async fn abort(api: &Api, id: i64) -> Result<crate::query::Record, ActionError> {
+    let sync = load(api, id).await?;
+    let mut sql = Sql::new(api.db.get_database_backend());
+    sql.push("UPDATE \"bigcommerce_sync\" SET \"state\" = 'aborted', \"finished_at\" = ")
+        .bind(Utc::now().into())
+        .push(", \"updated_at\" = ")
+        .bind(Utc::now().into())
+        .push(", \"lease_until\" = NULL WHERE \"id\" = ")
+        .bind(id.into())
+        .push(" AND \"state\" IN ('created', 'running')");
+    if api.db.execute_raw(sql.build()).await?.rows_affected() == 0 {
+        return Err(ActionError::InvalidInput(format!(
+            "sync {id} has already {}",
+            sync.state
+        )));
+    }
+    store_caller(api, sync.store_id)
+        .model(MODEL)
+        .find(id)
+        .await?
+        .ok_or_else(|| ActionError::NotFound(format!("no sync {id}")))
+}
+
+/// Abort every unfinished sync of a store (it was uninstalled).
+pub async fn abort_store(api: &Api, store: i64) -> Result<u64, ActionError> {
+    let now = Utc::now();
+    let mut sql = Sql::new(api.db.get_database_backend());
+    sql.push("UPDATE \"bigcommerce_sync\" SET \"state\" = 'aborted', \"error_message\" = 'the store was uninstalled', \"finished_at\" = ")
+        .bind(now.into())
+        .push(", \"updated_at\" = ")
+        .bind(now.into())
+        .push(", \"lease_until\" = NULL WHERE \"store_id\" = ")
+        .bind(store.into())
+        .push(" AND \"state\" IN ('created', 'running')");
+    Ok(api.db.execute_raw(sql.build()).await?.rows_affected())
+}
+
+/// How a run of a sync ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Completed,
+    Aborted,
+    Errored(String),
+    /// Another process holds it until then.
+    Busy(DateTime<Utc>),
+}
+
+/// Told of progress as pages are written (the CLI draws progress bars from it).
+pub trait Observer: Send + Sync {
+    fn progress(&self, _resource: Resource, _counters: &BTreeMap<String, Counters>, _total: Option<u64>) {}
+}
+
+impl Observer for () {}
+
+/// Runs syncs: the BigCommerce client and the secret that opens stores' tokens.
+#[derive(Clone)]
+pub struct Syncer {
+    pub bigcommerce: BigCommerce,
+    pub secret: Arc<Vec<u8>>,
+    /// How long a claim on a sync lasts without renewal.
+    pub lease: Duration,
+}
+
+/// Why a running sync stops early.
+#[derive(Clone, Debug, PartialEq)]
+enum Stop {
+    Aborted,
+    LeaseLost,
+}
+
+/// The in-memory state of a running sync, saved to its row after each page.
+struct Run {
+    id: i64,
+    since: Option<DateTime<Utc>>,
+    checkpoint: BTreeMap<String, Checkpoint>,
+    progress: BTreeMap<String, Counters>,
+}
+
+impl Run {
+    async fn save(&self, api: &Api) -> Result<(), ActionError> {
+        api.model(MODEL)
+            .update(
+                self.id,
+                json!({"checkpoint": self.checkpoint, "progress": self.progress}),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+impl Syncer {
+    /// Run (or continue) sync `id` to its end in this task.
+    pub async fn run(&self, api: &Api, id: i64, observer: &dyn Observer) -> Result<Outcome, ActionError> {
+        let sync = load(api, id).await?;
+        match sync.state.as_str() {
+            "completed" => return Ok(Outcome::Completed),
+            "aborted" => return Ok(Outcome::Aborted),
+            "errored" => return Ok(Outcome::Errored(sync.error_message.unwrap_or_default())),
+            _ => {}
+        }
+        let api = store_caller(api, sync.store_id);
+        let lease = match self.claim(&api, id).await? {
+            Ok(lease) => lease,
+            Err(busy) => return Ok(busy),
+        };
+        let (stop_tx, stop) = watch::channel(None);
+        let heartbeat = tokio::spawn(heartbeat(api.clone(), id, lease, self.lease, stop_tx));
+        let result = self.work(&api, &sync, stop.clone(), observer).await;
+        heartbeat.abort();
+        let stopped = stop.borrow().clone();
+        let outcome = match (result, stopped) {
+            (_, Some(Stop::Aborted)) => Outcome::Aborted,
+            // Someone else runs it now: leave the row to them.
+            (_, Some(Stop::LeaseLost)) => return Ok(Outcome::Busy(Utc::now())),
+            (Ok(()), None) => Outcome::Completed,
+            (Err(e), None) => Outcome::Errored(e.to_string()),
+        };
+        self.finish(&api, id, &outcome).await?;
+        Ok(outcome)
+    }
+
+    /// Take the sync for this process: `Err(Busy)` while another holds a live lease.
+    async fn claim(&self, api: &Api, id: i64) -> Result<Result<DateTime<Utc>, Outcome>, ActionError> {
+        let now = Utc::now();
+        let until = now + chrono::Duration::from_std(self.lease).unwrap_or_default();
+        let mut sql = Sql::new(api.db.get_database_backend());
+        sql.push("UPDATE \"bigcommerce_sync\" SET \"state\" = 'running', \"lease_until\" = ")
+            .bind(until.into())
+            .push(", \"started_at\" = COALESCE(\"started_at\", ")
+            .bind(now.into())
+            .push("), \"updated_at\" = ")
+            .bind(now.into())
+            .push(" WHERE \"id\" = ")
+            .bind(id.into())
+            .push(" AND \"state\" IN ('created', 'running') AND (\"lease_until\" IS NULL OR \"lease_until\" < ")
+            .bind(now.into())
+            .push(")");
+        if api.db.execute_raw(sql.build()).await?.rows_affected() == 1 {
+            return Ok(Ok(until));
+        }
+        let sync = load(api, id).await?;
+        Ok(Err(match (sync.state.as_str(), sync.lease_until) {
+            ("completed", _) => Outcome::Completed,
+            ("aborted", _) => Outcome::Aborted,
+            ("errored", _) => Outcome::Errored(sync.error_message.unwrap_or_default()),
+            (_, until) => Outcome::Busy(until.unwrap_or(now)),
+        }))
+    }
+
+    /// The final state, unless the sync was aborted meanwhile.
+    async fn finish(&self, api: &Api, id: i64, outcome: &Outcome) -> Result<(), ActionError> {
+        let (state, message) = match outcome {
+            Outcome::Completed => ("completed", None),
+            Outcome::Aborted => return Ok(()),
+            Outcome::Errored(m) => ("errored", Some(m.clone())),
+            Outcome::Busy(_) => return Ok(()),
+        };
+        let now = Utc::now();
+        let mut sql = Sql::new(api.db.get_database_backend());
+        sql.push("UPDATE \"bigcommerce_sync\" SET \"state\" = ")
+            .bind(state.into())
+            .push(", \"error_message\" = ")
+            .bind(message.into())
+            .push(", \"finished_at\" = ")
+            .bind(now.into())
+            .push(", \"updated_at\" = ")
+            .bind(now.into())
+            .push(", \"lease_until\" = NULL WHERE \"id\" = ")
+            .bind(id.into())
+            .push(" AND \"state\" = 'running'");
+        api.db.execute_raw(sql.build()).await?;
+        Ok(())
+    }
+
+    async fn work(
+        &self,
+        api: &Api,
+        sync: &row::Model,
+        stop: watch::Receiver<Option<Stop>>,
+        observer: &dyn Observer,
+    ) -> Result<(), ActionError> {
+        let store = super::handlers::resolve_store(api, None).await?;
+        let client = store_client(&self.bigcommerce, &self.secret, &store)?;
+        let models: Vec<Resource> = match &sync.models {
+            Some(Json::Array(names)) if !names.is_empty() => {
+                let wanted: Vec<Resource> = names.iter().filter_map(|n| n.as_str()).filter_map(Resource::parse).collect();
+                Resource::ALL.into_iter().filter(|r| wanted.contains(r)).collect()
+            }
+            _ => Resource::ALL.to_vec(),
+        };
+        let mut run = Run {
+            id: sync.id,
+            since: sync.sync_since,
+            checkpoint: sync
+                .checkpoint
+                .clone()
+                .and_then(|c| serde_json::from_value(c).ok())
+                .unwrap_or_default(),
+            progress: sync
+                .progress
+                .clone()
+                .and_then(|p| serde_json::from_value(p).ok())
+                .unwrap_or_default(),
+        };
+        for resource in models {
+            run_resource(api, &client, &store, resource, &mut run, &stop, observer).await?;
+            if stop.borrow().is_some() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Renews the lease while the sync runs, and tells the run to stop when the sync was
+/// aborted or another process took it over.
+async fn heartbeat(
+    api: Api,
+    id: i64,
+    mut held: DateTime<Utc>,
+    lease: Duration,
+    stop: watch::Sender<Option<Stop>>,
+) {
+    let every = (lease / 3).max(Duration::from_millis(100));
+    loop {
+        tokio::time::sleep(every).await;
+        let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or_default();
+        let mut sql = Sql::new(api.db.get_database_backend());
+        sql.push("UPDATE \"bigcommerce_sync\" SET \"lease_until\" = ")
+            .bind(until.into())
+            .push(" WHERE \"id\" = ")
+            .bind(id.into())
+            .push(" AND \"state\" = 'running' AND \"lease_until\" = ")
+            .bind(held.into());
+        match api.db.execute_raw(sql.build()).await {
+            Ok(done) if done.rows_affected() == 1 => held = until,
+            Ok(_) => {
+                let state = load(&api, id).await.map(|s| s.state).unwrap_or_default();
+                let why = if state == "aborted" {
+                    Stop::Aborted
+                } else {
+                    Stop::LeaseLost
+                };
+                let _ = stop.send(Some(why));
+                return;
+            }
+            // The database is briefly unreachable: try again at the next beat.
+            Err(e) => tracing::warn!(sync = id, error = %e, "cannot renew the sync's lease"),
+        }
+    }
+}
+
+/// A page and where the listing stood before it.
+struct Fetched {
+    page: resource::Page,
+    after: Option<i64>,
+}
+
+/// One resource from its checkpoint to its end: each lane's listing written (and, for a
+/// full sync, reconciled) page by page, then swept for deletions when incremental.
+async fn run_resource(
+    api: &Api,
+    client: &StoreClient,
+    store: &StoreRef,
+    resource: Resource,
+    run: &mut Run,
+    stop: &watch::Receiver<Option<Stop>>,
+    observer: &dyn Observer,
+) -> Result<(), ActionError> {
+    let key = resource.name().to_owned();
+    let incremental = run.since.is_some() && resource.incremental();
+    loop {
+        let checkpoint = run.checkpoint.get(&key).cloned().unwrap_or_default();
+        if checkpoint.phase == Phase::Done {
+            return Ok(());
+        }
+        let sweep = checkpoint.phase == Phase::Sweep;
+        let since = if incremental && !sweep { run.since } else { None };
+        let (tx, mut rx) = mpsc::channel::<Result<Fetched, super::Error>>(AHEAD);
+        let fetcher = tokio::spawn(fetch_pages(
+            client.clone(),
+            resource,
+            checkpoint.lane,
+            checkpoint.at.clone(),
+            since,
+            sweep,
+            tx,
+        ));
+        let _abort_fetcher = AbortOnDrop(fetcher);
+        let mut finished = false;
+        while let Some(fetched) = rx.recv().await {
+            let Fetched { page, after } = fetched.map_err(|e| remote(resource, e))?;
+            let mut tally = if sweep {
+                resource::Tally::new()
+            } else {
+                resource::write(api, store.id, resource, &page).await?
+            };
+            if sweep || !incremental {
+                let seen = resource::ids(&page);
+                let covered = resource.covered(checkpoint.lane, after, &page);
+                let deleted = resource::delete_missing(api, resource.model(), store.id, &covered, &seen).await?;
+                tally.entry(resource.name()).or_default().deleted += deleted;
+            }
+            tally.entry(resource.name()).or_default().pages += 1;
+            for (name, counters) in tally {
+                run.progress.entry(name.to_owned()).or_default().add(&counters);
+            }
+            let entry = run.checkpoint.entry(key.clone()).or_default();
+            entry.at = page.next.clone();
+            if page.end {
+                // The lane is done: the next lane, the sweep, or the end.
+                entry.at = Default::default();
+                if entry.lane + 1 < resource.lanes() {
+                    entry.lane += 1;
+                } else if !sweep && incremental {
+                    entry.lane = 0;
+                    entry.phase = Phase::Sweep;
+                } else {
+                    entry.phase = Phase::Done;
+                    for name in [Some(resource.name()), resource.children()].into_iter().flatten() {
+                        run.progress.entry(name.to_owned()).or_default().done = true;
+                    }
+                }
+                finished = true;
+            }
+            run.save(api).await?;
+            // Listings by id tell how many remain: only the first page tells the whole.
+            let total = page.total.filter(|_| after.is_none() && checkpoint.at.cursor.is_none());
+            observer.progress(resource, &run.progress, total);
+            if stop.borrow().is_some() {
+                return Ok(());
+            }
+            if finished {
+                break;
+            }
+        }
+        if !finished {
+            return Err(ActionError::Database(sea_orm::DbErr::Custom(format!(
+                "the {} listing ended without its last page",
+                resource.name()
+            ))));
+        }
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Transient failures (rate limits past the client's own retries, 5xx, network) are
+/// retried here after a pause, rate limits without end: the quota always comes back.
+const PAGE_ATTEMPTS: u32 = 8;
+
+fn transient(e: &super::Error) -> bool {
+    matches!(e, super::Error::RateLimited { .. } | super::Error::Network { .. })
+        || e.status().is_some_and(|s| s >= 500)
+}
+
+async fn fetch_pages(
+    client: StoreClient,
+    resource: Resource,
+    lane: u8,
+    mut at: resource::Position,
+    since: Option<DateTime<Utc>>,
+    ids_only: bool,
+    tx: mpsc::Sender<Result<Fetched, super::Error>>,
+) {
+    let mut failures = 0u32;
+    loop {
+        match resource::fetch(&client, resource, lane, &at, since, ids_only).await {
+            Ok(page) => {
+                failures = 0;
+                let after = at.last_id;
+                at = page.next.clone();
+                let end = page.end;
+                if tx.send(Ok(Fetched { page, after })).await.is_err() || end {
+                    return;
+                }
+            }
+            Err(e) if transient(&e) && (failures < PAGE_ATTEMPTS || matches!(e, super::Error::RateLimited { .. })) => {
+                failures += 1;
+                let pause = Duration::from_secs(1 << failures.min(5));
+                tracing::warn!(resource = resource.name(), error = %e, ?pause, "retrying a sync page");
+                tokio::time::sleep(pause).await;
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        }
+    }
+}
+
+fn remote(resource: Resource, e: super::Error) -> ActionError {
+    ActionError::Database(sea_orm::DbErr::Custom(format!(
+        "BigCommerce ({}): {e}",
+        resource.name()
+    )))
+}
