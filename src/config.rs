@@ -211,7 +211,9 @@ impl Config {
                 _ => {
                     return Err(ConfigError {
                         variable: "BCGRAPH_SYNC_INTERVAL_SECONDS",
-                        message: format!("`{text}` is not 0 (no scheduled syncs) or a number of seconds of at least 60"),
+                        message: format!(
+                            "`{text}` is not 0 (no scheduled syncs) or a number of seconds of at least 60"
+                        ),
                     });
                 }
             },

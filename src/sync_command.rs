@@ -24,7 +24,9 @@ pub async fn run(state: &AppState, config: &Config, hash: &str, request: &Json) 
             );
             unfinished.id
         }
-        None => sync::create(&api, store.id, Request::from_json(request)?).await?.id(),
+        None => sync::create(&api, store.id, Request::from_json(request)?)
+            .await?
+            .id(),
     };
     let syncer = Syncer {
         bigcommerce: state.bigcommerce.clone(),

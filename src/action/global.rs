@@ -109,8 +109,12 @@ pub trait ModelAction: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     fn on_record(&self) -> bool;
     fn params(&self) -> Vec<Param>;
-    fn run<'a>(&'a self, api: &'a Api, id: Option<i64>, input: Json)
-    -> BoxFuture<'a, Result<Record, ActionError>>;
+    fn run<'a>(
+        &'a self,
+        api: &'a Api,
+        id: Option<i64>,
+        input: Json,
+    ) -> BoxFuture<'a, Result<Record, ActionError>>;
 }
 
 /// The global actions (and model actions) of an application.

@@ -189,6 +189,9 @@ fn parse_into(
                 };
                 out.belongs_to.push((rel, op));
             }
+            RelationKind::HasMany { .. } if !target.generic_writes => {
+                return Err(shape(format!("`{key}` is written only through its own actions")));
+            }
             RelationKind::HasMany { .. } => {
                 let items: Vec<Json> = match v {
                     Json::Array(items) => items,

@@ -30,7 +30,11 @@ pub fn id_of(value: &Json) -> Option<i64> {
 
 /// v2 sends money as decimal strings.
 fn money(value: &Json) -> Json {
-    json!(value.as_f64().or_else(|| value.as_str().and_then(|s| s.parse().ok())))
+    json!(
+        value
+            .as_f64()
+            .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+    )
 }
 
 /// v2 dates are RFC 2822.

@@ -396,6 +396,10 @@ fn input_fields(registry: &Registry, model: &Model, mut input: InputObject) -> I
         input = input.field(InputValue::new(f.api_id.clone(), TypeRef::named(scalar_of(f.ty))));
     }
     for rel in &model.relations {
+        // Models written only through their own actions take no nested writes.
+        if !registry.get(rel.target).generic_writes {
+            continue;
+        }
         let target = Names::of(registry.get(rel.target));
         let ty = match rel.kind {
             RelationKind::BelongsTo { .. } => TypeRef::named(target.belongs_to_input()),
@@ -934,5 +938,8 @@ pub fn model_action(
     if on_record {
         field = field.argument(InputValue::new("id", TypeRef::named_nn(GADGET_ID)));
     }
-    (schema, field.argument(InputValue::new(model.api_id.clone(), TypeRef::named(input_type))))
+    (
+        schema,
+        field.argument(InputValue::new(model.api_id.clone(), TypeRef::named(input_type))),
+    )
 }

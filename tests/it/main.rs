@@ -11,6 +11,7 @@ mod read_api;
 mod schema;
 mod single_click;
 mod support;
+mod sync;
 mod tenancy;
 mod webhooks;
 mod write_api;

@@ -627,6 +627,8 @@ async fn max_concurrency_holds_across_serve_processes() {
             .env("BCGRAPH_SECRET", std::str::from_utf8(GATEWAY_SECRET).unwrap())
             .env("BIGCOMMERCE_API_URL", fake.url())
             .env("BCGRAPH_WORKERS", "4")
+            // No scheduled syncs: only the queued pulls talk to the fake.
+            .env("BCGRAPH_SYNC_INTERVAL_SECONDS", "0")
             .env("RUST_LOG", "warn")
             .kill_on_drop(true);
         command.spawn().expect("bcgraph serve starts")
@@ -690,6 +692,8 @@ async fn a_job_of_a_killed_process_runs_again_elsewhere() {
             .env("BIGCOMMERCE_API_URL", fake.url())
             .env("BCGRAPH_WORKERS", "2")
             .env("BCGRAPH_JOB_LEASE_SECONDS", "1")
+            // No scheduled syncs: only the queued pulls talk to the fake.
+            .env("BCGRAPH_SYNC_INTERVAL_SECONDS", "0")
             .env("RUST_LOG", "warn")
             .kill_on_drop(true);
         command.spawn().expect("bcgraph serve starts")

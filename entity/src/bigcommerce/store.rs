@@ -42,6 +42,8 @@ pub enum Relation {
     Orders,
     #[sea_orm(has_many = "super::order_product::Entity")]
     OrderProducts,
+    #[sea_orm(has_many = "super::sync::Entity")]
+    Syncs,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

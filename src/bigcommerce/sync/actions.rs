@@ -71,7 +71,12 @@ impl ModelAction for RunSync {
         params
     }
 
-    fn run<'a>(&'a self, api: &'a Api, _id: Option<i64>, input: Json) -> BoxFuture<'a, Result<Record, ActionError>> {
+    fn run<'a>(
+        &'a self,
+        api: &'a Api,
+        _id: Option<i64>,
+        input: Json,
+    ) -> BoxFuture<'a, Result<Record, ActionError>> {
         Box::pin(async move {
             let linked = input.pointer("/store/_link").map(|v| {
                 v.as_i64()
@@ -121,7 +126,12 @@ impl ModelAction for AbortSync {
         Vec::new()
     }
 
-    fn run<'a>(&'a self, api: &'a Api, id: Option<i64>, _input: Json) -> BoxFuture<'a, Result<Record, ActionError>> {
+    fn run<'a>(
+        &'a self,
+        api: &'a Api,
+        id: Option<i64>,
+        _input: Json,
+    ) -> BoxFuture<'a, Result<Record, ActionError>> {
         Box::pin(async move {
             let id = id.ok_or_else(|| ActionError::InvalidInput("id is required".into()))?;
             super::abort(api, id).await

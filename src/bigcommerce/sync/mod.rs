@@ -109,15 +109,19 @@ impl Request {
                 .collect::<Result<_, _>>()?,
             Some(Json::String(list)) => list
                 .split(',')
-                .map(|n| Resource::parse(n).ok_or_else(|| invalid(format!("models: `{n}` is not a resource"))))
+                .map(|n| {
+                    Resource::parse(n).ok_or_else(|| invalid(format!("models: `{n}` is not a resource")))
+                })
                 .collect::<Result<_, _>>()?,
             Some(other) => return Err(invalid(format!("models must be a list of names, not {other}"))),
         };
         let since = match input.get("syncSince") {
             None | Some(Json::Null) => None,
-            Some(Json::String(text)) => Some(parse_time(text).ok_or_else(|| {
-                invalid(format!("syncSince: `{text}` is not a date and time (RFC 3339)"))
-            })?),
+            Some(Json::String(text)) => {
+                Some(parse_time(text).ok_or_else(|| {
+                    invalid(format!("syncSince: `{text}` is not a date and time (RFC 3339)"))
+                })?)
+            }
             Some(other) => return Err(invalid(format!("syncSince must be a date and time, not {other}"))),
         };
         let force = match input.get("force") {
@@ -339,7 +343,9 @@ impl Syncer {
             .bind(now.into())
             .push(" WHERE \"id\" = ")
             .bind(id.into())
-            .push(" AND \"state\" IN ('created', 'running') AND (\"lease_until\" IS NULL OR \"lease_until\" < ")
+            .push(
+                " AND \"state\" IN ('created', 'running') AND (\"lease_until\" IS NULL OR \"lease_until\" < ",
+            )
             .bind(now.into())
             .push(")");
         if api.db.execute_raw(sql.build()).await?.rows_affected() == 1 {
@@ -390,7 +396,11 @@ impl Syncer {
         let client = store_client(&self.bigcommerce, &self.secret, &store)?;
         let models: Vec<Resource> = match &sync.models {
             Some(Json::Array(names)) if !names.is_empty() => {
-                let wanted: Vec<Resource> = names.iter().filter_map(|n| n.as_str()).filter_map(Resource::parse).collect();
+                let wanted: Vec<Resource> = names
+                    .iter()
+                    .filter_map(|n| n.as_str())
+                    .filter_map(Resource::parse)
+                    .collect();
                 Resource::ALL.into_iter().filter(|r| wanted.contains(r)).collect()
             }
             _ => Resource::ALL.to_vec(),
@@ -505,7 +515,8 @@ async fn run_resource(
             if sweep || !incremental {
                 let seen = resource::ids(&page);
                 let covered = resource.covered(checkpoint.lane, after, &page);
-                let deleted = resource::delete_missing(api, resource.model(), store.id, &covered, &seen).await?;
+                let deleted =
+                    resource::delete_missing(api, resource.model(), store.id, &covered, &seen).await?;
                 tally.entry(resource.name()).or_default().deleted += deleted;
             }
             tally.entry(resource.name()).or_default().pages += 1;
@@ -532,7 +543,9 @@ async fn run_resource(
             }
             run.save(api).await?;
             // Listings by id tell how many remain: only the first page tells the whole.
-            let total = page.total.filter(|_| after.is_none() && checkpoint.at.cursor.is_none());
+            let total = page
+                .total
+                .filter(|_| after.is_none() && checkpoint.at.cursor.is_none());
             observer.progress(resource, &run.progress, total);
             if stop.borrow().is_some() {
                 return Ok(());
@@ -588,7 +601,10 @@ async fn fetch_pages(
                     return;
                 }
             }
-            Err(e) if transient(&e) && (failures < PAGE_ATTEMPTS || matches!(e, super::Error::RateLimited { .. })) => {
+            Err(e)
+                if transient(&e)
+                    && (failures < PAGE_ATTEMPTS || matches!(e, super::Error::RateLimited { .. })) =>
+            {
                 failures += 1;
                 let pause = Duration::from_secs(1 << failures.min(5));
                 tracing::warn!(resource = resource.name(), error = %e, ?pause, "retrying a sync page");

@@ -251,7 +251,10 @@ pub async fn fetch(
         }
         (_, Some(_)) => (Vec::new(), Json::Null),
     };
-    let last_id = items.iter().filter_map(|i| i.get("id").and_then(mapping::id_of)).max();
+    let last_id = items
+        .iter()
+        .filter_map(|i| i.get("id").and_then(mapping::id_of))
+        .max();
     let total = meta
         .pointer("/pagination/total")
         .and_then(Json::as_u64)
@@ -265,7 +268,9 @@ pub async fn fetch(
             items.len() < PAGE_SIZE,
         ),
         Keyset::Cursor => {
-            let more = meta.pointer("/cursor_pagination/links/next").is_some_and(|n| !n.is_null());
+            let more = meta
+                .pointer("/cursor_pagination/links/next")
+                .is_some_and(|n| !n.is_null());
             let cursor = meta
                 .pointer("/cursor_pagination/end_cursor")
                 .and_then(Json::as_str)
@@ -280,7 +285,10 @@ pub async fn fetch(
         }
     };
     let lines = if resource == Resource::Orders && !ids_only {
-        let ids: Vec<i64> = items.iter().filter_map(|o| o.get("id").and_then(mapping::id_of)).collect();
+        let ids: Vec<i64> = items
+            .iter()
+            .filter_map(|o| o.get("id").and_then(mapping::id_of))
+            .collect();
         let fetches = ids.into_iter().map(|id| {
             let client = client.clone();
             async move {
@@ -313,7 +321,10 @@ pub async fn fetch(
 /// Counters of a page, by progress name.
 pub type Tally = BTreeMap<&'static str, Counters>;
 
-fn tally_upserts(counters: &mut Counters, results: &[Result<(i64, Upserted), ActionError>]) -> Result<(), ActionError> {
+fn tally_upserts(
+    counters: &mut Counters,
+    results: &[Result<(i64, Upserted), ActionError>],
+) -> Result<(), ActionError> {
     for result in results {
         match result {
             Ok((_, Upserted::Created)) => counters.created += 1,
@@ -397,7 +408,14 @@ pub async fn write(api: &Api, store: i64, resource: Resource, page: &Page) -> Re
     };
     let results = api.model(child_model).bulk_upsert(child_inputs).await;
     tally_upserts(&mut counters, &results)?;
-    counters.deleted = delete_missing(api, child_model, store, &Covered::Parents(parent_column, &parents), &seen).await?;
+    counters.deleted = delete_missing(
+        api,
+        child_model,
+        store,
+        &Covered::Parents(parent_column, &parents),
+        &seen,
+    )
+    .await?;
     tally.insert(child_name, counters);
     Ok(tally)
 }
@@ -417,11 +435,7 @@ pub enum Covered<'a> {
 impl Resource {
     /// What a page of `lane` that followed `after` covers.
     pub fn covered(self, lane: u8, after: Option<i64>, page: &Page) -> Covered<'static> {
-        let up_to = if page.end {
-            None
-        } else {
-            page.next.last_id
-        };
+        let up_to = if page.end { None } else { page.next.last_id };
         Covered::Range {
             after,
             up_to,

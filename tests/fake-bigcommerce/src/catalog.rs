@@ -125,12 +125,17 @@ pub(crate) async fn list_products(
             };
             return Ok(page_of(data.products.len(), page_number, limit, &picked));
         }
-        let mut items: Vec<&Product> = data
-            .products
-            .values()
+        // Ids key the map: an id range is a range of it (the sync's pages ask `id:min`).
+        let (low, high) = (id_min.unwrap_or(i64::MIN), id_max.unwrap_or(i64::MAX));
+        let in_range = if low <= high {
+            data.products.range(low..=high)
+        } else {
+            data.products.range(0..0)
+        };
+        let mut items: Vec<&Product> = in_range
+            .map(|(_, p)| p)
             .filter(|p| ids.as_ref().is_none_or(|ids| ids.contains(&p.id)))
             .filter(|p| not_ids.as_ref().is_none_or(|ids| !ids.contains(&p.id)))
-            .filter(|p| id_min.is_none_or(|m| p.id >= m) && id_max.is_none_or(|m| p.id <= m))
             .filter(|p| modified_min.is_none_or(|m| p.date_modified >= m))
             .filter(|p| modified_max.is_none_or(|m| p.date_modified <= m))
             .filter(|p| name.as_ref().is_none_or(|n| &p.name == n))
@@ -440,11 +445,13 @@ pub(crate) async fn list_categories(
         let (page_number, limit) = query.page_limit()?;
         let ids = query.ids("id:in")?;
         let parent = query.int("parent_id")?;
+        let (id_min, id_max) = (query.int("id:min")?, query.int("id:max")?);
         let data = read(&store.data);
         let items: Vec<&Category> = data
             .categories
             .values()
             .filter(|c| ids.as_ref().is_none_or(|ids| ids.contains(&c.id)))
+            .filter(|c| id_min.is_none_or(|m| c.id >= m) && id_max.is_none_or(|m| c.id <= m))
             .filter(|c| parent.is_none_or(|p| c.parent_id == p))
             .collect();
         Ok(page(&items, page_number, limit, |c| *c))
@@ -506,11 +513,13 @@ pub(crate) async fn list_brands(
         let query = Query::parse(raw.as_deref());
         let (page_number, limit) = query.page_limit()?;
         let ids = query.ids("id:in")?;
+        let (id_min, id_max) = (query.int("id:min")?, query.int("id:max")?);
         let data = read(&store.data);
         let items: Vec<&Brand> = data
             .brands
             .values()
             .filter(|b| ids.as_ref().is_none_or(|ids| ids.contains(&b.id)))
+            .filter(|b| id_min.is_none_or(|m| b.id >= m) && id_max.is_none_or(|m| b.id <= m))
             .collect();
         Ok(page(&items, page_number, limit, |b| *b))
     })())

@@ -1,0 +1,677 @@
+//! The sync against the fake BigCommerce: a full sync makes the database equal the store,
+//! an incremental one brings changes and deletions in and touches nothing else, a killed
+//! `bcgraph sync` continues from its checkpoint, a shared quota only slows it down, and
+//! the API runs, shows and aborts syncs within the tenant's store.
+
+use crate::support::{TestApp, seed};
+use bcgraph::action::GlobalActions;
+use bcgraph::queue::{Worker, WorkerOptions};
+use entity::bigcommerce::{
+    brand, category, customer, metafield, order, order_product, product, product_variant,
+};
+use fake_bigcommerce::{FakeBigCommerce, FakeOptions, RateLimit, StoreSpec};
+use sea_orm::{ConnectionTrait, EntityTrait, Statement};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+use std::time::{Duration, Instant};
+
+const HASH: &str = "abc123";
+/// The token `seed::store` stores.
+const TOKEN: &str = "secret-token";
+const GATEWAY_SECRET: &str = "a-test-secret-that-is-long-enough-for-hs256";
+
+async fn gateway(fake: &FakeBigCommerce) -> TestApp {
+    TestApp::start_configured(GlobalActions::default(), &[("BIGCOMMERCE_API_URL", fake.url())]).await
+}
+
+fn worker(app: &TestApp) -> Worker {
+    Worker::start(
+        app.api.clone(),
+        WorkerOptions {
+            concurrency: 2,
+            poll_interval: Duration::from_millis(50),
+            ..Default::default()
+        },
+    )
+}
+
+/// A product's name, price and variants `(id, sku)`.
+type ProductFields = (String, String, Vec<(i64, String)>);
+/// An order's status, whether it is archived, and its lines `(id, sku, quantity)`.
+type OrderFields = (i64, bool, Vec<(i64, String, i64)>);
+
+/// Every copied resource, keyed by BigCommerce id, in the fields that matter.
+#[derive(Debug, Default, PartialEq)]
+struct Snapshot {
+    products: BTreeMap<i64, ProductFields>,
+    metafields: BTreeMap<i64, (String, String, i64)>,
+    categories: BTreeMap<i64, String>,
+    brands: BTreeMap<i64, String>,
+    customers: BTreeMap<i64, (String, String)>,
+    orders: BTreeMap<i64, OrderFields>,
+}
+
+fn fake_snapshot(fake: &FakeBigCommerce) -> Snapshot {
+    fake.store(HASH).unwrap().with_data(|d| Snapshot {
+        products: d
+            .products
+            .values()
+            .map(|p| {
+                let mut variants: Vec<(i64, String)> =
+                    p.variants.iter().map(|v| (v.id, v.sku.clone())).collect();
+                variants.sort();
+                (p.id, (p.name.clone(), format!("{:.2}", p.price), variants))
+            })
+            .collect(),
+        metafields: d
+            .metafields
+            .values()
+            .map(|m| (m.id, (m.key.to_string(), m.value.to_string(), m.resource_id)))
+            .collect(),
+        categories: d.categories.values().map(|c| (c.id, c.name.clone())).collect(),
+        brands: d.brands.values().map(|b| (b.id, b.name.clone())).collect(),
+        customers: d
+            .customers
+            .values()
+            .map(|c| (c.id, (c.email.clone(), c.first_name.clone())))
+            .collect(),
+        orders: d
+            .orders
+            .values()
+            .map(|o| {
+                let mut lines: Vec<(i64, String, i64)> = o
+                    .products
+                    .iter()
+                    .map(|l| (l.id, l.sku.clone(), l.quantity))
+                    .collect();
+                lines.sort();
+                (o.id, (o.status_id, o.is_deleted, lines))
+            })
+            .collect(),
+    })
+}
+
+async fn db_snapshot(app: &TestApp) -> Snapshot {
+    let db = &app.db;
+    let variants = product_variant::Entity::find().all(db).await.unwrap();
+    let mut by_product: BTreeMap<i64, Vec<(i64, String)>> = BTreeMap::new();
+    for v in &variants {
+        by_product
+            .entry(v.product_id.expect("a variant has its product"))
+            .or_default()
+            .push((v.bigcommerce_id, v.sku.clone().unwrap_or_default()));
+    }
+    let lines = order_product::Entity::find().all(db).await.unwrap();
+    let mut by_order: BTreeMap<i64, Vec<(i64, String, i64)>> = BTreeMap::new();
+    for l in &lines {
+        by_order
+            .entry(l.order_id.expect("a line has its order"))
+            .or_default()
+            .push((
+                l.bigcommerce_id,
+                l.sku.clone().unwrap_or_default(),
+                l.quantity.unwrap_or_default(),
+            ));
+    }
+    let products = product::Entity::find().all(db).await.unwrap();
+    let orders = order::Entity::find().all(db).await.unwrap();
+    Snapshot {
+        products: products
+            .into_iter()
+            .map(|p| {
+                let mut vs = by_product.remove(&p.id).unwrap_or_default();
+                vs.sort();
+                let fields = (
+                    p.name.unwrap_or_default(),
+                    format!("{:.2}", p.price.unwrap_or_default()),
+                    vs,
+                );
+                (p.bigcommerce_id, fields)
+            })
+            .collect(),
+        metafields: metafield::Entity::find()
+            .all(db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| {
+                let fields = (
+                    m.key.unwrap_or_default(),
+                    m.value.unwrap_or_default(),
+                    m.resource_id.unwrap_or_default(),
+                );
+                (m.bigcommerce_id, fields)
+            })
+            .collect(),
+        categories: category::Entity::find()
+            .all(db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.bigcommerce_id, c.name.unwrap_or_default()))
+            .collect(),
+        brands: brand::Entity::find()
+            .all(db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|b| (b.bigcommerce_id, b.name.unwrap_or_default()))
+            .collect(),
+        customers: customer::Entity::find()
+            .all(db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| {
+                let fields = (c.email.unwrap_or_default(), c.first_name.unwrap_or_default());
+                (c.bigcommerce_id, fields)
+            })
+            .collect(),
+        orders: orders
+            .into_iter()
+            .map(|o| {
+                let mut ls = by_order.remove(&o.id).unwrap_or_default();
+                ls.sort();
+                let fields = (
+                    o.status_id.unwrap_or_default(),
+                    o.is_deleted.unwrap_or_default(),
+                    ls,
+                );
+                (o.bigcommerce_id, fields)
+            })
+            .collect(),
+    }
+}
+
+/// The first differences of two maps, readable (a full diff of 20,000 rows is not).
+fn differences<V: PartialEq + Debug>(
+    name: &str,
+    want: &BTreeMap<i64, V>,
+    got: &BTreeMap<i64, V>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (id, w) in want {
+        match got.get(id) {
+            None => out.push(format!("{name} {id}: missing")),
+            Some(g) if g != w => out.push(format!("{name} {id}: want {w:?}, got {g:?}")),
+            _ => {}
+        }
+    }
+    for id in got.keys().filter(|id| !want.contains_key(id)) {
+        out.push(format!("{name} {id}: should be gone"));
+    }
+    out
+}
+
+async fn assert_mirrors(app: &TestApp, fake: &FakeBigCommerce) {
+    let (want, got) = (fake_snapshot(fake), db_snapshot(app).await);
+    let mut diff = differences("product", &want.products, &got.products);
+    diff.extend(differences("metafield", &want.metafields, &got.metafields));
+    diff.extend(differences("category", &want.categories, &got.categories));
+    diff.extend(differences("brand", &want.brands, &got.brands));
+    diff.extend(differences("customer", &want.customers, &got.customers));
+    diff.extend(differences("order", &want.orders, &got.orders));
+    let shown: Vec<&String> = diff.iter().take(10).collect();
+    assert!(diff.is_empty(), "{} differences, first: {shown:#?}", diff.len());
+}
+
+async fn sync_row(app: &TestApp, id: &str) -> entity::bigcommerce::sync::Model {
+    entity::bigcommerce::sync::Entity::find_by_id(id.parse::<i64>().unwrap())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("the sync row")
+}
+
+/// Start a sync with `syncStore` and wait for it to end; returns its row.
+async fn sync_store(app: &TestApp, args: Value, within: Duration) -> entity::bigcommerce::sync::Model {
+    let query = "mutation($storeHash: String, $force: Boolean, $models: JSON, $syncSince: String) {
+        bigcommerce { syncStore(storeHash: $storeHash, force: $force, models: $models, syncSince: $syncSince) {
+            success errors { code message } result } } }";
+    let mut variables = json!({"storeHash": HASH});
+    variables
+        .as_object_mut()
+        .unwrap()
+        .extend(args.as_object().cloned().unwrap_or_default());
+    let data = app.data(query, variables).await;
+    let result = &data["bigcommerce"]["syncStore"];
+    assert_eq!(result["success"], true, "{result}");
+    let id = result["result"]["syncId"].as_str().expect("a sync id").to_owned();
+    let start = Instant::now();
+    loop {
+        let row = sync_row(app, &id).await;
+        if !matches!(row.state.as_str(), "created" | "running") {
+            return row;
+        }
+        assert!(
+            start.elapsed() < within,
+            "sync {id} still {} after {within:?}",
+            row.state
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn counter(row: &entity::bigcommerce::sync::Model, resource: &str, name: &str) -> u64 {
+    row.progress
+        .as_ref()
+        .and_then(|p| p[resource][name].as_u64())
+        .unwrap_or(0)
+}
+
+/// `updatedAt` of every product and customer, by BigCommerce id.
+async fn touched(app: &TestApp) -> (BTreeMap<i64, String>, BTreeMap<i64, String>) {
+    let products = product::Entity::find().all(&app.db).await.unwrap();
+    let customers = customer::Entity::find().all(&app.db).await.unwrap();
+    (
+        products
+            .into_iter()
+            .map(|p| (p.bigcommerce_id, p.updated_at.to_rfc3339()))
+            .collect(),
+        customers
+            .into_iter()
+            .map(|c| (c.bigcommerce_id, c.updated_at.to_rfc3339()))
+            .collect(),
+    )
+}
+
+fn moved(before: &BTreeMap<i64, String>, after: &BTreeMap<i64, String>) -> BTreeSet<i64> {
+    after
+        .iter()
+        .filter(|(id, at)| before.get(id).is_some_and(|b| b != *at))
+        .map(|(id, _)| *id)
+        .collect()
+}
+
+/// 20,000 products with 60,000 variants, 5,000 orders, 5,000 customers and 20,000
+/// metafields: a full sync copies all of it; after 300 changes and 50 deletions in the
+/// store, an incremental sync brings exactly those in.
+#[tokio::test]
+async fn full_then_incremental_sync_mirror_the_store() {
+    let fake = FakeBigCommerce::start(
+        FakeOptions::default().rate_limit(None).store(
+            StoreSpec::new(HASH, TOKEN)
+                .products(20_000)
+                .variants_per_product(3)
+                .orders(5_000)
+                .customers(5_000),
+        ),
+    )
+    .await
+    .expect("fake starts");
+    let app = gateway(&fake).await;
+    seed::store(&app.db, HASH).await;
+    let _worker = worker(&app);
+
+    let full = sync_store(&app, json!({}), Duration::from_secs(600)).await;
+    assert_eq!(full.state, "completed", "{:?}", full.error_message);
+    assert_eq!(full.sync_since, None, "the first sync is a full one");
+    assert_eq!(counter(&full, "products", "created"), 20_000);
+    assert_eq!(counter(&full, "variants", "created"), 60_000);
+    assert_eq!(counter(&full, "orders", "created"), 5_000);
+    assert_eq!(counter(&full, "customers", "created"), 5_000);
+    assert!(counter(&full, "products", "pages") >= 80);
+    assert_mirrors(&app, &fake).await;
+
+    // 300 changes and 50 deletions in the store.
+    let store = fake.store(HASH).unwrap();
+    let (products, customers, orders, metafields) = store.with_data(|d| {
+        (
+            d.products
+                .iter()
+                .map(|(id, p)| (*id, p.variants.iter().map(|v| v.id).collect::<Vec<_>>()))
+                .collect::<Vec<_>>(),
+            d.customers.keys().copied().collect::<Vec<_>>(),
+            d.orders.keys().copied().collect::<Vec<_>>(),
+            d.metafields
+                .values()
+                .map(|m| (m.id, m.resource_id))
+                .collect::<Vec<_>>(),
+        )
+    });
+    let mut changed_products = BTreeSet::new();
+    for (id, _) in products.iter().step_by(97).take(100) {
+        store
+            .update_product(*id, json!({"name": format!("Renamed {id}")}))
+            .unwrap();
+        changed_products.insert(*id);
+    }
+    for (id, variants) in products.iter().skip(5).step_by(101).take(20) {
+        store
+            .update_variant(*id, variants[0], json!({"sku": format!("NEW-{}", variants[0])}))
+            .unwrap();
+        changed_products.insert(*id);
+    }
+    let mut changed_customers = BTreeSet::new();
+    for id in customers.iter().step_by(53).take(80) {
+        store
+            .update_customer(*id, json!({"first_name": format!("Changed{id}")}))
+            .unwrap();
+        changed_customers.insert(*id);
+    }
+    for id in orders.iter().step_by(71).take(50) {
+        store.update_order(*id, json!({"status_id": 10})).unwrap();
+    }
+    for (id, product) in metafields.iter().skip(3).step_by(333).take(50) {
+        store
+            .update_metafield(*product, *id, json!({"value": format!("changed {id}")}))
+            .unwrap();
+    }
+    let mut deleted_products = 0;
+    for (id, _) in products.iter().skip(11).step_by(997).take(20) {
+        if !changed_products.contains(id) {
+            store.delete_product(*id).unwrap();
+            deleted_products += 1;
+        }
+    }
+    for id in customers.iter().skip(7).step_by(401).take(10) {
+        if !changed_customers.contains(id) {
+            store.delete_customer(*id).unwrap();
+        }
+    }
+    for id in orders.iter().skip(13).step_by(397).take(10) {
+        store.delete_order(*id).unwrap();
+    }
+    for (id, product) in metafields.iter().skip(17).step_by(1_999).take(10) {
+        let _ = store.delete_metafield(*product, *id);
+    }
+    let (products_before, customers_before) = touched(&app).await;
+    store.reset_stats();
+
+    let incremental = sync_store(&app, json!({}), Duration::from_secs(300)).await;
+    assert_eq!(incremental.state, "completed", "{:?}", incremental.error_message);
+    assert!(incremental.sync_since.is_some(), "an incremental sync by default");
+    assert_mirrors(&app, &fake).await;
+    let (products_after, customers_after) = touched(&app).await;
+    assert_eq!(
+        moved(&products_before, &products_after),
+        changed_products,
+        "products touched"
+    );
+    assert_eq!(
+        moved(&customers_before, &customers_after),
+        changed_customers,
+        "customers touched"
+    );
+    assert_eq!(counter(&incremental, "products", "deleted"), deleted_products);
+    assert_eq!(counter(&incremental, "products", "created"), 0);
+    // The incremental sync read far less than the full one: changed records, ids and order lines.
+    let requests = store.requests().len();
+    assert!(requests < 500, "{requests} requests");
+}
+
+fn sync_command(app: &TestApp, fake: &FakeBigCommerce, args: &[&str]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_bcgraph"));
+    command
+        .arg("sync")
+        .args(["--store", HASH])
+        .args(args)
+        .env("DATABASE_URL", app.database_url())
+        .env("BCGRAPH_SECRET", GATEWAY_SECRET)
+        .env("BIGCOMMERCE_API_URL", fake.url())
+        .env("BCGRAPH_JOB_LEASE_SECONDS", "1")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// `bcgraph sync` killed with SIGKILL in the middle; run again, it continues the same
+/// sync from its checkpoint and ends with the store's data, exactly.
+#[tokio::test]
+async fn a_killed_sync_continues_from_its_checkpoint() {
+    let fake = FakeBigCommerce::start(
+        FakeOptions::default()
+            .rate_limit(None)
+            .faults(fake_bigcommerce::Faults {
+                latency: Duration::from_millis(30),
+                ..Default::default()
+            })
+            .store(
+                StoreSpec::new(HASH, TOKEN)
+                    .products(3_000)
+                    .variants_per_product(3)
+                    .orders(100)
+                    .customers(500),
+            ),
+    )
+    .await
+    .expect("fake starts");
+    let app = gateway(&fake).await;
+    seed::store(&app.db, HASH).await;
+
+    let mut first = sync_command(&app, &fake, &["--force"])
+        .spawn()
+        .expect("bcgraph sync starts");
+    let start = Instant::now();
+    let id = loop {
+        let rows = entity::bigcommerce::sync::Entity::find()
+            .all(&app.db)
+            .await
+            .unwrap();
+        if let Some(row) = rows.first()
+            && counter(row, "products", "pages") >= 3
+        {
+            break row.id;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the sync never got going"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    first.kill().await.expect("SIGKILL");
+    let killed = sync_row(&app, &id.to_string()).await;
+    assert_eq!(killed.state, "running");
+    let pages_before = counter(&killed, "products", "pages");
+    assert!(pages_before < 12, "killed before the end of the products");
+    store_requests_reset(&fake);
+
+    let second = sync_command(&app, &fake, &[])
+        .output()
+        .await
+        .expect("bcgraph sync runs");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(second.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("continuing sync {id}")), "{stderr}");
+    let done = sync_row(&app, &id.to_string()).await;
+    assert_eq!(done.state, "completed");
+    let rows = entity::bigcommerce::sync::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "the same sync continued");
+    // It went on from its checkpoint: the first products page it asked for started past
+    // what was written.
+    let requests = fake.store(HASH).unwrap().requests();
+    let first_products = requests
+        .iter()
+        .find(|r| r.path.ends_with("/catalog/products"))
+        .expect("products were listed");
+    assert!(
+        first_products.query.as_deref().unwrap_or("").contains("id%3Amin")
+            || first_products.query.as_deref().unwrap_or("").contains("id:min"),
+        "{:?}",
+        first_products.query
+    );
+    let product_pages = requests
+        .iter()
+        .filter(|r| r.path.ends_with("/catalog/products"))
+        .count() as u64;
+    assert!(
+        product_pages + pages_before <= 13 + 2,
+        "{product_pages} pages after {pages_before}"
+    );
+    assert_mirrors(&app, &fake).await;
+}
+
+async fn gql_as(app: &TestApp, authorization: &str, query: &str, variables: Value) -> Value {
+    app.gql_as(Some(authorization), query, variables).await.1
+}
+
+fn store_requests_reset(fake: &FakeBigCommerce) {
+    fake.store(HASH).unwrap().reset_stats();
+}
+
+/// A quota of 150 per window (scaled down to 1 s) that a neighbour app also spends: the
+/// sync keeps within it, waits when told to, and ends with every record.
+#[tokio::test]
+async fn a_sync_within_a_shared_quota_gets_everything() {
+    let fake = FakeBigCommerce::start(
+        FakeOptions::default()
+            .rate_limit(Some(RateLimit::new(150, Duration::from_secs(1)).neighbour(60)))
+            .store(
+                StoreSpec::new(HASH, TOKEN)
+                    .products(2_000)
+                    .variants_per_product(3)
+                    .orders(300)
+                    .customers(600),
+            ),
+    )
+    .await
+    .expect("fake starts");
+    let app = gateway(&fake).await;
+    seed::store(&app.db, HASH).await;
+    let _worker = worker(&app);
+    let row = sync_store(&app, json!({"force": true}), Duration::from_secs(120)).await;
+    assert_eq!(row.state, "completed", "{:?}", row.error_message);
+    assert_mirrors(&app, &fake).await;
+    let stats = fake.store(HASH).unwrap().stats();
+    assert!(stats.max_served_per_window() <= 150, "{stats:?}");
+    // ~330 requests at 90 a second take several windows: the quota was the limit.
+    assert!(stats.windows.len() >= 3, "{} windows", stats.windows.len());
+}
+
+/// `runSync` and `abortSync` through a merchant's session: they see and stop only their
+/// own store's syncs; bad input is refused and creates nothing.
+#[tokio::test]
+async fn merchants_run_see_and_abort_their_own_syncs() {
+    let fake = FakeBigCommerce::start(
+        FakeOptions::default()
+            .rate_limit(None)
+            .store(StoreSpec::new(HASH, TOKEN).products(10).orders(0).customers(0))
+            .store(
+                StoreSpec::new("other1", TOKEN)
+                    .products(10)
+                    .orders(0)
+                    .customers(0),
+            ),
+    )
+    .await
+    .expect("fake starts");
+    let app = gateway(&fake).await;
+    let mine = seed::store(&app.db, HASH).await;
+    let theirs = seed::store(&app.db, "other1").await;
+    let merchant = crate::support::payload::header(&crate::support::payload::jwt(HASH, 1));
+    let run = "mutation($sync: RunBigcommerceSyncInput) { bigcommerce { runSync(sync: $sync) {
+        success errors { code message } sync { id state force models store { id } } } } }";
+
+    // Another store's sync is refused.
+    let other = gql_as(
+        &app,
+        &merchant,
+        run,
+        json!({"sync": {"store": {"_link": theirs.to_string()}}}),
+    )
+    .await;
+    assert_eq!(
+        other["data"]["bigcommerce"]["runSync"]["success"], false,
+        "{other}"
+    );
+    // Unknown resources are refused.
+    let bad = gql_as(&app, &merchant, run, json!({"sync": {"models": ["widgets"]}})).await;
+    assert_eq!(bad["data"]["bigcommerce"]["runSync"]["success"], false, "{bad}");
+    assert!(
+        entity::bigcommerce::sync::Entity::find()
+            .all(&app.db)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing was created"
+    );
+
+    let ran = app
+        .data_as(
+            &merchant,
+            run,
+            json!({"sync": {"models": ["products"], "force": true}}),
+        )
+        .await;
+    let sync = &ran["bigcommerce"]["runSync"]["sync"];
+    assert_eq!(sync["state"], "created", "{ran}");
+    assert_eq!(sync["store"]["id"], mine.to_string());
+    assert_eq!(sync["models"], json!(["products"]));
+    let id = sync["id"].as_str().unwrap().to_owned();
+    // A second one waits for the first to finish.
+    let again = gql_as(&app, &merchant, run, json!({"sync": {}})).await;
+    assert_eq!(
+        again["data"]["bigcommerce"]["runSync"]["success"], false,
+        "{again}"
+    );
+
+    // An admin starts one for the other store; the merchant does not see it.
+    let admin = app
+        .data(
+            "mutation { bigcommerce { syncStore(storeHash: \"other1\") { success result } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(admin["bigcommerce"]["syncStore"]["success"], true, "{admin}");
+    let listed = app
+        .data_as(
+            &merchant,
+            "{ bigcommerce { syncs { edges { node { id state } } } } }",
+            json!({}),
+        )
+        .await;
+    let ids: Vec<&str> = listed["bigcommerce"]["syncs"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![id.as_str()]);
+    let their_id = admin["bigcommerce"]["syncStore"]["result"]["syncId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let abort = "mutation($id: GadgetID!) { bigcommerce { abortSync(id: $id) {
+        success errors { code } sync { id state finishedAt } } } }";
+    let denied = gql_as(&app, &merchant, abort, json!({"id": their_id})).await;
+    assert_eq!(
+        denied["data"]["bigcommerce"]["abortSync"]["success"], false,
+        "{denied}"
+    );
+    assert_eq!(sync_row(&app, &their_id).await.state, "created");
+
+    let aborted = app.data_as(&merchant, abort, json!({"id": id})).await;
+    assert_eq!(
+        aborted["bigcommerce"]["abortSync"]["sync"]["state"], "aborted",
+        "{aborted}"
+    );
+    assert!(aborted["bigcommerce"]["abortSync"]["sync"]["finishedAt"].is_string());
+    // An aborted sync does not run: the worker finds it finished.
+    let _worker = worker(&app);
+    let start = Instant::now();
+    while bcgraph::queue::pending_count(&app.db).await.unwrap() > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the queue did not drain"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sync_row(&app, &id).await.state, "aborted");
+    let count = app
+        .db
+        .query_one_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            format!("SELECT COUNT(*) FROM \"bigcommerce_product\" WHERE \"store_id\" = {mine}"),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(count.try_get_by_index::<i64>(0).unwrap(), 0, "nothing was copied");
+    assert_eq!(sync_row(&app, &their_id).await.state, "completed");
+}
