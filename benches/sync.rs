@@ -1,0 +1,257 @@
+//! Sync benchmark: `bcgraph sync --force --models products` of a fake store of
+//! `BENCH_PRODUCTS` products (default 100,000) with 3 variants each, as a separate process
+//! (the release binary), timed from start to exit, with its peak resident memory read
+//! from `/proc/<pid>/status` (`VmHWM`).
+//!
+//! - **Quota off**, for each store size of `BENCH_SIZES` (default `25000,50000,100000`):
+//!   wall time, records (products + variants) per second, peak memory.
+//! - **Quota on** (`BENCH_QUOTAS`, default `450/30000,45/3000`: requests per window in ms):
+//!   wall time against the floor the quota sets, `pages / (quota / window)`.
+//!
+//! `cargo bench --bench sync` runs on SQLite; with `BCGRAPH_BENCH_DATABASE_URL` set to a
+//! PostgreSQL server URL it runs on both (fresh databases, dropped afterwards).
+
+use fake_bigcommerce::{FakeBigCommerce, FakeOptions, RateLimit, StoreSpec};
+use sea_orm::{ConnectionTrait, Statement};
+use std::time::{Duration, Instant};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const SECRET: &str = "a-bench-secret-that-is-long-enough-for-hs256";
+const TOKEN: &str = "bench-token";
+const VARIANTS: usize = 3;
+const PAGE: usize = 250;
+
+fn env_list(name: &str, default: &str) -> Vec<String> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| default.to_owned())
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .collect()
+}
+
+fn main() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run())
+}
+
+/// A fresh database URL, and how to drop it afterwards (PostgreSQL).
+struct Database {
+    url: String,
+    label: &'static str,
+    drop: Option<(String, String)>,
+}
+
+async fn database(postgres: Option<&str>) -> anyhow::Result<Database> {
+    let suffix = format!("{}_{}", std::process::id(), rand::random::<u32>());
+    Ok(match postgres {
+        Some(admin_url) => {
+            let name = format!("bcgraph_bench_sync_{suffix}");
+            let admin = sea_orm::Database::connect(admin_url).await?;
+            admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
+            let (base, _) = admin_url.rsplit_once('/').unwrap_or((admin_url, ""));
+            Database {
+                url: format!("{base}/{name}"),
+                label: "PostgreSQL",
+                drop: Some((admin_url.to_owned(), name)),
+            }
+        }
+        None => {
+            let path = std::env::temp_dir().join(format!("bcgraph-bench-sync-{suffix}.db"));
+            Database {
+                url: format!("sqlite://{}?mode=rwc", path.display()),
+                label: "SQLite",
+                drop: None,
+            }
+        }
+    })
+}
+
+impl Database {
+    async fn dispose(self) -> anyhow::Result<()> {
+        if let Some((admin_url, name)) = self.drop {
+            let admin = sea_orm::Database::connect(&admin_url).await?;
+            admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await?;
+        } else if let Some(path) = self.url.strip_prefix("sqlite://") {
+            let path = path.trim_end_matches("?mode=rwc");
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{path}{suffix}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Migrate (with the binary) and add the installed store `hash`.
+async fn prepare(db: &Database, fake_url: &str, hashes: &[String]) -> anyhow::Result<()> {
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_bcgraph"))
+        .arg("migrate")
+        .env("DATABASE_URL", &db.url)
+        .env("BCGRAPH_SECRET", SECRET)
+        .env("BIGCOMMERCE_API_URL", fake_url)
+        .env("RUST_LOG", "warn")
+        .status()?;
+    anyhow::ensure!(status.success(), "bcgraph migrate failed");
+    let conn = sea_orm::Database::connect(&db.url).await?;
+    let backend = conn.get_database_backend();
+    for hash in hashes {
+        let now = chrono::Utc::now();
+        conn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            match backend {
+                sea_orm::DbBackend::Postgres => {
+                    "INSERT INTO \"bigcommerce_store\" (\"created_at\", \"updated_at\", \"store_hash\", \"state\", \"access_token\") VALUES ($1, $2, $3, 'installed', $4)"
+                }
+                _ => {
+                    "INSERT INTO \"bigcommerce_store\" (\"created_at\", \"updated_at\", \"store_hash\", \"state\", \"access_token\") VALUES (?, ?, ?, 'installed', ?)"
+                }
+            },
+            [now.into(), now.into(), hash.clone().into(), TOKEN.into()],
+        ))
+        .await?;
+    }
+    conn.close().await?;
+    Ok(())
+}
+
+/// Peak resident memory of a running process, in MiB.
+fn peak_rss(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// `bcgraph sync --store <hash> --force --models products`: wall time and peak memory.
+async fn sync(db: &Database, fake_url: &str, hash: &str) -> anyhow::Result<(Duration, f64)> {
+    let log = std::env::temp_dir().join(format!("bcgraph-bench-sync-{hash}.log"));
+    let start = Instant::now();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_bcgraph"))
+        .args(["sync", "--store", hash, "--force", "--models", "products"])
+        .env("DATABASE_URL", &db.url)
+        .env("BCGRAPH_SECRET", SECRET)
+        .env("BIGCOMMERCE_API_URL", fake_url)
+        // `BENCH_LOG=sqlx=debug` shows each statement's time.
+        .env("RUST_LOG", std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log)?)
+        .spawn()?;
+    let pid = child.id().unwrap_or_default();
+    let mut peak = 0.0f64;
+    let status = loop {
+        if let Some(rss) = peak_rss(pid) {
+            peak = peak.max(rss);
+        }
+        tokio::select! {
+            status = child.wait() => break status?,
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+    };
+    let elapsed = start.elapsed();
+    if !status.success() {
+        anyhow::bail!("bcgraph sync failed: {}", std::fs::read_to_string(&log)?);
+    }
+    Ok((elapsed, peak))
+}
+
+async fn run() -> anyhow::Result<()> {
+    let sizes: Vec<usize> = env_list("BENCH_SIZES", "25000,50000,100000")
+        .iter()
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let products: usize = std::env::var("BENCH_PRODUCTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let quotas: Vec<(u32, u64)> = env_list("BENCH_QUOTAS", "450/30000,45/3000")
+        .into_iter()
+        .filter(|q| q != "none")
+        .collect::<Vec<_>>()
+        .iter()
+        .filter_map(|q| q.split_once('/'))
+        .filter_map(|(n, ms)| Some((n.parse().ok()?, ms.parse().ok()?)))
+        .collect();
+    let postgres = std::env::var("BCGRAPH_BENCH_DATABASE_URL").ok().filter(|u| !u.is_empty());
+
+    eprintln!("generating the fake stores ...");
+    let mut options = FakeOptions::default().rate_limit(None);
+    for size in &sizes {
+        options = options.store(
+            StoreSpec::new(format!("size{size}"), TOKEN)
+                .products(*size)
+                .variants_per_product(VARIANTS)
+                .orders(0)
+                .customers(0),
+        );
+    }
+    options = options.store(
+        StoreSpec::new("quota", TOKEN)
+            .products(products)
+            .variants_per_product(VARIANTS)
+            .orders(0)
+            .customers(0),
+    );
+    let fake = FakeBigCommerce::start(options).await?;
+    let hashes: Vec<String> = sizes
+        .iter()
+        .map(|s| format!("size{s}"))
+        .chain(["quota".to_owned()])
+        .collect();
+
+    let mut backends: Vec<Option<&str>> = vec![None];
+    if let Some(pg) = &postgres {
+        backends.push(Some(pg.as_str()));
+    }
+    println!("## quota off: full sync of products with {VARIANTS} variants each");
+    println!("| database | products | records | wall | records/s | peak memory |");
+    println!("|---|---|---|---|---|---|");
+    for backend in &backends {
+        for size in &sizes {
+            let db = database(*backend).await?;
+            prepare(&db, fake.url(), &hashes).await?;
+            let (wall, peak) = sync(&db, fake.url(), &format!("size{size}")).await?;
+            let records = size * (1 + VARIANTS);
+            println!(
+                "| {} | {size} | {records} | {:.2} s | {:.0} | {peak:.0} MiB |",
+                db.label,
+                wall.as_secs_f64(),
+                records as f64 / wall.as_secs_f64()
+            );
+            db.dispose().await?;
+        }
+    }
+
+    // The quota runs on the faster database when there is a choice.
+    let backend = backends.last().copied().flatten();
+    println!("\n## quota on: {products} products ({} database)", if backend.is_some() { "PostgreSQL" } else { "SQLite" });
+    println!("| quota | pages | floor | wall | wall / floor | 429s |");
+    println!("|---|---|---|---|---|---|");
+    // Id-ordered pages end with a short page: one more request when the count divides evenly.
+    let pages = products / PAGE + 1;
+    for (quota, window_ms) in quotas {
+        let window = Duration::from_millis(window_ms);
+        fake.set_rate_limit(Some(RateLimit::new(quota, window)));
+        let store = fake.store("quota").expect("the quota store");
+        store.reset_stats();
+        let db = database(backend).await?;
+        prepare(&db, fake.url(), &hashes).await?;
+        let (wall, _) = sync(&db, fake.url(), "quota").await?;
+        let floor = pages as f64 / (quota as f64 / window.as_secs_f64());
+        println!(
+            "| {quota} per {:.1} s | {pages} | {floor:.2} s | {:.2} s | {:.2}x | {} |",
+            window.as_secs_f64(),
+            wall.as_secs_f64(),
+            wall.as_secs_f64() / floor,
+            store.stats().served_429
+        );
+        db.dispose().await?;
+        // A fresh window for the next run.
+        tokio::time::sleep(window).await;
+    }
+    Ok(())
+}
