@@ -51,7 +51,9 @@ async fn database(postgres: Option<&str>) -> anyhow::Result<Database> {
         Some(admin_url) => {
             let name = format!("bcgraph_bench_sync_{suffix}");
             let admin = sea_orm::Database::connect(admin_url).await?;
-            admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await?;
             let (base, _) = admin_url.rsplit_once('/').unwrap_or((admin_url, ""));
             Database {
                 url: format!("{base}/{name}"),
@@ -137,7 +139,10 @@ async fn sync(db: &Database, fake_url: &str, hash: &str) -> anyhow::Result<(Dura
         .env("BCGRAPH_SECRET", SECRET)
         .env("BIGCOMMERCE_API_URL", fake_url)
         // `BENCH_LOG=sqlx=debug` shows each statement's time.
-        .env("RUST_LOG", std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into()))
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(&log)?)
         .spawn()?;
@@ -176,7 +181,9 @@ async fn run() -> anyhow::Result<()> {
         .filter_map(|q| q.split_once('/'))
         .filter_map(|(n, ms)| Some((n.parse().ok()?, ms.parse().ok()?)))
         .collect();
-    let postgres = std::env::var("BCGRAPH_BENCH_DATABASE_URL").ok().filter(|u| !u.is_empty());
+    let postgres = std::env::var("BCGRAPH_BENCH_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
 
     eprintln!("generating the fake stores ...");
     let mut options = FakeOptions::default().rate_limit(None);
@@ -228,7 +235,10 @@ async fn run() -> anyhow::Result<()> {
 
     // The quota runs on the faster database when there is a choice.
     let backend = backends.last().copied().flatten();
-    println!("\n## quota on: {products} products ({} database)", if backend.is_some() { "PostgreSQL" } else { "SQLite" });
+    println!(
+        "\n## quota on: {products} products ({} database)",
+        if backend.is_some() { "PostgreSQL" } else { "SQLite" }
+    );
     println!("| quota | pages | floor | wall | wall / floor | 429s |");
     println!("|---|---|---|---|---|---|");
     // Id-ordered pages end with a short page: one more request when the count divides evenly.

@@ -118,12 +118,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     if let Command::Schema = command {
         let bigcommerce = BigCommerce::new("https://api.bigcommerce.com", ClientOptions::default())?;
         // The schema does not depend on the secret; handlers only need one to run.
-        let globals = bigcommerce::register(
-            Default::default(),
-            &bigcommerce,
-            &Default::default(),
-            Default::default(),
-        );
+        let globals = bigcommerce::register(Default::default(), &bigcommerce, &Default::default(), None);
         print!("{}", graphql::build_schema(registry, &globals)?.sdl());
         return Ok(());
     }
@@ -147,7 +142,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     } = command
     {
         let request = json!({"models": models, "syncSince": since, "force": force});
-        return sync_command::run(&state, &config, &store, &request).await;
+        return sync_command::run(&state, &store, &request).await;
     }
     if let Command::Webhooks(WebhooksCommand::Register { store }) = command {
         let scopes = config

@@ -4,9 +4,11 @@
 
 use crate::action::{Api, Caller, GlobalActions};
 use crate::auth::{Auth, AuthError, Identity};
+use crate::bigcommerce::sync::Syncer;
 use crate::bigcommerce::webhooks::{Accepted, Ingest, Triggers};
 use crate::bigcommerce::{BigCommerce, ClientOptions};
 use crate::config::Config;
+use crate::db;
 use crate::graphql::{self, RequestContext};
 use crate::model::Registry;
 use async_graphql::Data;
@@ -44,6 +46,8 @@ pub struct AppState {
     pub bigcommerce: BigCommerce,
     /// Webhook checks and the scope-to-action table.
     pub ingest: Ingest,
+    /// Runs store syncs (the queue's jobs and `bcgraph sync`).
+    pub syncer: Syncer,
 }
 
 impl AppState {
@@ -56,7 +60,13 @@ impl AppState {
     ) -> anyhow::Result<AppState> {
         let bigcommerce = BigCommerce::new(config.bigcommerce.api_url.as_str(), ClientOptions::default())?;
         let auth = Auth::new(db.clone(), config).await?;
-        let globals = crate::bigcommerce::register(globals, &bigcommerce, &auth.secret, config.job_lease);
+        let syncer = Syncer {
+            bigcommerce: bigcommerce.clone(),
+            secret: auth.secret.clone(),
+            lease: config.job_lease,
+            db: db::connect_relaxed(&config.database_url, &db).await?,
+        };
+        let globals = crate::bigcommerce::register(globals, &bigcommerce, &auth.secret, Some(syncer.clone()));
         let schema = graphql::build_schema(registry.clone(), &globals)?;
         let permissions = Arc::new(config.permissions.clone());
         let api = Api::new(db.clone(), registry)
@@ -77,6 +87,7 @@ impl AppState {
             http: reqwest::Client::new(),
             bigcommerce,
             ingest,
+            syncer,
         })
     }
 

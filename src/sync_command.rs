@@ -2,15 +2,14 @@
 
 use bcgraph::action::{Api, Caller};
 use bcgraph::bigcommerce::handlers::resolve_store;
-use bcgraph::bigcommerce::sync::{self, Counters, Observer, Outcome, Request, Resource, Syncer};
-use bcgraph::config::Config;
+use bcgraph::bigcommerce::sync::{self, Counters, Observer, Outcome, Request, Resource};
 use bcgraph::server::AppState;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-pub async fn run(state: &AppState, config: &Config, hash: &str, request: &Json) -> anyhow::Result<()> {
+pub async fn run(state: &AppState, hash: &str, request: &Json) -> anyhow::Result<()> {
     let store = resolve_store(&state.api, Some(hash)).await?;
     let api: Api = state.api.as_caller(Caller {
         tenant: Some(store.id),
@@ -28,11 +27,7 @@ pub async fn run(state: &AppState, config: &Config, hash: &str, request: &Json) 
             .await?
             .id(),
     };
-    let syncer = Syncer {
-        bigcommerce: state.bigcommerce.clone(),
-        secret: state.auth.secret.clone(),
-        lease: config.job_lease,
-    };
+    let syncer = &state.syncer;
     let bars = Bars::default();
     let mut waited = false;
     loop {

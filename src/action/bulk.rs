@@ -7,7 +7,7 @@ use super::input::{self, BelongsTo, RecordInput};
 use super::run::{self, Ctx};
 use super::{Api, Upserted, statements};
 use crate::model::{Model, ModelId, RelationKind};
-use crate::query::{Record, Value, find_many_in};
+use crate::query::{Columns, Record, Value, find_many_in};
 use serde_json::Value as Json;
 use std::collections::{HashMap, HashSet};
 
@@ -64,7 +64,9 @@ async fn resolve_links(
         for (target, ids) in wanted {
             let ids: Vec<i64> = ids.into_iter().collect();
             for chunk in ids.chunks(statements::rows_per_statement(1)) {
-                for record in find_many_in(&api.db, ctx.registry, ctx.tenant, target, chunk).await? {
+                let columns = Columns::id_only(ctx.registry.get(target));
+                for record in find_many_in(&api.db, ctx.registry, ctx.tenant, target, chunk, &columns).await?
+                {
                     visible.insert((target, record.id()));
                 }
             }
@@ -366,7 +368,7 @@ pub async fn update(api: &Api, model_id: ModelId, inputs: Vec<(i64, Json)>) -> V
     let wanted: Vec<i64> = batch.iter().map(|(idx, _)| ids[*idx]).collect();
     let mut existing: HashMap<i64, Record> = HashMap::new();
     for chunk in wanted.chunks(statements::rows_per_statement(1)) {
-        match find_many_in(&api.db, &api.registry, ctx.tenant, model_id, chunk).await {
+        match find_many_in(&api.db, &api.registry, ctx.tenant, model_id, chunk, &Columns::All).await {
             Ok(records) => existing.extend(records.into_iter().map(|r| (r.id(), r))),
             Err(e) => return fail_all(slots, e.into()),
         }

@@ -5,7 +5,7 @@ use super::error::{ActionError, FieldError};
 use super::input::{BelongsTo, HasMany, RecordInput};
 use super::statements;
 use crate::model::{Model, ModelId, Registry, RelationKind};
-use crate::query::{Record, Value, find_many_in};
+use crate::query::{Columns, Record, Value, find_many_in};
 use futures::future::BoxFuture;
 use sea_orm::ConnectionTrait;
 
@@ -23,9 +23,11 @@ impl Ctx<'_> {
         model: ModelId,
         id: i64,
     ) -> Result<Option<Record>, ActionError> {
-        Ok(find_many_in(conn, self.registry, self.tenant, model, &[id])
-            .await?
-            .pop())
+        Ok(
+            find_many_in(conn, self.registry, self.tenant, model, &[id], &Columns::All)
+                .await?
+                .pop(),
+        )
     }
 }
 

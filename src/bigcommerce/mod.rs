@@ -63,13 +63,7 @@ pub fn register(
     globals: crate::action::GlobalActions,
     bigcommerce: &BigCommerce,
     secret: &std::sync::Arc<Vec<u8>>,
-    lease: std::time::Duration,
+    syncer: Option<sync::Syncer>,
 ) -> crate::action::GlobalActions {
-    let globals = handlers::register(globals, bigcommerce, secret);
-    let syncer = sync::Syncer {
-        bigcommerce: bigcommerce.clone(),
-        secret: secret.clone(),
-        lease,
-    };
-    sync::actions::register(globals, syncer)
+    sync::actions::register(handlers::register(globals, bigcommerce, secret), syncer)
 }

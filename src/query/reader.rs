@@ -210,6 +210,7 @@ pub async fn find_many_in<C: ConnectionTrait>(
     tenant: Option<i64>,
     model_id: ModelId,
     ids: &[i64],
+    columns: &Columns,
 ) -> Result<Vec<Record>, QueryError> {
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -217,7 +218,7 @@ pub async fn find_many_in<C: ConnectionTrait>(
     let model = registry.get(model_id);
     let mut w = Writer::new(registry, Sql::new(conn.get_database_backend()), tenant);
     w.sql.push("SELECT ");
-    Reader::select_list(&mut w, model, "t0", &Columns::All);
+    Reader::select_list(&mut w, model, "t0", columns);
     w.sql
         .push(" FROM ")
         .ident(&model.table)
@@ -238,7 +239,7 @@ pub async fn find_many_in<C: ConnectionTrait>(
     w.tenant_filter(model, "t0");
     let rows = conn.query_all_raw(w.sql.build()).await?;
     rows.iter()
-        .map(|row| Reader::decode(model, &Columns::All, row))
+        .map(|row| Reader::decode(model, columns, row))
         .collect()
 }
 
@@ -303,7 +304,15 @@ impl Reader {
 
     /// Records by id, in no particular order; missing and invisible ids are left out.
     pub async fn find_many(&self, model_id: ModelId, ids: &[i64]) -> Result<Vec<Record>, QueryError> {
-        find_many_in(&self.db, &self.registry, self.tenant, model_id, ids).await
+        find_many_in(
+            &self.db,
+            &self.registry,
+            self.tenant,
+            model_id,
+            ids,
+            &Columns::All,
+        )
+        .await
     }
 
     pub async fn find(&self, model_id: ModelId, id: i64) -> Result<Option<Record>, QueryError> {

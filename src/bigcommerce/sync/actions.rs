@@ -181,7 +181,7 @@ pub struct ResumeParams {
 }
 
 /// The background job that runs (or continues) a sync.
-pub struct ResumeSync(pub Syncer);
+pub struct ResumeSync(Option<Syncer>);
 
 impl GlobalAction for ResumeSync {
     type Params = ResumeParams;
@@ -203,7 +203,11 @@ impl GlobalAction for ResumeSync {
     }
 
     async fn run(&self, api: &Api, params: ResumeParams) -> Result<Json, ActionError> {
-        match self.0.run(api, params.id, &()).await? {
+        let syncer = self
+            .0
+            .as_ref()
+            .ok_or_else(|| ActionError::InvalidInput("this process does not run syncs".into()))?;
+        match syncer.run(api, params.id, &()).await? {
             // Retried by the queue until the other process's lease runs out.
             Outcome::Busy(until) => Err(ActionError::InvalidInput(format!(
                 "sync {} is held by another process until {until}",
@@ -216,8 +220,9 @@ impl GlobalAction for ResumeSync {
     }
 }
 
-/// The sync's actions.
-pub fn register(globals: GlobalActions, syncer: Syncer) -> GlobalActions {
+/// The sync's actions; without a syncer (`bcgraph schema` has no database) they are
+/// only declared.
+pub fn register(globals: GlobalActions, syncer: Option<Syncer>) -> GlobalActions {
     globals
         .register_model_action(RunSync)
         .register_model_action(AbortSync)

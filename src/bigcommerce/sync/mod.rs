@@ -270,6 +270,8 @@ pub struct Syncer {
     pub secret: Arc<Vec<u8>>,
     /// How long a claim on a sync lasts without renewal.
     pub lease: Duration,
+    /// Where the sync writes (see [`crate::db::connect_relaxed`]).
+    pub db: sea_orm::DatabaseConnection,
 }
 
 /// Why a running sync stops early.
@@ -309,7 +311,8 @@ impl Syncer {
             "errored" => return Ok(Outcome::Errored(sync.error_message.unwrap_or_default())),
             _ => {}
         }
-        let api = store_caller(api, sync.store_id);
+        let mut api = store_caller(api, sync.store_id);
+        api.db = self.db.clone();
         let lease = match self.claim(&api, id).await? {
             Ok(lease) => lease,
             Err(busy) => return Ok(busy),
@@ -505,7 +508,13 @@ async fn run_resource(
         ));
         let _abort_fetcher = AbortOnDrop(fetcher);
         let mut finished = false;
-        while let Some(fetched) = rx.recv().await {
+        // Where the time goes, for the log: waiting on BigCommerce, writing, saving.
+        let (mut waited, mut wrote, mut saved) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+        loop {
+            let waiting = std::time::Instant::now();
+            let Some(fetched) = rx.recv().await else { break };
+            waited += waiting.elapsed();
+            let writing = std::time::Instant::now();
             let Fetched { page, after } = fetched.map_err(|e| remote(resource, e))?;
             let mut tally = if sweep {
                 resource::Tally::new()
@@ -541,7 +550,10 @@ async fn run_resource(
                 }
                 finished = true;
             }
+            wrote += writing.elapsed();
+            let saving = std::time::Instant::now();
             run.save(api).await?;
+            saved += saving.elapsed();
             // Listings by id tell how many remain: only the first page tells the whole.
             let total = page
                 .total
@@ -554,6 +566,16 @@ async fn run_resource(
                 break;
             }
         }
+        tracing::info!(
+            sync = run.id,
+            resource = resource.name(),
+            sweep,
+            lane = checkpoint.lane,
+            waited_ms = waited.as_millis() as u64,
+            wrote_ms = wrote.as_millis() as u64,
+            saved_ms = saved.as_millis() as u64,
+            "listing done"
+        );
         if !finished {
             return Err(ActionError::Database(sea_orm::DbErr::Custom(format!(
                 "the {} listing ended without its last page",

@@ -459,12 +459,12 @@ pub async fn delete_missing(
         .ok_or_else(|| ActionError::InvalidInput(format!("no model {model}")))?
         .table;
     let mut sql = Sql::new(api.db.get_database_backend());
-    sql.push("SELECT \"id\", \"bigcommerce_id\" FROM ")
+    sql.push("SELECT \"id\", \"bigcommerce_id\", \"store_id\" FROM ")
         .ident(table)
-        .push(" WHERE \"store_id\" = ")
-        .bind(store.into());
+        .push(" WHERE ");
     match covered {
         Covered::Range { after, up_to, scope } => {
+            sql.push("\"store_id\" = ").bind(store.into());
             if let Some(after) = after {
                 sql.push(" AND \"bigcommerce_id\" > ").bind((*after).into());
             }
@@ -476,8 +476,10 @@ pub async fn delete_missing(
             }
         }
         Covered::Parents(_, []) => return Ok(0),
+        // By parent alone: PostgreSQL's plan for `store_id = $1 AND parent IN (...)`,
+        // made while the table was small, scans the store's rows; the store is checked below.
         Covered::Parents(column, parents) => {
-            sql.push(" AND ").ident(column).push(" IN (");
+            sql.ident(column).push(" IN (");
             for (i, parent) in parents.iter().enumerate() {
                 if i > 0 {
                     sql.push(", ");
@@ -491,7 +493,7 @@ pub async fn delete_missing(
     let mut gone = Vec::new();
     for row in rows {
         let (id, bigcommerce_id): (i64, i64) = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
-        if !seen.contains(&bigcommerce_id) {
+        if row.try_get_by_index::<i64>(2)? == store && !seen.contains(&bigcommerce_id) {
             gone.push(id);
         }
     }
