@@ -9,7 +9,8 @@
 //!   wall time against the floor the quota sets, `pages / (quota / window)`.
 //!
 //! `cargo bench --bench sync` runs on SQLite; with `BCGRAPH_BENCH_DATABASE_URL` set to a
-//! PostgreSQL server URL it runs on both (fresh databases, dropped afterwards).
+//! PostgreSQL server URL it runs on both (fresh databases, dropped afterwards), or on one
+//! with `BENCH_ONLY=sqlite|postgres`.
 
 use fake_bigcommerce::{FakeBigCommerce, FakeOptions, RateLimit, StoreSpec};
 use sea_orm::{ConnectionTrait, Statement};
@@ -210,9 +211,14 @@ async fn run() -> anyhow::Result<()> {
         .chain(["quota".to_owned()])
         .collect();
 
-    let mut backends: Vec<Option<&str>> = vec![None];
-    if let Some(pg) = &postgres {
-        backends.push(Some(pg.as_str()));
+    // `BENCH_ONLY=postgres` (or `sqlite`) runs one database.
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let mut backends: Vec<Option<&str>> = Vec::new();
+    if only != "postgres" {
+        backends.push(None);
+    }
+    if let Some(pg) = postgres.as_deref().filter(|_| only != "sqlite") {
+        backends.push(Some(pg));
     }
     println!("## quota off: full sync of products with {VARIANTS} variants each");
     println!("| database | products | records | wall | records/s | peak memory |");

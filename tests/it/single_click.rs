@@ -93,6 +93,12 @@ async fn install_load_uninstall_reinstall() {
         access_token::open(&app.api_secret(), &sealed).as_deref(),
         Some("token-one")
     );
+    // The install queued the store's first sync: a full one.
+    let first = syncs(&app).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!((first[0].state.as_str(), first[0].sync_since), ("created", None));
+    let first_job = format!("bigcommerce-sync-{}", first[0].id);
+    assert!(app.api.background_action(&first_job).await.unwrap().is_some());
     // The install registered the webhooks at BigCommerce, each with the store's secret header.
     let destination = format!("{}/webhooks/bigcommerce", app.url);
     let hooks: Vec<(String, bool, bool)> = fake.store("abc").unwrap().with_data(|d| {
@@ -193,6 +199,10 @@ async fn install_load_uninstall_reinstall() {
         .expect("the job is kept");
     assert_eq!(job.outcome.as_deref(), Some("cancelled"), "{job:?}");
     assert_eq!(store_row(&app, "abc").await, Some(("uninstalled".into(), None)));
+    // Its sync was aborted, and its job cancelled with the rest.
+    assert_eq!(syncs(&app).await[0].state, "aborted");
+    let sync_job = app.api.background_action(&first_job).await.unwrap().unwrap();
+    assert_eq!(sync_job.outcome.as_deref(), Some("cancelled"));
     let (_, refused) = app.gql_as(Some(&auth), PRODUCTS, json!({})).await;
     assert_eq!(error_codes(&refused), ["GGT_PERMISSION_DENIED"]);
     let (status, _, _) = get(&app, &format!("/bigcommerce/load?signed_payload_jwt={jwt}")).await;
@@ -203,6 +213,10 @@ async fn install_load_uninstall_reinstall() {
     assert_eq!(status, 200);
     let (state, token) = store_row(&app, "abc").await.unwrap();
     assert_eq!(state, "installed");
+    // With no sync ever completed, the reinstall's sync is a full one again.
+    let again = syncs(&app).await;
+    assert_eq!(again.len(), 2);
+    assert_eq!((again[1].state.as_str(), again[1].sync_since), ("created", None));
     assert_eq!(
         access_token::open(&app.api_secret(), &token.unwrap()).as_deref(),
         Some("token-two")
@@ -212,6 +226,15 @@ async fn install_load_uninstall_reinstall() {
         products["bigcommerce"]["products"]["edges"],
         json!([{"node": {"name": "Ours"}}])
     );
+}
+
+async fn syncs(app: &TestApp) -> Vec<entity::bigcommerce::sync::Model> {
+    use sea_orm::{EntityTrait, QueryOrder};
+    entity::bigcommerce::sync::Entity::find()
+        .order_by_asc(entity::bigcommerce::sync::Column::Id)
+        .all(&app.db)
+        .await
+        .unwrap()
 }
 
 async fn store_row_id(app: &TestApp, hash: &str) -> i64 {

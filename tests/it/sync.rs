@@ -401,11 +401,16 @@ async fn full_then_incremental_sync_mirror_the_store() {
     assert!(requests < 500, "{requests} requests");
 }
 
-fn sync_command(app: &TestApp, fake: &FakeBigCommerce, args: &[&str]) -> tokio::process::Command {
+fn sync_command(
+    app: &TestApp,
+    fake: &FakeBigCommerce,
+    store: &str,
+    args: &[&str],
+) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_bcgraph"));
     command
         .arg("sync")
-        .args(["--store", HASH])
+        .args(["--store", store])
         .args(args)
         .env("DATABASE_URL", app.database_url())
         .env("BCGRAPH_SECRET", GATEWAY_SECRET)
@@ -442,7 +447,7 @@ async fn a_killed_sync_continues_from_its_checkpoint() {
     let app = gateway(&fake).await;
     seed::store(&app.db, HASH).await;
 
-    let mut first = sync_command(&app, &fake, &["--force"])
+    let mut first = sync_command(&app, &fake, HASH, &["--force"])
         .spawn()
         .expect("bcgraph sync starts");
     let start = Instant::now();
@@ -469,7 +474,7 @@ async fn a_killed_sync_continues_from_its_checkpoint() {
     assert!(pages_before < 12, "killed before the end of the products");
     store_requests_reset(&fake);
 
-    let second = sync_command(&app, &fake, &[])
+    let second = sync_command(&app, &fake, HASH, &[])
         .output()
         .await
         .expect("bcgraph sync runs");
@@ -674,4 +679,106 @@ async fn merchants_run_see_and_abort_their_own_syncs() {
         .unwrap();
     assert_eq!(count.try_get_by_index::<i64>(0).unwrap(), 0, "nothing was copied");
     assert_eq!(sync_row(&app, &their_id).await.state, "completed");
+}
+
+/// `bcgraph sync` exits non-zero and says why: a store it does not know, and a store
+/// whose token BigCommerce refuses (that sync is recorded as errored, with the reason).
+#[tokio::test]
+async fn a_failing_sync_says_why() {
+    let fake = FakeBigCommerce::start(
+        FakeOptions::default().rate_limit(None).store(
+            StoreSpec::new(HASH, "another-token")
+                .products(5)
+                .orders(0)
+                .customers(0),
+        ),
+    )
+    .await
+    .expect("fake starts");
+    let app = gateway(&fake).await;
+    seed::store(&app.db, HASH).await;
+
+    let out = sync_command(&app, &fake, "nope", &[])
+        .output()
+        .await
+        .expect("bcgraph sync runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("no installed store"), "{stderr}");
+
+    let out = sync_command(&app, &fake, HASH, &[])
+        .output()
+        .await
+        .expect("bcgraph sync runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("failed") && stderr.contains("401"), "{stderr}");
+    let rows = entity::bigcommerce::sync::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].state, "errored");
+    assert!(rows[0].error_message.as_deref().unwrap_or("").contains("401"));
+    assert!(product::Entity::find().all(&app.db).await.unwrap().is_empty());
+}
+
+/// `bcgraph serve` syncs each installed store on its schedule, and skips uninstalled ones.
+#[tokio::test]
+async fn serve_syncs_installed_stores_on_its_schedule() {
+    let fake = FakeBigCommerce::start(
+        FakeOptions::default()
+            .rate_limit(None)
+            .store(StoreSpec::new(HASH, TOKEN).products(30).orders(5).customers(5))
+            .store(StoreSpec::new("gone1", TOKEN).products(30).orders(5).customers(5)),
+    )
+    .await
+    .expect("fake starts");
+    let app = gateway(&fake).await;
+    seed::store(&app.db, HASH).await;
+    let gone = seed::store(&app.db, "gone1").await;
+    app.db
+        .execute_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            format!("UPDATE \"bigcommerce_store\" SET \"state\" = 'uninstalled' WHERE \"id\" = {gone}"),
+        ))
+        .await
+        .unwrap();
+    let mut serve = tokio::process::Command::new(env!("CARGO_BIN_EXE_bcgraph"))
+        .arg("serve")
+        .env("DATABASE_URL", app.database_url())
+        .env("BCGRAPH_LISTEN", "127.0.0.1:0")
+        .env("BCGRAPH_SECRET", GATEWAY_SECRET)
+        .env("BIGCOMMERCE_API_URL", fake.url())
+        .env("BCGRAPH_SYNC_INTERVAL_SECONDS", "60")
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("bcgraph serve starts");
+    let start = Instant::now();
+    let synced = loop {
+        let rows = entity::bigcommerce::sync::Entity::find()
+            .all(&app.db)
+            .await
+            .unwrap();
+        if let Some(done) = rows.iter().find(|r| r.state == "completed") {
+            break done.clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no scheduled sync completed: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    serve.kill().await.ok();
+    assert_ne!(synced.store_id, gone);
+    let rows = entity::bigcommerce::sync::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert!(
+        rows.iter().all(|r| r.store_id != gone),
+        "the uninstalled store is skipped"
+    );
+    assert_eq!(product::Entity::find().all(&app.db).await.unwrap().len(), 30);
 }

@@ -390,8 +390,11 @@ pub async fn write(api: &Api, store: i64, resource: Resource, page: &Page) -> Re
     let mut parents = Vec::new();
     let mut seen = HashSet::new();
     for (result, kids) in results.iter().zip(children) {
-        let Ok((parent, _)) = result else { continue };
-        parents.push(*parent);
+        let Ok((parent, how)) = result else { continue };
+        // A parent just created has no children to lose.
+        if *how == Upserted::Updated {
+            parents.push(*parent);
+        }
         for kid in kids {
             let Some(id) = kid.get("bigcommerceId").and_then(mapping::id_of) else {
                 continue;
