@@ -3,17 +3,15 @@
 //! `bcgraph sync` continues from its checkpoint, a shared quota only slows it down, and
 //! the API runs, shows and aborts syncs within the tenant's store.
 
+use crate::support::mirror::assert_mirrors;
 use crate::support::{TestApp, seed};
 use bcgraph::action::GlobalActions;
 use bcgraph::queue::{Worker, WorkerOptions};
-use entity::bigcommerce::{
-    brand, category, customer, metafield, order, order_product, product, product_variant,
-};
+use entity::bigcommerce::{customer, product};
 use fake_bigcommerce::{FakeBigCommerce, FakeOptions, RateLimit, StoreSpec};
 use sea_orm::{ConnectionTrait, EntityTrait, Statement};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Debug;
 use std::time::{Duration, Instant};
 
 const HASH: &str = "abc123";
@@ -34,186 +32,6 @@ fn worker(app: &TestApp) -> Worker {
             ..Default::default()
         },
     )
-}
-
-/// A product's name, price and variants `(id, sku)`.
-type ProductFields = (String, String, Vec<(i64, String)>);
-/// An order's status, whether it is archived, and its lines `(id, sku, quantity)`.
-type OrderFields = (i64, bool, Vec<(i64, String, i64)>);
-
-/// Every copied resource, keyed by BigCommerce id, in the fields that matter.
-#[derive(Debug, Default, PartialEq)]
-struct Snapshot {
-    products: BTreeMap<i64, ProductFields>,
-    metafields: BTreeMap<i64, (String, String, i64)>,
-    categories: BTreeMap<i64, String>,
-    brands: BTreeMap<i64, String>,
-    customers: BTreeMap<i64, (String, String)>,
-    orders: BTreeMap<i64, OrderFields>,
-}
-
-fn fake_snapshot(fake: &FakeBigCommerce) -> Snapshot {
-    fake.store(HASH).unwrap().with_data(|d| Snapshot {
-        products: d
-            .products
-            .values()
-            .map(|p| {
-                let mut variants: Vec<(i64, String)> =
-                    p.variants.iter().map(|v| (v.id, v.sku.clone())).collect();
-                variants.sort();
-                (p.id, (p.name.clone(), format!("{:.2}", p.price), variants))
-            })
-            .collect(),
-        metafields: d
-            .metafields
-            .values()
-            .map(|m| (m.id, (m.key.to_string(), m.value.to_string(), m.resource_id)))
-            .collect(),
-        categories: d.categories.values().map(|c| (c.id, c.name.clone())).collect(),
-        brands: d.brands.values().map(|b| (b.id, b.name.clone())).collect(),
-        customers: d
-            .customers
-            .values()
-            .map(|c| (c.id, (c.email.clone(), c.first_name.clone())))
-            .collect(),
-        orders: d
-            .orders
-            .values()
-            .map(|o| {
-                let mut lines: Vec<(i64, String, i64)> = o
-                    .products
-                    .iter()
-                    .map(|l| (l.id, l.sku.clone(), l.quantity))
-                    .collect();
-                lines.sort();
-                (o.id, (o.status_id, o.is_deleted, lines))
-            })
-            .collect(),
-    })
-}
-
-async fn db_snapshot(app: &TestApp) -> Snapshot {
-    let db = &app.db;
-    let variants = product_variant::Entity::find().all(db).await.unwrap();
-    let mut by_product: BTreeMap<i64, Vec<(i64, String)>> = BTreeMap::new();
-    for v in &variants {
-        by_product
-            .entry(v.product_id.expect("a variant has its product"))
-            .or_default()
-            .push((v.bigcommerce_id, v.sku.clone().unwrap_or_default()));
-    }
-    let lines = order_product::Entity::find().all(db).await.unwrap();
-    let mut by_order: BTreeMap<i64, Vec<(i64, String, i64)>> = BTreeMap::new();
-    for l in &lines {
-        by_order
-            .entry(l.order_id.expect("a line has its order"))
-            .or_default()
-            .push((
-                l.bigcommerce_id,
-                l.sku.clone().unwrap_or_default(),
-                l.quantity.unwrap_or_default(),
-            ));
-    }
-    let products = product::Entity::find().all(db).await.unwrap();
-    let orders = order::Entity::find().all(db).await.unwrap();
-    Snapshot {
-        products: products
-            .into_iter()
-            .map(|p| {
-                let mut vs = by_product.remove(&p.id).unwrap_or_default();
-                vs.sort();
-                let fields = (
-                    p.name.unwrap_or_default(),
-                    format!("{:.2}", p.price.unwrap_or_default()),
-                    vs,
-                );
-                (p.bigcommerce_id, fields)
-            })
-            .collect(),
-        metafields: metafield::Entity::find()
-            .all(db)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|m| {
-                let fields = (
-                    m.key.unwrap_or_default(),
-                    m.value.unwrap_or_default(),
-                    m.resource_id.unwrap_or_default(),
-                );
-                (m.bigcommerce_id, fields)
-            })
-            .collect(),
-        categories: category::Entity::find()
-            .all(db)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|c| (c.bigcommerce_id, c.name.unwrap_or_default()))
-            .collect(),
-        brands: brand::Entity::find()
-            .all(db)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|b| (b.bigcommerce_id, b.name.unwrap_or_default()))
-            .collect(),
-        customers: customer::Entity::find()
-            .all(db)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|c| {
-                let fields = (c.email.unwrap_or_default(), c.first_name.unwrap_or_default());
-                (c.bigcommerce_id, fields)
-            })
-            .collect(),
-        orders: orders
-            .into_iter()
-            .map(|o| {
-                let mut ls = by_order.remove(&o.id).unwrap_or_default();
-                ls.sort();
-                let fields = (
-                    o.status_id.unwrap_or_default(),
-                    o.is_deleted.unwrap_or_default(),
-                    ls,
-                );
-                (o.bigcommerce_id, fields)
-            })
-            .collect(),
-    }
-}
-
-/// The first differences of two maps, readable (a full diff of 20,000 rows is not).
-fn differences<V: PartialEq + Debug>(
-    name: &str,
-    want: &BTreeMap<i64, V>,
-    got: &BTreeMap<i64, V>,
-) -> Vec<String> {
-    let mut out = Vec::new();
-    for (id, w) in want {
-        match got.get(id) {
-            None => out.push(format!("{name} {id}: missing")),
-            Some(g) if g != w => out.push(format!("{name} {id}: want {w:?}, got {g:?}")),
-            _ => {}
-        }
-    }
-    for id in got.keys().filter(|id| !want.contains_key(id)) {
-        out.push(format!("{name} {id}: should be gone"));
-    }
-    out
-}
-
-async fn assert_mirrors(app: &TestApp, fake: &FakeBigCommerce) {
-    let (want, got) = (fake_snapshot(fake), db_snapshot(app).await);
-    let mut diff = differences("product", &want.products, &got.products);
-    diff.extend(differences("metafield", &want.metafields, &got.metafields));
-    diff.extend(differences("category", &want.categories, &got.categories));
-    diff.extend(differences("brand", &want.brands, &got.brands));
-    diff.extend(differences("customer", &want.customers, &got.customers));
-    diff.extend(differences("order", &want.orders, &got.orders));
-    let shown: Vec<&String> = diff.iter().take(10).collect();
-    assert!(diff.is_empty(), "{} differences, first: {shown:#?}", diff.len());
 }
 
 async fn sync_row(app: &TestApp, id: &str) -> entity::bigcommerce::sync::Model {
@@ -312,7 +130,7 @@ async fn full_then_incremental_sync_mirror_the_store() {
     assert_eq!(counter(&full, "orders", "created"), 5_000);
     assert_eq!(counter(&full, "customers", "created"), 5_000);
     assert!(counter(&full, "products", "pages") >= 80);
-    assert_mirrors(&app, &fake).await;
+    assert_mirrors(&app, &fake, HASH).await;
 
     // 300 changes and 50 deletions in the store.
     let store = fake.store(HASH).unwrap();
@@ -382,7 +200,7 @@ async fn full_then_incremental_sync_mirror_the_store() {
     let incremental = sync_store(&app, json!({}), Duration::from_secs(300)).await;
     assert_eq!(incremental.state, "completed", "{:?}", incremental.error_message);
     assert!(incremental.sync_since.is_some(), "an incremental sync by default");
-    assert_mirrors(&app, &fake).await;
+    assert_mirrors(&app, &fake, HASH).await;
     let (products_after, customers_after) = touched(&app).await;
     assert_eq!(
         moved(&products_before, &products_after),
@@ -509,7 +327,7 @@ async fn a_killed_sync_continues_from_its_checkpoint() {
         product_pages + pages_before <= 13 + 2,
         "{product_pages} pages after {pages_before}"
     );
-    assert_mirrors(&app, &fake).await;
+    assert_mirrors(&app, &fake, HASH).await;
 }
 
 async fn gql_as(app: &TestApp, authorization: &str, query: &str, variables: Value) -> Value {
@@ -542,7 +360,7 @@ async fn a_sync_within_a_shared_quota_gets_everything() {
     let _worker = worker(&app);
     let row = sync_store(&app, json!({"force": true}), Duration::from_secs(120)).await;
     assert_eq!(row.state, "completed", "{:?}", row.error_message);
-    assert_mirrors(&app, &fake).await;
+    assert_mirrors(&app, &fake, HASH).await;
     let stats = fake.store(HASH).unwrap().stats();
     assert!(stats.max_served_per_window() <= 150, "{stats:?}");
     // ~330 requests at 90 a second take several windows: the quota was the limit.
@@ -781,4 +599,67 @@ async fn serve_syncs_installed_stores_on_its_schedule() {
         "the uninstalled store is skipped"
     );
     assert_eq!(product::Entity::find().all(&app.db).await.unwrap().len(), 30);
+}
+
+/// `abortSync` on a running sync: it stops after the page it is writing, stays aborted,
+/// and writes nothing more.
+#[tokio::test]
+async fn an_aborted_sync_stops_after_its_page() {
+    let fake = FakeBigCommerce::start(
+        FakeOptions::default()
+            .rate_limit(None)
+            .faults(fake_bigcommerce::Faults {
+                latency: Duration::from_millis(40),
+                ..Default::default()
+            })
+            .store(StoreSpec::new(HASH, TOKEN).products(5_000).orders(0).customers(0)),
+    )
+    .await
+    .expect("fake starts");
+    let app = gateway(&fake).await;
+    seed::store(&app.db, HASH).await;
+    let _worker = worker(&app);
+    let started = app
+        .data(
+            "mutation { bigcommerce { syncStore(storeHash: \"abc123\", force: true) { success result } } }",
+            json!({}),
+        )
+        .await;
+    let id = started["bigcommerce"]["syncStore"]["result"]["syncId"]
+        .as_str()
+        .expect("a sync id")
+        .to_owned();
+    let start = Instant::now();
+    while counter(&sync_row(&app, &id).await, "products", "pages") < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the sync never got going"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let aborted = app
+        .data(
+            "mutation($id: GadgetID!) { bigcommerce { abortSync(id: $id) { success sync { state } } } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_eq!(
+        aborted["bigcommerce"]["abortSync"]["sync"]["state"], "aborted",
+        "{aborted}"
+    );
+    let start = Instant::now();
+    while bcgraph::queue::pending_count(&app.db).await.unwrap() > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the sync's job did not end"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let written = product::Entity::find().all(&app.db).await.unwrap().len();
+    assert!(written < 5_000, "it stopped early ({written} products)");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(product::Entity::find().all(&app.db).await.unwrap().len(), written);
+    let row = sync_row(&app, &id).await;
+    assert_eq!(row.state, "aborted");
+    assert!(row.lease_until.is_none());
 }

@@ -290,14 +290,20 @@ struct Run {
 }
 
 impl Run {
-    async fn save(&self, api: &Api) -> Result<(), ActionError> {
-        api.model(MODEL)
+    /// Save the checkpoint and the progress; answers whether the sync was aborted meanwhile.
+    async fn save(&self, api: &Api) -> Result<bool, ActionError> {
+        let saved = api
+            .model(MODEL)
             .update(
                 self.id,
                 json!({"checkpoint": self.checkpoint, "progress": self.progress}),
             )
             .await?;
-        Ok(())
+        let model = api.registry.find(MODEL).expect("the sync model is registered");
+        Ok(saved
+            .to_json_object(model)
+            .get("state")
+            .is_some_and(|s| s == "aborted"))
     }
 }
 
@@ -322,7 +328,9 @@ impl Syncer {
         let result = self.work(&api, &sync, stop.clone(), observer).await;
         heartbeat.abort();
         let stopped = stop.borrow().clone();
+        let aborted = load(&api, id).await.is_ok_and(|s| s.state == "aborted");
         let outcome = match (result, stopped) {
+            _ if aborted => Outcome::Aborted,
             (_, Some(Stop::Aborted)) => Outcome::Aborted,
             // Someone else runs it now: leave the row to them.
             (_, Some(Stop::LeaseLost)) => return Ok(Outcome::Busy(Utc::now())),
@@ -423,8 +431,7 @@ impl Syncer {
                 .unwrap_or_default(),
         };
         for resource in models {
-            run_resource(api, &client, &store, resource, &mut run, &stop, observer).await?;
-            if stop.borrow().is_some() {
+            if run_resource(api, &client, &store, resource, &mut run, &stop, observer).await? {
                 break;
             }
         }
@@ -478,6 +485,7 @@ struct Fetched {
 
 /// One resource from its checkpoint to its end: each lane's listing written (and, for a
 /// full sync, reconciled) page by page, then swept for deletions when incremental.
+/// Answers whether the sync must stop (aborted, or taken over).
 async fn run_resource(
     api: &Api,
     client: &StoreClient,
@@ -486,13 +494,13 @@ async fn run_resource(
     run: &mut Run,
     stop: &watch::Receiver<Option<Stop>>,
     observer: &dyn Observer,
-) -> Result<(), ActionError> {
+) -> Result<bool, ActionError> {
     let key = resource.name().to_owned();
     let incremental = run.since.is_some() && resource.incremental();
     loop {
         let checkpoint = run.checkpoint.get(&key).cloned().unwrap_or_default();
         if checkpoint.phase == Phase::Done {
-            return Ok(());
+            return Ok(false);
         }
         let sweep = checkpoint.phase == Phase::Sweep;
         let since = if incremental && !sweep { run.since } else { None };
@@ -552,15 +560,15 @@ async fn run_resource(
             }
             wrote += writing.elapsed();
             let saving = std::time::Instant::now();
-            run.save(api).await?;
+            let aborted = run.save(api).await?;
             saved += saving.elapsed();
             // Listings by id tell how many remain: only the first page tells the whole.
             let total = page
                 .total
                 .filter(|_| after.is_none() && checkpoint.at.cursor.is_none());
             observer.progress(resource, &run.progress, total);
-            if stop.borrow().is_some() {
-                return Ok(());
+            if aborted || stop.borrow().is_some() {
+                return Ok(true);
             }
             if finished {
                 break;

@@ -3,6 +3,7 @@
 //! clients that speak HTTP to it.
 
 pub mod client_documents;
+pub mod mirror;
 pub mod payload;
 pub mod seed;
 
