@@ -49,8 +49,8 @@ pub async fn run(state: &AppState, hash: &str, request: &Json) -> anyhow::Result
     let progress = sync::actions::progress_of(&api, id).await?;
     for (name, c) in progress {
         println!(
-            "{name}: {} seen, {} created, {} updated, {} deleted, {} failed",
-            c.seen, c.created, c.updated, c.deleted, c.failed
+            "{name}: {} seen, {} created, {} updated, {} unchanged, {} deleted, {} failed",
+            c.seen, c.created, c.updated, c.unchanged, c.deleted, c.failed
         );
     }
     println!("sync {id} of store {hash} completed");

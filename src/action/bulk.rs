@@ -316,8 +316,7 @@ pub async fn upsert(
                         Ok(records) => {
                             for ((idx, values), record) in wave.iter().zip(records) {
                                 slots[*idx] = Some(match record {
-                                    Some((id, true)) => Ok((id, Upserted::Created)),
-                                    Some((id, false)) => Ok((id, Upserted::Updated)),
+                                    Some(written) => Ok(written),
                                     None => Err(ActionError::NotFound(format!(
                                         "{} {} not found",
                                         model.qualified_name(),

@@ -80,6 +80,9 @@ impl Caller {
 pub enum Upserted {
     Created,
     Updated,
+    /// The record existed and its own fields already held the values written (its
+    /// `updatedAt` stays; nested writes may still have changed its children).
+    Unchanged,
 }
 
 /// The API over the action runtime, for one caller.

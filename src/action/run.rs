@@ -542,19 +542,12 @@ pub async fn upsert<C: ConnectionTrait>(
         .pop()
         .flatten();
     // A conflict with a record the caller may not touch writes nothing.
-    let (id, created) = written.ok_or_else(|| not_found(model, input.id.unwrap_or_default()))?;
+    let (id, how) = written.ok_or_else(|| not_found(model, input.id.unwrap_or_default()))?;
     let record = ctx
         .find(conn, model_id, id)
         .await?
         .ok_or_else(|| not_found(model, id))?;
     delete_unlinked(conn, ctx, unlinked).await?;
     has_many(conn, ctx, model, &record, children).await?;
-    Ok((
-        record,
-        if created {
-            Upserted::Created
-        } else {
-            Upserted::Updated
-        },
-    ))
+    Ok((record, how))
 }

@@ -1,6 +1,7 @@
 //! The SQL of writes: multi-row inserts, upserts, updates and deletes, each
 //! returning the rows it wrote. Every statement carries the tenant restriction.
 
+use super::Upserted;
 use crate::model::Model;
 use crate::query::sql::Sql;
 use crate::query::{Columns, Reader, Record, Value};
@@ -153,7 +154,7 @@ fn changed(
 }
 
 /// Insert rows, or update the row whose `conflict` fields match. Each row's id comes
-/// back with whether it was created, in input order. A row the tenant may not
+/// back with what happened to it, in input order. A row the tenant may not
 /// touch is neither created nor updated and comes back as `None`.
 pub async fn upsert<C: ConnectionTrait>(
     conn: &C,
@@ -162,7 +163,7 @@ pub async fn upsert<C: ConnectionTrait>(
     rows: Vec<Vec<Value>>,
     conflict: &[usize],
     tenant: Option<i64>,
-) -> Result<Vec<Option<(i64, bool)>>, DbErr> {
+) -> Result<Vec<Option<(i64, Upserted)>>, DbErr> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -208,6 +209,10 @@ pub async fn upsert<C: ConnectionTrait>(
             .bind(now.into())
             .push(") AS \"__created\""),
     };
+    // A row whose values all stood keeps its `updated_at`.
+    sql.push(", (\"updated_at\" = ")
+        .bind(now.into())
+        .push(") AS \"__changed\"");
     let written = conn.query_all_raw(sql.build()).await?;
     let mut returned = Vec::with_capacity(written.len());
     for row in &written {
@@ -217,7 +222,13 @@ pub async fn upsert<C: ConnectionTrait>(
             key.push(Value::decode(row, i + 1, &model.fields[*f])?);
         }
         let created: bool = row.try_get_by_index(conflict.len() + 1)?;
-        returned.push((key, id, created));
+        let changed: bool = row.try_get_by_index(conflict.len() + 2)?;
+        let how = match (created, changed) {
+            (true, _) => Upserted::Created,
+            (false, true) => Upserted::Updated,
+            (false, false) => Upserted::Unchanged,
+        };
+        returned.push((key, id, how));
     }
     Ok(match_rows(keys, returned))
 }
@@ -250,16 +261,16 @@ fn input_keys(fields: &[usize], rows: &[Vec<Value>], conflict: &[usize]) -> Inpu
 
 /// Put returned rows back in input order by their conflict keys (rows the
 /// database skipped leave `None`).
-fn match_rows(keys: InputKeys, returned: Vec<(Vec<Value>, i64, bool)>) -> Vec<Option<(i64, bool)>> {
+fn match_rows(keys: InputKeys, returned: Vec<(Vec<Value>, i64, Upserted)>) -> Vec<Option<(i64, Upserted)>> {
     match keys {
         InputKeys::Count(n) => {
-            let mut out: Vec<Option<(i64, bool)>> =
+            let mut out: Vec<Option<(i64, Upserted)>> =
                 returned.into_iter().map(|(_, id, c)| Some((id, c))).collect();
             out.resize_with(n, || None);
             out
         }
         InputKeys::Keys(keys) => {
-            let mut by_key: HashMap<String, (i64, bool)> = returned
+            let mut by_key: HashMap<String, (i64, Upserted)> = returned
                 .into_iter()
                 .map(|(key, id, created)| (key_text(key.iter()), (id, created)))
                 .collect();

@@ -687,7 +687,9 @@ pub fn register_model(
                     let api = &ctx.data::<RequestContext>()?.api;
                     let (result, ty) = match api.model_by_id(id).upsert(input, &on).await {
                         Ok((record, Upserted::Created)) => (ActionResult::of_record(Ok(record)), created),
-                        Ok((record, Upserted::Updated)) => (ActionResult::of_record(Ok(record)), updated),
+                        Ok((record, Upserted::Updated | Upserted::Unchanged)) => {
+                            (ActionResult::of_record(Ok(record)), updated)
+                        }
                         // A failed upsert reports as the update that it would have been.
                         Err(e) => (ActionResult::of_record(Err(e)), updated),
                     };

@@ -214,6 +214,18 @@ async fn full_then_incremental_sync_mirror_the_store() {
     );
     assert_eq!(counter(&incremental, "products", "deleted"), deleted_products);
     assert_eq!(counter(&incremental, "products", "created"), 0);
+    assert_eq!(
+        counter(&incremental, "products", "updated"),
+        changed_products.len() as u64
+    );
+    assert_eq!(
+        counter(&incremental, "customers", "updated"),
+        changed_customers.len() as u64
+    );
+    // Categories cannot be listed by change: listed whole, they are found unchanged.
+    let categories = store.with_data(|d| d.categories.len()) as u64;
+    assert_eq!(counter(&incremental, "categories", "unchanged"), categories);
+    assert_eq!(counter(&incremental, "categories", "updated"), 0);
     // The incremental sync read far less than the full one: changed records, ids and order lines.
     let requests = store.requests().len();
     assert!(requests < 500, "{requests} requests");

@@ -706,8 +706,9 @@ async fn the_rust_api_upserts_and_converges_like_the_seed() {
         .await
         .unwrap();
     assert_eq!(how, Upserted::Created);
+    // The same values again: the record is found and left as it was.
     let (again, how) = products.upsert(input, &["bigcommerceId", "store"]).await.unwrap();
-    assert_eq!((again.id(), how), (record.id(), Upserted::Updated));
+    assert_eq!((again.id(), how), (record.id(), Upserted::Unchanged));
     assert_eq!(
         rows(&app, "bigcommerce_product_variant", "sku").await,
         [(7, Some("T-S".into())), (8, Some("T-M".into()))]

@@ -19,7 +19,7 @@ pub struct Model {
     pub force: Option<bool>,
     /// `created`, `running`, `completed`, `errored` or `aborted`.
     pub state: String,
-    /// Per resource: pages, records seen, created, updated, deleted, done.
+    /// Per resource: pages, records seen, created, updated, unchanged, deleted, failed, done.
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub progress: Option<Json>,
     #[sea_orm(column_type = "Text", nullable)]

@@ -47,6 +47,8 @@ pub struct Counters {
     pub seen: u64,
     pub created: u64,
     pub updated: u64,
+    /// Listed again with nothing new (an incremental sync's overlap, whole listings).
+    pub unchanged: u64,
     pub deleted: u64,
     pub failed: u64,
     pub done: bool,
@@ -58,6 +60,7 @@ impl Counters {
         self.seen += other.seen;
         self.created += other.created;
         self.updated += other.updated;
+        self.unchanged += other.unchanged;
         self.deleted += other.deleted;
         self.failed += other.failed;
     }

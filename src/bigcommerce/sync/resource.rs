@@ -329,6 +329,7 @@ fn tally_upserts(
         match result {
             Ok((_, Upserted::Created)) => counters.created += 1,
             Ok((_, Upserted::Updated)) => counters.updated += 1,
+            Ok((_, Upserted::Unchanged)) => counters.unchanged += 1,
             // The database itself failed: stop here; the sync continues from its checkpoint.
             Err(ActionError::Database(e)) => return Err(ActionError::Database(e.clone())),
             Err(e) => {
@@ -392,7 +393,7 @@ pub async fn write(api: &Api, store: i64, resource: Resource, page: &Page) -> Re
     for (result, kids) in results.iter().zip(children) {
         let Ok((parent, how)) = result else { continue };
         // A parent just created has no children to lose.
-        if *how == Upserted::Updated {
+        if *how != Upserted::Created {
             parents.push(*parent);
         }
         for kid in kids {
