@@ -553,7 +553,8 @@ async fn a_failing_sync_says_why() {
     assert!(product::Entity::find().all(&app.db).await.unwrap().is_empty());
 }
 
-/// `bcgraph serve` syncs each installed store on its schedule, and skips uninstalled ones.
+/// `bcgraph serve` tends each installed store's sync on its schedule: it continues a
+/// sync whose process died, and skips uninstalled stores.
 #[tokio::test]
 async fn serve_syncs_installed_stores_on_its_schedule() {
     let fake = FakeBigCommerce::start(
@@ -565,12 +566,30 @@ async fn serve_syncs_installed_stores_on_its_schedule() {
     .await
     .expect("fake starts");
     let app = gateway(&fake).await;
-    seed::store(&app.db, HASH).await;
+    let mine = seed::store(&app.db, HASH).await;
     let gone = seed::store(&app.db, "gone1").await;
     app.db
         .execute_raw(Statement::from_string(
             app.db.get_database_backend(),
             format!("UPDATE \"bigcommerce_store\" SET \"state\" = 'uninstalled' WHERE \"id\" = {gone}"),
+        ))
+        .await
+        .unwrap();
+    // A sync of the store whose process died: it holds a lease that has run out.
+    let orphan = bcgraph::bigcommerce::sync::create(&app.api, mine, Default::default())
+        .await
+        .unwrap()
+        .id();
+    let expired = match app.db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => "now() - interval '1 minute'",
+        _ => "'2020-01-01 00:00:00+00:00'",
+    };
+    app.db
+        .execute_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            format!(
+                "UPDATE \"bigcommerce_sync\" SET \"state\" = 'running', \"lease_until\" = {expired} WHERE \"id\" = {orphan}"
+            ),
         ))
         .await
         .unwrap();
@@ -601,11 +620,12 @@ async fn serve_syncs_installed_stores_on_its_schedule() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     serve.kill().await.ok();
-    assert_ne!(synced.store_id, gone);
+    assert_eq!(synced.id, orphan, "the dead process's sync was continued");
     let rows = entity::bigcommerce::sync::Entity::find()
         .all(&app.db)
         .await
         .unwrap();
+    assert_eq!(rows.len(), 1, "no second sync while one was unfinished: {rows:?}");
     assert!(
         rows.iter().all(|r| r.store_id != gone),
         "the uninstalled store is skipped"

@@ -5,7 +5,7 @@ use super::{MODEL, Outcome, Request, Syncer};
 use crate::action::{ActionError, Api, Caller, GlobalAction, GlobalActions, ModelAction, Param, ParamType};
 use crate::bigcommerce::handlers::resolve_store;
 use crate::query::Record;
-use crate::queue::{self, Job, Options, QueueError, QueueOption};
+use crate::queue::{self, Job, Options, QueueOption};
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
@@ -28,17 +28,18 @@ fn sync_params() -> Vec<Param> {
 /// Create a sync of `store` and queue the job that runs it.
 pub async fn start(api: &Api, store: i64, request: Request) -> Result<Record, ActionError> {
     let sync = super::create(api, store, request).await?;
-    enqueue(api, store, sync.id()).await?;
+    enqueue(api, store, sync.id(), format!("bigcommerce-sync-{}", sync.id())).await?;
     Ok(sync)
 }
 
-async fn enqueue(api: &Api, store: i64, id: i64) -> Result<String, ActionError> {
+/// Queue the job that runs sync `id`, as background action `job_id`.
+async fn enqueue(api: &Api, store: i64, id: i64, job_id: String) -> Result<String, ActionError> {
     let options = Options {
         queue: Some(QueueOption {
             name: QUEUE.to_owned(),
             max_concurrency: QUEUE_CONCURRENCY,
         }),
-        id: Some(format!("bigcommerce-sync-{id}")),
+        id: Some(job_id),
         ..Default::default()
     };
     let caller = Caller {
@@ -230,46 +231,73 @@ pub fn register(globals: GlobalActions, syncer: Option<Syncer>) -> GlobalActions
         .register(ResumeSync(syncer))
 }
 
-/// Every `interval`, queue an incremental sync of each installed store. Processes that
-/// share a database queue each store's sync once per interval: the job's id names the
-/// interval, and a second enqueue of it is refused.
+/// How often the schedule looks for syncs whose process died.
+const ADOPT_EVERY: Duration = Duration::from_secs(5 * 60);
+
+/// Every `interval`, queue an incremental sync of each installed store; and every few
+/// minutes, queue the continuation of a sync whose process died (a killed `bcgraph sync`
+/// leaves its sync unfinished, with a lease that runs out). Processes that share a
+/// database queue each job once: its id names the interval (or the dead lease), and a
+/// second enqueue of it is refused.
 pub async fn schedule(api: Api, interval: Duration) {
     use entity::bigcommerce::store;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     let seconds = interval.as_secs().max(1) as i64;
     loop {
-        let now = chrono::Utc::now().timestamp();
-        let slot = now / seconds;
-        match store::Entity::find()
+        let now = chrono::Utc::now();
+        let slot = now.timestamp() / seconds;
+        let stores = store::Entity::find()
             .filter(store::Column::State.eq("installed"))
             .all(&api.db)
-            .await
-        {
+            .await;
+        match stores {
             Ok(stores) => {
                 for s in stores {
-                    let busy = super::unfinished(&api, s.id).await.map(|u| u.is_some());
-                    if !matches!(busy, Ok(false)) {
-                        continue;
-                    }
-                    let options = Options {
-                        id: Some(format!("bigcommerce-scheduled-sync-{}-{slot}", s.id)),
-                        ..Default::default()
-                    };
-                    let caller = Caller {
-                        tenant: Some(s.id),
-                        ..Caller::default()
-                    };
-                    let job = Job::global("bigcommerce/syncStore", json!({}));
-                    match queue::enqueue(&api.db, &job, &caller, &options).await {
-                        Ok(_) | Err(QueueError::Duplicate(_)) => {}
-                        Err(e) => tracing::warn!(store = s.id, error = %e, "cannot schedule a sync"),
+                    if let Err(e) = tend(&api, s.id, slot, now).await {
+                        tracing::warn!(store = s.id, error = %e, "cannot schedule a sync");
                     }
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot list stores to sync"),
         }
-        let next = (slot + 1) * seconds;
-        tokio::time::sleep(Duration::from_secs((next - now).max(1) as u64)).await;
+        let next_slot = Duration::from_secs(((slot + 1) * seconds - now.timestamp()).max(1) as u64);
+        tokio::time::sleep(next_slot.min(ADOPT_EVERY)).await;
+    }
+}
+
+/// One store's turn of the schedule.
+async fn tend(
+    api: &Api,
+    store: i64,
+    slot: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ActionError> {
+    let duplicate_is_fine = |result: Result<String, ActionError>| match result {
+        Err(ActionError::DuplicateBackgroundAction(_)) | Ok(_) => Ok(()),
+        Err(e) => Err(e),
+    };
+    match super::unfinished(api, store).await? {
+        None => {
+            let options = Options {
+                id: Some(format!("bigcommerce-scheduled-sync-{store}-{slot}")),
+                ..Default::default()
+            };
+            let caller = Caller {
+                tenant: Some(store),
+                ..Caller::default()
+            };
+            let job = Job::global("bigcommerce/syncStore", json!({}));
+            let queued = queue::enqueue(&api.db, &job, &caller, &options).await;
+            duplicate_is_fine(queued.map_err(ActionError::from))
+        }
+        Some(sync) => match sync.lease_until {
+            Some(lease) if lease < now => {
+                let job_id = format!("bigcommerce-sync-{}-after-{}", sync.id, lease.timestamp_millis());
+                duplicate_is_fine(enqueue(api, store, sync.id, job_id).await)
+            }
+            // Running somewhere, or waiting for its job.
+            _ => Ok(()),
+        },
     }
 }
 
