@@ -36,6 +36,10 @@ pub enum ActionError {
     DuplicateBackgroundAction(String),
     #[error("database error: {0}")]
     Database(DbErr),
+    /// A service the action called failed (BigCommerce answered an error, or not at all).
+    /// Its message is shown: it is about the caller's own store, never our internals.
+    #[error("{0}")]
+    Remote(String),
 }
 
 impl ActionError {
@@ -46,7 +50,7 @@ impl ActionError {
             ActionError::PermissionDenied(_) => "GGT_PERMISSION_DENIED",
             ActionError::InvalidInput(_) => "GGT_INVALID_ACTION_INPUT",
             ActionError::DuplicateBackgroundAction(_) => "GGT_DUPLICATE_BACKGROUND_ACTION_ID",
-            ActionError::Database(_) => "GGT_INTERNAL_ERROR",
+            ActionError::Database(_) | ActionError::Remote(_) => "GGT_INTERNAL_ERROR",
         }
     }
 
@@ -72,6 +76,7 @@ impl ActionError {
             ActionError::PermissionDenied(m) => ActionError::PermissionDenied(m.clone()),
             ActionError::InvalidInput(m) => ActionError::InvalidInput(m.clone()),
             ActionError::DuplicateBackgroundAction(m) => ActionError::DuplicateBackgroundAction(m.clone()),
+            ActionError::Remote(m) => ActionError::Remote(m.clone()),
             ActionError::Database(e) => ActionError::Database(DbErr::Custom(e.to_string())),
         }
     }

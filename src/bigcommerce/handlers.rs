@@ -75,7 +75,7 @@ pub fn store_client(
 
 /// A BigCommerce failure as an action error (retried by the queue).
 fn remote(e: super::Error) -> ActionError {
-    ActionError::Database(sea_orm::DbErr::Custom(format!("BigCommerce: {e}")))
+    ActionError::Remote(format!("BigCommerce: {e}"))
 }
 
 /// The local id of the record of `model` with this BigCommerce id in the store.

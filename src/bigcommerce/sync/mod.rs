@@ -338,7 +338,8 @@ impl Syncer {
             // Someone else runs it now: leave the row to them.
             (_, Some(Stop::LeaseLost)) => return Ok(Outcome::Busy(Utc::now())),
             (Ok(()), None) => Outcome::Completed,
-            (Err(e), None) => Outcome::Errored(e.to_string()),
+            // The reason is shown to the store's sessions: our own failures are logged, not told.
+            (Err(e), None) => Outcome::Errored(e.public_message()),
         };
         self.finish(&api, id, &outcome).await?;
         Ok(outcome)
@@ -588,10 +589,10 @@ async fn run_resource(
             "listing done"
         );
         if !finished {
-            return Err(ActionError::Database(sea_orm::DbErr::Custom(format!(
+            return Err(ActionError::Remote(format!(
                 "the {} listing ended without its last page",
                 resource.name()
-            ))));
+            )));
         }
     }
 }
@@ -652,8 +653,5 @@ async fn fetch_pages(
 }
 
 fn remote(resource: Resource, e: super::Error) -> ActionError {
-    ActionError::Database(sea_orm::DbErr::Custom(format!(
-        "BigCommerce ({}): {e}",
-        resource.name()
-    )))
+    ActionError::Remote(format!("BigCommerce ({}): {e}", resource.name()))
 }
