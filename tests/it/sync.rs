@@ -350,13 +350,20 @@ fn store_requests_reset(fake: &FakeBigCommerce) {
     fake.store(HASH).unwrap().reset_stats();
 }
 
-/// A quota of 150 per window (scaled down to 1 s) that a neighbour app also spends: the
-/// sync keeps within it, waits when told to, and ends with every record.
+/// A quota of 150 per window (scaled down to 1 s) that a neighbour app also spends, on a
+/// platform that sometimes fails: the sync keeps within the quota, retries, and ends
+/// with every record.
 #[tokio::test]
 async fn a_sync_within_a_shared_quota_gets_everything() {
     let fake = FakeBigCommerce::start(
         FakeOptions::default()
             .rate_limit(Some(RateLimit::new(150, Duration::from_secs(1)).neighbour(60)))
+            // And a flaky platform: some 500s and dropped connections, retried.
+            .faults(fake_bigcommerce::Faults {
+                error_500: 0.02,
+                drop_connection: 0.01,
+                ..Default::default()
+            })
             .store(
                 StoreSpec::new(HASH, TOKEN)
                     .products(2_000)
@@ -377,6 +384,7 @@ async fn a_sync_within_a_shared_quota_gets_everything() {
     assert!(stats.max_served_per_window() <= 150, "{stats:?}");
     // ~330 requests at 90 a second take several windows: the quota was the limit.
     assert!(stats.windows.len() >= 3, "{} windows", stats.windows.len());
+    assert!(stats.served_5xx + stats.dropped_connections > 0, "{stats:?}");
 }
 
 /// `runSync` and `abortSync` through a merchant's session: they see and stop only their
