@@ -7,11 +7,7 @@ use std::time::Duration;
 /// Connect to `url`. SQLite gets WAL, a busy timeout and foreign keys, so that
 /// several tasks (and processes) can share one file.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
-    let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(30));
+    let mut options = options(url);
     if url.starts_with("sqlite:") {
         options.max_connections(8).map_sqlx_sqlite_opts(|o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
@@ -22,7 +18,6 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         });
     } else {
         options.max_connections(32);
-        no_delay(&mut options, url);
     }
     let db = Database::connect(options).await?;
     if url.starts_with("sqlite:") {
@@ -42,16 +37,24 @@ pub async fn connect_relaxed(url: &str, db: &DatabaseConnection) -> Result<Datab
     if !url.starts_with("postgres") {
         return Ok(db.clone());
     }
+    let mut options = options(url);
+    options
+        .max_connections(8)
+        .map_sqlx_postgres_opts(|o| o.options([("synchronous_commit", "off")]));
+    Database::connect(options).await
+}
+
+/// What every pool has: no statement logging, timeouts, and on PostgreSQL no Nagle.
+fn options(url: &str) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .sqlx_logging(false)
         .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(30))
-        .min_connections(0)
-        .max_connections(8)
-        .map_sqlx_postgres_opts(|o| o.options([("synchronous_commit", "off")]));
-    no_delay(&mut options, url);
-    Database::connect(options).await
+        .acquire_timeout(Duration::from_secs(30));
+    if url.starts_with("postgres") {
+        no_delay(&mut options, url);
+    }
+    options
 }
 
 /// sqlx 0.9.0 leaves Nagle's algorithm on for its TCP sockets (sqlx issue 4335, fixed

@@ -46,7 +46,7 @@ pub async fn run(state: &AppState, hash: &str, request: &Json) -> anyhow::Result
         }
     }
     bars.finish();
-    let progress = sync::actions::progress_of(&api, id).await?;
+    let progress = sync::progress_of(&api, id).await?;
     for (name, c) in progress {
         println!(
             "{name}: {} seen, {} created, {} updated, {} unchanged, {} deleted, {} failed",

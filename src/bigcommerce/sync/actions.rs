@@ -4,6 +4,7 @@
 use super::{MODEL, Outcome, Request, Syncer};
 use crate::action::{ActionError, Api, Caller, GlobalAction, GlobalActions, ModelAction, Param, ParamType};
 use crate::bigcommerce::handlers::resolve_store;
+use crate::bigcommerce::mapping::id_of;
 use crate::query::Record;
 use crate::queue::{self, Job, Options, QueueOption};
 use futures::future::BoxFuture;
@@ -80,9 +81,7 @@ impl ModelAction for RunSync {
     ) -> BoxFuture<'a, Result<Record, ActionError>> {
         Box::pin(async move {
             let linked = input.pointer("/store/_link").map(|v| {
-                v.as_i64()
-                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-                    .ok_or_else(|| ActionError::InvalidInput("store._link must be a store id".into()))
+                id_of(v).ok_or_else(|| ActionError::InvalidInput("store._link must be a store id".into()))
             });
             let store = match (api.caller.tenant, linked.transpose()?) {
                 (Some(tenant), Some(linked)) if linked != tenant => {
@@ -299,16 +298,4 @@ async fn tend(
             _ => Ok(()),
         },
     }
-}
-
-/// A sync's progress counters, by resource.
-pub async fn progress_of(
-    api: &Api,
-    id: i64,
-) -> Result<std::collections::BTreeMap<String, super::Counters>, ActionError> {
-    let sync = super::load(api, id).await?;
-    Ok(sync
-        .progress
-        .and_then(|p| serde_json::from_value(p).ok())
-        .unwrap_or_default())
 }

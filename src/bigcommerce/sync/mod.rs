@@ -169,7 +169,7 @@ pub async fn unfinished(api: &Api, store: i64) -> Result<Option<row::Model>, Act
     use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
     Ok(row::Entity::find()
         .filter(row::Column::StoreId.eq(store))
-        .filter(row::Column::State.is_in(["created", "running"]))
+        .filter(row::Column::State.is_in(UNFINISHED.iter().copied()))
         .order_by_asc(row::Column::Id)
         .one(&api.db)
         .await?)
@@ -211,18 +211,60 @@ pub async fn create(api: &Api, store: i64, request: Request) -> Result<crate::qu
         .await
 }
 
+/// A JSON column of the row as what it holds; empty when unset (a sync not yet run).
+fn decoded<T: serde::de::DeserializeOwned + Default>(column: &Option<Json>) -> T {
+    column
+        .clone()
+        .and_then(|c| serde_json::from_value(c).ok())
+        .unwrap_or_default()
+}
+
+/// A sync's progress counters, by resource.
+pub async fn progress_of(api: &Api, id: i64) -> Result<BTreeMap<String, Counters>, ActionError> {
+    Ok(decoded(&load(api, id).await?.progress))
+}
+
+/// Syncs in these states have not finished.
+const UNFINISHED: &[&str] = &["created", "running"];
+
+/// End the syncs whose `column` is `value` and whose state is one of `from`: set `state`
+/// and `message`, stamp `finished_at` and free the lease. Answers how many ended.
+async fn end(
+    api: &Api,
+    (column, value): (&str, i64),
+    from: &[&str],
+    state: &str,
+    message: Option<&str>,
+) -> Result<u64, ActionError> {
+    let now = Utc::now();
+    let mut sql = Sql::new(api.db.get_database_backend());
+    sql.push("UPDATE \"bigcommerce_sync\" SET \"state\" = ")
+        .bind(state.into())
+        .push(", \"error_message\" = ")
+        .bind(message.map(str::to_owned).into())
+        .push(", \"finished_at\" = ")
+        .bind(now.into())
+        .push(", \"updated_at\" = ")
+        .bind(now.into())
+        .push(", \"lease_until\" = NULL WHERE ")
+        .ident(column)
+        .push(" = ")
+        .bind(value.into())
+        .push(" AND \"state\" IN (");
+    for (i, state) in from.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind((*state).into());
+    }
+    sql.push(")");
+    Ok(api.db.execute_raw(sql.build()).await?.rows_affected())
+}
+
 /// Stop a sync that has not finished; the process running it stops after its current page.
 pub async fn abort(api: &Api, id: i64) -> Result<crate::query::Record, ActionError> {
     let sync = load(api, id).await?;
-    let mut sql = Sql::new(api.db.get_database_backend());
-    sql.push("UPDATE \"bigcommerce_sync\" SET \"state\" = 'aborted', \"finished_at\" = ")
-        .bind(Utc::now().into())
-        .push(", \"updated_at\" = ")
-        .bind(Utc::now().into())
-        .push(", \"lease_until\" = NULL WHERE \"id\" = ")
-        .bind(id.into())
-        .push(" AND \"state\" IN ('created', 'running')");
-    if api.db.execute_raw(sql.build()).await?.rows_affected() == 0 {
+    if end(api, ("id", id), UNFINISHED, "aborted", None).await? == 0 {
         return Err(ActionError::InvalidInput(format!(
             "sync {id} has already {}",
             sync.state
@@ -237,16 +279,14 @@ pub async fn abort(api: &Api, id: i64) -> Result<crate::query::Record, ActionErr
 
 /// Abort every unfinished sync of a store (it was uninstalled).
 pub async fn abort_store(api: &Api, store: i64) -> Result<u64, ActionError> {
-    let now = Utc::now();
-    let mut sql = Sql::new(api.db.get_database_backend());
-    sql.push("UPDATE \"bigcommerce_sync\" SET \"state\" = 'aborted', \"error_message\" = 'the store was uninstalled', \"finished_at\" = ")
-        .bind(now.into())
-        .push(", \"updated_at\" = ")
-        .bind(now.into())
-        .push(", \"lease_until\" = NULL WHERE \"store_id\" = ")
-        .bind(store.into())
-        .push(" AND \"state\" IN ('created', 'running')");
-    Ok(api.db.execute_raw(sql.build()).await?.rows_affected())
+    end(
+        api,
+        ("store_id", store),
+        UNFINISHED,
+        "aborted",
+        Some("the store was uninstalled"),
+    )
+    .await
 }
 
 /// How a run of a sync ended.
@@ -379,24 +419,10 @@ impl Syncer {
     async fn finish(&self, api: &Api, id: i64, outcome: &Outcome) -> Result<(), ActionError> {
         let (state, message) = match outcome {
             Outcome::Completed => ("completed", None),
-            Outcome::Aborted => return Ok(()),
-            Outcome::Errored(m) => ("errored", Some(m.clone())),
-            Outcome::Busy(_) => return Ok(()),
+            Outcome::Errored(m) => ("errored", Some(m.as_str())),
+            Outcome::Aborted | Outcome::Busy(_) => return Ok(()),
         };
-        let now = Utc::now();
-        let mut sql = Sql::new(api.db.get_database_backend());
-        sql.push("UPDATE \"bigcommerce_sync\" SET \"state\" = ")
-            .bind(state.into())
-            .push(", \"error_message\" = ")
-            .bind(message.into())
-            .push(", \"finished_at\" = ")
-            .bind(now.into())
-            .push(", \"updated_at\" = ")
-            .bind(now.into())
-            .push(", \"lease_until\" = NULL WHERE \"id\" = ")
-            .bind(id.into())
-            .push(" AND \"state\" = 'running'");
-        api.db.execute_raw(sql.build()).await?;
+        end(api, ("id", id), &["running"], state, message).await?;
         Ok(())
     }
 
@@ -423,16 +449,8 @@ impl Syncer {
         let mut run = Run {
             id: sync.id,
             since: sync.sync_since,
-            checkpoint: sync
-                .checkpoint
-                .clone()
-                .and_then(|c| serde_json::from_value(c).ok())
-                .unwrap_or_default(),
-            progress: sync
-                .progress
-                .clone()
-                .and_then(|p| serde_json::from_value(p).ok())
-                .unwrap_or_default(),
+            checkpoint: decoded(&sync.checkpoint),
+            progress: decoded(&sync.progress),
         };
         for resource in models {
             if run_resource(api, &client, &store, resource, &mut run, &stop, observer).await? {

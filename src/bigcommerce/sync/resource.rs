@@ -285,13 +285,15 @@ pub async fn fetch(
         }
     };
     let lines = if resource == Resource::Orders && !ids_only {
-        let ids: Vec<i64> = items
+        // One list per item, in item order (an order without an id has none).
+        let ids: Vec<Option<i64>> = items
             .iter()
-            .filter_map(|o| o.get("id").and_then(mapping::id_of))
+            .map(|o| o.get("id").and_then(mapping::id_of))
             .collect();
         let fetches = ids.into_iter().map(|id| {
             let client = client.clone();
             async move {
+                let Some(id) = id else { return Ok(Vec::new()) };
                 let lines: Vec<Json> = client
                     .v2()
                     .list("/orders/{id}/products")
