@@ -423,9 +423,16 @@ async fn merchants_run_see_and_abort_their_own_syncs() {
         other["data"]["bigcommerce"]["runSync"]["success"], false,
         "{other}"
     );
-    // Unknown resources are refused.
-    let bad = gql_as(&app, &merchant, run, json!({"sync": {"models": ["widgets"]}})).await;
-    assert_eq!(bad["data"]["bigcommerce"]["runSync"]["success"], false, "{bad}");
+    // Unknown resources, and a time that is not one, are refused.
+    for sync in [
+        json!({"models": ["widgets"]}),
+        json!({"syncSince": "last tuesday"}),
+    ] {
+        let bad = gql_as(&app, &merchant, run, json!({"sync": sync})).await;
+        let result = &bad["data"]["bigcommerce"]["runSync"];
+        assert_eq!(result["success"], false, "{bad}");
+        assert_eq!(result["errors"][0]["code"], "GGT_INVALID_ACTION_INPUT", "{bad}");
+    }
     assert!(
         entity::bigcommerce::sync::Entity::find()
             .all(&app.db)
@@ -494,6 +501,11 @@ async fn merchants_run_see_and_abort_their_own_syncs() {
         aborted["bigcommerce"]["abortSync"]["sync"]["state"], "aborted",
         "{aborted}"
     );
+    // A sync that has ended cannot be aborted again.
+    let again = gql_as(&app, &merchant, abort, json!({"id": id})).await;
+    let result = &again["data"]["bigcommerce"]["abortSync"];
+    assert_eq!(result["success"], false, "{again}");
+    assert_eq!(result["errors"][0]["code"], "GGT_INVALID_ACTION_INPUT", "{again}");
     assert!(aborted["bigcommerce"]["abortSync"]["sync"]["finishedAt"].is_string());
     // An aborted sync does not run: the worker finds it finished.
     let _worker = worker(&app);
