@@ -226,7 +226,7 @@ async fn run() -> anyhow::Result<()> {
         &config,
     )
     .await?;
-    let (_, key) = bcgraph::auth::api_keys::create(&db, "bench", &["system-admin".to_owned()]).await?;
+    let (_, key) = bcgraph::auth::api_keys::create(&db, "bench", &["system-admin".to_owned()], None).await?;
     let authorization = format!("Bearer {key}");
     let api = state.api.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

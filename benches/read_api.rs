@@ -266,7 +266,7 @@ async fn run() -> anyhow::Result<()> {
         &config,
     )
     .await?;
-    let (_, key) = bcgraph::auth::api_keys::create(&db, "bench", &["system-admin".to_owned()]).await?;
+    let (_, key) = bcgraph::auth::api_keys::create(&db, "bench", &["system-admin".to_owned()], None).await?;
     let store_hash = store::Entity::find()
         .one(&db)
         .await?

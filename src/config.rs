@@ -2,6 +2,7 @@
 //! stops the program with a message that names the variable.
 
 use crate::auth::Permissions;
+use crate::queue::QueueLimits;
 use reqwest::Url;
 use std::net::SocketAddr;
 
@@ -28,6 +29,9 @@ pub struct Config {
     /// `BCGRAPH_SYNC_INTERVAL_SECONDS`: how often each installed store gets an incremental
     /// sync (`None`: never, set with 0).
     pub sync_interval: Option<std::time::Duration>,
+    /// `BCGRAPH_STORE_MAX_PENDING_ACTIONS`, `BCGRAPH_STORE_MAX_RUNNING_ACTIONS`,
+    /// `BCGRAPH_MAX_BULK_ENQUEUE`: what one store's callers may hold in the queue.
+    pub queue_limits: QueueLimits,
 }
 
 #[derive(Clone, Debug)]
@@ -218,7 +222,35 @@ impl Config {
                 }
             },
         };
+        let count = |variable: &'static str, default: usize, max: usize| -> Result<usize, ConfigError> {
+            match var(variable) {
+                None => Ok(default),
+                Some(text) => text
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=max).contains(n))
+                    .ok_or_else(|| ConfigError {
+                        variable,
+                        message: format!("`{text}` is not a number from 1 to {max}"),
+                    }),
+            }
+        };
+        let defaults = QueueLimits::default();
+        let queue_limits = QueueLimits {
+            max_pending_per_store: count(
+                "BCGRAPH_STORE_MAX_PENDING_ACTIONS",
+                defaults.max_pending_per_store,
+                100_000_000,
+            )?,
+            max_running_per_store: count(
+                "BCGRAPH_STORE_MAX_RUNNING_ACTIONS",
+                defaults.max_running_per_store,
+                100_000,
+            )?,
+            max_bulk_enqueue: count("BCGRAPH_MAX_BULK_ENQUEUE", defaults.max_bulk_enqueue, 1_000_000)?,
+        };
         Ok(Config {
+            queue_limits,
             sync_interval,
             app_dir,
             workers,
@@ -278,6 +310,9 @@ mod tests {
             ("BCGRAPH_APP_DIR", "/nonexistent"),
             ("BCGRAPH_WORKERS", "many"),
             ("BCGRAPH_JOB_LEASE_SECONDS", "0"),
+            ("BCGRAPH_STORE_MAX_PENDING_ACTIONS", "0"),
+            ("BCGRAPH_STORE_MAX_RUNNING_ACTIONS", "lots"),
+            ("BCGRAPH_MAX_BULK_ENQUEUE", "-1"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             let expected = if var == "BIGCOMMERCE_CLIENT_ID" {

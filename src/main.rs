@@ -79,6 +79,9 @@ enum ApiKeyCommand {
         /// The key's role.
         #[arg(long, default_value = "system-admin")]
         role: String,
+        /// The store (hash) the key acts for; required for every role but system-admin.
+        #[arg(long)]
+        store: Option<String>,
         /// A name to tell it apart in listings.
         #[arg(long, default_value = "api key")]
         name: String,
@@ -215,9 +218,10 @@ async fn shutdown_signal() {
 
 async fn api_key(db: &sea_orm::DatabaseConnection, command: ApiKeyCommand) -> anyhow::Result<()> {
     match command {
-        ApiKeyCommand::Create { role, name } => {
-            let (id, key) = api_keys::create(db, &name, std::slice::from_ref(&role)).await?;
-            eprintln!("created API key {id} ({name}, role {role}); it is shown once:");
+        ApiKeyCommand::Create { role, name, store } => {
+            let (id, key) = api_keys::create(db, &name, std::slice::from_ref(&role), store.as_deref()).await?;
+            let bound = store.map(|s| format!(", store {s}")).unwrap_or_default();
+            eprintln!("created API key {id} ({name}, role {role}{bound}); it is shown once:");
             println!("{key}");
         }
         ApiKeyCommand::List => {
@@ -227,11 +231,12 @@ async fn api_key(db: &sea_orm::DatabaseConnection, command: ApiKeyCommand) -> an
                     None => "active".to_owned(),
                 };
                 println!(
-                    "{}\t{}\t{}…\t{}\t{}",
+                    "{}\t{}\t{}…\t{}\t{}\t{}",
                     k.id,
                     k.name,
                     k.prefix,
                     k.roles.join(","),
+                    k.store_hash.as_deref().unwrap_or("every store"),
                     state
                 );
             }

@@ -71,7 +71,8 @@ impl AppState {
         let permissions = Arc::new(config.permissions.clone());
         let api = Api::new(db.clone(), registry)
             .with_globals(globals)
-            .as_caller(Caller::of(&Identity::system(), permissions));
+            .with_queue_limits(config.queue_limits)
+            .as_caller(Caller::system(permissions));
         let ingest = Ingest {
             api: api.clone(),
             triggers: Arc::new(Triggers::default()),

@@ -1,6 +1,6 @@
 //! `bcgraph sync`: one store's sync in the foreground, with a progress bar per resource.
 
-use bcgraph::action::{Api, Caller};
+use bcgraph::action::Api;
 use bcgraph::bigcommerce::handlers::resolve_store;
 use bcgraph::bigcommerce::sync::{self, Counters, Observer, Outcome, Request, Resource};
 use bcgraph::server::AppState;
@@ -11,10 +11,7 @@ use std::sync::Mutex;
 
 pub async fn run(state: &AppState, hash: &str, request: &Json) -> anyhow::Result<()> {
     let store = resolve_store(&state.api, Some(hash)).await?;
-    let api: Api = state.api.as_caller(Caller {
-        tenant: Some(store.id),
-        ..state.api.caller.clone()
-    });
+    let api: Api = state.api.within_store(store.id);
     let id = match sync::unfinished(&api, store.id).await? {
         Some(unfinished) => {
             eprintln!(

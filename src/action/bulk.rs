@@ -49,7 +49,7 @@ async fn resolve_links(
     slots_failed: &mut HashMap<usize, ActionError>,
 ) -> Result<(), ActionError> {
     let mut visible: HashSet<(ModelId, i64)> = HashSet::new();
-    if ctx.tenant.is_some() {
+    if !ctx.tenant.is_system() {
         let mut wanted: HashMap<ModelId, HashSet<i64>> = HashMap::new();
         for (_, input) in inputs.iter() {
             for (rel, op) in &input.belongs_to {
@@ -81,10 +81,7 @@ async fn resolve_links(
             let BelongsTo::Link(link) = op else { continue };
             let value = match link {
                 None => Value::Null,
-                Some(id)
-                    if ctx.registry.tenant_model == Some(relation.target)
-                        && ctx.tenant.is_some_and(|t| t != id) =>
-                {
+                Some(id) if ctx.registry.get(relation.target).is_tenant && !ctx.tenant.admits(id) => {
                     slots_failed.insert(
                         *idx,
                         ActionError::PermissionDenied(format!(
@@ -94,7 +91,15 @@ async fn resolve_links(
                     );
                     continue;
                 }
-                Some(id) if ctx.tenant.is_some() && !visible.contains(&(relation.target, id)) => {
+                // A link names a record: only one the caller may read.
+                Some(_) if !ctx.registry.get(relation.target).is_tenant
+                    && !ctx.caller.may(ctx.registry.get(relation.target), "read") =>
+                {
+                    let target = ctx.registry.get(relation.target);
+                    slots_failed.insert(*idx, ctx.caller.check(target, "read").unwrap_err());
+                    continue;
+                }
+                Some(id) if !ctx.tenant.is_system() && !visible.contains(&(relation.target, id)) => {
                     let target = ctx.registry.get(relation.target).qualified_name();
                     slots_failed.insert(
                         *idx,
@@ -142,24 +147,17 @@ fn group(rows: Vec<(usize, RecordInput)>) -> Vec<Group> {
 
 /// Back from values to an input, for the one-by-one path.
 fn input_of(fields: &[usize], values: &[Value]) -> RecordInput {
-    let mut input = RecordInput::default();
-    for (f, v) in fields.iter().zip(values) {
-        if *f == Model::ID {
-            if let Value::Int(id) = v {
-                input.id = Some(*id);
-            }
-        } else {
-            input.values.push((*f, v.clone()));
-        }
+    RecordInput {
+        values: fields.iter().copied().zip(values.iter().cloned()).collect(),
+        ..Default::default()
     }
-    input
 }
 
 /// Parse every input: plain ones (only `_link`s) are batched, the others go one by one.
 fn parse_all(api: &Api, model: &Model, inputs: Vec<Json>) -> Vec<Result<RecordInput, ActionError>> {
     inputs
         .into_iter()
-        .map(|i| input::parse(&api.registry, model, i))
+        .map(|i| input::parse(&api.registry, model, i, api.caller.internal))
         .collect()
 }
 
@@ -273,15 +271,15 @@ pub async fn upsert(
             continue;
         }
         let conflict = conflicts.remove(&idx).unwrap_or_default();
-        // Without every required field, or without its keys, it takes the careful path.
+        // Without every required field, or without its keys, or with an `id` (which only
+        // ever matches an existing record), it takes the careful path.
         if !run::check_required(model, &input, true).is_empty()
             || run::conflict_values(&input, &conflict).is_none()
+            || input.id.is_some()
+            || run::upserts_carefully(&ctx, model)
         {
             slots[idx] = Some(single(input, &ons[idx]).await);
             continue;
-        }
-        if let Some(id) = input.id {
-            input.set(Model::ID, Value::Int(id));
         }
         match by_conflict.iter_mut().find(|(c, _)| *c == conflict) {
             Some((_, members)) => members.push((idx, input)),
@@ -314,13 +312,12 @@ pub async fn upsert(
                     let rows: Vec<Vec<Value>> = wave.iter().map(|(_, v)| v.clone()).collect();
                     match statements::upsert(&api.db, model, &fields, rows, &conflict, ctx.tenant).await {
                         Ok(records) => {
-                            for ((idx, values), record) in wave.iter().zip(records) {
+                            for ((idx, _), record) in wave.iter().zip(records) {
                                 slots[*idx] = Some(match record {
                                     Some(written) => Ok(written),
                                     None => Err(ActionError::NotFound(format!(
-                                        "{} {} not found",
-                                        model.qualified_name(),
-                                        input_of(&fields, values).id.unwrap_or_default()
+                                        "{} not found",
+                                        model.qualified_name()
                                     ))),
                                 });
                             }
@@ -386,17 +383,15 @@ pub async fn update(api: &Api, model_id: ModelId, inputs: Vec<(i64, Json)>) -> V
             ))));
             continue;
         };
-        if let Some(tf) = model.tenant_field()
-            && let Some(v) = input.value(tf)
-            && ctx.tenant.is_some_and(|t| *v != Value::Int(t))
-        {
-            slots[idx] = Some(Err(ActionError::PermissionDenied(format!(
-                "a {} may not be moved to another store",
-                model.qualified_name()
-            ))));
+        if let Err(e) = run::check_move(&ctx, model, &input) {
+            slots[idx] = Some(Err(e));
             continue;
         }
         input.values.retain(|(f, v)| current.values[*f] != *v);
+        if let Err(e) = run::check_platform_fields(&ctx, model, &input) {
+            slots[idx] = Some(Err(e));
+            continue;
+        }
         let missing = run::check_required(model, &input, false);
         if !missing.is_empty() {
             slots[idx] = Some(Err(ActionError::InvalidRecord {
@@ -448,7 +443,11 @@ pub async fn update(api: &Api, model_id: ModelId, inputs: Vec<(i64, Json)>) -> V
 pub async fn delete(api: &Api, model_id: ModelId, ids: Vec<i64>) -> Vec<Result<(), ActionError>> {
     let model = api.registry.get(model_id);
     let ctx = api.ctx();
-    if let Err(e) = ctx.caller.check(model, "delete") {
+    if let Err(e) = ctx
+        .caller
+        .check(model, "delete")
+        .and_then(|()| run::check_tenant_delete(&ctx, model))
+    {
         return ids.iter().map(|_| Err(e.duplicate())).collect();
     }
     let mut deleted: HashSet<i64> = HashSet::new();

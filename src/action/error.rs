@@ -40,6 +40,13 @@ pub enum ActionError {
     /// Its message is shown: it is about the caller's own store, never our internals.
     #[error("{0}")]
     Remote(String),
+    /// Over a quota; the caller may try again later.
+    #[error("{0}")]
+    TooManyRequests(String),
+    /// Something else holds what the action needs for now (a sync another process
+    /// runs): worth trying again later.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl ActionError {
@@ -50,8 +57,21 @@ impl ActionError {
             ActionError::PermissionDenied(_) => "GGT_PERMISSION_DENIED",
             ActionError::InvalidInput(_) => "GGT_INVALID_ACTION_INPUT",
             ActionError::DuplicateBackgroundAction(_) => "GGT_DUPLICATE_BACKGROUND_ACTION_ID",
-            ActionError::Database(_) | ActionError::Remote(_) => "GGT_INTERNAL_ERROR",
+            ActionError::TooManyRequests(_) => "GGT_TOO_MANY_REQUESTS",
+            ActionError::Database(_) | ActionError::Remote(_) | ActionError::Busy(_) => "GGT_INTERNAL_ERROR",
         }
+    }
+
+    /// Can trying again succeed? A missing record, a refusal or bad input cannot: the
+    /// queue fails those at once instead of retrying them.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            ActionError::Database(_)
+                | ActionError::Remote(_)
+                | ActionError::Busy(_)
+                | ActionError::TooManyRequests(_)
+        )
     }
 
     /// The message a caller may see: database details stay in the logs.
@@ -77,6 +97,8 @@ impl ActionError {
             ActionError::InvalidInput(m) => ActionError::InvalidInput(m.clone()),
             ActionError::DuplicateBackgroundAction(m) => ActionError::DuplicateBackgroundAction(m.clone()),
             ActionError::Remote(m) => ActionError::Remote(m.clone()),
+            ActionError::TooManyRequests(m) => ActionError::TooManyRequests(m.clone()),
+            ActionError::Busy(m) => ActionError::Busy(m.clone()),
             ActionError::Database(e) => ActionError::Database(DbErr::Custom(e.to_string())),
         }
     }

@@ -110,10 +110,11 @@ pub fn field_value(model: &Model, field: usize, v: Json) -> Result<Value, FieldE
 }
 
 /// Parse `input` for `model`. Field type errors are collected into one
-/// `InvalidRecord`; input of the wrong shape is `InvalidInput`.
-pub fn parse(registry: &Registry, model: &Model, input: Json) -> Result<RecordInput, ActionError> {
+/// `InvalidRecord`; input of the wrong shape is `InvalidInput`. Hidden fields (an
+/// access token) are input only from the gateway's own code (`internal`).
+pub fn parse(registry: &Registry, model: &Model, input: Json, internal: bool) -> Result<RecordInput, ActionError> {
     let mut errors = Vec::new();
-    let parsed = parse_into(registry, model, input, &mut errors)?;
+    let parsed = parse_into(registry, internal, model, input, &mut errors)?;
     if errors.is_empty() {
         Ok(parsed)
     } else {
@@ -126,6 +127,7 @@ pub fn parse(registry: &Registry, model: &Model, input: Json) -> Result<RecordIn
 
 fn parse_into(
     registry: &Registry,
+    internal: bool,
     model: &Model,
     input: Json,
     errors: &mut Vec<FieldError>,
@@ -143,6 +145,9 @@ fn parse_into(
         }
         if let Some(field) = model.field(&key) {
             let f = &model.fields[field];
+            if f.hidden && !internal {
+                return Err(shape(format!("{} has no field `{key}`", model.api_id)));
+            }
             if f.is_managed() || model.relation_of_field(field).is_some() {
                 return Err(shape(format!(
                     "`{key}` of {} cannot be set directly",
@@ -169,10 +174,10 @@ fn parse_into(
                     (op, Json::Null) if op == "_link" => BelongsTo::Link(None),
                     (op, id) if op == "_link" => BelongsTo::Link(Some(id_of(&id, &key)?)),
                     (op, body) if op == "create" => {
-                        BelongsTo::Create(Box::new(parse_into(registry, target, body, errors)?))
+                        BelongsTo::Create(Box::new(parse_into(registry, internal, target, body, errors)?))
                     }
                     (op, body) if op == "update" => {
-                        let child = parse_into(registry, target, body, errors)?;
+                        let child = parse_into(registry, internal, target, body, errors)?;
                         let id = child
                             .id
                             .ok_or_else(|| shape(format!("{key}.update needs an `id`")))?;
@@ -201,10 +206,10 @@ fn parse_into(
                 for item in items {
                     let op = match one_op(item, &key)? {
                         (op, body) if op == "create" => {
-                            HasMany::Create(parse_into(registry, target, body, errors)?)
+                            HasMany::Create(parse_into(registry, internal, target, body, errors)?)
                         }
                         (op, body) if op == "update" => {
-                            let child = parse_into(registry, target, body, errors)?;
+                            let child = parse_into(registry, internal, target, body, errors)?;
                             let id = child
                                 .id
                                 .ok_or_else(|| shape(format!("{key}.update needs an `id`")))?;
@@ -223,7 +228,7 @@ fn parse_into(
                             };
                             let values = values
                                 .into_iter()
-                                .map(|value| parse_into(registry, target, value, errors))
+                                .map(|value| parse_into(registry, internal, target, value, errors))
                                 .collect::<Result<Vec<_>, _>>()?;
                             HasMany::Converge(values)
                         }

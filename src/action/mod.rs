@@ -24,36 +24,69 @@ pub use global::{
     ErasedGlobalAction as ErasedGlobal, GlobalAction, GlobalActions, ModelAction, Param, ParamType,
 };
 
-use crate::auth::{Identity, Permissions};
+use crate::auth::{Identity, Permissions, ROLE_ADMIN};
 use crate::model::{Model, ModelId, Registry};
-use crate::query::{Reader, Record};
+use crate::query::{Reader, Record, Tenant};
+use crate::queue::QueueLimits;
 use input::RecordInput;
 use run::Ctx;
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend, TransactionOptions, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, TransactionOptions, TransactionTrait,
+};
 use serde_json::Value as Json;
 use std::sync::Arc;
 
-/// Who is acting: the store whose rows alone may be read and written, and what the
-/// caller's roles allow. The default caller is the system itself (handlers, the sync).
+/// Who is acting: which stores' rows it reaches, what its roles allow, and whether it
+/// is the gateway's own code. The default caller is the system itself (handlers, the sync).
 #[derive(Clone, Debug)]
 pub struct Caller {
-    pub tenant: Option<i64>,
+    pub tenant: Tenant,
     pub roles: Vec<String>,
     pub permissions: Arc<Permissions>,
+    /// The gateway's own code (handlers, install and uninstall, the sync, the CLI), not a
+    /// request: only it writes hidden fields and a store's platform fields, and runs
+    /// internal actions.
+    pub internal: bool,
 }
 
 impl Default for Caller {
     fn default() -> Self {
-        Caller::of(&Identity::system(), Arc::new(Permissions::default()))
+        Caller::system(Arc::new(Permissions::default()))
     }
 }
 
 impl Caller {
-    pub fn of(identity: &Identity, permissions: Arc<Permissions>) -> Caller {
+    /// The gateway's own code: every store, every action.
+    pub fn system(permissions: Arc<Permissions>) -> Caller {
         Caller {
-            tenant: identity.store_id,
+            tenant: Tenant::System,
+            roles: vec![ROLE_ADMIN.to_owned()],
+            permissions,
+            internal: true,
+        }
+    }
+
+    /// The caller a request's identity makes. Only `system-admin` without a store is
+    /// the system; any other identity without a store reaches no store's rows.
+    pub fn of(identity: &Identity, permissions: Arc<Permissions>) -> Caller {
+        let tenant = match identity.store_id {
+            Some(store) => Tenant::Store(store),
+            None if identity.roles.iter().any(|r| r == ROLE_ADMIN) => Tenant::System,
+            None => Tenant::None,
+        };
+        Caller {
+            tenant,
             roles: identity.roles.clone(),
             permissions,
+            internal: false,
+        }
+    }
+
+    /// The same caller acting for one store it may reach (nothing, if it may not).
+    pub fn within_store(&self, store: i64) -> Caller {
+        Caller {
+            tenant: self.tenant.narrowed_to(store),
+            ..self.clone()
         }
     }
 
@@ -92,6 +125,8 @@ pub struct Api {
     pub registry: Arc<Registry>,
     pub globals: Arc<GlobalActions>,
     pub caller: Caller,
+    /// What one store's callers may hold in the background queue.
+    pub queue_limits: QueueLimits,
 }
 
 impl Api {
@@ -101,7 +136,13 @@ impl Api {
             registry,
             globals: Arc::new(GlobalActions::default()),
             caller: Caller::default(),
+            queue_limits: QueueLimits::default(),
         }
+    }
+
+    pub fn with_queue_limits(mut self, limits: QueueLimits) -> Api {
+        self.queue_limits = limits;
+        self
     }
 
     pub fn with_globals(mut self, globals: GlobalActions) -> Api {
@@ -115,6 +156,11 @@ impl Api {
             caller,
             ..self.clone()
         }
+    }
+
+    /// The same API acting for one store its caller may reach (see [`Caller::within_store`]).
+    pub fn within_store(&self, store: i64) -> Api {
+        self.as_caller(self.caller.within_store(store))
     }
 
     /// Reads for this caller.
@@ -146,6 +192,11 @@ impl Api {
             .globals
             .find(name)
             .ok_or_else(|| ActionError::InvalidInput(format!("no global action named {name}")))?;
+        if action.internal() && !self.caller.internal {
+            return Err(ActionError::PermissionDenied(format!(
+                "{name} runs only inside the gateway"
+            )));
+        }
         self.check_global(action.namespace(), action.name())?;
         action.run_json(self, params).await
     }
@@ -211,7 +262,7 @@ impl Api {
 
     /// A write transaction. On SQLite it takes the write lock at once, so that a
     /// transaction that reads first cannot deadlock against another writer.
-    pub(crate) async fn begin(&self) -> Result<DatabaseTransaction, ActionError> {
+    pub async fn begin(&self) -> Result<DatabaseTransaction, ActionError> {
         let mut options = TransactionOptions::default();
         if self.db.get_database_backend() == DbBackend::Sqlite {
             options.sqlite_transaction_mode = Some(sea_orm::SqliteTransactionMode::Immediate);
@@ -229,11 +280,17 @@ pub struct ModelApi<'a> {
 impl ModelApi<'_> {
     fn parse(&self, input: Json) -> Result<RecordInput, ActionError> {
         let registry = &self.api.registry;
-        input::parse(registry, registry.get(self.model), input)
+        input::parse(registry, registry.get(self.model), input, self.api.caller.internal)
     }
 
     pub async fn create(&self, input: Json) -> Result<Record, ActionError> {
         self.api.create_parsed(self.model, self.parse(input)?).await
+    }
+
+    /// Create inside a transaction of the caller's ([`Api::begin`]), so that what goes
+    /// with the record (say, the job that processes it) commits with it or not at all.
+    pub async fn create_in<C: ConnectionTrait>(&self, conn: &C, input: Json) -> Result<Record, ActionError> {
+        run::create(conn, &self.api.ctx(), self.model, self.parse(input)?).await
     }
 
     pub async fn update(&self, id: i64, input: Json) -> Result<Record, ActionError> {

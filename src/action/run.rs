@@ -5,14 +5,14 @@ use super::error::{ActionError, FieldError};
 use super::input::{BelongsTo, HasMany, RecordInput};
 use super::statements;
 use crate::model::{Model, ModelId, Registry, RelationKind};
-use crate::query::{Columns, Record, Value, find_many_in};
+use crate::query::{Columns, Record, Tenant, Value, find_many_in};
 use futures::future::BoxFuture;
 use sea_orm::ConnectionTrait;
 
 /// Who is writing, for the statements of one action.
 pub struct Ctx<'a> {
     pub registry: &'a Registry,
-    pub tenant: Option<i64>,
+    pub tenant: Tenant,
     pub caller: &'a super::Caller,
 }
 
@@ -63,10 +63,23 @@ pub fn columns(mut values: Vec<(usize, Value)>) -> (Vec<usize>, Vec<Value>) {
     values.into_iter().unzip()
 }
 
-/// Set the tenant on a record of a tenant-scoped model, refusing any other store.
+/// Set the tenant on a new record of a tenant-scoped model, refusing any other store.
+/// Only the system creates tenants (stores) or writes without a store of its own.
 pub fn apply_tenant(ctx: &Ctx, model: &Model, input: &mut RecordInput) -> Result<(), ActionError> {
-    let (Some(tenant), Some(field)) = (ctx.tenant, model.tenant_field()) else {
+    if ctx.tenant.is_system() {
         return Ok(());
+    }
+    if model.is_tenant {
+        return Err(ActionError::PermissionDenied(format!(
+            "a {} is created by installing the app",
+            model.qualified_name()
+        )));
+    }
+    let Some(field) = model.tenant_field() else {
+        return Ok(());
+    };
+    let Tenant::Store(tenant) = ctx.tenant else {
+        return Err(no_store(model));
     };
     match input.value(field) {
         None | Some(Value::Null) => input.set(field, Value::Int(tenant)),
@@ -79,6 +92,45 @@ pub fn apply_tenant(ctx: &Ctx, model: &Model, input: &mut RecordInput) -> Result
         }
     }
     Ok(())
+}
+
+/// A caller without a store writes no store's rows.
+fn no_store(model: &Model) -> ActionError {
+    ActionError::PermissionDenied(format!(
+        "a {} belongs to a store, and this session has none",
+        model.qualified_name()
+    ))
+}
+
+/// An update may not move a record to another store.
+pub fn check_move(ctx: &Ctx, model: &Model, input: &RecordInput) -> Result<(), ActionError> {
+    if let Some(field) = model.tenant_field()
+        && let Some(value) = input.value(field)
+        && !ctx.tenant.is_system()
+        && ctx.tenant.store().map(Value::Int).as_ref() != Some(value)
+    {
+        return Err(ActionError::PermissionDenied(format!(
+            "a {} may not be moved to another store",
+            model.qualified_name()
+        )));
+    }
+    Ok(())
+}
+
+/// Platform fields (a store's hash, state, token...) change only through the gateway's
+/// own code. `input` holds only the values that differ from the stored ones.
+pub fn check_platform_fields(ctx: &Ctx, model: &Model, input: &RecordInput) -> Result<(), ActionError> {
+    if ctx.caller.internal {
+        return Ok(());
+    }
+    match input.values.iter().find(|(f, _)| model.fields[*f].platform) {
+        Some((f, _)) => Err(ActionError::PermissionDenied(format!(
+            "`{}` of a {} is set by BigCommerce and cannot be changed",
+            model.fields[*f].api_id,
+            model.qualified_name()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Checks that need no database: required fields (on create, or set to null).
@@ -160,11 +212,16 @@ async fn belongs_to<C: ConnectionTrait>(
         let value = match op {
             BelongsTo::Link(None) => Value::Null,
             BelongsTo::Link(Some(id)) => {
-                if ctx.registry.tenant_model == Some(target.id) && ctx.tenant.is_some_and(|t| t != id) {
-                    return Err(ActionError::PermissionDenied(format!(
-                        "`{}` may not link another store",
-                        relation.api_id
-                    )));
+                if target.is_tenant {
+                    if !ctx.tenant.admits(id) {
+                        return Err(ActionError::PermissionDenied(format!(
+                            "`{}` may not link another store",
+                            relation.api_id
+                        )));
+                    }
+                } else {
+                    // A link names a record: only one the caller may read.
+                    ctx.caller.check(target, "read")?;
                 }
                 if ctx.find(conn, target.id, id).await?.is_none() {
                     return Err(ActionError::NotFound(format!(
@@ -279,6 +336,7 @@ async fn converge<C: ConnectionTrait>(
 ) -> Result<(), ActionError> {
     let existing = statements::children_of(conn, target, fk, parent.id(), ctx.tenant).await?;
     let mut kept = vec![false; existing.len()];
+    let mut updates: Vec<(i64, RecordInput)> = Vec::new();
     let mut creates: Vec<RecordInput> = Vec::new();
     for mut value in values {
         inherit_tenant(model, parent, target, &mut value);
@@ -300,8 +358,7 @@ async fn converge<C: ConnectionTrait>(
         match matched {
             Some(i) => {
                 kept[i] = true;
-                let id = existing[i].id();
-                update(conn, ctx, target.id, id, value).await?;
+                updates.push((existing[i].id(), value));
             }
             None => creates.push(value),
         }
@@ -312,6 +369,16 @@ async fn converge<C: ConnectionTrait>(
         .filter(|(_, k)| !**k)
         .map(|(c, _)| c.id())
         .collect();
+    // Each kind of write it is about to make needs the child model's grant for it.
+    if !creates.is_empty() {
+        ctx.caller.check(target, "create")?;
+    }
+    if !gone.is_empty() {
+        ctx.caller.check(target, "delete")?;
+    }
+    for (id, value) in updates {
+        update(conn, ctx, target.id, id, value).await?;
+    }
     statements::delete(conn, target, &gone, ctx.tenant).await?;
     // New plain children sharing their fields go in one statement.
     let (plain, nested): (Vec<RecordInput>, Vec<RecordInput>) = creates
@@ -371,42 +438,46 @@ pub fn update<'a, C: ConnectionTrait>(
     ctx: &'a Ctx<'a>,
     model_id: ModelId,
     id: i64,
-    mut input: RecordInput,
+    input: RecordInput,
 ) -> BoxFuture<'a, Result<Record, ActionError>> {
-    Box::pin(async move {
-        let model = ctx.registry.get(model_id);
-        let existing = ctx
-            .find(conn, model_id, id)
-            .await?
+    Box::pin(async move { Ok(update_telling(conn, ctx, model_id, id, input).await?.0) })
+}
+
+/// An update that also tells whether the record's own fields changed.
+async fn update_telling<C: ConnectionTrait>(
+    conn: &C,
+    ctx: &Ctx<'_>,
+    model_id: ModelId,
+    id: i64,
+    mut input: RecordInput,
+) -> Result<(Record, Upserted), ActionError> {
+    let model = ctx.registry.get(model_id);
+    ctx.caller.check(model, "update")?;
+    let existing = ctx
+        .find(conn, model_id, id)
+        .await?
+        .ok_or_else(|| not_found(model, id))?;
+    let unlinked = belongs_to(conn, ctx, model, &mut input).await?;
+    check_move(ctx, model, &input)?;
+    // Only what changes is written, so updatedAt moves only then.
+    input.values.retain(|(f, v)| existing.values[*f] != *v);
+    check_platform_fields(ctx, model, &input)?;
+    validate(conn, model, &input, Some(&existing)).await?;
+    let children = std::mem::take(&mut input.has_many);
+    let (record, how) = if input.values.is_empty() {
+        (existing, Upserted::Unchanged)
+    } else {
+        let (fields, row) = columns(input.values);
+        let record = statements::update(conn, model, &fields, vec![(id, row)], ctx.tenant)
+            .await
+            .map_err(|e| unique_violation(model, e.into()))?
+            .pop()
             .ok_or_else(|| not_found(model, id))?;
-        let unlinked = belongs_to(conn, ctx, model, &mut input).await?;
-        if let Some(field) = model.tenant_field()
-            && let Some(value) = input.value(field)
-            && ctx.tenant.is_some_and(|t| *value != Value::Int(t))
-        {
-            return Err(ActionError::PermissionDenied(format!(
-                "a {} may not be moved to another store",
-                model.qualified_name()
-            )));
-        }
-        // Only what changes is written, so updatedAt moves only then.
-        input.values.retain(|(f, v)| existing.values[*f] != *v);
-        validate(conn, model, &input, Some(&existing)).await?;
-        let children = std::mem::take(&mut input.has_many);
-        let record = if input.values.is_empty() {
-            existing
-        } else {
-            let (fields, row) = columns(input.values);
-            statements::update(conn, model, &fields, vec![(id, row)], ctx.tenant)
-                .await
-                .map_err(|e| unique_violation(model, e.into()))?
-                .pop()
-                .ok_or_else(|| not_found(model, id))?
-        };
-        delete_unlinked(conn, ctx, unlinked).await?;
-        has_many(conn, ctx, model, &record, children).await?;
-        Ok(record)
-    })
+        (record, Upserted::Updated)
+    };
+    delete_unlinked(conn, ctx, unlinked).await?;
+    has_many(conn, ctx, model, &record, children).await?;
+    Ok((record, how))
 }
 
 pub fn delete<'a, C: ConnectionTrait>(
@@ -418,6 +489,7 @@ pub fn delete<'a, C: ConnectionTrait>(
     Box::pin(async move {
         let model = ctx.registry.get(model_id);
         ctx.caller.check(model, "delete")?;
+        check_tenant_delete(ctx, model)?;
         // Children go with their parent (ON DELETE CASCADE).
         let deleted = statements::delete(conn, model, &[id], ctx.tenant).await?;
         if deleted.is_empty() {
@@ -425,6 +497,17 @@ pub fn delete<'a, C: ConnectionTrait>(
         }
         Ok(())
     })
+}
+
+/// A store row (and everything of its store with it) is deleted only by the system.
+pub fn check_tenant_delete(ctx: &Ctx, model: &Model) -> Result<(), ActionError> {
+    if model.is_tenant && !ctx.tenant.is_system() {
+        return Err(ActionError::PermissionDenied(format!(
+            "a {} is removed by uninstalling the app",
+            model.qualified_name()
+        )));
+    }
+    Ok(())
 }
 
 /// The fields an upsert matches on: `id`, or one of the model's unique identities
@@ -453,7 +536,7 @@ pub fn conflict_fields(ctx: &Ctx, model: &Model, on: &[String]) -> Result<Vec<us
     if fields.is_empty() || fields == [Model::ID] {
         return Ok(vec![Model::ID]);
     }
-    if ctx.tenant.is_some()
+    if let Tenant::Store(_) = ctx.tenant
         && let Some(tf) = model.tenant_field()
         && !fields.contains(&tf)
     {
@@ -499,6 +582,9 @@ pub fn conflict_values(input: &RecordInput, conflict: &[usize]) -> Option<Vec<Va
         .collect()
 }
 
+/// Create, or update the record whose `conflict` fields match. An `id` only ever
+/// matches an existing record of the caller's tenant: no caller chooses a new record's
+/// primary key (one chosen near the top of the id range would end every later insert).
 pub async fn upsert<C: ConnectionTrait>(
     conn: &C,
     ctx: &Ctx<'_>,
@@ -510,31 +596,41 @@ pub async fn upsert<C: ConnectionTrait>(
     ctx.caller.check(model, "create")?;
     ctx.caller.check(model, "update")?;
     let conflict = conflict_fields(ctx, model, on)?;
+    if let Some(id) = input.id {
+        if conflict != [Model::ID] {
+            return Err(ActionError::InvalidInput(format!(
+                "an upsert of {} matches on {on:?}; `id` is only matched with on: [\"id\"]",
+                model.api_id
+            )));
+        }
+        return update_telling(conn, ctx, model_id, id, input).await;
+    }
     let unlinked = belongs_to(conn, ctx, model, &mut input).await?;
-    apply_tenant(ctx, model, &mut input)?;
+    apply_tenant_or_update(ctx, model, &mut input)?;
     let missing = check_required(model, &input, true);
-    if !missing.is_empty() {
-        // Not enough to create: it can only be an update of an existing record.
+    // Without everything a new record needs, or for a caller that may not set what the
+    // statement's update would overwrite, find the record first.
+    if !missing.is_empty() || upserts_carefully(ctx, model) {
         let existing = match conflict_values(&input, &conflict) {
             Some(keys) => statements::find_by(conn, model, &conflict, &keys, None).await?,
             None => None,
         };
-        return match existing {
-            Some(id) => {
-                let record = update(conn, ctx, model_id, id, input).await?;
-                delete_unlinked(conn, ctx, unlinked).await?;
-                Ok((record, Upserted::Updated))
+        // Another store's row looks like no row (the store's own id is its tenant).
+        let existing = existing.filter(|id| !model.is_tenant || ctx.tenant.admits(*id));
+        let result = match existing {
+            Some(id) => update_telling(conn, ctx, model_id, id, input).await?,
+            None if missing.is_empty() => (create(conn, ctx, model_id, input).await?, Upserted::Created),
+            None => {
+                return Err(ActionError::InvalidRecord {
+                    model: model.api_id.clone(),
+                    errors: missing,
+                });
             }
-            None => Err(ActionError::InvalidRecord {
-                model: model.api_id.clone(),
-                errors: missing,
-            }),
         };
+        delete_unlinked(conn, ctx, unlinked).await?;
+        return Ok(result);
     }
     let children = std::mem::take(&mut input.has_many);
-    if let Some(id) = input.id {
-        input.set(Model::ID, Value::Int(id));
-    }
     let (fields, row) = columns(input.values);
     let written = statements::upsert(conn, model, &fields, vec![row], &conflict, ctx.tenant)
         .await
@@ -542,7 +638,9 @@ pub async fn upsert<C: ConnectionTrait>(
         .pop()
         .flatten();
     // A conflict with a record the caller may not touch writes nothing.
-    let (id, how) = written.ok_or_else(|| not_found(model, input.id.unwrap_or_default()))?;
+    let (id, how) = written.ok_or_else(|| {
+        ActionError::NotFound(format!("{} not found", model.qualified_name()))
+    })?;
     let record = ctx
         .find(conn, model_id, id)
         .await?
@@ -550,4 +648,20 @@ pub async fn upsert<C: ConnectionTrait>(
     delete_unlinked(conn, ctx, unlinked).await?;
     has_many(conn, ctx, model, &record, children).await?;
     Ok((record, how))
+}
+
+/// An upsert's tenant: set as for a create, except that a caller who may not create
+/// the model's records at all (a store, for anyone but the system) may still update.
+fn apply_tenant_or_update(ctx: &Ctx, model: &Model, input: &mut RecordInput) -> Result<(), ActionError> {
+    if model.is_tenant {
+        return Ok(());
+    }
+    apply_tenant(ctx, model, input)
+}
+
+/// Upserts that cannot be one `INSERT ... ON CONFLICT DO UPDATE`: its update would
+/// write platform fields (only the gateway's own code may), or create a store.
+pub fn upserts_carefully(ctx: &Ctx, model: &Model) -> bool {
+    (model.is_tenant && !ctx.tenant.is_system())
+        || (!ctx.caller.internal && model.fields.iter().any(|f| f.platform))
 }

@@ -1,10 +1,11 @@
 //! The SQL of writes: multi-row inserts, upserts, updates and deletes, each
-//! returning the rows it wrote. Every statement carries the tenant restriction.
+//! returning the rows it wrote. Every statement carries the tenant restriction
+//! ([`Tenant::restrict`]).
 
 use super::Upserted;
 use crate::model::Model;
 use crate::query::sql::Sql;
-use crate::query::{Columns, Reader, Record, Value};
+use crate::query::{Columns, Reader, Record, Tenant, Value};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr};
 use std::collections::HashMap;
@@ -64,15 +65,6 @@ fn decode_all(model: &Model, rows: &[sea_orm::QueryResult]) -> Result<Vec<Record
             })
         })
         .collect()
-}
-
-fn tenant_check(sql: &mut Sql, model: &Model, table: &str, tenant: Option<i64>) {
-    if let (Some(tenant), Some(field)) = (tenant, model.tenant_scope()) {
-        sql.push(" AND ")
-            .column(table, &model.fields[field].column)
-            .push(" = ")
-            .bind(tenant.into());
-    }
 }
 
 /// `INSERT ... VALUES (...), (...)` of rows that all set `fields`, in order.
@@ -162,7 +154,7 @@ pub async fn upsert<C: ConnectionTrait>(
     fields: &[usize],
     rows: Vec<Vec<Value>>,
     conflict: &[usize],
-    tenant: Option<i64>,
+    tenant: Tenant,
 ) -> Result<Vec<Option<(i64, Upserted)>>, DbErr> {
     if rows.is_empty() {
         return Ok(Vec::new());
@@ -197,7 +189,7 @@ pub async fn upsert<C: ConnectionTrait>(
     sql.push(" THEN excluded.\"updated_at\" ELSE ")
         .column(&table, "updated_at")
         .push(" END WHERE 1=1");
-    tenant_check(&mut sql, model, &table, tenant);
+    tenant.restrict(&mut sql, model, &table, true);
     sql.push(" RETURNING \"id\"");
     for f in conflict {
         sql.push(", ").ident(&model.fields[*f].column);
@@ -286,7 +278,7 @@ pub async fn update<C: ConnectionTrait>(
     model: &Model,
     fields: &[usize],
     rows: Vec<(i64, Vec<Value>)>,
-    tenant: Option<i64>,
+    tenant: Tenant,
 ) -> Result<Vec<Record>, DbErr> {
     if rows.is_empty() {
         return Ok(Vec::new());
@@ -301,7 +293,7 @@ fn update_statement(
     model: &Model,
     fields: &[usize],
     rows: Vec<(i64, Vec<Value>)>,
-    tenant: Option<i64>,
+    tenant: Tenant,
     whole_rows: bool,
 ) -> Sql {
     let now = write_time();
@@ -334,7 +326,7 @@ fn update_statement(
     sql.push(") AS v WHERE ")
         .column(&table, "id")
         .push(" = v.\"__id\"");
-    tenant_check(&mut sql, model, &table, tenant);
+    tenant.restrict(&mut sql, model, &table, false);
     if whole_rows {
         returning(&mut sql, model);
     } else {
@@ -349,7 +341,7 @@ pub async fn update_ids<C: ConnectionTrait>(
     model: &Model,
     fields: &[usize],
     rows: Vec<(i64, Vec<Value>)>,
-    tenant: Option<i64>,
+    tenant: Tenant,
 ) -> Result<Vec<i64>, DbErr> {
     if rows.is_empty() {
         return Ok(Vec::new());
@@ -363,7 +355,7 @@ pub async fn delete<C: ConnectionTrait>(
     conn: &C,
     model: &Model,
     ids: &[i64],
-    tenant: Option<i64>,
+    tenant: Tenant,
 ) -> Result<Vec<i64>, DbErr> {
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -380,7 +372,7 @@ pub async fn delete<C: ConnectionTrait>(
         sql.bind((*id).into());
     }
     sql.push(")");
-    tenant_check(&mut sql, model, &table, tenant);
+    tenant.restrict(&mut sql, model, &table, false);
     sql.push(" RETURNING \"id\"");
     let rows = conn.query_all_raw(sql.build()).await?;
     rows.iter().map(|r| r.try_get_by_index::<i64>(0)).collect()
@@ -425,7 +417,7 @@ pub async fn children_of<C: ConnectionTrait>(
     model: &Model,
     fk: usize,
     parent: i64,
-    tenant: Option<i64>,
+    tenant: Tenant,
 ) -> Result<Vec<Record>, DbErr> {
     let mut sql = Sql::new(conn.get_database_backend());
     let table = format!("\"{}\"", model.table);
@@ -441,7 +433,7 @@ pub async fn children_of<C: ConnectionTrait>(
         .push(" WHERE ")
         .column(&table, &model.fields[fk].column);
     sql.push(" = ").bind(parent.into());
-    tenant_check(&mut sql, model, &table, tenant);
+    tenant.restrict(&mut sql, model, &table, false);
     sql.push(" ORDER BY \"id\"");
     let rows = conn.query_all_raw(sql.build()).await?;
     decode_all(model, &rows)

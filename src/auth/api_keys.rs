@@ -1,6 +1,10 @@
-//! API keys: created by an operator, shown once, kept as a SHA-256 hash.
+//! API keys: created by an operator, shown once, kept as a SHA-256 hash. A key is
+//! either `system-admin` (every store) or bound to one store at creation: a key of any
+//! other role without a store would reach nothing, so it is refused.
 
+use super::{AuthError, ROLE_ADMIN};
 use chrono::{DateTime, Utc};
+use entity::bigcommerce::store;
 use entity::internal::api_key;
 use rand::RngCore;
 use sea_orm::{
@@ -22,12 +26,45 @@ pub struct ApiKeyInfo {
     pub name: String,
     pub prefix: String,
     pub roles: Vec<String>,
+    /// The hash of the store a bound key acts for.
+    pub store_hash: Option<String>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-/// Create a key with `roles`; returns its id and the key, which is not kept.
-pub async fn create(db: &DatabaseConnection, name: &str, roles: &[String]) -> Result<(i64, String), DbErr> {
+/// What a live key grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyGrant {
+    pub roles: Vec<String>,
+    /// The one store a bound key acts for (its id).
+    pub store_id: Option<i64>,
+}
+
+/// Create a key with `roles`, bound to the store `store_hash` if given; returns its id
+/// and the key, which is not kept. A key that is not `system-admin` needs a store.
+pub async fn create(
+    db: &DatabaseConnection,
+    name: &str,
+    roles: &[String],
+    store_hash: Option<&str>,
+) -> Result<(i64, String), AuthError> {
+    let store_id = match store_hash {
+        Some(hash) => Some(
+            store::Entity::find()
+                .filter(store::Column::StoreHash.eq(hash))
+                .one(db)
+                .await?
+                .ok_or_else(|| AuthError::Denied(format!("no store {hash} has installed the app")))?
+                .id,
+        ),
+        None if roles.iter().any(|r| r == ROLE_ADMIN) => None,
+        None => {
+            return Err(AuthError::Denied(format!(
+                "a key of role {} must be bound to a store (--store HASH); only {ROLE_ADMIN} keys act for every store",
+                roles.join(",")
+            )));
+        }
+    };
     let mut bytes = [0u8; 24];
     rand::rng().fill_bytes(&mut bytes);
     let key = format!(
@@ -41,6 +78,7 @@ pub async fn create(db: &DatabaseConnection, name: &str, roles: &[String]) -> Re
         prefix: Set(key[..12].to_owned()),
         roles: Set(serde_json::json!(roles)),
         revoked_at: Set(None),
+        store_id: Set(store_id),
         ..Default::default()
     }
     .insert(db)
@@ -49,16 +87,19 @@ pub async fn create(db: &DatabaseConnection, name: &str, roles: &[String]) -> Re
 }
 
 pub async fn list(db: &DatabaseConnection) -> Result<Vec<ApiKeyInfo>, DbErr> {
-    Ok(api_key::Entity::find()
+    let keys = api_key::Entity::find()
         .order_by_asc(api_key::Column::Id)
+        .find_also_related(store::Entity)
         .all(db)
-        .await?
+        .await?;
+    Ok(keys
         .into_iter()
-        .map(|k| ApiKeyInfo {
+        .map(|(k, store)| ApiKeyInfo {
             id: k.id,
             name: k.name,
             prefix: k.prefix,
             roles: serde_json::from_value(k.roles).unwrap_or_default(),
+            store_hash: store.map(|s| s.store_hash),
             created_at: k.created_at,
             revoked_at: k.revoked_at,
         })
@@ -83,8 +124,8 @@ pub async fn revoke(db: &DatabaseConnection, id_or_name: &str) -> Result<bool, D
     Ok(result.rows_affected > 0)
 }
 
-/// The roles of a live key.
-pub async fn verify(db: &DatabaseConnection, key: &str) -> Result<Option<Vec<String>>, DbErr> {
+/// What a live key grants.
+pub async fn verify(db: &DatabaseConnection, key: &str) -> Result<Option<KeyGrant>, DbErr> {
     if !key.starts_with("bcg_") {
         return Ok(None);
     }
@@ -93,5 +134,8 @@ pub async fn verify(db: &DatabaseConnection, key: &str) -> Result<Option<Vec<Str
         .filter(api_key::Column::RevokedAt.is_null())
         .one(db)
         .await?;
-    Ok(row.map(|k| serde_json::from_value(k.roles).unwrap_or_default()))
+    Ok(row.map(|k| KeyGrant {
+        roles: serde_json::from_value(k.roles).unwrap_or_default(),
+        store_id: k.store_id,
+    }))
 }

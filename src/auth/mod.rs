@@ -11,7 +11,7 @@ pub mod signed_payload;
 pub use permissions::Permissions;
 
 use crate::config::Config;
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::{DatabaseConnection, DbErr, EntityTrait};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -150,15 +150,27 @@ impl Auth {
     }
 
     async fn api_key(&self, key: &str) -> Result<Identity, AuthError> {
-        match api_keys::verify(&self.db, key).await? {
-            Some(roles) => Ok(Identity {
-                session_id: None,
-                roles,
-                store_id: None,
-                bigcommerce_user_id: None,
-            }),
-            None => Err(AuthError::Denied("unknown or revoked API key".into())),
+        let grant = api_keys::verify(&self.db, key)
+            .await?
+            .ok_or_else(|| AuthError::Denied("unknown or revoked API key".into()))?;
+        // A bound key acts for its store while the store has the app installed.
+        if let Some(store_id) = grant.store_id {
+            let installed = entity::bigcommerce::store::Entity::find_by_id(store_id)
+                .one(&self.db)
+                .await?
+                .is_some_and(|s| s.state == "installed");
+            if !installed {
+                return Err(AuthError::Denied(
+                    "the API key's store has not installed the app".into(),
+                ));
+            }
         }
+        Ok(Identity {
+            session_id: None,
+            roles: grant.roles,
+            store_id: grant.store_id,
+            bigcommerce_user_id: None,
+        })
     }
 
     async fn signed_payload(&self, payload: &str) -> Result<Identity, AuthError> {

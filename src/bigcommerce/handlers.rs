@@ -7,7 +7,8 @@
 
 use super::mapping::{self, id_of};
 use super::{BigCommerce, StoreClient};
-use crate::action::{ActionError, Api, Caller, GlobalAction, GlobalActions, Param, ParamType};
+use crate::action::{ActionError, Api, GlobalAction, GlobalActions, Param, ParamType};
+use crate::query::Tenant;
 use crate::query::sql::Sql;
 use sea_orm::ConnectionTrait;
 use serde::Deserialize;
@@ -21,21 +22,34 @@ pub struct StoreRef {
     access_token: Option<String>,
 }
 
-/// The store an API acts for: the caller's tenant, or `store_hash` (API keys).
+/// The installed store an API acts for: the caller's own store, or, for the system,
+/// the one named by `store_hash`. A caller without a store reaches none.
 pub async fn resolve_store(api: &Api, store_hash: Option<&str>) -> Result<StoreRef, ActionError> {
-    let backend = api.db.get_database_backend();
-    let mut sql = Sql::new(backend);
-    sql.push("SELECT \"id\", \"store_hash\", \"access_token\" FROM \"bigcommerce_store\" WHERE ");
-    match (api.caller.tenant, store_hash) {
-        (Some(tenant), _) => sql.push("\"id\" = ").bind(tenant.into()),
-        (None, Some(hash)) => sql.push("\"store_hash\" = ").bind(hash.to_owned().into()),
-        (None, None) => {
+    let tenant = api.caller.tenant;
+    let model = api
+        .registry
+        .tenant_model
+        .map(|m| api.registry.get(m))
+        .ok_or_else(|| ActionError::InvalidInput("no store model is registered".into()))?;
+    let mut sql = Sql::new(api.db.get_database_backend());
+    sql.push("SELECT t0.\"id\", t0.\"store_hash\", t0.\"access_token\" FROM \"bigcommerce_store\" t0 WHERE t0.\"state\" = 'installed'");
+    match (tenant, store_hash) {
+        (Tenant::None, _) => {
+            return Err(ActionError::PermissionDenied(
+                "this session belongs to no store".into(),
+            ));
+        }
+        (Tenant::System, None) => {
             return Err(ActionError::InvalidInput(
                 "storeHash is required without a store session".into(),
             ));
         }
-    };
-    sql.push(" AND \"state\" = 'installed'");
+        (Tenant::System, Some(hash)) => {
+            sql.push(" AND t0.\"store_hash\" = ").bind(hash.to_owned().into());
+        }
+        (Tenant::Store(_), _) => {}
+    }
+    tenant.restrict(&mut sql, model, "t0", true);
     let row = api
         .db
         .query_one_raw(sql.build())
@@ -46,11 +60,11 @@ pub async fn resolve_store(api: &Api, store_hash: Option<&str>) -> Result<StoreR
         hash: row.try_get_by_index(1)?,
         access_token: row.try_get_by_index(2)?,
     };
-    if let (Some(_), Some(hash)) = (api.caller.tenant, store_hash)
+    if let (Tenant::Store(_), Some(hash)) = (tenant, store_hash)
         && hash != store.hash
     {
         return Err(ActionError::PermissionDenied(
-            "a store session may only pull its own store".into(),
+            "a store session may only act for its own store".into(),
         ));
     }
     Ok(store)
@@ -103,22 +117,18 @@ async fn local_ids(
         .registry
         .find(model)
         .ok_or_else(|| ActionError::InvalidInput(format!("no model {model}")))?;
-    let Some(tenant) = model.tenant_field() else {
-        return Ok(Vec::new());
-    };
     let mut sql = Sql::new(api.db.get_database_backend());
-    sql.push("SELECT \"id\" FROM ")
-        .ident(&model.table)
-        .push(" WHERE ")
-        .ident(&model.fields[tenant].column)
-        .push(" = ")
-        .bind(store.into());
+    sql.push("SELECT t0.\"id\" FROM ").ident(&model.table).push(" t0 WHERE 1=1");
+    api.caller
+        .tenant
+        .narrowed_to(store)
+        .restrict(&mut sql, model, "t0", true);
     for (field, value) in equal {
         let f = model
             .field(field)
             .ok_or_else(|| ActionError::InvalidInput(format!("no field {field}")))?;
         sql.push(" AND ")
-            .ident(&model.fields[f].column)
+            .column("t0", &model.fields[f].column)
             .push(" = ")
             .bind(value.clone());
     }
@@ -209,10 +219,7 @@ impl GlobalAction for Pull {
         let bc_id = id_of(&params.bigcommerce_id)
             .ok_or_else(|| ActionError::InvalidInput("bigcommerceId must be a number".into()))?;
         let store = resolve_store(api, params.store_hash.as_deref()).await?;
-        let api = api.as_caller(Caller {
-            tenant: Some(store.id),
-            ..api.caller.clone()
-        });
+        let api = api.within_store(store.id);
         let client = store_client(&self.bigcommerce, &self.secret, &store)?;
         match self.resource {
             Resource::Product => {
@@ -357,10 +364,7 @@ impl GlobalAction for PullMetafield {
             ));
         };
         let store = resolve_store(api, params.store_hash.as_deref()).await?;
-        let api = api.as_caller(Caller {
-            tenant: Some(store.id),
-            ..api.caller.clone()
-        });
+        let api = api.within_store(store.id);
         let client = store_client(&self.bigcommerce, &self.secret, &store)?;
         let path = match params.resource_type.as_str() {
             "product" => format!("/catalog/products/{resource_id}/metafields/{bc_id}"),
@@ -401,6 +405,11 @@ impl GlobalAction for UninstallStore {
 
     fn params(&self) -> Vec<Param> {
         vec![Param::optional("storeHash", ParamType::String)]
+    }
+
+    /// Only BigCommerce uninstalls a store: its webhook runs this, never a caller.
+    fn internal(&self) -> bool {
+        true
     }
 
     async fn run(&self, api: &Api, params: UninstallParams) -> Result<Json, ActionError> {

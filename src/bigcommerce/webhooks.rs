@@ -8,8 +8,7 @@
 
 use super::{BigCommerce, StoreClient};
 use crate::action::{Api, Caller};
-use crate::auth::ROLE_ADMIN;
-use crate::queue::{self, Job, Options, QueueError};
+use crate::queue::{self, Job, Options, Priority, QueueError};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sea_orm::ConnectionTrait;
@@ -211,17 +210,17 @@ impl Ingest {
             tracing::info!(scope, store = store_hash, "webhook for a scope nothing handles");
             return Ok(Accepted::UnknownScope(scope.to_owned()));
         };
-        let caller = Caller {
-            tenant: Some(store_id),
-            roles: vec![ROLE_ADMIN.to_owned()],
-            permissions: self.api.caller.permissions.clone(),
-        };
+        // The gateway's own work for the store, ahead of what callers enqueue.
+        let api = self
+            .api
+            .as_caller(Caller::system(self.api.caller.permissions.clone()).within_store(store_id));
         let options = Options {
             id: Some(format!("webhook-{store_id}-{hash}")),
+            priority: Priority::Platform,
             ..Options::default()
         };
-        match queue::enqueue(&self.api.db, &job, &caller, &options).await {
-            Ok(id) => Ok(Accepted::Enqueued(id)),
+        match queue::enqueue(&api, &api.db, &[job], &options).await {
+            Ok(mut ids) => Ok(Accepted::Enqueued(ids.pop().unwrap_or_default())),
             Err(QueueError::Duplicate(_)) => Ok(Accepted::Duplicate),
             Err(e) => {
                 tracing::error!(error = %e, "could not enqueue a webhook");

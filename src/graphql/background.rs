@@ -7,7 +7,7 @@ use super::mutations::{ActionResult, ErrorValue, result_type_of_global};
 use super::types::{DATE_TIME, GADGET_ID};
 use crate::action::{ActionError, Api, ErasedGlobal, GlobalActions};
 use crate::model::{Model, ModelId, Registry, pascal};
-use crate::queue::{self, BackgroundAction, Job, Options, State};
+use crate::queue::{BackgroundAction, Job, Options, State};
 use async_graphql::dynamic::{
     Enum, Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext, SchemaBuilder,
     Subscription, SubscriptionField, SubscriptionFieldFuture, TypeRef, Union,
@@ -40,6 +40,7 @@ const RESULT_UNION: &str = "BackgroundActionResult";
 const ENQUEUE_RESULT: &str = "EnqueueBackgroundActionResult";
 const ENQUEUE_BULK_RESULT: &str = "EnqueueBulkBackgroundActionResult";
 const CANCEL_RESULT: &str = "CancelBackgroundActionResult";
+const BULK_CANCEL_RESULT: &str = "BulkCancelBackgroundActionResult";
 
 /// How often a subscription looks at its job: jobs may run in another process.
 const POLL: Duration = Duration::from_millis(100);
@@ -228,16 +229,22 @@ pub fn register_shared(schema: SchemaBuilder, registry: &Registry, globals: &Glo
             TypeRef::named(BACKGROUND_ACTION),
             single_handle,
         )))
-        .register(enqueue_fields(Object::new(ENQUEUE_BULK_RESULT)).field(Field::new(
-            "backgroundActions",
-            TypeRef::named_nn_list_nn(BACKGROUND_ACTION),
-            |ctx| match ctx.parent_value.try_downcast_ref::<Enqueued>() {
-                Ok(r) => FieldFuture::Value(Some(FieldValue::list(
-                    r.handles.iter().map(|h| FieldValue::borrowed_any(h)),
-                ))),
-                Err(e) => fail(e),
-            },
-        )))
+        .register(enqueue_fields(Object::new(ENQUEUE_BULK_RESULT)).field(handles_field()))
+        .register(enqueue_fields(Object::new(BULK_CANCEL_RESULT)).field(handles_field()))
+}
+
+/// `backgroundActions` of a bulk answer.
+fn handles_field() -> Field {
+    Field::new(
+        "backgroundActions",
+        TypeRef::named_nn_list_nn(BACKGROUND_ACTION),
+        |ctx| match ctx.parent_value.try_downcast_ref::<Enqueued>() {
+            Ok(r) => FieldFuture::Value(Some(FieldValue::list(
+                r.handles.iter().map(|h| FieldValue::borrowed_any(h)),
+            ))),
+            Err(e) => fail(e),
+        },
+    )
 }
 
 fn single_handle(ctx: ResolverContext<'_>) -> FieldFuture<'_> {
@@ -348,9 +355,10 @@ async fn final_handle(api: &Api, job: &BackgroundAction) -> Handle {
         }
         _ => None,
     };
+    // The record is read as the subscriber: its tenant and its read grant.
     if let (true, Some(model), Some(id)) = (
         result.success,
-        record_model,
+        record_model.filter(|m| api.caller.may(m, "read")),
         inner.get("id").and_then(Json::as_i64),
     ) {
         match api.model_by_id(model.id).find(id).await {
@@ -374,56 +382,18 @@ fn options_of(ctx: &ResolverContext) -> async_graphql::Result<Options> {
     Options::from_json(&value).map_err(|m| super::coded("GGT_INVALID_ACTION_INPUT", m))
 }
 
-/// Check the caller may run the action, then enqueue one job (or one per bulk element)
-/// in one transaction.
-async fn enqueue(
-    ctx: &ResolverContext<'_>,
-    action: &Action,
-    jobs: Vec<Job>,
-) -> async_graphql::Result<Enqueued> {
+/// Enqueue one job (or one per bulk element) in one transaction; the runtime checks
+/// that the caller may run each.
+async fn enqueue(ctx: &ResolverContext<'_>, jobs: Vec<Job>) -> async_graphql::Result<Enqueued> {
     let options = options_of(ctx)?;
     let api = &ctx.data::<RequestContext>()?.api;
-    let allowed = match action {
-        Action::Global(a) => api.check_global(a.namespace(), a.name()),
-        Action::Model { model, verb } => {
-            let model = api.registry.get(*model);
-            let ops: &[&str] = match verb {
-                Verb::Create | Verb::BulkCreate => &["create"],
-                Verb::Update | Verb::BulkUpdate => &["update"],
-                Verb::Delete | Verb::BulkDelete => &["delete"],
-                Verb::Upsert | Verb::BulkUpsert => &["create", "update"],
-            };
-            ops.iter().try_for_each(|op| api.caller.check(model, op))
-        }
-    };
-    if let Err(e) = allowed {
-        return Ok(Enqueued {
-            errors: vec![(&e).into()],
-            handles: Vec::new(),
-        });
-    }
-    let result: Result<Vec<String>, ActionError> = async {
-        let txn = api.begin().await?;
-        let mut ids = Vec::with_capacity(jobs.len());
-        let bulk = jobs.len() > 1;
-        for (i, job) in jobs.iter().enumerate() {
-            let mut options = options.clone();
-            if bulk && let Some(id) = &options.id {
-                options.id = Some(format!("{id}-{i}"));
-            }
-            ids.push(queue::enqueue(&txn, job, &api.caller, &options).await?);
-        }
-        txn.commit().await?;
-        Ok(ids)
-    }
-    .await;
-    Ok(match result {
+    Ok(match api.enqueue_all(&jobs, &options).await {
         Ok(ids) => Enqueued {
             errors: Vec::new(),
             handles: ids.into_iter().map(handle).collect(),
         },
         Err(e) => Enqueued {
-            errors: vec![(&e).into()],
+            errors: vec![(&ActionError::from(e)).into()],
             handles: Vec::new(),
         },
     })
@@ -541,7 +511,7 @@ fn enqueue_field(name: String, action: Action, bulk: bool) -> Field {
                     }]
                 }
             };
-            let result = enqueue(&ctx, &action, jobs).await?;
+            let result = enqueue(&ctx, jobs).await?;
             Ok(Some(FieldValue::owned_any(result)))
         })
     })
@@ -601,37 +571,59 @@ pub fn global_field(action: Arc<dyn ErasedGlobal>, arguments: Vec<InputValue>) -
     field
 }
 
-/// `background { cancel(id) }`.
-pub fn cancel_field() -> Field {
-    Field::new("cancel", TypeRef::named(CANCEL_RESULT), |ctx| {
+/// Cancel the caller's background actions `ids`: each one cancelled, or an error for it.
+async fn cancel_all(api: &Api, ids: &[String]) -> Enqueued {
+    let mut answer = Enqueued::default();
+    for id in ids {
+        match api.cancel_background_action(id).await {
+            Ok(Some(job)) => answer.handles.push(Handle {
+                status: Some(status_of(&job)),
+                ..handle(job.id.clone())
+            }),
+            // Another store's action looks exactly like one that does not exist.
+            Ok(None) => answer.errors.push(ErrorValue::coded(
+                "GGT_RECORD_NOT_FOUND",
+                format!("no background action {id}"),
+            )),
+            Err(e) => answer.errors.push((&ActionError::from(e)).into()),
+        }
+    }
+    answer
+}
+
+/// `background { cancel(id) }` and `background { bulkCancel(ids) }`.
+pub fn cancel_fields() -> [Field; 2] {
+    let cancel = Field::new("cancel", TypeRef::named(CANCEL_RESULT), |ctx| {
         FieldFuture::new(async move {
             let id = ctx.args.try_get("id")?.string()?.to_owned();
             let api = &ctx.data::<RequestContext>()?.api;
-            let answer = match api.cancel_background_action(&id).await {
-                Ok(Some(job)) => Enqueued {
-                    errors: Vec::new(),
-                    handles: vec![Handle {
-                        status: Some(status_of(&job)),
-                        ..handle(job.id.clone())
-                    }],
-                },
-                Ok(None) => Enqueued {
-                    errors: vec![ErrorValue::coded(
-                        "GGT_RECORD_NOT_FOUND",
-                        format!("no background action {id}"),
-                    )],
-                    handles: Vec::new(),
-                },
-                Err(e) => {
-                    let e = ActionError::from(e);
-                    Enqueued {
-                        errors: vec![(&e).into()],
-                        handles: Vec::new(),
-                    }
-                }
-            };
-            Ok(Some(FieldValue::owned_any(answer)))
+            Ok(Some(FieldValue::owned_any(cancel_all(api, &[id]).await)))
         })
     })
-    .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::STRING)))
+    .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::STRING)));
+    let bulk = Field::new("bulkCancel", TypeRef::named(BULK_CANCEL_RESULT), |ctx| {
+        FieldFuture::new(async move {
+            let ids = ctx
+                .args
+                .try_get("ids")?
+                .list()?
+                .iter()
+                .map(|v| v.string().map(str::to_owned))
+                .collect::<async_graphql::Result<Vec<String>>>()?;
+            let api = &ctx.data::<RequestContext>()?.api;
+            if ids.len() > api.queue_limits.max_bulk_enqueue {
+                let e = ActionError::TooManyRequests(format!(
+                    "at most {} background actions may be cancelled at once (BCGRAPH_MAX_BULK_ENQUEUE)",
+                    api.queue_limits.max_bulk_enqueue
+                ));
+                return Ok(Some(FieldValue::owned_any(Enqueued {
+                    errors: vec![(&e).into()],
+                    handles: Vec::new(),
+                })));
+            }
+            Ok(Some(FieldValue::owned_any(cancel_all(api, &ids).await)))
+        })
+    })
+    .argument(InputValue::new("ids", TypeRef::named_nn_list_nn(TypeRef::STRING)));
+    [cancel, bulk]
 }

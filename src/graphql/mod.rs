@@ -125,7 +125,10 @@ pub fn build_schema(registry: Arc<Registry>, globals: &GlobalActions) -> Result<
     let mut query = Object::new("Query");
     let mut mutation = Object::new("Mutation");
     // `background { <namespace> { <action>(..., backgroundOptions) } cancel(id) }`
-    let mut background = Object::new("BackgroundMutations").field(background::cancel_field());
+    let mut background = Object::new("BackgroundMutations");
+    for field in background::cancel_fields() {
+        background = background.field(field);
+    }
     for (namespace, models) in registry.namespaces() {
         let mut queries = Object::new(namespace_type(namespace, "Queries"));
         let mut writes = Object::new(namespace_type(namespace, "Mutations"));

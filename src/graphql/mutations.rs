@@ -466,11 +466,21 @@ fn record_field(name: String, model: &Model, bulk: bool) -> Field {
         TypeRef::named(model.type_name())
     };
     let placeholder = Arc::new(placeholder(model));
+    let model_id = model.id;
     Field::new(name, ty, move |ctx| {
         let r = match ctx.parent_value.try_downcast_ref::<ActionResult>() {
             Ok(r) => r,
             Err(e) => return fail(e),
         };
+        // The written record is read like any other: only with the read grant.
+        if r.record.is_some() || r.records.iter().any(Option::is_some) {
+            let checked = ctx
+                .data::<RequestContext>()
+                .and_then(|c| c.check_read(c.api.registry.get(model_id)));
+            if let Err(e) = checked {
+                return fail(e);
+            }
+        }
         if !bulk {
             return FieldFuture::Value(r.record.as_ref().map(|r| FieldValue::borrowed_any(r)));
         }

@@ -22,7 +22,19 @@ pub fn registry() -> Registry {
                 .unique("storeHash", None)
                 .search(&["storeHash", "ownerEmail"])
                 .enumeration("state", &["installed", "uninstalled"])
-                .hidden(&["accessToken"]),
+                .hidden(&["accessToken"])
+                // Everything BigCommerce's install grant says; an app's own fields stay writable.
+                .platform(&[
+                    "storeHash",
+                    "state",
+                    "accessToken",
+                    "scopes",
+                    "accountUuid",
+                    "ownerId",
+                    "ownerEmail",
+                    "installedAt",
+                    "uninstalledAt",
+                ]),
         )
         .model::<product::Entity>(
             d("bigcommerce", "product")

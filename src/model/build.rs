@@ -14,6 +14,7 @@ pub struct Declaration {
     searchable: &'static [&'static str],
     enums: Vec<(&'static str, &'static [&'static str])>,
     hidden: &'static [&'static str],
+    platform: &'static [&'static str],
     uniques: Vec<(&'static str, Option<&'static str>)>,
     generic_writes: bool,
 }
@@ -27,6 +28,7 @@ impl Declaration {
             searchable: &[],
             enums: Vec::new(),
             hidden: &[],
+            platform: &[],
             uniques: Vec::new(),
             generic_writes: true,
         }
@@ -66,6 +68,14 @@ impl Declaration {
     /// Fields the API never shows.
     pub fn hidden(mut self, fields: &'static [&'static str]) -> Self {
         self.hidden = fields;
+        self
+    }
+
+    /// Fields the platform owns (a store's hash, state, token, scopes, install times):
+    /// set when the system creates the record, changed afterwards only by the gateway's
+    /// own code (BigCommerce's callbacks and webhooks), never by a caller.
+    pub fn platform(mut self, fields: &'static [&'static str]) -> Self {
+        self.platform = fields;
         self
     }
 }
@@ -136,6 +146,7 @@ impl RegistryBuilder {
             fields.push(Field {
                 max_length,
                 hidden: decl.hidden.contains(&api_id.as_str()),
+                platform: decl.platform.contains(&api_id.as_str()),
                 api_id,
                 column: name,
                 ty,
@@ -148,7 +159,7 @@ impl RegistryBuilder {
             Some("id"),
             "{table}: `id` must be the first column"
         );
-        for name in decl.searchable.iter().chain(decl.hidden) {
+        for name in decl.searchable.iter().chain(decl.hidden).chain(decl.platform) {
             assert!(
                 fields.iter().any(|f| f.api_id == *name),
                 "{table}: unknown field {name}"

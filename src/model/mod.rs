@@ -40,6 +40,9 @@ pub struct Field {
     pub nullable: bool,
     /// Never readable through the API (e.g. access tokens).
     pub hidden: bool,
+    /// Owned by the platform: changed only by the gateway's own code (see
+    /// `Declaration::platform`).
+    pub platform: bool,
     pub enum_values: Vec<String>,
     /// Longest string the column takes, in characters.
     pub max_length: Option<usize>,

@@ -2,6 +2,7 @@
 
 use super::QueryError;
 use super::sql::Sql;
+use super::tenant::Tenant;
 use super::value::Value;
 use crate::model::{FieldType, Model, ModelId, Registry, RelationKind};
 use serde_json::Value as Json;
@@ -321,12 +322,12 @@ impl Cond {
 pub struct Writer<'a> {
     pub registry: &'a Registry,
     pub sql: Sql,
-    pub tenant: Option<i64>,
+    pub tenant: Tenant,
     next_alias: usize,
 }
 
 impl<'a> Writer<'a> {
-    pub fn new(registry: &'a Registry, sql: Sql, tenant: Option<i64>) -> Self {
+    pub fn new(registry: &'a Registry, sql: Sql, tenant: Tenant) -> Self {
         Writer {
             registry,
             sql,
@@ -341,33 +342,15 @@ impl<'a> Writer<'a> {
         a
     }
 
-    /// `AND alias.store_id = ?` for a tenant-scoped model (`alias.id = ?` for the
-    /// store itself) when a tenant is set.
+    /// The tenant restriction of `model`'s rows at `alias`, free to drive the plan.
     pub fn tenant_restriction(&mut self, model: &Model, alias: &str) {
-        self.tenant_condition(model, alias, true);
+        self.tenant.restrict(&mut self.sql, model, alias, true);
     }
 
-    /// The same restriction as a plain filter, when other conditions (ids, a foreign
-    /// key) select the rows. A planner without fresh statistics would otherwise prefer
-    /// the store's index and read every row of the store: SQLite has none, and
-    /// PostgreSQL's are stale while a sync fills a table (its plan for the variants'
-    /// product links went from 1 ms to 118 ms a page). The unary `+` keeps the column
-    /// out of index selection on both.
+    /// The tenant restriction as a plain filter, where ids or a foreign key select the
+    /// rows (see [`Tenant::restrict`]).
     pub fn tenant_filter(&mut self, model: &Model, alias: &str) {
-        self.tenant_condition(model, alias, false);
-    }
-
-    fn tenant_condition(&mut self, model: &Model, alias: &str, may_drive: bool) {
-        if let (Some(tenant), Some(field)) = (self.tenant, model.tenant_scope()) {
-            self.sql.push(" AND ");
-            if !may_drive {
-                self.sql.push("+");
-            }
-            self.sql
-                .column(alias, &model.fields[field].column)
-                .push(" = ")
-                .bind(tenant.into());
-        }
+        self.tenant.restrict(&mut self.sql, model, alias, false);
     }
 
     pub fn cond(&mut self, model_id: ModelId, alias: &str, cond: &Cond) -> Result<(), QueryError> {

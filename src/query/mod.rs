@@ -4,12 +4,14 @@
 pub mod filter;
 mod reader;
 pub mod sql;
+mod tenant;
 pub mod value;
 
 pub use filter::Cond;
 pub use reader::{
     Columns, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageArgs, Reader, SortKey, find_many_in, parse_sort,
 };
+pub use tenant::Tenant;
 pub use value::{Record, Value};
 
 #[derive(Debug, thiserror::Error)]

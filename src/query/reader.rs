@@ -4,6 +4,7 @@
 use super::QueryError;
 use super::filter::{Cond, Writer};
 use super::sql::Sql;
+use super::tenant::Tenant;
 use super::value::{Record, Value};
 use crate::model::{FieldType, Model, ModelId, Registry, RelationKind};
 use base64::Engine;
@@ -207,7 +208,7 @@ impl Columns {
 pub async fn find_many_in<C: ConnectionTrait>(
     conn: &C,
     registry: &Registry,
-    tenant: Option<i64>,
+    tenant: Tenant,
     model_id: ModelId,
     ids: &[i64],
     columns: &Columns,
@@ -248,7 +249,7 @@ pub async fn find_many_in<C: ConnectionTrait>(
 pub struct Reader {
     pub db: DatabaseConnection,
     pub registry: Arc<Registry>,
-    pub tenant: Option<i64>,
+    pub tenant: Tenant,
 }
 
 impl Reader {

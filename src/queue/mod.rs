@@ -9,7 +9,9 @@
 //!     .await?;
 //! ```
 //!
-//! A job runs through the action runtime as the caller that enqueued it. Workers
+//! A job runs through the action runtime as the caller that enqueued it, and belongs to
+//! that caller's [`Scope`]: its id and its queue's name live in the scope, so one store's
+//! ids, queues and quotas never touch another's or the gateway's own. Workers
 //! ([`Worker`]) claim ready jobs by priority, honour each named queue's
 //! `maxConcurrency` across processes, hold a lease they renew while running, and
 //! retry failures with exponential backoff. A job whose worker died runs again
@@ -18,10 +20,11 @@
 mod options;
 mod worker;
 
-pub use options::{Options, Priority, QueueOption, Retries};
+pub use options::{Options, Priority, QueueLimits, QueueOption, Retries};
 pub use worker::{Worker, WorkerOptions};
 
 use crate::action::{ActionError, Api, Caller};
+use crate::query::Tenant;
 use crate::query::sql::Sql;
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, SqlErr};
@@ -111,6 +114,12 @@ pub enum QueueError {
     Duplicate(String),
     #[error("{0}")]
     Invalid(String),
+    /// The caller may not enqueue this.
+    #[error("{0}")]
+    Denied(String),
+    /// Over a quota: too many pending actions, or too many in one request.
+    #[error("{0}")]
+    TooMany(String),
     #[error("database error: {0}")]
     Database(#[from] DbErr),
 }
@@ -120,8 +129,74 @@ impl From<QueueError> for ActionError {
         match e {
             QueueError::Duplicate(id) => ActionError::DuplicateBackgroundAction(id),
             QueueError::Invalid(m) => ActionError::InvalidInput(m),
+            QueueError::Denied(m) => ActionError::PermissionDenied(m),
+            QueueError::TooMany(m) => ActionError::TooManyRequests(m),
             QueueError::Database(e) => ActionError::Database(e),
         }
+    }
+}
+
+impl From<ActionError> for QueueError {
+    fn from(e: ActionError) -> Self {
+        match e {
+            ActionError::PermissionDenied(m) => QueueError::Denied(m),
+            ActionError::Database(e) => QueueError::Database(e),
+            other => QueueError::Invalid(other.to_string()),
+        }
+    }
+}
+
+/// Whose background actions these are. A caller's ids and queue names live in its
+/// scope, and a caller reaches only its own scope's actions (`system-admin` reaches any).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The gateway's own work: webhooks, syncs, schedules.
+    Internal,
+    /// `system-admin` callers (API keys for back-end code).
+    System,
+    /// One store's callers.
+    Store(i64),
+}
+
+impl Scope {
+    /// The scope of `caller`'s actions; a caller without a store has none.
+    pub fn of(caller: &Caller) -> Option<Scope> {
+        if caller.internal {
+            return Some(Scope::Internal);
+        }
+        match caller.tenant {
+            Tenant::System => Some(Scope::System),
+            Tenant::Store(store) => Some(Scope::Store(store)),
+            Tenant::None => None,
+        }
+    }
+
+    /// How the scope is stored: the prefix of its ids and queue names.
+    pub fn key(self) -> String {
+        match self {
+            Scope::Internal => "internal".to_owned(),
+            Scope::System => "system".to_owned(),
+            Scope::Store(store) => format!("store:{store}"),
+        }
+    }
+
+    /// The stored form of a caller's id or queue name.
+    fn qualify(self, name: &str) -> String {
+        format!("{}/{name}", self.key())
+    }
+
+    /// Quotas apply to stores' callers; the system's own work is not limited.
+    fn limited(self) -> bool {
+        matches!(self, Scope::Store(_))
+    }
+}
+
+/// The id a caller of `scope` knows a stored action by: its own ids without the scope,
+/// anything else (what `system-admin` sees of other scopes) in full.
+pub fn display_id(scope: Option<Scope>, stored: &str) -> String {
+    match scope.map(|s| format!("{}/", s.key())) {
+        Some(prefix) if stored.starts_with(&prefix) => stored[prefix.len()..].to_owned(),
+        _ => stored.to_owned(),
     }
 }
 
@@ -165,7 +240,10 @@ impl State {
 /// A stored background action.
 #[derive(Clone, Debug)]
 pub struct BackgroundAction {
+    /// The id its reader knows it by (see [`display_id`]).
     pub id: String,
+    /// The id as stored: `scope/id`.
+    pub stored_id: String,
     pub job: Job,
     pub tenant: Option<i64>,
     pub roles: Vec<String>,
@@ -188,37 +266,134 @@ fn new_id() -> String {
     format!("ba-{:016x}{:08x}", rand::random::<u64>(), rand::random::<u32>())
 }
 
-/// Enqueue `job` for `caller` on `conn`: the database, or an action's transaction,
-/// in which case the job exists only if that transaction commits.
+/// May `api`'s caller run `job`? The same grants as running it now: a model action
+/// needs the model operation, a global action its grant, and internal actions run only
+/// for the gateway's own code.
+pub fn authorize(api: &Api, job: &Job) -> Result<(), ActionError> {
+    let model = |name: &str| {
+        api.registry
+            .find(name)
+            .ok_or_else(|| ActionError::InvalidInput(format!("no model named {name}")))
+    };
+    match job {
+        Job::Global { name, .. } => {
+            let action = api
+                .globals
+                .find(name)
+                .ok_or_else(|| ActionError::InvalidInput(format!("no global action named {name}")))?;
+            if action.internal() && !api.caller.internal {
+                return Err(ActionError::PermissionDenied(format!(
+                    "{name} runs only inside the gateway"
+                )));
+            }
+            api.check_global(action.namespace(), action.name())
+        }
+        Job::Create { model: m, .. } => api.caller.check(model(m)?, "create"),
+        Job::Update { model: m, .. } => api.caller.check(model(m)?, "update"),
+        Job::Delete { model: m, .. } => api.caller.check(model(m)?, "delete"),
+        Job::Upsert { model: m, .. } => {
+            let m = model(m)?;
+            api.caller.check(m, "create")?;
+            api.caller.check(m, "update")
+        }
+    }
+}
+
+/// Enqueue `jobs` as `api`'s caller on `conn`: the database, or an action's
+/// transaction, in which case the jobs exist only if that transaction commits. Returns
+/// each job's id as the caller knows it. Several jobs sharing `options.id` get
+/// `{id}-0`, `{id}-1`, ...
+///
+/// The caller must be allowed to run every job; a store's callers are held to
+/// `api.queue_limits` and to [`Options::within_policy`].
 pub async fn enqueue<C: ConnectionTrait>(
+    api: &Api,
+    conn: &C,
+    jobs: &[Job],
+    options: &Options,
+) -> Result<Vec<String>, QueueError> {
+    let caller = &api.caller;
+    let scope = Scope::of(caller).ok_or_else(|| {
+        QueueError::Denied("background actions belong to a store, and this session has none".into())
+    })?;
+    for job in jobs {
+        authorize(api, job)?;
+    }
+    let internal = scope == Scope::Internal;
+    let options = options.within_policy(internal || caller.tenant.is_system(), internal)?;
+    if let Some(id) = &options.id
+        && id.trim().is_empty()
+    {
+        return Err(QueueError::Invalid(
+            "a background action id may not be empty".into(),
+        ));
+    }
+    let limits = &api.queue_limits;
+    if scope.limited() {
+        if jobs.len() > limits.max_bulk_enqueue {
+            return Err(QueueError::TooMany(format!(
+                "at most {} background actions may be enqueued at once (BCGRAPH_MAX_BULK_ENQUEUE)",
+                limits.max_bulk_enqueue
+            )));
+        }
+        let pending = pending_in_scope(conn, scope).await?;
+        if pending + jobs.len() as i64 > limits.max_pending_per_store as i64 {
+            return Err(QueueError::TooMany(format!(
+                "this store has {pending} background actions waiting or running; at most {} may be (BCGRAPH_STORE_MAX_PENDING_ACTIONS)",
+                limits.max_pending_per_store
+            )));
+        }
+    }
+    let bulk = jobs.len() > 1;
+    let mut ids = Vec::with_capacity(jobs.len());
+    for (i, job) in jobs.iter().enumerate() {
+        let key = match &options.id {
+            Some(id) if bulk => format!("{id}-{i}"),
+            Some(id) => id.clone(),
+            None => new_id(),
+        };
+        insert(conn, job, caller, scope, &key, &options).await?;
+        ids.push(key);
+    }
+    WAKE.notify_one();
+    Ok(ids)
+}
+
+/// Waiting and running actions of a scope.
+async fn pending_in_scope<C: ConnectionTrait>(conn: &C, scope: Scope) -> Result<i64, QueueError> {
+    let mut sql = Sql::new(conn.get_database_backend());
+    sql.push(&format!("SELECT COUNT(*) FROM \"{TABLE}\" WHERE \"scope\" = "))
+        .bind(scope.key().into())
+        .push(" AND \"state\" IN ('waiting', 'running')");
+    let row = conn.query_one_raw(sql.build()).await?;
+    Ok(row.map(|r| r.try_get_by_index::<i64>(0)).transpose()?.unwrap_or(0))
+}
+
+/// Store one job under `scope`/`key`.
+async fn insert<C: ConnectionTrait>(
     conn: &C,
     job: &Job,
     caller: &Caller,
+    scope: Scope,
+    key: &str,
     options: &Options,
-) -> Result<String, QueueError> {
-    let id = match &options.id {
-        Some(id) if id.trim().is_empty() => {
-            return Err(QueueError::Invalid(
-                "a background action id may not be empty".into(),
-            ));
-        }
-        Some(id) => id.clone(),
-        None => new_id(),
-    };
+) -> Result<(), QueueError> {
+    let id = scope.qualify(key);
+    let queue = options.queue.as_ref().map(|q| scope.qualify(&q.name));
     let retries = options.retries.clone();
     let now = now_ms();
     let run_at = options.start_at.map(|t| t.timestamp_millis()).unwrap_or(now);
     let backend = conn.get_database_backend();
-    if let Some(q) = &options.queue {
+    if let Some(q) = &queue {
         let mut sql = Sql::new(backend);
         sql.push("INSERT INTO \"bcgraph_queue\" (\"name\") VALUES (")
-            .bind(q.name.clone().into())
+            .bind(q.clone().into())
             .push(") ON CONFLICT DO NOTHING");
         conn.execute_raw(sql.build()).await?;
     }
     let mut sql = Sql::new(backend);
     sql.push(&format!(
-        "INSERT INTO \"{TABLE}\" (\"id\", \"job\", \"tenant\", \"roles\", \"queue\", \"max_concurrency\", \
+        "INSERT INTO \"{TABLE}\" (\"id\", \"scope\", \"job\", \"tenant\", \"roles\", \"queue\", \"max_concurrency\", \
          \"priority\", \"run_at\", \"state\", \"attempts\", \"retry_count\", \"initial_interval\", \
          \"max_interval\", \"backoff_factor\", \"randomize\", \"created_at\") VALUES ("
     ));
@@ -227,10 +402,11 @@ pub async fn enqueue<C: ConnectionTrait>(
     let roles = serde_json::to_string(&caller.roles).unwrap_or_else(|_| "[]".into());
     let values: Vec<sea_orm::Value> = vec![
         id.clone().into(),
+        scope.key().into(),
         job_text.into(),
-        caller.tenant.into(),
+        caller.tenant.store().into(),
         roles.into(),
-        options.queue.as_ref().map(|q| q.name.clone()).into(),
+        queue.into(),
         options
             .queue
             .as_ref()
@@ -255,31 +431,31 @@ pub async fn enqueue<C: ConnectionTrait>(
     }
     sql.push(")");
     match conn.execute_raw(sql.build()).await {
-        Ok(_) => {}
+        Ok(_) => Ok(()),
         Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            return Err(QueueError::Duplicate(id));
+            Err(QueueError::Duplicate(key.to_owned()))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
-    WAKE.notify_one();
-    Ok(id)
 }
 
-/// Cancel a job that has not finished: it will not run (again). Answers the job as it
-/// now is, or `None` if there is no such job for this caller.
-/// Cancel every job of a store that has not started (after an uninstall); returns how many.
+/// Cancel every job of a store that has not finished (after an uninstall), its own
+/// and the gateway's work for it; returns how many. A running one finishes its attempt
+/// but is not retried.
 pub async fn cancel_store<C: ConnectionTrait>(conn: &C, store_id: i64) -> Result<u64, QueueError> {
     let mut sql = Sql::new(conn.get_database_backend());
     sql.push(&format!(
-        "UPDATE \"{TABLE}\" SET \"state\" = 'cancelled', \"outcome\" = 'cancelled', \"finished_at\" = "
+        "UPDATE \"{TABLE}\" SET \"state\" = 'cancelled', \"outcome\" = 'cancelled', \"lease_until\" = NULL, \"finished_at\" = "
     ))
     .bind(now_ms().into())
     .push(" WHERE \"tenant\" = ")
     .bind(store_id.into())
-    .push(" AND \"state\" = 'waiting'");
+    .push(" AND \"state\" IN ('waiting', 'running')");
     Ok(conn.execute_raw(sql.build()).await?.rows_affected())
 }
 
+/// Cancel a job that has not finished: it will not run (again). Answers the job as it
+/// now is, or `None` if there is no such job for this caller.
 pub async fn cancel<C: ConnectionTrait>(
     conn: &C,
     caller: &Caller,
@@ -300,29 +476,38 @@ pub async fn cancel<C: ConnectionTrait>(
     ))
     .bind(now_ms().into())
     .push(" WHERE \"id\" = ")
-    .bind(id.to_owned().into())
+    .bind(job.stored_id.clone().into())
     .push(" AND \"state\" IN ('waiting', 'running')");
     conn.execute_raw(sql.build()).await?;
     get(conn, caller, id).await
 }
 
-/// A job, if it exists and the caller's store (if any) enqueued it.
+/// A job of the caller's scope by the id the caller knows it by; `system-admin` also
+/// reaches any job by its full stored id (`store:12/my-id`). A caller without a
+/// scope reaches none.
 pub async fn get<C: ConnectionTrait>(
     conn: &C,
     caller: &Caller,
     id: &str,
 ) -> Result<Option<BackgroundAction>, QueueError> {
-    let mut sql = Sql::new(conn.get_database_backend());
-    sql.push(&format!("SELECT {COLUMNS} FROM \"{TABLE}\" WHERE \"id\" = "))
-        .bind(id.to_owned().into());
-    let Some(row) = conn.query_one_raw(sql.build()).await? else {
+    let Some(scope) = Scope::of(caller) else {
         return Ok(None);
     };
-    let job = decode(&row)?;
-    if caller.tenant.is_some() && job.tenant != caller.tenant {
-        return Ok(None);
+    let mut candidates = vec![scope.qualify(id)];
+    if caller.tenant.is_system() && id.contains('/') {
+        candidates.push(id.to_owned());
     }
-    Ok(Some(job))
+    for stored in candidates {
+        let mut sql = Sql::new(conn.get_database_backend());
+        sql.push(&format!("SELECT {COLUMNS} FROM \"{TABLE}\" WHERE \"id\" = "))
+            .bind(stored.into());
+        if let Some(row) = conn.query_one_raw(sql.build()).await? {
+            let mut job = decode(&row)?;
+            job.id = display_id(Some(scope), &job.stored_id);
+            return Ok(Some(job));
+        }
+    }
+    Ok(None)
 }
 
 /// Jobs not yet final, all stores: for draining in tests and tools.
@@ -346,6 +531,7 @@ fn decode(row: &QueryResult) -> Result<BackgroundAction, DbErr> {
     let result: Option<String> = row.try_get_by_index(9)?;
     Ok(BackgroundAction {
         id: text(0)?,
+        stored_id: text(0)?,
         job,
         tenant: row.try_get_by_index(2)?,
         roles: serde_json::from_str(&text(3)?).unwrap_or_default(),
@@ -366,7 +552,17 @@ pub(crate) fn is_postgres(backend: DbBackend) -> bool {
 impl Api {
     /// Enqueue `job` as this API's caller, in its own statement.
     pub async fn enqueue(&self, job: &Job, options: &Options) -> Result<String, QueueError> {
-        enqueue(&self.db, job, &self.caller, options).await
+        let mut ids = enqueue(self, &self.db, std::slice::from_ref(job), options).await?;
+        ids.pop()
+            .ok_or_else(|| QueueError::Invalid("nothing was enqueued".into()))
+    }
+
+    /// Enqueue `jobs` as this API's caller, all or none (see [`enqueue`]).
+    pub async fn enqueue_all(&self, jobs: &[Job], options: &Options) -> Result<Vec<String>, QueueError> {
+        let txn = self.begin().await.map_err(QueueError::from)?;
+        let ids = enqueue(self, &txn, jobs, options).await?;
+        txn.commit().await?;
+        Ok(ids)
     }
 
     /// A background action this caller may see.

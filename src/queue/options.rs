@@ -4,6 +4,36 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value as Json;
 
+/// Most retries a caller may ask for, and the shortest and longest waits between them:
+/// a failing action cannot come back faster or more often than this.
+pub const MAX_RETRY_COUNT: u32 = 20;
+pub const MIN_RETRY_INTERVAL_MS: u64 = 1_000;
+pub const MAX_RETRY_INTERVAL_MS: u64 = 24 * 60 * 60 * 1000;
+pub const MAX_BACKOFF_FACTOR: f64 = 10.0;
+
+/// What one store's callers may hold in the queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// Waiting and running actions per store (`BCGRAPH_STORE_MAX_PENDING_ACTIONS`).
+    pub max_pending_per_store: usize,
+    /// Actions of one store running at once over every process
+    /// (`BCGRAPH_STORE_MAX_RUNNING_ACTIONS`): the rest of the workers stay free for
+    /// other stores and for the gateway's own work.
+    pub max_running_per_store: usize,
+    /// Actions one request may enqueue (`BCGRAPH_MAX_BULK_ENQUEUE`).
+    pub max_bulk_enqueue: usize,
+}
+
+impl Default for QueueLimits {
+    fn default() -> Self {
+        QueueLimits {
+            max_pending_per_store: 10_000,
+            max_running_per_store: 4,
+            max_bulk_enqueue: 1_000,
+        }
+    }
+}
+
 /// How a job is enqueued. Deserializes from the `backgroundOptions` argument.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Options {
@@ -130,6 +160,30 @@ struct OptionsInput {
 }
 
 impl Options {
+    /// These options as a caller may have them: `PLATFORM` priority only for the system
+    /// (`privileged`: the gateway's own code and `system-admin`), whose work it keeps
+    /// ahead of everyone's; for callers (not `internal`, the gateway's own code) retries
+    /// clamped to [`MAX_RETRY_COUNT`] and the interval bounds.
+    pub fn within_policy(&self, privileged: bool, internal: bool) -> Result<Options, super::QueueError> {
+        if self.priority == Priority::Platform && !privileged {
+            return Err(super::QueueError::Denied(
+                "priority PLATFORM is reserved to the system".into(),
+            ));
+        }
+        let mut options = self.clone();
+        if internal {
+            return Ok(options);
+        }
+        let r = &mut options.retries;
+        r.retry_count = r.retry_count.min(MAX_RETRY_COUNT);
+        r.initial_interval_ms = r
+            .initial_interval_ms
+            .clamp(MIN_RETRY_INTERVAL_MS, MAX_RETRY_INTERVAL_MS);
+        r.max_interval_ms = r.max_interval_ms.clamp(r.initial_interval_ms, MAX_RETRY_INTERVAL_MS);
+        r.backoff_factor = r.backoff_factor.min(MAX_BACKOFF_FACTOR);
+        Ok(options)
+    }
+
     /// Parse `backgroundOptions` (null or absent means the defaults).
     pub fn from_json(value: &Json) -> Result<Options, String> {
         if value.is_null() {
@@ -225,6 +279,20 @@ mod tests {
             (1..=5).map(|n| r.delay_ms(n)).collect::<Vec<_>>(),
             [1000, 2000, 4000, 5000, 5000]
         );
+    }
+
+    #[test]
+    fn callers_get_clamped_retries_and_no_platform_priority() {
+        let o = Options::from_json(&json!({"retries": {"retryCount": 2_000_000_000u32, "initialInterval": 0, "maxInterval": 0}}))
+            .unwrap()
+            .within_policy(false, false)
+            .unwrap();
+        assert_eq!(o.retries.retry_count, MAX_RETRY_COUNT);
+        assert_eq!(o.retries.initial_interval_ms, MIN_RETRY_INTERVAL_MS);
+        assert_eq!(o.retries.max_interval_ms, MIN_RETRY_INTERVAL_MS);
+        let platform = Options::from_json(&json!({"priority": "PLATFORM"})).unwrap();
+        assert!(platform.within_policy(false, false).is_err());
+        assert_eq!(platform.within_policy(true, false).unwrap().priority, Priority::Platform);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Workers: claim ready jobs, run them through the action runtime, record the outcome.
 
-use super::{Job, Retries, State, TABLE, WAKE, is_postgres, now_ms};
+use super::{Job, Retries, Scope, State, TABLE, WAKE, is_postgres, now_ms};
 use crate::action::{Api, Caller};
+use crate::query::Tenant;
 use crate::query::sql::Sql;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
@@ -115,7 +116,8 @@ impl Shared {
             if *stopped.borrow() {
                 return;
             }
-            match claim(&self.api.db, &self.worker, self.options.lease).await {
+            let per_store = self.api.queue_limits.max_running_per_store;
+            match claim(&self.api.db, &self.worker, self.options.lease, per_store).await {
                 Ok(Some(job)) => {
                     self.run_one(job).await;
                     continue;
@@ -166,7 +168,8 @@ impl Shared {
             Err(e) => {
                 let message = e.public_message();
                 let retry = claimed.attempts as u32;
-                if retry <= claimed.retries.retry_count {
+                // A missing record, a refusal or bad input fails the same way every time.
+                if e.is_retryable() && retry <= claimed.retries.retry_count {
                     let delay = claimed.retries.delay_ms(retry);
                     tracing::info!(id = %claimed.id, attempt = claimed.attempts, delay_ms = delay, error = %message,
                         "background action failed; retrying");
@@ -194,8 +197,14 @@ impl Shared {
     }
 }
 
-/// Claim the most urgent ready job whose queue has room, in one transaction.
-async fn claim(db: &DatabaseConnection, worker: &str, lease: Duration) -> Result<Option<Claimed>, DbErr> {
+/// Claim the most urgent ready job whose queue has room, and whose store is not
+/// already running `per_store` jobs, in one transaction.
+async fn claim(
+    db: &DatabaseConnection,
+    worker: &str,
+    lease: Duration,
+    per_store: usize,
+) -> Result<Option<Claimed>, DbErr> {
     let backend = db.get_database_backend();
     let postgres = is_postgres(backend);
     // Look before taking a write lock: idle workers poll, and on SQLite every
@@ -221,7 +230,7 @@ async fn claim(db: &DatabaseConnection, worker: &str, lease: Duration) -> Result
     let mut sql = Sql::new(backend);
     sql.push(&format!(
         "SELECT j.\"id\", j.\"job\", j.\"tenant\", j.\"roles\", j.\"queue\", j.\"max_concurrency\", j.\"attempts\", \
-         j.\"retry_count\", j.\"initial_interval\", j.\"max_interval\", j.\"backoff_factor\", j.\"randomize\" \
+         j.\"retry_count\", j.\"initial_interval\", j.\"max_interval\", j.\"backoff_factor\", j.\"randomize\", j.\"scope\" \
          FROM \"{TABLE}\" j WHERE ((j.\"state\" = 'waiting' AND j.\"run_at\" <= "
     ))
     .bind(now.into())
@@ -232,7 +241,14 @@ async fn claim(db: &DatabaseConnection, worker: &str, lease: Duration) -> Result
          AND r.\"state\" = 'running' AND r.\"lease_until\" >= "
     ))
     .bind(now.into())
-    .push(") < j.\"max_concurrency\") ORDER BY j.\"priority\" DESC, j.\"run_at\", j.\"created_at\", j.\"id\" LIMIT 1");
+    .push(&format!(
+        ") < j.\"max_concurrency\") AND (j.\"scope\" NOT LIKE 'store:%' OR (SELECT COUNT(*) FROM \"{TABLE}\" s \
+         WHERE s.\"scope\" = j.\"scope\" AND s.\"state\" = 'running' AND s.\"lease_until\" >= "
+    ))
+    .bind(now.into())
+    .push(") < ")
+    .bind((per_store.max(1) as i64).into())
+    .push(") ORDER BY j.\"priority\" DESC, j.\"run_at\", j.\"created_at\", j.\"id\" LIMIT 1");
     if postgres {
         sql.push(" FOR UPDATE OF j SKIP LOCKED");
     }
@@ -312,12 +328,18 @@ async fn claim(db: &DatabaseConnection, worker: &str, lease: Duration) -> Result
             return Ok(None);
         }
     };
+    let scope: String = row.try_get_by_index(12)?;
+    let tenant = match row.try_get_by_index::<Option<i64>>(2)? {
+        Some(store) => Tenant::Store(store),
+        None => Tenant::System,
+    };
     Ok(Some(Claimed {
         id,
         job,
         caller: Caller {
-            tenant: row.try_get_by_index(2)?,
+            tenant,
             roles: serde_json::from_str(&roles).unwrap_or_default(),
+            internal: scope == Scope::Internal.key(),
             ..Caller::default()
         },
         attempts,

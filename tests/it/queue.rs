@@ -4,6 +4,7 @@
 
 use crate::support::TestApp;
 use bcgraph::action::{ActionError, Api, GlobalAction, GlobalActions, Param, ParamType};
+use bcgraph::query::Tenant;
 use bcgraph::queue::{self, BackgroundAction, Job, Options, QueueError, State, Worker, WorkerOptions};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -47,6 +48,8 @@ pub(crate) struct ProbeParams {
     fail_times: Option<usize>,
     sleep_ms: Option<u64>,
     hang_first: Option<bool>,
+    /// Fail with an error that no retry can fix (bad input).
+    refuse: Option<bool>,
 }
 
 struct Running<'a>(&'a AtomicUsize);
@@ -74,6 +77,7 @@ impl GlobalAction for Probe {
             Param::optional("failTimes", ParamType::Number),
             Param::optional("sleepMs", ParamType::Number),
             Param::optional("hangFirst", ParamType::Boolean),
+            Param::optional("refuse", ParamType::Boolean),
         ]
     }
 
@@ -91,8 +95,12 @@ impl GlobalAction for Probe {
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
         tokio::time::sleep(Duration::from_millis(p.sleep_ms.unwrap_or(0))).await;
+        if p.refuse == Some(true) {
+            return Err(ActionError::InvalidInput(format!("refused on attempt {attempt}")));
+        }
         if attempt <= p.fail_times.unwrap_or(0) {
-            return Err(ActionError::InvalidInput(format!("planned failure {attempt}")));
+            // A failure that may pass on its own (a service down), so it is retried.
+            return Err(ActionError::Remote(format!("planned failure {attempt}")));
         }
         *self
             .0
@@ -214,10 +222,7 @@ async fn failures_are_retried_with_the_configured_backoff() {
     assert_eq!(job.outcome.as_deref(), Some("failed"));
     assert_eq!(job.attempts, 2);
     assert_eq!(seen.attempts("doomed").len(), 2);
-    assert_eq!(
-        job.result.unwrap()["errors"][0]["code"],
-        "GGT_INVALID_ACTION_INPUT"
-    );
+    assert_eq!(job.result.unwrap()["errors"][0]["code"], "GGT_INTERNAL_ERROR");
     worker.shutdown().await;
 }
 
@@ -512,19 +517,41 @@ async fn a_duplicate_id_is_refused() {
 async fn enqueueing_in_a_transaction_commits_with_it() {
     use sea_orm::TransactionTrait;
     let (app, _) = app().await;
-    let caller = app.api.caller.clone();
     let txn = app.db.begin().await.unwrap();
-    let id = queue::enqueue(&txn, &probe(json!({"key": "t"})), &caller, &Options::default())
+    let ids = queue::enqueue(&app.api, &txn, &[probe(json!({"key": "t"}))], &Options::default())
         .await
         .unwrap();
     txn.rollback().await.unwrap();
-    assert!(app.api.background_action(&id).await.unwrap().is_none());
+    assert!(app.api.background_action(&ids[0]).await.unwrap().is_none());
     let txn = app.db.begin().await.unwrap();
-    let id = queue::enqueue(&txn, &probe(json!({"key": "t"})), &caller, &Options::default())
+    let ids = queue::enqueue(&app.api, &txn, &[probe(json!({"key": "t"}))], &Options::default())
         .await
         .unwrap();
     txn.commit().await.unwrap();
-    assert!(app.api.background_action(&id).await.unwrap().is_some());
+    assert!(app.api.background_action(&ids[0]).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn errors_that_cannot_pass_are_not_retried() {
+    let (app, seen) = app().await;
+    let id = app
+        .api
+        .enqueue(
+            &probe(json!({"key": "refused", "refuse": true})),
+            &options(json!({"retries": {"retryCount": 5}})),
+        )
+        .await
+        .unwrap();
+    let worker = Worker::start(app.api.clone(), fast(1));
+    let job = settled(&app.api, &id, Duration::from_secs(10)).await;
+    assert_eq!(job.state, State::Failed);
+    assert_eq!(job.attempts, 1, "bad input fails at once: {job:?}");
+    assert_eq!(seen.attempts("refused").len(), 1);
+    assert_eq!(
+        job.result.unwrap()["errors"][0]["code"],
+        "GGT_INVALID_ACTION_INPUT"
+    );
+    worker.shutdown().await;
 }
 
 #[tokio::test]
@@ -532,8 +559,10 @@ async fn a_model_action_runs_in_the_background_for_its_store() {
     use sea_orm::EntityTrait;
     let (app, _) = app().await;
     let store = crate::support::seed::store(&app.db, "bg-store").await;
+    // A store's own caller (a merchant's session), not the gateway's code.
     let api = app.api.as_caller(bcgraph::action::Caller {
-        tenant: Some(store),
+        tenant: Tenant::Store(store),
+        internal: false,
         ..app.api.caller.clone()
     });
     let id = api
@@ -547,7 +576,7 @@ async fn a_model_action_runs_in_the_background_for_its_store() {
         .await
         .unwrap();
     let worker = Worker::start(app.api.clone(), fast(1));
-    let job = settled(&app.api, &id, Duration::from_secs(10)).await;
+    let job = settled(&api, &id, Duration::from_secs(10)).await;
     assert_eq!(job.state, State::Completed, "{job:?}");
     let product_id = job.result.unwrap()["result"]["id"].as_i64().unwrap();
     let record = entity::bigcommerce::product::Entity::find_by_id(product_id)
@@ -562,7 +591,8 @@ async fn a_model_action_runs_in_the_background_for_its_store() {
     );
     // Another store cannot see the job.
     let stranger = app.api.as_caller(bcgraph::action::Caller {
-        tenant: Some(store + 1000),
+        tenant: Tenant::Store(store + 1000),
+        internal: false,
         ..app.api.caller.clone()
     });
     assert!(stranger.background_action(&id).await.unwrap().is_none());

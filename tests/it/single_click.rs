@@ -3,7 +3,6 @@
 //! callbacks that must change nothing.
 
 use crate::support::{CLIENT_ID, CLIENT_SECRET, TestApp, error_codes, payload, seed};
-use bcgraph::action::Caller;
 use bcgraph::bigcommerce::access_token;
 use bcgraph::queue::{Job, Options};
 use fake_bigcommerce::{FakeBigCommerce, FakeOptions, OAuthGrant, OAuthOptions, StoreSpec};
@@ -176,10 +175,7 @@ async fn install_load_uninstall_reinstall() {
     );
 
     // Work queued for the store, waiting for its time.
-    let as_store = app.api.as_caller(Caller {
-        tenant: Some(store),
-        ..app.api.caller.clone()
-    });
+    let as_store = app.api.within_store(store);
     let later = Options::from_json(&json!({"startAt": "2099-01-01T00:00:00.000Z"})).unwrap();
     let job = Job::global("bigcommerce/pullProduct", json!({"bigcommerceId": 1}));
     let queued = as_store.enqueue(&job, &later).await.unwrap();

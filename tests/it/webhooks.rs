@@ -490,10 +490,7 @@ async fn max_concurrency_holds_across_serve_processes() {
     .expect("fake starts");
     let app = gateway(&fake).await;
     let store_id = seed::store(&app.db, HASH).await;
-    let caller = bcgraph::action::Caller {
-        tenant: Some(store_id),
-        ..app.api.caller.clone()
-    };
+    let api = app.api.within_store(store_id);
     let ids: Vec<i64> = fake
         .store(HASH)
         .unwrap()
@@ -503,7 +500,7 @@ async fn max_concurrency_holds_across_serve_processes() {
             .unwrap();
     for id in &ids {
         let job = bcgraph::queue::Job::global("bigcommerce/pullProduct", json!({"bigcommerceId": id}));
-        queue::enqueue(&app.db, &job, &caller, &options).await.unwrap();
+        queue::enqueue(&api, &app.db, &[job], &options).await.unwrap();
     }
     let serve = || {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_bcgraph"));
@@ -557,18 +554,13 @@ async fn a_job_of_a_killed_process_runs_again_elsewhere() {
     .expect("fake starts");
     let app = gateway(&fake).await;
     let store_id = seed::store(&app.db, HASH).await;
-    let caller = bcgraph::action::Caller {
-        tenant: Some(store_id),
-        ..app.api.caller.clone()
-    };
+    let api = app.api.within_store(store_id);
     let id: i64 = fake
         .store(HASH)
         .unwrap()
         .with_data(|d| *d.products.keys().next().unwrap());
     let job = bcgraph::queue::Job::global("bigcommerce/pullProduct", json!({"bigcommerceId": id}));
-    let job_id = queue::enqueue(&app.db, &job, &caller, &Default::default())
-        .await
-        .unwrap();
+    let job_id = api.enqueue(&job, &Default::default()).await.unwrap();
     let serve = || {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_bcgraph"));
         command

@@ -17,9 +17,24 @@ pub struct Model {
     #[sea_orm(column_type = "JsonBinary")]
     pub roles: Json,
     pub revoked_at: Option<DateTimeUtc>,
+    /// The one store a non-admin key acts for.
+    pub store_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "crate::bigcommerce::store::Entity",
+        from = "Column::StoreId",
+        to = "crate::bigcommerce::store::Column::Id"
+    )]
+    Store,
+}
+
+impl Related<crate::bigcommerce::store::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Store.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -3,6 +3,8 @@
 
 use super::{MODEL, Outcome, Request, Syncer};
 use crate::action::{ActionError, Api, Caller, GlobalAction, GlobalActions, ModelAction, Param, ParamType};
+use crate::query::Tenant;
+use sea_orm::ConnectionTrait;
 use crate::bigcommerce::handlers::resolve_store;
 use crate::bigcommerce::mapping::id_of;
 use crate::query::Record;
@@ -26,15 +28,24 @@ fn sync_params() -> Vec<Param> {
     ]
 }
 
-/// Create a sync of `store` and queue the job that runs it.
+/// Create a sync of `store` and queue the job that runs it, in one transaction: a sync
+/// never exists without its job (an unfinished sync blocks the store's next ones).
 pub async fn start(api: &Api, store: i64, request: Request) -> Result<Record, ActionError> {
-    let sync = super::create(api, store, request).await?;
-    enqueue(api, store, sync.id(), format!("bigcommerce-sync-{}", sync.id())).await?;
+    let txn = api.begin().await?;
+    let sync = super::create_in(api, &txn, store, request).await?;
+    enqueue(api, &txn, store, sync.id(), format!("bigcommerce-sync-{}", sync.id())).await?;
+    txn.commit().await?;
     Ok(sync)
 }
 
-/// Queue the job that runs sync `id`, as background action `job_id`.
-async fn enqueue(api: &Api, store: i64, id: i64, job_id: String) -> Result<String, ActionError> {
+/// Queue the job that runs sync `id`, as the gateway's own background action `job_id`.
+async fn enqueue<C: ConnectionTrait>(
+    api: &Api,
+    conn: &C,
+    store: i64,
+    id: i64,
+    job_id: String,
+) -> Result<String, ActionError> {
     let options = Options {
         queue: Some(QueueOption {
             name: QUEUE.to_owned(),
@@ -43,12 +54,14 @@ async fn enqueue(api: &Api, store: i64, id: i64, job_id: String) -> Result<Strin
         id: Some(job_id),
         ..Default::default()
     };
-    let caller = Caller {
-        tenant: Some(store),
-        ..Caller::default()
-    };
     let job = Job::global(RESUME, json!({"id": id}));
-    Ok(queue::enqueue(&api.db, &job, &caller, &options).await?)
+    let mut ids = queue::enqueue(&system_for(api, store), conn, &[job], &options).await?;
+    Ok(ids.pop().unwrap_or_default())
+}
+
+/// The gateway's own code acting for `store`: its jobs are internal, whoever asked.
+fn system_for(api: &Api, store: i64) -> Api {
+    api.as_caller(Caller::system(api.caller.permissions.clone()).within_store(store))
 }
 
 /// `runSync(sync: {store, models, syncSince, force})`: create a sync and run it in the background.
@@ -84,23 +97,23 @@ impl ModelAction for RunSync {
                 id_of(v).ok_or_else(|| ActionError::InvalidInput("store._link must be a store id".into()))
             });
             let store = match (api.caller.tenant, linked.transpose()?) {
-                (Some(tenant), Some(linked)) if linked != tenant => {
+                (Tenant::None, _) => {
+                    return Err(ActionError::PermissionDenied(
+                        "this session belongs to no store".into(),
+                    ));
+                }
+                (Tenant::Store(tenant), Some(linked)) if linked != tenant => {
                     return Err(ActionError::PermissionDenied(
                         "a store session may only sync its own store".into(),
                     ));
                 }
-                (Some(tenant), _) => tenant,
-                (None, Some(linked)) => linked,
-                (None, None) => return Err(ActionError::InvalidInput("store is required".into())),
+                (Tenant::Store(tenant), _) => tenant,
+                (Tenant::System, Some(linked)) => linked,
+                (Tenant::System, None) => {
+                    return Err(ActionError::InvalidInput("store is required".into()));
+                }
             };
-            let installed = resolve_store(
-                &api.as_caller(Caller {
-                    tenant: Some(store),
-                    ..api.caller.clone()
-                }),
-                None,
-            )
-            .await?;
+            let installed = resolve_store(&api.within_store(store), None).await?;
             start(api, installed.id, Request::from_json(&input)?).await
         })
     }
@@ -209,7 +222,7 @@ impl GlobalAction for ResumeSync {
             .ok_or_else(|| ActionError::InvalidInput("this process does not run syncs".into()))?;
         match syncer.run(api, params.id, &()).await? {
             // Retried by the queue until the other process's lease runs out.
-            Outcome::Busy(until) => Err(ActionError::InvalidInput(format!(
+            Outcome::Busy(until) => Err(ActionError::Busy(format!(
                 "sync {} is held by another process until {until}",
                 params.id
             ))),
@@ -281,18 +294,14 @@ async fn tend(
                 id: Some(format!("bigcommerce-scheduled-sync-{store}-{slot}")),
                 ..Default::default()
             };
-            let caller = Caller {
-                tenant: Some(store),
-                ..Caller::default()
-            };
             let job = Job::global("bigcommerce/syncStore", json!({}));
-            let queued = queue::enqueue(&api.db, &job, &caller, &options).await;
-            duplicate_is_fine(queued.map_err(ActionError::from))
+            let queued = queue::enqueue(&system_for(api, store), &api.db, &[job], &options).await;
+            duplicate_is_fine(queued.map(|_| String::new()).map_err(ActionError::from))
         }
         Some(sync) => match sync.lease_until {
             Some(lease) if lease < now => {
                 let job_id = format!("bigcommerce-sync-{}-after-{}", sync.id, lease.timestamp_millis());
-                duplicate_is_fine(enqueue(api, store, sync.id, job_id).await)
+                duplicate_is_fine(enqueue(api, &api.db, store, sync.id, job_id).await)
             }
             // Running somewhere, or waiting for its job.
             _ => Ok(()),

@@ -19,7 +19,7 @@ pub use resource::Resource;
 
 use super::handlers::{StoreRef, store_client};
 use super::{BigCommerce, StoreClient};
-use crate::action::{ActionError, Api, Caller};
+use crate::action::{ActionError, Api};
 use crate::query::sql::Sql;
 use chrono::{DateTime, Utc};
 use entity::bigcommerce::sync as row;
@@ -151,27 +151,28 @@ pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 }
 
 fn store_caller(api: &Api, store: i64) -> Api {
-    api.as_caller(Caller {
-        tenant: Some(store),
-        ..api.caller.clone()
-    })
+    api.within_store(store)
 }
 
 async fn load(api: &Api, id: i64) -> Result<row::Model, ActionError> {
     let found = row::Entity::find_by_id(id).one(&api.db).await?;
     found
-        .filter(|r| api.caller.tenant.is_none_or(|t| t == r.store_id))
+        .filter(|r| api.caller.tenant.admits(r.store_id))
         .ok_or_else(|| ActionError::NotFound(format!("no sync {id}")))
 }
 
 /// The store's sync that has not finished, if any.
 pub async fn unfinished(api: &Api, store: i64) -> Result<Option<row::Model>, ActionError> {
+    unfinished_in(&api.db, store).await
+}
+
+async fn unfinished_in<C: ConnectionTrait>(conn: &C, store: i64) -> Result<Option<row::Model>, ActionError> {
     use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
     Ok(row::Entity::find()
         .filter(row::Column::StoreId.eq(store))
         .filter(row::Column::State.is_in(UNFINISHED.iter().copied()))
         .order_by_asc(row::Column::Id)
-        .one(&api.db)
+        .one(conn)
         .await?)
 }
 
@@ -179,8 +180,22 @@ pub async fn unfinished(api: &Api, store: i64) -> Result<Option<row::Model>, Act
 /// what changed since the last completed sync started (less [`OVERLAP`]), or everything
 /// when none has completed. Refused while another sync of the store is unfinished.
 pub async fn create(api: &Api, store: i64, request: Request) -> Result<crate::query::Record, ActionError> {
+    let txn = api.begin().await?;
+    let sync = create_in(api, &txn, store, request).await?;
+    txn.commit().await?;
+    Ok(sync)
+}
+
+/// [`create`] inside the caller's transaction, so that whatever goes with the new
+/// sync (its job) commits with it or not at all.
+pub async fn create_in<C: ConnectionTrait>(
+    api: &Api,
+    conn: &C,
+    store: i64,
+    request: Request,
+) -> Result<crate::query::Record, ActionError> {
     use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
-    if let Some(other) = unfinished(api, store).await? {
+    if let Some(other) = unfinished_in(conn, store).await? {
         return Err(ActionError::InvalidInput(format!(
             "sync {} of this store has not finished; abort it or wait for it",
             other.id
@@ -193,7 +208,7 @@ pub async fn create(api: &Api, store: i64, request: Request) -> Result<crate::qu
             .filter(row::Column::StoreId.eq(store))
             .filter(row::Column::State.eq("completed"))
             .order_by_desc(row::Column::StartedAt)
-            .one(&api.db)
+            .one(conn)
             .await?
             .and_then(|last| last.started_at)
             .map(|started| started - chrono::Duration::from_std(OVERLAP).unwrap_or_default()),
@@ -201,7 +216,7 @@ pub async fn create(api: &Api, store: i64, request: Request) -> Result<crate::qu
     let models: Vec<&str> = request.models.iter().map(|m| m.name()).collect();
     store_caller(api, store)
         .model(MODEL)
-        .create(json!({
+        .create_in(conn, json!({
             "store": {"_link": store},
             "models": if models.is_empty() { Json::Null } else { json!(models) },
             "syncSince": since.map(|s| s.to_rfc3339()),

@@ -171,7 +171,7 @@ impl TestApp {
             .await
             .expect("state");
         let api = state.api.clone();
-        let (_, admin_key) = api_keys::create(&db, "tests", &["system-admin".to_owned()])
+        let (_, admin_key) = api_keys::create(&db, "tests", &["system-admin".to_owned()], None)
             .await
             .expect("api key");
         let server = tokio::spawn(async move {
