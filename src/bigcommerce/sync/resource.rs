@@ -459,33 +459,34 @@ pub async fn delete_missing(
     covered: &Covered<'_>,
     seen: &HashSet<i64>,
 ) -> Result<u64, ActionError> {
-    let table = &api
+    let model = api
         .registry
         .find(model)
-        .ok_or_else(|| ActionError::InvalidInput(format!("no model {model}")))?
-        .table;
+        .ok_or_else(|| ActionError::InvalidInput(format!("no model {model}")))?;
+    let tenant = api.caller.tenant.narrowed_to(store);
     let mut sql = Sql::new(api.db.get_database_backend());
-    sql.push("SELECT \"id\", \"bigcommerce_id\", \"store_id\" FROM ")
-        .ident(table)
-        .push(" WHERE ");
+    sql.push("SELECT t0.\"id\", t0.\"bigcommerce_id\" FROM ")
+        .ident(&model.table)
+        .push(" t0 WHERE ");
     match covered {
         Covered::Range { after, up_to, scope } => {
-            sql.push("\"store_id\" = ").bind(store.into());
+            sql.push("1=1");
+            tenant.restrict(&mut sql, model, "t0", true);
             if let Some(after) = after {
-                sql.push(" AND \"bigcommerce_id\" > ").bind((*after).into());
+                sql.push(" AND t0.\"bigcommerce_id\" > ").bind((*after).into());
             }
             if let Some(up_to) = up_to {
-                sql.push(" AND \"bigcommerce_id\" <= ").bind((*up_to).into());
+                sql.push(" AND t0.\"bigcommerce_id\" <= ").bind((*up_to).into());
             }
             if let Some(scope) = scope {
                 sql.push(" AND ").push(scope);
             }
         }
         Covered::Parents(_, []) => return Ok(0),
-        // By parent alone: PostgreSQL's plan for `store_id = $1 AND parent IN (...)`,
-        // made while the table was small, scans the store's rows; the store is checked below.
+        // The parents choose the rows: PostgreSQL's plan for `store_id = $1 AND parent IN
+        // (...)`, made while the table was small, scans the store's rows.
         Covered::Parents(column, parents) => {
-            sql.ident(column).push(" IN (");
+            sql.column("t0", column).push(" IN (");
             for (i, parent) in parents.iter().enumerate() {
                 if i > 0 {
                     sql.push(", ");
@@ -493,18 +494,19 @@ pub async fn delete_missing(
                 sql.bind((*parent).into());
             }
             sql.push(")");
+            tenant.restrict(&mut sql, model, "t0", false);
         }
     }
     let rows = api.db.query_all_raw(sql.build()).await?;
     let mut gone = Vec::new();
     for row in rows {
         let (id, bigcommerce_id): (i64, i64) = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
-        if row.try_get_by_index::<i64>(2)? == store && !seen.contains(&bigcommerce_id) {
+        if !seen.contains(&bigcommerce_id) {
             gone.push(id);
         }
     }
     let mut deleted = 0;
-    for result in api.model(model).bulk_delete(gone).await {
+    for result in api.model_by_id(model.id).bulk_delete(gone).await {
         match result {
             Ok(()) => deleted += 1,
             // Deleted meanwhile (say, by a webhook): what we wanted.
