@@ -70,6 +70,17 @@ impl RequestContext {
             .map_err(|e| coded(e.code(), e.public_message()))
     }
 
+    /// Refuse a list of `model` whose filter reads a related model the caller may not
+    /// read (a filter by a hidden customer's email would tell it anyway).
+    pub fn check_list(&self, model: &Model, args: &crate::query::PageArgs) -> async_graphql::Result<()> {
+        self.check_read(model)?;
+        let registry = &self.api.registry;
+        for related in args.cond.related_models(registry, model.id) {
+            self.check_read(registry.get(related))?;
+        }
+        Ok(())
+    }
+
     /// The handle through which the response is patched after execution.
     pub fn null_items(&self) -> NullItems {
         self.null_items.clone()
@@ -258,7 +269,7 @@ fn find_many(registry: &Arc<Registry>, model: &Model) -> Field {
                 let exact = ctx.look_ahead().field("pageInfo").field(across).exists();
                 let columns = models::connection_columns(model, ctx.ctx.field());
                 let context = ctx.data::<RequestContext>()?;
-                context.check_read(model)?;
+                context.check_list(model, &args)?;
                 let reader = &context.reader;
                 let page = reader
                     .page(model_id, &args, &columns, exact)

@@ -306,7 +306,7 @@ async fn has_many<'a>(
     let args = page_args(registry, registry.get(target_id), &ctx.args)?;
     let sort = args.sort.clone();
     let context = ctx.data::<RequestContext>()?;
-    context.check_read(registry.get(target_id))?;
+    context.check_list(registry.get(target_id), &args)?;
     let loaders = &context.loaders;
     let columns = connection_columns(registry.get(target_id), ctx.ctx.field());
     let key = loaders.children.loader().key(ChildSpec {

@@ -55,6 +55,35 @@ pub enum Cond {
     Search(String),
 }
 
+impl Cond {
+    /// The models a condition on `model` reads through its relationships: a caller
+    /// filters only by what it may read.
+    pub fn related_models(&self, registry: &Registry, model: ModelId) -> Vec<ModelId> {
+        let mut out = Vec::new();
+        self.collect_related(registry, model, &mut out);
+        out
+    }
+
+    fn collect_related(&self, registry: &Registry, model: ModelId, out: &mut Vec<ModelId>) {
+        match self {
+            Cond::All(items) | Cond::Any(items) => {
+                for item in items {
+                    item.collect_related(registry, model, out);
+                }
+            }
+            Cond::Not(inner) => inner.collect_related(registry, model, out),
+            Cond::BelongsTo { relation, inner } | Cond::HasMany { relation, inner, .. } => {
+                let target = registry.get(model).relations[*relation].target;
+                if !out.contains(&target) {
+                    out.push(target);
+                }
+                inner.collect_related(registry, target, out);
+            }
+            _ => {}
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Cmp {
     Lt,
