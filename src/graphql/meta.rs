@@ -87,6 +87,7 @@ pub fn register(schema: SchemaBuilder, registry: &Arc<Registry>) -> SchemaBuilde
                         return Ok(None);
                     };
                     let context = ctx.data::<super::RequestContext>()?;
+                    context.check_read(context.api.registry.get(tenant))?;
                     Ok(context
                         .reader
                         .find(tenant, store)

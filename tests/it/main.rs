@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per area.
 
 mod auth;
+mod authorization;
 mod background_api;
 mod bad_input;
 mod bigcommerce_client;
