@@ -219,7 +219,8 @@ async fn shutdown_signal() {
 async fn api_key(db: &sea_orm::DatabaseConnection, command: ApiKeyCommand) -> anyhow::Result<()> {
     match command {
         ApiKeyCommand::Create { role, name, store } => {
-            let (id, key) = api_keys::create(db, &name, std::slice::from_ref(&role), store.as_deref()).await?;
+            let (id, key) =
+                api_keys::create(db, &name, std::slice::from_ref(&role), store.as_deref()).await?;
             let bound = store.map(|s| format!(", store {s}")).unwrap_or_default();
             eprintln!("created API key {id} ({name}, role {role}{bound}); it is shown once:");
             println!("{key}");

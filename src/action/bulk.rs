@@ -92,8 +92,9 @@ async fn resolve_links(
                     continue;
                 }
                 // A link names a record: only one the caller may read.
-                Some(_) if !ctx.registry.get(relation.target).is_tenant
-                    && !ctx.caller.may(ctx.registry.get(relation.target), "read") =>
+                Some(_)
+                    if !ctx.registry.get(relation.target).is_tenant
+                        && !ctx.caller.may(ctx.registry.get(relation.target), "read") =>
                 {
                     let target = ctx.registry.get(relation.target);
                     slots_failed.insert(*idx, ctx.caller.check(target, "read").unwrap_err());

@@ -112,7 +112,12 @@ pub fn field_value(model: &Model, field: usize, v: Json) -> Result<Value, FieldE
 /// Parse `input` for `model`. Field type errors are collected into one
 /// `InvalidRecord`; input of the wrong shape is `InvalidInput`. Hidden fields (an
 /// access token) are input only from the gateway's own code (`internal`).
-pub fn parse(registry: &Registry, model: &Model, input: Json, internal: bool) -> Result<RecordInput, ActionError> {
+pub fn parse(
+    registry: &Registry,
+    model: &Model,
+    input: Json,
+    internal: bool,
+) -> Result<RecordInput, ActionError> {
     let mut errors = Vec::new();
     let parsed = parse_into(registry, internal, model, input, &mut errors)?;
     if errors.is_empty() {

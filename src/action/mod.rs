@@ -280,7 +280,12 @@ pub struct ModelApi<'a> {
 impl ModelApi<'_> {
     fn parse(&self, input: Json) -> Result<RecordInput, ActionError> {
         let registry = &self.api.registry;
-        input::parse(registry, registry.get(self.model), input, self.api.caller.internal)
+        input::parse(
+            registry,
+            registry.get(self.model),
+            input,
+            self.api.caller.internal,
+        )
     }
 
     pub async fn create(&self, input: Json) -> Result<Record, ActionError> {

@@ -638,9 +638,8 @@ pub async fn upsert<C: ConnectionTrait>(
         .pop()
         .flatten();
     // A conflict with a record the caller may not touch writes nothing.
-    let (id, how) = written.ok_or_else(|| {
-        ActionError::NotFound(format!("{} not found", model.qualified_name()))
-    })?;
+    let (id, how) =
+        written.ok_or_else(|| ActionError::NotFound(format!("{} not found", model.qualified_name())))?;
     let record = ctx
         .find(conn, model_id, id)
         .await?

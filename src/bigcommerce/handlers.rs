@@ -118,7 +118,9 @@ async fn local_ids(
         .find(model)
         .ok_or_else(|| ActionError::InvalidInput(format!("no model {model}")))?;
     let mut sql = Sql::new(api.db.get_database_backend());
-    sql.push("SELECT t0.\"id\" FROM ").ident(&model.table).push(" t0 WHERE 1=1");
+    sql.push("SELECT t0.\"id\" FROM ")
+        .ident(&model.table)
+        .push(" t0 WHERE 1=1");
     api.caller
         .tenant
         .narrowed_to(store)

@@ -366,7 +366,10 @@ async fn pending_in_scope<C: ConnectionTrait>(conn: &C, scope: Scope) -> Result<
         .bind(scope.key().into())
         .push(" AND \"state\" IN ('waiting', 'running')");
     let row = conn.query_one_raw(sql.build()).await?;
-    Ok(row.map(|r| r.try_get_by_index::<i64>(0)).transpose()?.unwrap_or(0))
+    Ok(row
+        .map(|r| r.try_get_by_index::<i64>(0))
+        .transpose()?
+        .unwrap_or(0))
 }
 
 /// Store one job under `scope`/`key`.

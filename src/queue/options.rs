@@ -179,7 +179,9 @@ impl Options {
         r.initial_interval_ms = r
             .initial_interval_ms
             .clamp(MIN_RETRY_INTERVAL_MS, MAX_RETRY_INTERVAL_MS);
-        r.max_interval_ms = r.max_interval_ms.clamp(r.initial_interval_ms, MAX_RETRY_INTERVAL_MS);
+        r.max_interval_ms = r
+            .max_interval_ms
+            .clamp(r.initial_interval_ms, MAX_RETRY_INTERVAL_MS);
         r.backoff_factor = r.backoff_factor.min(MAX_BACKOFF_FACTOR);
         Ok(options)
     }
@@ -283,16 +285,21 @@ mod tests {
 
     #[test]
     fn callers_get_clamped_retries_and_no_platform_priority() {
-        let o = Options::from_json(&json!({"retries": {"retryCount": 2_000_000_000u32, "initialInterval": 0, "maxInterval": 0}}))
-            .unwrap()
-            .within_policy(false, false)
-            .unwrap();
+        let o = Options::from_json(
+            &json!({"retries": {"retryCount": 2_000_000_000u32, "initialInterval": 0, "maxInterval": 0}}),
+        )
+        .unwrap()
+        .within_policy(false, false)
+        .unwrap();
         assert_eq!(o.retries.retry_count, MAX_RETRY_COUNT);
         assert_eq!(o.retries.initial_interval_ms, MIN_RETRY_INTERVAL_MS);
         assert_eq!(o.retries.max_interval_ms, MIN_RETRY_INTERVAL_MS);
         let platform = Options::from_json(&json!({"priority": "PLATFORM"})).unwrap();
         assert!(platform.within_policy(false, false).is_err());
-        assert_eq!(platform.within_policy(true, false).unwrap().priority, Priority::Platform);
+        assert_eq!(
+            platform.within_policy(true, false).unwrap().priority,
+            Priority::Platform
+        );
     }
 
     #[test]

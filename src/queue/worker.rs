@@ -259,31 +259,44 @@ async fn claim(
     let id: String = row.try_get_by_index(0)?;
     let queue: Option<String> = row.try_get_by_index(4)?;
     let max_concurrency: i32 = row.try_get_by_index(5)?;
-    if let Some(queue) = &queue
-        && postgres
-    {
-        // Serialize claims of this queue across processes, then count again: under
-        // READ COMMITTED this statement sees every claim committed before the lock.
-        let mut lock = Sql::new(backend);
-        lock.push("SELECT \"name\" FROM \"bcgraph_queue\" WHERE \"name\" = ")
-            .bind(queue.clone().into())
-            .push(" FOR UPDATE");
-        txn.query_one_raw(lock.build()).await?;
-        let mut count = Sql::new(backend);
-        count
-            .push(&format!("SELECT COUNT(*) FROM \"{TABLE}\" WHERE \"queue\" = "))
-            .bind(queue.clone().into())
-            .push(" AND \"state\" = 'running' AND \"lease_until\" >= ")
-            .bind(now_ms().into())
-            .push(" AND \"id\" <> ")
-            .bind(id.clone().into());
-        let running: i64 = match txn.query_one_raw(count.build()).await? {
-            Some(r) => r.try_get_by_index(0)?,
-            None => 0,
-        };
-        if running >= max_concurrency as i64 {
-            txn.rollback().await?;
-            return Ok(None);
+    let scope: String = row.try_get_by_index(12)?;
+    if postgres {
+        // Serialize the claims of this queue (and of this store) across processes, then
+        // count again: under READ COMMITTED this statement sees every claim committed
+        // before the lock, which the candidate's own query could not.
+        let mut limits = Vec::new();
+        if let Some(queue) = &queue {
+            let mut lock = Sql::new(backend);
+            lock.push("SELECT \"name\" FROM \"bcgraph_queue\" WHERE \"name\" = ")
+                .bind(queue.clone().into())
+                .push(" FOR UPDATE");
+            limits.push((lock, "queue", queue.clone(), max_concurrency as i64));
+        }
+        if scope.starts_with("store:") {
+            let mut lock = Sql::new(backend);
+            lock.push("SELECT pg_advisory_xact_lock(hashtext(")
+                .bind(format!("bcgraph-scope:{scope}").into())
+                .push("))");
+            limits.push((lock, "scope", scope.clone(), per_store.max(1) as i64));
+        }
+        for (lock, column, value, limit) in limits {
+            txn.query_one_raw(lock.build()).await?;
+            let mut count = Sql::new(backend);
+            count
+                .push(&format!("SELECT COUNT(*) FROM \"{TABLE}\" WHERE \"{column}\" = "))
+                .bind(value.into())
+                .push(" AND \"state\" = 'running' AND \"lease_until\" >= ")
+                .bind(now_ms().into())
+                .push(" AND \"id\" <> ")
+                .bind(id.clone().into());
+            let running: i64 = match txn.query_one_raw(count.build()).await? {
+                Some(r) => r.try_get_by_index(0)?,
+                None => 0,
+            };
+            if running >= limit {
+                txn.rollback().await?;
+                return Ok(None);
+            }
         }
     }
     let attempts: i32 = row.try_get_by_index::<i32>(6)? + 1;
@@ -328,7 +341,6 @@ async fn claim(
             return Ok(None);
         }
     };
-    let scope: String = row.try_get_by_index(12)?;
     let tenant = match row.try_get_by_index::<Option<i64>>(2)? {
         Some(store) => Tenant::Store(store),
         None => Tenant::System,

@@ -79,7 +79,12 @@ struct Snapshot {
 }
 
 /// One row that a cell changed: (table, key, the row before, the row after).
-type Changed = (String, String, Option<Vec<Option<String>>>, Option<Vec<Option<String>>>);
+type Changed = (
+    String,
+    String,
+    Option<Vec<Option<String>>>,
+    Option<Vec<Option<String>>>,
+);
 
 async fn table_names(db: &DatabaseConnection) -> Vec<String> {
     let sql = match db.get_database_backend() {
@@ -120,10 +125,7 @@ impl Snapshot {
     async fn take(db: &DatabaseConnection, names: &[(String, Vec<String>)]) -> Snapshot {
         let mut tables = BTreeMap::new();
         for (table, cols) in names {
-            let list: Vec<String> = cols
-                .iter()
-                .map(|c| format!("CAST(\"{c}\" AS TEXT)"))
-                .collect();
+            let list: Vec<String> = cols.iter().map(|c| format!("CAST(\"{c}\" AS TEXT)")).collect();
             let sql = format!("SELECT {} FROM \"{table}\"", list.join(", "));
             let rows = db
                 .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
@@ -271,7 +273,8 @@ impl Matrix {
         .await
         .expect("fake starts");
         let file = permissions.map(|text| {
-            let path = std::env::temp_dir().join(format!("bcgraph-permissions-{}.json", rand::random::<u64>()));
+            let path =
+                std::env::temp_dir().join(format!("bcgraph-permissions-{}.json", rand::random::<u64>()));
             std::fs::write(&path, text).unwrap();
             path
         });
@@ -342,14 +345,22 @@ impl Matrix {
         let jwt = payload::jwt("storea", 7);
         let mut who = vec![
             Who {
-                name: if restricted { "anonymous (granted everything)" } else { "anonymous" },
+                name: if restricted {
+                    "anonymous (granted everything)"
+                } else {
+                    "anonymous"
+                },
                 auth: None,
                 ws: json!({"type": "anonymous"}),
                 roles: vec![ROLE_ANONYMOUS.into()],
                 tenant: Tenant::None,
             },
             Who {
-                name: if restricted { "store A staff, restricted role" } else { "store A app session" },
+                name: if restricted {
+                    "store A staff, restricted role"
+                } else {
+                    "store A app session"
+                },
                 auth: Some(session),
                 ws: json!({"type": "custom", "bigcommerceSignedPayload": jwt}),
                 roles: vec![ROLE_APP.into()],
@@ -365,9 +376,14 @@ impl Matrix {
         ];
         if restricted {
             let role = "Role-Integration".to_owned();
-            let (_, key) = api_keys::create(&self.app.db, "integration", std::slice::from_ref(&role), Some("storea"))
-                .await
-                .unwrap();
+            let (_, key) = api_keys::create(
+                &self.app.db,
+                "integration",
+                std::slice::from_ref(&role),
+                Some("storea"),
+            )
+            .await
+            .unwrap();
             who.push(Who {
                 name: "store A key, Role-Integration",
                 auth: Some(format!("Bearer {key}")),
@@ -475,9 +491,10 @@ impl Matrix {
             .needs
             .iter()
             .all(|(m, op)| self.perms.allows(&who.roles, self.registry.get(*m), op));
-        let global = w.global.as_ref().is_none_or(|(ns, name)| {
-            self.perms.allows_global(&who.roles, ns.as_deref(), name)
-        });
+        let global = w
+            .global
+            .as_ref()
+            .is_none_or(|(ns, name)| self.perms.allows_global(&who.roles, ns.as_deref(), name));
         model_grants
             && global
             && w.stores.iter().all(|s| who.tenant.admits(*s))
@@ -508,7 +525,11 @@ impl Matrix {
                 Effect::Runs => true,
             };
             if !seen {
-                self.fail(who, &what, format!("allowed, but its effect is missing: {diff:?}"));
+                self.fail(
+                    who,
+                    &what,
+                    format!("allowed, but its effect is missing: {diff:?}"),
+                );
             }
             let foreign = self.foreign_rows(who, &before, &diff);
             if !foreign.is_empty() {
@@ -646,8 +667,16 @@ async fn reads(m: &mut Matrix, who: &Who, model: &Model) {
         .map(|(id, _, _)| *id)
         .collect();
     for store in [m.a, m.b] {
-        let id = if model.is_tenant { store } else { m.fixture[&(model.id, store)] };
-        let expect = if who.tenant.admits(store) { vec![id] } else { vec![] };
+        let id = if model.is_tenant {
+            store
+        } else {
+            m.fixture[&(model.id, store)]
+        };
+        let expect = if who.tenant.admits(store) {
+            vec![id]
+        } else {
+            vec![]
+        };
         m.read(
             who,
             Read {
@@ -735,7 +764,9 @@ async fn reads(m: &mut Matrix, who: &Who, model: &Model) {
         };
         let selection = match rel.kind {
             RelationKind::BelongsTo { .. } => format!("{} {{ id }}", rel.api_id),
-            RelationKind::HasMany { .. } => format!("{}(first: 250) {{ edges {{ node {{ id }} }} }}", rel.api_id),
+            RelationKind::HasMany { .. } => {
+                format!("{}(first: 250) {{ edges {{ node {{ id }} }} }}", rel.api_id)
+            }
         };
         let mut expect = visible.clone();
         expect.extend(related);
@@ -743,7 +774,9 @@ async fn reads(m: &mut Matrix, who: &Who, model: &Model) {
             who,
             Read {
                 what: format!("{plural} with nested {}", rel.api_id),
-                doc: format!("{{ {ns} {{ {plural}(first: 250) {{ edges {{ node {{ id {selection} }} }} }} }} }}"),
+                doc: format!(
+                    "{{ {ns} {{ {plural}(first: 250) {{ edges {{ node {{ id {selection} }} }} }} }} }}"
+                ),
                 vars: json!({}),
                 needs: vec![model.id, target.id],
                 expect,
@@ -764,7 +797,9 @@ async fn reads(m: &mut Matrix, who: &Who, model: &Model) {
                     json!({rel.api_id.clone(): {"id": {"equals": other.to_string()}}}),
                     rows.iter()
                         .filter(|(id, _, fks)| {
-                            visible.contains(id) && fks.get(&field).copied().flatten() == Some(other) && admitted(other)
+                            visible.contains(id)
+                                && fks.get(&field).copied().flatten() == Some(other)
+                                && admitted(other)
                         })
                         .map(|(id, _, _)| *id)
                         .collect(),
@@ -799,7 +834,11 @@ async fn reads(m: &mut Matrix, who: &Who, model: &Model) {
 /// A mutation document of `model`'s namespace that selects `{success errors{code}}` and more.
 fn mutation(model: &Model, field: &str, args: &str, params: &str, more: &str) -> (String, Vec<String>) {
     let ns = ns_of(model);
-    let head = if params.is_empty() { String::new() } else { format!("({params})") };
+    let head = if params.is_empty() {
+        String::new()
+    } else {
+        format!("({params})")
+    };
     (
         format!("mutation{head} {{ {ns} {{ {field}{args} {{ success errors {{ code }} {more} }} }} }}"),
         vec![ns.to_owned(), field.to_owned()],
@@ -995,13 +1034,7 @@ async fn writes(m: &mut Matrix, who: &Who, model: &Model) {
         )
         .await;
         let target = m.scratch(model, store, json!({})).await;
-        let (doc, path) = mutation(
-            model,
-            &format!("delete{p}"),
-            "(id: $id)",
-            "$id: GadgetID!",
-            "",
-        );
+        let (doc, path) = mutation(model, &format!("delete{p}"), "(id: $id)", "$id: GadgetID!", "");
         m.write(
             who,
             Write {
@@ -1083,7 +1116,10 @@ async fn writes(m: &mut Matrix, who: &Who, model: &Model) {
 async fn store_writes(m: &mut Matrix, who: &Who, model: &Model) {
     let table = model.table.clone();
     for store in [m.a, m.b] {
-        for (field, value) in [("ownerEmail", json!("taken@example.com")), ("state", json!("uninstalled"))] {
+        for (field, value) in [
+            ("ownerEmail", json!("taken@example.com")),
+            ("state", json!("uninstalled")),
+        ] {
             let (doc, path) = mutation(
                 model,
                 "updateStore",
@@ -1176,7 +1212,11 @@ async fn nested(m: &mut Matrix, who: &Who, model: &Model) {
         let target_table = target.table.clone();
         for store in [m.a, m.b] {
             let parent = m.scratch(model, a, json!({})).await;
-            let cell = |what: &str, input: Value, needs: Vec<(ModelId, &'static str)>, stores: Vec<i64>, effect: Effect| Write {
+            let cell = |what: &str,
+                        input: Value,
+                        needs: Vec<(ModelId, &'static str)>,
+                        stores: Vec<i64>,
+                        effect: Effect| Write {
                 what: format!("update{p}({}: {what} of store {store})", rel.api_id),
                 doc: doc.clone(),
                 vars: json!({"id": parent.to_string(), "input": {rel.api_id.clone(): input}}),
@@ -1249,7 +1289,9 @@ async fn nested(m: &mut Matrix, who: &Who, model: &Model) {
                     }
                 }
                 RelationKind::HasMany { target_field } => {
-                    let fk = target.relation_of_field(target_field).map(|r| target.relations[r].api_id.clone());
+                    let fk = target
+                        .relation_of_field(target_field)
+                        .map(|r| target.relations[r].api_id.clone());
                     let Some(fk) = fk else { continue };
                     let child_of = json!({fk.clone(): {"_link": parent}});
                     if store == a {
@@ -1271,7 +1313,9 @@ async fn nested(m: &mut Matrix, who: &Who, model: &Model) {
                         );
                         m.write(who, w).await;
                         let parent2 = m.scratch(model, a, json!({})).await;
-                        let child = m.scratch(target, a, json!({fk.clone(): {"_link": parent2}})).await;
+                        let child = m
+                            .scratch(target, a, json!({fk.clone(): {"_link": parent2}}))
+                            .await;
                         let mut w = cell(
                             "_converge deleting",
                             json!([{"_converge": {"values": []}}]),
@@ -1293,7 +1337,9 @@ async fn nested(m: &mut Matrix, who: &Who, model: &Model) {
                         );
                         m.write(who, w).await;
                         let parent3 = m.scratch(model, a, json!({})).await;
-                        let child = m.scratch(target, store, json!({fk.clone(): {"_link": parent3}})).await;
+                        let child = m
+                            .scratch(target, store, json!({fk.clone(): {"_link": parent3}}))
+                            .await;
                         let mut w = cell(
                             "_converge updating",
                             json!([{"_converge": {"values": [{"id": child.to_string(), pf: pv}]}}]),
@@ -1336,14 +1382,49 @@ async fn enqueues(m: &mut Matrix, who: &Who, model: &Model) {
     let inputs = |kind: &str, value: Value| Some((format!("[{kind}{tp}Input!]!"), value));
     let id_arg = format!("id: \"{record}\"");
     let cells: Vec<Cell> = vec![
-        (format!("create{p}"), vec![format!("{api}: $i")], input("Create", m.base_input(model, m.a)), vec!["create"]),
-        (format!("update{p}"), vec![id_arg.clone(), format!("{api}: $i")], input("Update", update.clone()), vec!["update"]),
+        (
+            format!("create{p}"),
+            vec![format!("{api}: $i")],
+            input("Create", m.base_input(model, m.a)),
+            vec!["create"],
+        ),
+        (
+            format!("update{p}"),
+            vec![id_arg.clone(), format!("{api}: $i")],
+            input("Update", update.clone()),
+            vec!["update"],
+        ),
         (format!("delete{p}"), vec![id_arg], None, vec!["delete"]),
-        (format!("upsert{p}"), vec![format!("{api}: $i")], input("Upsert", m.base_input(model, m.a)), vec!["create", "update"]),
-        (format!("bulkCreate{pp}"), vec!["inputs: $i".into()], inputs("BulkCreate", json!([{api.clone(): m.base_input(model, m.a)}])), vec!["create"]),
-        (format!("bulkUpdate{pp}"), vec!["inputs: $i".into()], inputs("BulkUpdate", json!([{"id": record, api.clone(): update}])), vec!["update"]),
-        (format!("bulkUpsert{pp}"), vec!["inputs: $i".into()], inputs("BulkUpsert", json!([{api.clone(): m.base_input(model, m.a)}])), vec!["create", "update"]),
-        (format!("bulkDelete{pp}"), vec![format!("ids: [\"{record}\"]")], None, vec!["delete"]),
+        (
+            format!("upsert{p}"),
+            vec![format!("{api}: $i")],
+            input("Upsert", m.base_input(model, m.a)),
+            vec!["create", "update"],
+        ),
+        (
+            format!("bulkCreate{pp}"),
+            vec!["inputs: $i".into()],
+            inputs("BulkCreate", json!([{api.clone(): m.base_input(model, m.a)}])),
+            vec!["create"],
+        ),
+        (
+            format!("bulkUpdate{pp}"),
+            vec!["inputs: $i".into()],
+            inputs("BulkUpdate", json!([{"id": record, api.clone(): update}])),
+            vec!["update"],
+        ),
+        (
+            format!("bulkUpsert{pp}"),
+            vec!["inputs: $i".into()],
+            inputs("BulkUpsert", json!([{api.clone(): m.base_input(model, m.a)}])),
+            vec!["create", "update"],
+        ),
+        (
+            format!("bulkDelete{pp}"),
+            vec![format!("ids: [\"{record}\"]")],
+            None,
+            vec!["delete"],
+        ),
     ];
     for (field, mut args, input, ops) in cells {
         let (params, vars) = match input {
@@ -1351,7 +1432,11 @@ async fn enqueues(m: &mut Matrix, who: &Who, model: &Model) {
             None => (String::new(), json!({})),
         };
         args.push("backgroundOptions: {startAt: \"2099-01-01T00:00:00.000Z\"}".into());
-        let handles = if field.starts_with("bulk") { "backgroundActions { id }" } else { "backgroundAction { id }" };
+        let handles = if field.starts_with("bulk") {
+            "backgroundActions { id }"
+        } else {
+            "backgroundAction { id }"
+        };
         let doc = format!(
             "mutation{params} {{ background {{ {ns} {{ {field}({}) {{ success errors {{ code }} {handles} }} }} }} }}",
             args.join(", ")
@@ -1411,7 +1496,10 @@ async fn globals(m: &mut Matrix, who: &Who) {
             path.push(name.to_owned());
             let doc = format!(
                 "mutation {{ {} }}",
-                wrap(format!("{name}({}) {{ success errors {{ code }} }}", args.join(", ")))
+                wrap(format!(
+                    "{name}({}) {{ success errors {{ code }} }}",
+                    args.join(", ")
+                ))
             );
             m.write(
                 who,
@@ -1432,13 +1520,18 @@ async fn globals(m: &mut Matrix, who: &Who) {
             .await;
             // Whatever it started (a sync) ends, so that the next cell starts clean.
             for s in [m.a, m.b] {
-                bcgraph::bigcommerce::sync::abort_store(&m.app.api, s).await.unwrap();
+                bcgraph::bigcommerce::sync::abort_store(&m.app.api, s)
+                    .await
+                    .unwrap();
             }
             let mut bg_args = args.clone();
             bg_args.push("backgroundOptions: {startAt: \"2099-01-01T00:00:00.000Z\"}".into());
             let doc = format!(
                 "mutation {{ background {{ {} }} }}",
-                wrap(format!("{name}({}) {{ success errors {{ code }} backgroundAction {{ id }} }}", bg_args.join(", ")))
+                wrap(format!(
+                    "{name}({}) {{ success errors {{ code }} backgroundAction {{ id }} }}",
+                    bg_args.join(", ")
+                ))
             );
             let mut bg_path = vec!["background".to_owned()];
             bg_path.extend(path);
@@ -1477,11 +1570,25 @@ async fn model_actions(m: &mut Matrix, who: &Who) {
                         .unwrap()
                         .id();
                     let (doc, _) = mutation(model, &name, "(id: $id)", "$id: GadgetID!", "");
-                    (doc, json!({"id": sync.to_string()}), Effect::Touches(model.table.clone(), sync.to_string()))
+                    (
+                        doc,
+                        json!({"id": sync.to_string()}),
+                        Effect::Touches(model.table.clone(), sync.to_string()),
+                    )
                 } else {
                     let input = format!("{}{t}Input", pascal(action.name()));
-                    let (doc, _) = mutation(model, &name, &format!("({}: $input)", model.api_id), &format!("$input: {input}"), "");
-                    (doc, json!({"input": {"store": {"_link": store.to_string()}}}), Effect::Adds(model.table.clone()))
+                    let (doc, _) = mutation(
+                        model,
+                        &name,
+                        &format!("({}: $input)", model.api_id),
+                        &format!("$input: {input}"),
+                        "",
+                    );
+                    (
+                        doc,
+                        json!({"input": {"store": {"_link": store.to_string()}}}),
+                        Effect::Adds(model.table.clone()),
+                    )
                 };
                 m.write(
                     who,
@@ -1501,7 +1608,9 @@ async fn model_actions(m: &mut Matrix, who: &Who) {
                 )
                 .await;
                 for s in [m.a, m.b] {
-                    bcgraph::bigcommerce::sync::abort_store(&m.app.api, s).await.unwrap();
+                    bcgraph::bigcommerce::sync::abort_store(&m.app.api, s)
+                        .await
+                        .unwrap();
                 }
             }
         }
@@ -1511,9 +1620,30 @@ async fn model_actions(m: &mut Matrix, who: &Who) {
 /// Cancelling and watching background actions of each scope.
 async fn background_actions(m: &mut Matrix, who: &Who) {
     let owners: Vec<(&str, Caller)> = vec![
-        ("store A", Caller { tenant: Tenant::Store(m.a), internal: false, ..m.app.api.caller.clone() }),
-        ("store B", Caller { tenant: Tenant::Store(m.b), internal: false, ..m.app.api.caller.clone() }),
-        ("system", Caller { tenant: Tenant::System, internal: false, ..m.app.api.caller.clone() }),
+        (
+            "store A",
+            Caller {
+                tenant: Tenant::Store(m.a),
+                internal: false,
+                ..m.app.api.caller.clone()
+            },
+        ),
+        (
+            "store B",
+            Caller {
+                tenant: Tenant::Store(m.b),
+                internal: false,
+                ..m.app.api.caller.clone()
+            },
+        ),
+        (
+            "system",
+            Caller {
+                tenant: Tenant::System,
+                internal: false,
+                ..m.app.api.caller.clone()
+            },
+        ),
         ("the gateway's own", m.app.api.caller.within_store(m.a)),
     ];
     let later = Options::from_json(&json!({"startAt": "2099-01-01T00:00:00.000Z"})).unwrap();
@@ -1527,9 +1657,16 @@ async fn background_actions(m: &mut Matrix, who: &Who) {
                 let stored = format!("{scope}/{key}");
                 let id = if full { stored.clone() } else { key.clone() };
                 // A caller reaches its own scope's actions by their ids; the system any by its full id.
-                let reaches = (!full && who.scope().as_deref() == Some(scope.as_str())) || (full && who.tenant.is_system());
-                let args = if field == "cancel" { "(id: $id)" } else { "(ids: [$id])" };
-                let doc = format!("mutation($id: String!) {{ background {{ {field}{args} {{ success errors {{ code }} }} }} }}");
+                let reaches = (!full && who.scope().as_deref() == Some(scope.as_str()))
+                    || (full && who.tenant.is_system());
+                let args = if field == "cancel" {
+                    "(id: $id)"
+                } else {
+                    "(ids: [$id])"
+                };
+                let doc = format!(
+                    "mutation($id: String!) {{ background {{ {field}{args} {{ success errors {{ code }} }} }} }}"
+                );
                 m.write(
                     who,
                     Write {
@@ -1592,7 +1729,11 @@ async fn subscription(m: &mut Matrix, who: &Who, owner: &str, form: &str, id: &s
     let answer = answer.unwrap_or_default();
     let seen = answer["payload"]["data"]["backgroundAction"]["status"] == "scheduled";
     if seen != reaches {
-        m.fail(who, &what, format!("expected to reach it: {reaches}, answered {answer}"));
+        m.fail(
+            who,
+            &what,
+            format!("expected to reach it: {reaches}, answered {answer}"),
+        );
     }
     let _ = ws.close(None).await;
 }
@@ -1611,9 +1752,15 @@ async fn session_and_metadata(m: &mut Matrix, who: &Who) {
         .await;
     let roles: Vec<String> = response["data"]["currentSession"]["roles"]
         .as_array()
-        .map(|r| r.iter().filter_map(|r| r["key"].as_str().map(str::to_owned)).collect())
+        .map(|r| {
+            r.iter()
+                .filter_map(|r| r["key"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
-    let store_id = response["data"]["currentSession"]["bigcommerceStoreId"].as_str().map(str::to_owned);
+    let store_id = response["data"]["currentSession"]["bigcommerceStoreId"]
+        .as_str()
+        .map(str::to_owned);
     if roles != who.roles || store_id != who.tenant.store().map(|s| s.to_string()) {
         m.fail(who, "currentSession", format!("answered {response}"));
     }
@@ -1662,7 +1809,10 @@ async fn run_matrix(permissions: Option<&str>) -> (usize, Vec<String>) {
 }
 
 fn report(name: &str, cells: usize, failures: &[String]) {
-    eprintln!("authorization matrix ({name}): {cells} cells, {} failed", failures.len());
+    eprintln!(
+        "authorization matrix ({name}): {cells} cells, {} failed",
+        failures.len()
+    );
     assert!(
         failures.is_empty(),
         "{} of {cells} cells failed:\n{}",

@@ -3,13 +3,13 @@
 
 use super::{MODEL, Outcome, Request, Syncer};
 use crate::action::{ActionError, Api, Caller, GlobalAction, GlobalActions, ModelAction, Param, ParamType};
-use crate::query::Tenant;
-use sea_orm::ConnectionTrait;
 use crate::bigcommerce::handlers::resolve_store;
 use crate::bigcommerce::mapping::id_of;
 use crate::query::Record;
+use crate::query::Tenant;
 use crate::queue::{self, Job, Options, QueueOption};
 use futures::future::BoxFuture;
+use sea_orm::ConnectionTrait;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use std::time::Duration;
@@ -33,7 +33,14 @@ fn sync_params() -> Vec<Param> {
 pub async fn start(api: &Api, store: i64, request: Request) -> Result<Record, ActionError> {
     let txn = api.begin().await?;
     let sync = super::create_in(api, &txn, store, request).await?;
-    enqueue(api, &txn, store, sync.id(), format!("bigcommerce-sync-{}", sync.id())).await?;
+    enqueue(
+        api,
+        &txn,
+        store,
+        sync.id(),
+        format!("bigcommerce-sync-{}", sync.id()),
+    )
+    .await?;
     txn.commit().await?;
     Ok(sync)
 }

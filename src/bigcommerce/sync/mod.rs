@@ -216,13 +216,16 @@ pub async fn create_in<C: ConnectionTrait>(
     let models: Vec<&str> = request.models.iter().map(|m| m.name()).collect();
     store_caller(api, store)
         .model(MODEL)
-        .create_in(conn, json!({
-            "store": {"_link": store},
-            "models": if models.is_empty() { Json::Null } else { json!(models) },
-            "syncSince": since.map(|s| s.to_rfc3339()),
-            "force": request.force,
-            "state": "created",
-        }))
+        .create_in(
+            conn,
+            json!({
+                "store": {"_link": store},
+                "models": if models.is_empty() { Json::Null } else { json!(models) },
+                "syncSince": since.map(|s| s.to_rfc3339()),
+                "force": request.force,
+                "state": "created",
+            }),
+        )
         .await
 }
 
