@@ -8,6 +8,7 @@ mod m0002_auth;
 mod m0003_tenant_indexes;
 mod m0004_queue;
 mod m0005_sync;
+mod m0007_credentials;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_tenant_indexes::Migration),
             Box::new(m0004_queue::Migration),
             Box::new(m0005_sync::Migration),
+            Box::new(m0007_credentials::Migration),
         ]
     }
 }
