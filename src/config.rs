@@ -134,22 +134,22 @@ impl Config {
                 message: "each secret must be at least 32 characters long (comma-separated)".into(),
             });
         }
-        let seconds = |variable: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
-            match var(variable) {
-                None => Ok(default),
-                Some(text) => text
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| range.contains(n))
-                    .ok_or_else(|| ConfigError {
-                        variable,
-                        message: format!(
-                            "`{text}` is not a number of seconds from {} to {}",
-                            range.start(),
-                            range.end()
-                        ),
-                    }),
-            }
+        let seconds = |variable: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| match var(
+            variable,
+        ) {
+            None => Ok(default),
+            Some(text) => text
+                .parse::<u64>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or_else(|| ConfigError {
+                    variable,
+                    message: format!(
+                        "`{text}` is not a number of seconds from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                }),
         };
         let session_lifetime = std::time::Duration::from_secs(seconds(
             "BCGRAPH_SESSION_LIFETIME_SECONDS",
@@ -335,7 +335,10 @@ mod tests {
         assert_eq!(c.legacy_payload_max_age.as_secs(), 24 * 60 * 60);
         assert_eq!(c.purge_interval.map(|d| d.as_secs()), Some(3600));
         let c = config(&[
-            ("BCGRAPH_PREVIOUS_SECRETS", " first-secret-long-enough-for-the-gateway , second-secret-long-enough-for-the-gateway,"),
+            (
+                "BCGRAPH_PREVIOUS_SECRETS",
+                " first-secret-long-enough-for-the-gateway , second-secret-long-enough-for-the-gateway,",
+            ),
             ("BCGRAPH_PURGE_INTERVAL_SECONDS", "0"),
         ])
         .unwrap();
@@ -358,7 +361,10 @@ mod tests {
             ("BCGRAPH_APP_DIR", "/nonexistent"),
             ("BCGRAPH_WORKERS", "many"),
             ("BCGRAPH_JOB_LEASE_SECONDS", "0"),
-            ("BCGRAPH_PREVIOUS_SECRETS", "long-enough-secret-for-the-gateway-to-use,short"),
+            (
+                "BCGRAPH_PREVIOUS_SECRETS",
+                "long-enough-secret-for-the-gateway-to-use,short",
+            ),
             ("BCGRAPH_SESSION_LIFETIME_SECONDS", "0"),
             ("BCGRAPH_LEGACY_PAYLOAD_MAX_AGE_SECONDS", "a day"),
             ("BCGRAPH_PURGE_INTERVAL_SECONDS", "-1"),

@@ -25,18 +25,16 @@ impl MigrationTrait for Migration {
                   GROUP BY \"store_id\", \"bigcommerce_user_id\")",
             )
             .await?;
+        // The unique index takes a new name: re-creating the dropped one's name in this
+        // migration failed on SQLite ("already exists").
         manager
-            .drop_index(
-                Index::drop()
-                    .name("bcgraph_session_store_user")
-                    .table("bcgraph_session")
-                    .to_owned(),
-            )
+            .get_connection()
+            .execute_unprepared("DROP INDEX \"bcgraph_session_store_user\"")
             .await?;
         manager
             .create_index(
                 Index::create()
-                    .name("bcgraph_session_store_user")
+                    .name("bcgraph_session_store_user_unique")
                     .table("bcgraph_session")
                     .col("store_id")
                     .col("bigcommerce_user_id")
@@ -94,9 +92,10 @@ impl MigrationTrait for Migration {
         for table in ["bcgraph_used_payload", "bcgraph_removed_user"] {
             manager.drop_table(Table::drop().table(table).to_owned()).await?;
         }
-        for index in ["bcgraph_session_expires_at", "bcgraph_session_store_user"] {
+        for index in ["bcgraph_session_expires_at", "bcgraph_session_store_user_unique"] {
             manager
-                .drop_index(Index::drop().name(index).table("bcgraph_session").to_owned())
+                .get_connection()
+                .execute_unprepared(&format!("DROP INDEX \"{index}\""))
                 .await?;
         }
         manager

@@ -119,7 +119,8 @@ impl Auth {
             client_secret: config.bigcommerce.client_secret.clone(),
             session_lifetime: chrono::Duration::from_std(config.session_lifetime)
                 .unwrap_or(sessions::DEFAULT_SESSION_LIFETIME),
-            legacy_payload_max_age: i64::try_from(config.legacy_payload_max_age.as_secs()).unwrap_or(i64::MAX),
+            legacy_payload_max_age: i64::try_from(config.legacy_payload_max_age.as_secs())
+                .unwrap_or(i64::MAX),
             payloads,
         })
     }

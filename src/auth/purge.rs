@@ -22,8 +22,7 @@ pub struct Purged {
 pub async fn expired(db: &DatabaseConnection, batch: u64) -> Result<Purged, DbErr> {
     let mut purged = Purged::default();
     purged.sessions = in_batches(db, "bcgraph_session", "id", batch, &mut purged.batches).await?;
-    purged.used_payloads =
-        in_batches(db, "bcgraph_used_payload", "key", batch, &mut purged.batches).await?;
+    purged.used_payloads = in_batches(db, "bcgraph_used_payload", "key", batch, &mut purged.batches).await?;
     Ok(purged)
 }
 

@@ -154,7 +154,9 @@ pub async fn persist_anonymous(
         identity.expires_at,
         identity.stateless_session,
     ) else {
-        return Err(AuthError::Denied("only a stateless anonymous session can be kept".into()));
+        return Err(AuthError::Denied(
+            "only a stateless anonymous session can be kept".into(),
+        ));
     };
     let now = Utc::now();
     session::Entity::insert(session::ActiveModel {

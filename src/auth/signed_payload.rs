@@ -241,7 +241,12 @@ mod tests {
         let mut c = good.clone();
         c.as_object_mut().unwrap().remove("jti");
         let token = jwt(c, "s3cret");
-        assert!(verify(&token, "app", "s3cret").unwrap().replay_key.starts_with("sha256:"));
+        assert!(
+            verify(&token, "app", "s3cret")
+                .unwrap()
+                .replay_key
+                .starts_with("sha256:")
+        );
         // alg: none
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         let body = URL_SAFE_NO_PAD.encode(good.to_string());

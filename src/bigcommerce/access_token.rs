@@ -44,13 +44,7 @@ fn decrypt(key: &[u8; 32], aad: &[u8], encoded: &str) -> Option<String> {
     let (nonce, ciphertext) = bytes.split_at(NONCE);
     let nonce: [u8; NONCE] = nonce.try_into().ok()?;
     let plain = XChaCha20Poly1305::new(key.into())
-        .decrypt(
-            &XNonce::from(nonce),
-            Payload {
-                msg: ciphertext,
-                aad,
-            },
-        )
+        .decrypt(&XNonce::from(nonce), Payload { msg: ciphertext, aad })
         .ok()?;
     String::from_utf8(plain).ok()
 }
@@ -203,10 +197,7 @@ mod tests {
         assert_eq!(open(&secrets, &format!("v2:{kid}:garbage")), Opened::Unknown);
         // The key id is bound to the ciphertext: relabelling a value breaks it.
         let relabelled = sealed.replacen(kid, &only(TWO).current().sealing_kid().to_owned(), 1);
-        assert_eq!(
-            open(&Secrets::new(TWO, &[ONE]), &relabelled),
-            Opened::Unknown
-        );
+        assert_eq!(open(&Secrets::new(TWO, &[ONE]), &relabelled), Opened::Unknown);
     }
 
     #[test]
@@ -216,7 +207,11 @@ mod tests {
         let rotating = Secrets::new(TWO, &[ONE]);
         assert_eq!(open(&rotating, &sealed_one), Opened::Stale("tok".into()));
         assert_eq!(open(&rotating, &v1), Opened::Stale("tok-v1".into()));
-        assert_eq!(open(&only(ONE), &v1), Opened::Stale("tok-v1".into()), "v1 is always re-sealed");
+        assert_eq!(
+            open(&only(ONE), &v1),
+            Opened::Stale("tok-v1".into()),
+            "v1 is always re-sealed"
+        );
         assert_eq!(open(&only(TWO), &v1), Opened::Unknown);
         assert_eq!(open(&only(TWO), &sealed_one), Opened::Unknown);
         // v1 as the gateway used to write it: SHA-256("bcgraph access tokens" ‖ secret).

@@ -61,7 +61,10 @@ pub async fn rotate(state: &AppState) -> anyhow::Result<Rotation> {
         let mut stores = Vec::new();
         for s in installed {
             if out.tokens.unreadable.contains(&s.store_hash) {
-                stores.push((s.store_hash, Err("its access token opens under no known secret".into())));
+                stores.push((
+                    s.store_hash,
+                    Err("its access token opens under no known secret".into()),
+                ));
                 continue;
             }
             let done = webhooks::register_store(
@@ -137,7 +140,10 @@ impl fmt::Display for Rotation {
             )?;
         }
         if self.complete() {
-            writeln!(f, "done: previous secrets can be dropped from BCGRAPH_PREVIOUS_SECRETS")
+            writeln!(
+                f,
+                "done: previous secrets can be dropped from BCGRAPH_PREVIOUS_SECRETS"
+            )
         } else {
             writeln!(f, "not done: keep BCGRAPH_PREVIOUS_SECRETS and run again")
         }

@@ -150,10 +150,7 @@ impl TestApp {
         let mut settings: Vec<(String, String)> = vec![
             ("BCGRAPH_PUBLIC_URL".into(), url.clone()),
             ("DATABASE_URL".into(), test_db.url.clone()),
-            (
-                "BCGRAPH_SECRET".into(),
-                "a-test-secret-that-is-long-enough-for-hs256".into(),
-            ),
+            ("BCGRAPH_SECRET".into(), TEST_SECRET.into()),
             ("BIGCOMMERCE_CLIENT_ID".into(), CLIENT_ID.into()),
             ("BIGCOMMERCE_CLIENT_SECRET".into(), CLIENT_SECRET.into()),
             ("BCGRAPH_CORS_ORIGINS".into(), "https://app.example.com".into()),
@@ -258,9 +255,9 @@ impl TestApp {
         (status, json)
     }
 
-    /// The gateway's secret (`BCGRAPH_SECRET`), which seals access tokens.
-    pub fn api_secret(&self) -> Vec<u8> {
-        TEST_SECRET.as_bytes().to_vec()
+    /// The keys of the gateway's secret (`BCGRAPH_SECRET`), which seal access tokens.
+    pub fn api_secret(&self) -> bcgraph::auth::Secrets {
+        secrets()
     }
 
     /// The URL of this gateway's database, for running the CLI against it.
@@ -278,6 +275,22 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
     }
+}
+
+/// Rows of `table` matching `condition` (SQL both backends read, e.g. `"store_id" = 1`).
+pub async fn count_rows(db: &DatabaseConnection, table: &str, condition: &str) -> i64 {
+    let sql = format!("SELECT COUNT(*) FROM \"{table}\" WHERE {condition}");
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect("count rows")
+        .expect("a count");
+    row.try_get_by_index::<i64>(0).expect("a number")
+}
+
+/// The keys of the test gateways' secret ([`TEST_SECRET`]).
+pub fn secrets() -> bcgraph::auth::Secrets {
+    bcgraph::auth::Secrets::new(TEST_SECRET.as_bytes(), &[] as &[&[u8]])
 }
 
 /// The codes of a response's errors.
