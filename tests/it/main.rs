@@ -9,6 +9,7 @@ mod filters;
 mod queue;
 mod read_api;
 mod schema;
+mod sessions;
 mod signed_payloads;
 mod single_click;
 mod support;
