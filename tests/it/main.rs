@@ -8,6 +8,7 @@ mod browser;
 mod filters;
 mod queue;
 mod read_api;
+mod revalidate;
 mod schema;
 mod sessions;
 mod signed_payloads;
