@@ -10,6 +10,7 @@ mod queue;
 mod read_api;
 mod revalidate;
 mod schema;
+mod secret_rotation;
 mod sessions;
 mod signed_payloads;
 mod single_click;
