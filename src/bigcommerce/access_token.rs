@@ -196,7 +196,8 @@ mod tests {
         assert_eq!(open(&secrets, "v2:garbage"), Opened::Unknown);
         assert_eq!(open(&secrets, &format!("v2:{kid}:garbage")), Opened::Unknown);
         // The key id is bound to the ciphertext: relabelling a value breaks it.
-        let relabelled = sealed.replacen(kid, &only(TWO).current().sealing_kid().to_owned(), 1);
+        let two = only(TWO);
+        let relabelled = sealed.replacen(kid, two.current().sealing_kid(), 1);
         assert_eq!(open(&Secrets::new(TWO, &[ONE]), &relabelled), Opened::Unknown);
     }
 
