@@ -108,12 +108,6 @@ pub fn reveal(secrets: &Secrets, stored: &str) -> Option<String> {
     }
 }
 
-/// The `v1:` form, as the gateway wrote it before key ids (tests of read compatibility).
-pub fn seal_v1(secret: &[u8], token: &str) -> String {
-    let keys = KeySet::new(secret);
-    format!("{V1}{}", encrypt(&keys.legacy_sealing_key(), b"", token))
-}
-
 /// What re-sealing the stored tokens did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Resealed {
@@ -177,6 +171,12 @@ mod tests {
 
     const ONE: &[u8] = b"secret-one-that-is-long-enough-for-the-gateway";
     const TWO: &[u8] = b"secret-two-that-is-long-enough-for-the-gateway";
+
+    /// The `v1:` form, as the gateway wrote it before key ids.
+    fn seal_v1(secret: &[u8], token: &str) -> String {
+        let keys = KeySet::new(secret);
+        format!("{V1}{}", encrypt(&keys.legacy_sealing_key(), b"", token))
+    }
 
     fn only(secret: &[u8]) -> Secrets {
         Secrets::new(secret, &[] as &[&[u8]])

@@ -230,3 +230,80 @@ async fn a_generated_secret_moves_to_a_configured_one() {
         "the generated secret is gone"
     );
 }
+
+/// A token as the gateway sealed it before key ids: `v1:` + base64(nonce ‖ ciphertext),
+/// XChaCha20-Poly1305 under SHA-256("bcgraph access tokens" ‖ secret).
+fn sealed_v1(secret: &str, token: &str) -> String {
+    use base64::Engine;
+    use chacha20poly1305::aead::{Aead, KeyInit};
+    use sha2::{Digest, Sha256};
+    let key = Sha256::new()
+        .chain_update(b"bcgraph access tokens")
+        .chain_update(secret.as_bytes())
+        .finalize();
+    let nonce = [7u8; 24];
+    let cipher = chacha20poly1305::XChaCha20Poly1305::new(&key);
+    let mut bytes = nonce.to_vec();
+    bytes.extend(cipher.encrypt(&nonce.into(), token.as_bytes()).unwrap());
+    format!("v1:{}", base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+/// The header hooks were registered with before keys were derived per purpose.
+fn header_v1(secret: &str, hash: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("bigcommerce-webhook:{hash}").as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_upgrade_keeps_v1_tokens_and_older_hooks_working_until_rotate() {
+    use sea_orm::{ActiveModelTrait, Set};
+    let fake = fake(vec![]).await;
+    fake.store("abc").unwrap().set_access_token("tok-from-v1");
+    let app = TestApp::start_configured(Default::default(), &with_fake(&fake, &[])).await;
+    // What the previous version left: a v1 token and hooks with the older header.
+    let now = chrono::Utc::now();
+    entity::bigcommerce::store::ActiveModel {
+        created_at: Set(now),
+        updated_at: Set(now),
+        store_hash: Set("abc".into()),
+        state: Set("installed".into()),
+        access_token: Set(Some(sealed_v1(TEST_SECRET, "tok-from-v1"))),
+        ..Default::default()
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    let old_header = header_v1(TEST_SECRET, "abc");
+    let client = bcgraph::bigcommerce::BigCommerce::new(fake.url(), Default::default())
+        .unwrap()
+        .store("abc", "tok-from-v1");
+    let scopes = bcgraph::bigcommerce::webhooks::Triggers::default().scopes();
+    let destination = format!("{}/webhooks/bigcommerce", app.url);
+    bcgraph::bigcommerce::webhooks::register(&client, &destination, &old_header, &scopes)
+        .await
+        .unwrap();
+    calls_and_deliveries_work(&app, &fake, "Upgraded", &old_header).await;
+
+    let printed = rotate(&app, &fake, &[("BCGRAPH_SECRET", TEST_SECRET)]).await;
+    assert!(printed.contains("access tokens: 1 re-sealed"), "{printed}");
+    assert!(
+        printed.contains(&format!("re-keyed {}", scopes.len())),
+        "{printed}"
+    );
+    let keys = KeySet::new(TEST_SECRET.as_bytes());
+    assert!(
+        stored_token(&app)
+            .await
+            .starts_with(&format!("v2:{}:", keys.sealing_kid()))
+    );
+    let new_header = keys.webhook_header("abc");
+    assert_ne!(new_header, old_header);
+    assert!(hook_headers(&fake).iter().all(|h| *h == new_header));
+    calls_and_deliveries_work(&app, &fake, "Re-sealed", &new_header).await;
+}
