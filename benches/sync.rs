@@ -103,8 +103,11 @@ async fn prepare(db: &Database, fake_url: &str, hashes: &[String]) -> anyhow::Re
     anyhow::ensure!(status.success(), "bcgraph migrate failed");
     let conn = sea_orm::Database::connect(&db.url).await?;
     let backend = conn.get_database_backend();
+    // Tokens are stored sealed, as an install stores them (unsealed ones are refused).
+    let secrets = bcgraph::auth::Secrets::new(SECRET.as_bytes(), &[] as &[&[u8]]);
     for hash in hashes {
         let now = chrono::Utc::now();
+        let sealed = bcgraph::bigcommerce::access_token::seal(&secrets, TOKEN);
         conn.execute_raw(Statement::from_sql_and_values(
             backend,
             match backend {
@@ -115,7 +118,7 @@ async fn prepare(db: &Database, fake_url: &str, hashes: &[String]) -> anyhow::Re
                     "INSERT INTO \"bigcommerce_store\" (\"created_at\", \"updated_at\", \"store_hash\", \"state\", \"access_token\") VALUES (?, ?, ?, 'installed', ?)"
                 }
             },
-            [now.into(), now.into(), hash.clone().into(), TOKEN.into()],
+            [now.into(), now.into(), hash.clone().into(), sealed.into()],
         ))
         .await?;
     }

@@ -28,6 +28,10 @@ use std::time::{Duration, Instant};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SECRET: &str = "a-bench-secret-that-is-long-enough-for-hs256";
+
+fn secrets() -> bcgraph::auth::Secrets {
+    bcgraph::auth::Secrets::new(SECRET.as_bytes(), &[] as &[&[u8]])
+}
 const HASH: &str = "bench1";
 const TOKEN: &str = "bench-token";
 const PRODUCTS: i64 = 2_000;
@@ -187,7 +191,7 @@ async fn run() -> anyhow::Result<()> {
         updated_at: Set(now),
         store_hash: Set(HASH.into()),
         state: Set("installed".into()),
-        access_token: Set(Some(TOKEN.into())),
+        access_token: Set(Some(bcgraph::bigcommerce::access_token::seal(&secrets(), TOKEN))),
         ..Default::default()
     }
     .insert(&db)
@@ -221,7 +225,7 @@ async fn run() -> anyhow::Result<()> {
         url: format!("http://{}", listener.local_addr()?),
         db: db.clone(),
         http: reqwest::Client::builder().pool_max_idle_per_host(64).build()?,
-        secret: store_secret(SECRET.as_bytes(), HASH),
+        secret: store_secret(&secrets(), HASH),
         next: AtomicU64::new(0),
     });
     tokio::spawn(async move { axum::serve(listener, server::router(state)).await });

@@ -1,17 +1,29 @@
 //! The single-click app's callbacks: install (`/bigcommerce/auth`), load, uninstall
 //! and remove user, as BigCommerce calls them from the control panel.
+//!
+//! Uninstall and remove user act on the store, so a verified payload is not enough
+//! there: the frontend sends its load JWT on every request (valid ~24 h, seen by every
+//! staff user and anything that logs headers). Those two take only a payload issued in
+//! the last few minutes, each payload once, and an uninstall is confirmed with
+//! BigCommerce itself: while it still accepts the store's token, the app is installed.
 
+use crate::auth::replay;
 use crate::auth::signed_payload::{self, Verified};
-use crate::bigcommerce::{lifecycle, oauth, sync, webhooks};
+use crate::bigcommerce::{access_token, lifecycle, oauth, sync, webhooks};
 use crate::server::AppState;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
+use chrono::{TimeZone, Utc};
 use entity::bigcommerce::store;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
+
+/// How recently a payload must have been issued to uninstall or remove a user.
+/// BigCommerce calls these the moment the merchant acts; older is a replay.
+pub const CALLBACK_MAX_AGE_SECS: i64 = 5 * 60;
 
 /// What a query value escapes: everything but RFC 3986's unreserved characters, so a
 /// JWT travels as it is.
@@ -195,8 +207,13 @@ async fn verified_store(
             "The request carries no signed payload.",
         ));
     };
-    let verified = signed_payload::verify(payload, client_id, client_secret)
-        .map_err(|reason| Refusal::new(StatusCode::UNAUTHORIZED, "Refused", reason))?;
+    let verified = signed_payload::verify(
+        payload,
+        client_id,
+        client_secret,
+        state.auth.legacy_payload_max_age(),
+    )
+    .map_err(|reason| Refusal::new(StatusCode::UNAUTHORIZED, "Refused", reason))?;
     let store = store::Entity::find()
         .filter(store::Column::StoreHash.eq(&verified.store_hash))
         .one(&state.db)
@@ -229,11 +246,92 @@ async fn load(State(state): State<AppState>, Query(q): Query<SignedQuery>) -> Re
     Redirect::to(&format!("{frontend}{separator}signed_payload={encoded}")).into_response()
 }
 
+/// A payload issued within [`CALLBACK_MAX_AGE_SECS`] (either way, for clock skew).
+fn fresh(verified: &Verified) -> Result<(), Refusal> {
+    let age = Utc::now().timestamp() - verified.issued_at;
+    if age.abs() > CALLBACK_MAX_AGE_SECS {
+        return Err(Refusal::new(
+            StatusCode::UNAUTHORIZED,
+            "Refused",
+            "This request was not issued by BigCommerce just now.",
+        ));
+    }
+    Ok(())
+}
+
+/// Remember the payload as used (until it could no longer pass anyway); refuse a
+/// payload used before.
+async fn first_use(state: &AppState, verified: &Verified) -> Result<(), Refusal> {
+    let until = verified
+        .expires_at
+        .max(verified.issued_at.saturating_add(2 * CALLBACK_MAX_AGE_SECS));
+    let until = Utc.timestamp_opt(until, 0).single().unwrap_or_else(Utc::now);
+    match replay::first_use(&state.db, &verified.replay_key, until).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Refusal::new(
+            StatusCode::UNAUTHORIZED,
+            "Refused",
+            "This request was already used.",
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, "recording a used payload");
+            Err(Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Refused",
+                "The request could not be recorded; try again.",
+            ))
+        }
+    }
+}
+
+/// Ask BigCommerce whether the app is really uninstalled: a call with the store's token
+/// that BigCommerce still accepts (2xx) means it is installed. 401/403 mean the token was
+/// revoked, which uninstalling does. Any other answer settles nothing: refused, to be
+/// tried again (the `store/app/uninstalled` webhook ends the store too).
+async fn confirm_uninstalled(state: &AppState, store: &store::Model) -> Result<(), Refusal> {
+    let token = store
+        .access_token
+        .as_deref()
+        .and_then(|stored| access_token::reveal(&state.auth.secret, stored));
+    let Some(token) = token else {
+        // Nothing to ask with; nor can the gateway reach the store any more.
+        tracing::warn!(store = %store.store_hash, "no usable access token to confirm the uninstall with");
+        return Ok(());
+    };
+    let client = state.bigcommerce.store(store.store_hash.clone(), token);
+    // Listing hooks needs no particular scope, so any token of the app may ask.
+    match client.v3().get("/hooks").send().await {
+        Ok(_) => Err(Refusal::new(
+            StatusCode::CONFLICT,
+            "Still installed",
+            "BigCommerce still accepts this store's access token: the app is installed.",
+        )),
+        Err(e) if matches!(e.status(), Some(401 | 403)) => Ok(()),
+        Err(e) => {
+            tracing::warn!(store = %store.store_hash, error = %e, "could not confirm an uninstall with BigCommerce");
+            Err(Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Uninstall not confirmed",
+                "BigCommerce could not be asked whether the app is uninstalled; try again.",
+            ))
+        }
+    }
+}
+
 async fn uninstall(State(state): State<AppState>, Query(q): Query<SignedQuery>) -> Response {
-    let (_, store, _) = match verified_store(&state, &q).await {
+    let (verified, store, _) = match verified_store(&state, &q).await {
         Ok(found) => found,
         Err(refusal) => return refusal.into_response(),
     };
+    let checked = async {
+        fresh(&verified)?;
+        confirm_uninstalled(&state, &store).await?;
+        first_use(&state, &verified).await
+    };
+    if let Err(refusal) = checked.await {
+        tracing::warn!(store = %store.store_hash, why = %refusal.message, "refused an uninstall callback");
+        return refusal.into_response();
+    }
     match lifecycle::uninstall(&state.api, store.id).await {
         Ok(_) => {
             state.auth.forget_store(store.id);
@@ -257,7 +355,21 @@ async fn remove_user(State(state): State<AppState>, Query(q): Query<SignedQuery>
         Ok(found) => found,
         Err(refusal) => return refusal.into_response(),
     };
-    match lifecycle::remove_user(&state.api, store.id, &verified.user_id).await {
+    let checked = async {
+        fresh(&verified)?;
+        first_use(&state, &verified).await
+    };
+    if let Err(refusal) = checked.await {
+        tracing::warn!(store = %store.store_hash, why = %refusal.message, "refused a remove-user callback");
+        return refusal.into_response();
+    }
+    // BigCommerce's clock issued the payload: a removal is never dated before it, so a
+    // payload it issued earlier is refused even if our clock is behind.
+    let removed_at = Utc
+        .timestamp_opt(verified.issued_at, 0)
+        .single()
+        .map_or_else(Utc::now, |issued| issued.max(Utc::now()));
+    match lifecycle::remove_user(&state.api, store.id, &verified.user_id, removed_at).await {
         Ok(_) => {
             state.auth.forget_store(store.id);
             (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "removed").into_response()

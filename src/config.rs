@@ -13,6 +13,18 @@ pub struct Config {
     pub public_url: Url,
     /// `BCGRAPH_SECRET`; when unset one is generated and kept in the database.
     pub secret: Option<String>,
+    /// `BCGRAPH_PREVIOUS_SECRETS`: earlier secrets, still accepted for reading (sealed
+    /// tokens, session tokens, webhook headers) while a rotation is under way.
+    pub previous_secrets: Vec<String>,
+    /// `BCGRAPH_SESSION_LIFETIME_SECONDS`: how long a session (anonymous or a staff
+    /// user's) lasts.
+    pub session_lifetime: std::time::Duration,
+    /// `BCGRAPH_LEGACY_PAYLOAD_MAX_AGE_SECONDS`: how old a legacy `signed_payload` (by its
+    /// `timestamp`) may be.
+    pub legacy_payload_max_age: std::time::Duration,
+    /// `BCGRAPH_PURGE_INTERVAL_SECONDS`: how often `bcgraph serve` deletes expired sessions
+    /// and remembered payloads (`None`: never, set with 0).
+    pub purge_interval: Option<std::time::Duration>,
     pub bigcommerce: BigCommerceConfig,
     pub frontend_url: Option<Url>,
     /// `BCGRAPH_CORS_ORIGINS`: origins allowed to call the API from a browser (`*` for any).
@@ -56,6 +68,10 @@ pub const DEFAULT_APP_DIR: &str = "examples/single-click-app/dist";
 pub const DEFAULT_WORKERS: usize = 8;
 pub const DEFAULT_JOB_LEASE_SECONDS: u64 = 60;
 pub const DEFAULT_SYNC_INTERVAL_SECONDS: u64 = 24 * 60 * 60;
+pub const DEFAULT_SESSION_LIFETIME_SECONDS: u64 = 30 * 24 * 60 * 60;
+/// The lifetime BigCommerce gives its signed-payload JWTs.
+pub const DEFAULT_LEGACY_PAYLOAD_MAX_AGE_SECONDS: u64 = 24 * 60 * 60;
+pub const DEFAULT_PURGE_INTERVAL_SECONDS: u64 = 60 * 60;
 
 impl Config {
     /// Read the configuration from the process environment.
@@ -108,6 +124,55 @@ impl Config {
                 message: "must be at least 32 characters long".into(),
             });
         }
+        let previous_secrets: Vec<String> = var("BCGRAPH_PREVIOUS_SECRETS")
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if previous_secrets.iter().any(|s| s.len() < 32) {
+            return Err(ConfigError {
+                variable: "BCGRAPH_PREVIOUS_SECRETS",
+                message: "each secret must be at least 32 characters long (comma-separated)".into(),
+            });
+        }
+        let seconds = |variable: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| match var(
+            variable,
+        ) {
+            None => Ok(default),
+            Some(text) => text
+                .parse::<u64>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or_else(|| ConfigError {
+                    variable,
+                    message: format!(
+                        "`{text}` is not a number of seconds from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                }),
+        };
+        let session_lifetime = std::time::Duration::from_secs(seconds(
+            "BCGRAPH_SESSION_LIFETIME_SECONDS",
+            DEFAULT_SESSION_LIFETIME_SECONDS,
+            1..=10 * 365 * 24 * 60 * 60,
+        )?);
+        let legacy_payload_max_age = std::time::Duration::from_secs(seconds(
+            "BCGRAPH_LEGACY_PAYLOAD_MAX_AGE_SECONDS",
+            DEFAULT_LEGACY_PAYLOAD_MAX_AGE_SECONDS,
+            1..=7 * 24 * 60 * 60,
+        )?);
+        let purge_interval = match seconds(
+            "BCGRAPH_PURGE_INTERVAL_SECONDS",
+            DEFAULT_PURGE_INTERVAL_SECONDS,
+            0..=7 * 24 * 60 * 60,
+        )? {
+            0 => None,
+            n => Some(std::time::Duration::from_secs(n)),
+        };
         let client_id = var("BIGCOMMERCE_CLIENT_ID");
         let client_secret = var("BIGCOMMERCE_CLIENT_SECRET");
         if client_id.is_some() != client_secret.is_some() {
@@ -251,6 +316,10 @@ impl Config {
         };
         Ok(Config {
             queue_limits,
+            previous_secrets,
+            session_lifetime,
+            legacy_payload_max_age,
+            purge_interval,
             sync_interval,
             app_dir,
             workers,
@@ -293,6 +362,20 @@ mod tests {
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(c.public_url.as_str(), "http://127.0.0.1:3000/");
         assert!(c.bigcommerce.client_id.is_none());
+        assert!(c.previous_secrets.is_empty());
+        assert_eq!(c.session_lifetime.as_secs(), 30 * 24 * 60 * 60);
+        assert_eq!(c.legacy_payload_max_age.as_secs(), 24 * 60 * 60);
+        assert_eq!(c.purge_interval.map(|d| d.as_secs()), Some(3600));
+        let c = config(&[
+            (
+                "BCGRAPH_PREVIOUS_SECRETS",
+                " first-secret-long-enough-for-the-gateway , second-secret-long-enough-for-the-gateway,",
+            ),
+            ("BCGRAPH_PURGE_INTERVAL_SECONDS", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.previous_secrets.len(), 2);
+        assert_eq!(c.purge_interval, None);
     }
 
     #[test]
@@ -313,6 +396,13 @@ mod tests {
             ("BCGRAPH_STORE_MAX_PENDING_ACTIONS", "0"),
             ("BCGRAPH_STORE_MAX_RUNNING_ACTIONS", "lots"),
             ("BCGRAPH_MAX_BULK_ENQUEUE", "-1"),
+            (
+                "BCGRAPH_PREVIOUS_SECRETS",
+                "long-enough-secret-for-the-gateway-to-use,short",
+            ),
+            ("BCGRAPH_SESSION_LIFETIME_SECONDS", "0"),
+            ("BCGRAPH_LEGACY_PAYLOAD_MAX_AGE_SECONDS", "a day"),
+            ("BCGRAPH_PURGE_INTERVAL_SECONDS", "-1"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             let expected = if var == "BIGCOMMERCE_CLIENT_ID" {

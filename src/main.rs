@@ -42,6 +42,9 @@ enum Command {
     /// Manage a store's BigCommerce webhooks.
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// Manage the gateway's secret.
+    #[command(subcommand)]
+    Secret(SecretCommand),
     /// Sync a store now, in the foreground, with a progress bar per resource. Continues the
     /// store's unfinished sync if there is one.
     Sync {
@@ -70,6 +73,15 @@ enum WebhooksCommand {
         #[arg(long)]
         store: String,
     },
+}
+
+#[derive(Subcommand)]
+enum SecretCommand {
+    /// Re-seal every store's access token under BCGRAPH_SECRET (opening them with
+    /// BCGRAPH_PREVIOUS_SECRETS), re-register installed stores' webhooks with the new
+    /// secret header when BigCommerce is configured, and print what was done. Exits
+    /// non-zero if something could not be moved (nothing is destroyed).
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -134,9 +146,21 @@ async fn run(command: Command) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::ApiKey(command) => return api_key(&db, command).await,
-        Command::Serve | Command::Schema | Command::Webhooks(_) | Command::Sync { .. } => {}
+        Command::Serve
+        | Command::Schema
+        | Command::Webhooks(_)
+        | Command::Secret(_)
+        | Command::Sync { .. } => {}
     }
     let state = AppState::new(db, registry, Default::default(), &config).await?;
+    if let Command::Secret(SecretCommand::Rotate) = command {
+        let rotation = bigcommerce::rotation::rotate(&state).await?;
+        print!("{rotation}");
+        if !rotation.complete() {
+            anyhow::bail!("the rotation is not complete (see above)");
+        }
+        return Ok(());
+    }
     if let Command::Sync {
         store,
         models,
@@ -163,8 +187,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
         )
         .await?;
         println!(
-            "store {store}: created {:?}, reactivated {:?}, deleted {:?}",
-            done.created, done.reactivated, done.deleted
+            "store {store}: created {:?}, reactivated {:?}, re-keyed {:?}, deleted {:?}",
+            done.created, done.reactivated, done.rekeyed, done.deleted
         );
         return Ok(());
     }
@@ -180,6 +204,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
     });
     if let Some(interval) = config.sync_interval {
         tokio::spawn(bigcommerce::sync::actions::schedule(state.api.clone(), interval));
+    }
+    if let Some(interval) = config.purge_interval {
+        tokio::spawn(bcgraph::auth::purge::schedule(state.db.clone(), interval));
     }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(address = %config.listen, workers = config.workers, "serving; GraphiQL at /api/graphql");

@@ -9,6 +9,7 @@ mod m0003_tenant_indexes;
 mod m0004_queue;
 mod m0005_sync;
 mod m0006_authorization;
+mod m0007_credentials;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_queue::Migration),
             Box::new(m0005_sync::Migration),
             Box::new(m0006_authorization::Migration),
+            Box::new(m0007_credentials::Migration),
         ]
     }
 }

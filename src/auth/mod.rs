@@ -4,13 +4,20 @@
 
 pub mod api_keys;
 pub mod permissions;
-mod secret;
+pub mod purge;
+pub mod replay;
+pub mod revocation;
+pub mod secrets;
 mod sessions;
 pub mod signed_payload;
 
 pub use permissions::Permissions;
+pub use revocation::Revoked;
+pub use secrets::{KeySet, Secrets};
+pub use sessions::removed_since;
 
 use crate::config::Config;
+use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DbErr, EntityTrait};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -38,6 +45,13 @@ pub struct Identity {
     /// The tenant: the only store whose rows this identity sees.
     pub store_id: Option<i64>,
     pub bigcommerce_user_id: Option<String>,
+    /// When the credential ends: a session's expiry, a signed payload's `exp`.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When BigCommerce issued the signed payload this identity came from (a removal of
+    /// the user after it ends the identity).
+    pub issued_at: Option<DateTime<Utc>>,
+    /// An anonymous session that lives only in its token (no row).
+    pub stateless_session: bool,
 }
 
 impl Identity {
@@ -48,6 +62,9 @@ impl Identity {
             roles: vec![ROLE_ADMIN.to_owned()],
             store_id: None,
             bigcommerce_user_id: None,
+            expires_at: None,
+            issued_at: None,
+            stateless_session: false,
         }
     }
 }
@@ -73,46 +90,77 @@ pub struct Authenticated {
 const PAYLOAD_CACHE_TTL: Duration = Duration::from_secs(5);
 const PAYLOAD_CACHE_MAX: usize = 10_000;
 
+type PayloadCache = Mutex<HashMap<String, (Identity, Instant)>>;
+
 /// Authentication state shared by every request.
 #[derive(Clone)]
 pub struct Auth {
     db: DatabaseConnection,
-    /// Signs session tokens (and encrypts access tokens).
-    pub secret: Arc<Vec<u8>>,
+    /// The gateway's keys: session tokens, webhook headers, sealed access tokens.
+    pub secret: Arc<Secrets>,
     client_id: Option<String>,
     client_secret: Option<String>,
-    payloads: Arc<Mutex<HashMap<String, (Identity, Instant)>>>,
+    session_lifetime: chrono::Duration,
+    legacy_payload_max_age: i64,
+    payloads: Arc<PayloadCache>,
 }
 
 impl Auth {
     /// Set up from configuration; without `BCGRAPH_SECRET` a secret is generated once
     /// and kept in the database.
     pub async fn new(db: DatabaseConnection, config: &Config) -> Result<Auth, DbErr> {
-        let secret = secret::load_or_create(&db, config.secret.as_deref()).await?;
+        let secrets = Secrets::load(&db, config.secret.as_deref(), &config.previous_secrets).await?;
+        let payloads: Arc<PayloadCache> = Arc::default();
+        forget_revoked(Arc::downgrade(&payloads));
         Ok(Auth {
             db,
-            secret: Arc::new(secret),
+            secret: Arc::new(secrets),
             client_id: config.bigcommerce.client_id.clone(),
             client_secret: config.bigcommerce.client_secret.clone(),
-            payloads: Arc::default(),
+            session_lifetime: chrono::Duration::from_std(config.session_lifetime)
+                .unwrap_or(sessions::DEFAULT_SESSION_LIFETIME),
+            legacy_payload_max_age: i64::try_from(config.legacy_payload_max_age.as_secs())
+                .unwrap_or(i64::MAX),
+            payloads,
         })
+    }
+
+    /// How old a legacy `signed_payload` may be, in seconds (`BCGRAPH_LEGACY_PAYLOAD_MAX_AGE_SECONDS`).
+    pub fn legacy_payload_max_age(&self) -> i64 {
+        self.legacy_payload_max_age
+    }
+
+    fn new_anonymous(&self) -> Result<Authenticated, AuthError> {
+        let (identity, token) = sessions::anonymous(&self.secret, self.session_lifetime)?;
+        Ok(Authenticated {
+            identity,
+            new_token: Some(token),
+        })
+    }
+
+    /// A `Session` token: its session, or (expired, unverifiable, ended) a new anonymous
+    /// session with a fresh token, as the client expects, never a refusal.
+    async fn session(&self, token: &str) -> Result<Authenticated, AuthError> {
+        match sessions::resume(&self.db, &self.secret, token).await? {
+            Some(identity) => Ok(Authenticated {
+                identity,
+                new_token: None,
+            }),
+            None => self.new_anonymous(),
+        }
     }
 
     /// Authenticate an `authorization` header value (`None` when absent).
     pub async fn authenticate(&self, header: Option<&str>) -> Result<Authenticated, AuthError> {
         let header = header.map(str::trim).filter(|h| !h.is_empty());
         let Some(header) = header else {
-            let (identity, token) = sessions::create_anonymous(&self.db, &self.secret).await?;
-            return Ok(Authenticated {
-                identity,
-                new_token: Some(token),
-            });
+            return self.new_anonymous();
         };
         let (scheme, credential) = header.split_once(' ').unwrap_or((header, ""));
         let credential = credential.trim();
         let identity = match scheme.to_ascii_lowercase().as_str() {
             "bearer" => self.api_key(credential).await?,
-            "session" => sessions::resume(&self.db, &self.secret, credential).await?,
+            "session" => return self.session(credential).await,
             "bigcommercesignedpayload" => self.signed_payload(credential).await?,
             _ => {
                 return Err(AuthError::Denied(format!(
@@ -134,10 +182,7 @@ impl Auth {
                 identity: self.api_key(field("key")).await?,
                 new_token: None,
             }),
-            "browser-session" => Ok(Authenticated {
-                identity: sessions::resume(&self.db, &self.secret, field("sessionToken")).await?,
-                new_token: None,
-            }),
+            "browser-session" => self.session(field("sessionToken")).await,
             "custom" => Ok(Authenticated {
                 identity: self.signed_payload(field("bigcommerceSignedPayload")).await?,
                 new_token: None,
@@ -170,6 +215,9 @@ impl Auth {
             roles: grant.roles,
             store_id: grant.store_id,
             bigcommerce_user_id: None,
+            expires_at: None,
+            issued_at: None,
+            stateless_session: false,
         })
     }
 
@@ -188,9 +236,9 @@ impl Auth {
                 "BigCommerce signed payloads need BIGCOMMERCE_CLIENT_ID and BIGCOMMERCE_CLIENT_SECRET".into(),
             ));
         };
-        let verified =
-            signed_payload::verify(payload, client_id, client_secret).map_err(AuthError::Denied)?;
-        let identity = sessions::for_store_user(&self.db, &verified).await?;
+        let verified = signed_payload::verify(payload, client_id, client_secret, self.legacy_payload_max_age)
+            .map_err(AuthError::Denied)?;
+        let identity = sessions::for_store_user(&self.db, &verified, self.session_lifetime).await?;
         let mut cache = self.payloads.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= PAYLOAD_CACHE_MAX {
             cache.clear();
@@ -206,4 +254,69 @@ impl Auth {
             .unwrap_or_else(|e| e.into_inner())
             .retain(|_, (identity, _)| identity.store_id != Some(store_id));
     }
+
+    /// Keep a stateless anonymous session as a row, for when something is stored in it;
+    /// returns the token that names the row (for `x-set-authorization`).
+    pub async fn persist_session(&self, identity: &Identity) -> Result<String, AuthError> {
+        sessions::persist_anonymous(&self.db, &self.secret, identity).await
+    }
+
+    /// Is an identity authenticated earlier still good? Its credential has not expired,
+    /// its session row (if it has one) still exists unexpired, its store is still
+    /// installed, and its user was not removed from the store's app since the payload it
+    /// came from was issued. For long-lived connections (websockets); see also
+    /// [`revocation::subscribe`].
+    pub async fn revalidate(&self, identity: &Identity) -> Result<(), AuthError> {
+        let now = Utc::now();
+        if identity.expires_at.is_some_and(|at| at <= now) {
+            return Err(AuthError::Denied("the credentials have expired".into()));
+        }
+        if identity.stateless_session {
+            return Ok(());
+        }
+        if let Some(id) = identity.session_id {
+            let alive = entity::internal::session::Entity::find_by_id(id)
+                .one(&self.db)
+                .await?
+                .is_some_and(|s| s.expires_at > now);
+            if !alive {
+                return Err(AuthError::Denied("the session has ended".into()));
+            }
+        }
+        if let Some(store_id) = identity.store_id {
+            let installed = entity::bigcommerce::store::Entity::find_by_id(store_id)
+                .one(&self.db)
+                .await?
+                .is_some_and(|s| s.state == "installed");
+            if !installed {
+                return Err(AuthError::Denied("the store has uninstalled the app".into()));
+            }
+            if let (Some(user), Some(issued_at)) = (&identity.bigcommerce_user_id, identity.issued_at)
+                && sessions::removed_since(&self.db, store_id, user, issued_at.timestamp()).await?
+            {
+                return Err(AuthError::Denied("the user was removed from the app".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Drop cached payloads whose store or user was revoked anywhere in this process (the
+/// uninstall webhook too, not only the callbacks that call `forget_store`).
+fn forget_revoked(cache: std::sync::Weak<PayloadCache>) {
+    let mut events = revocation::subscribe();
+    tokio::spawn(async move {
+        loop {
+            let event = events.recv().await;
+            let Some(cache) = cache.upgrade() else { return };
+            let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+            match event {
+                Ok(event) => cache.retain(|_, (identity, _)| {
+                    !event.affects(identity.store_id, identity.bigcommerce_user_id.as_deref())
+                }),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => cache.clear(),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
 }

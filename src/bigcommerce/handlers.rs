@@ -74,7 +74,7 @@ pub async fn resolve_store(api: &Api, store_hash: Option<&str>) -> Result<StoreR
 /// Tokens are sealed at rest with `secret` (the gateway's).
 pub fn store_client(
     bigcommerce: &BigCommerce,
-    secret: &[u8],
+    secret: &crate::auth::Secrets,
     store: &StoreRef,
 ) -> Result<StoreClient, ActionError> {
     let token = store
@@ -192,7 +192,7 @@ enum Resource {
 /// `pullProduct`, `pullCategory`, ...: fetch one resource and write it (or delete it).
 pub struct Pull {
     bigcommerce: BigCommerce,
-    secret: Arc<Vec<u8>>,
+    secret: Arc<crate::auth::Secrets>,
     resource: Resource,
 }
 
@@ -335,7 +335,7 @@ pub struct MetafieldParams {
 /// `pullMetafield`: a product's (or a variant's) metafield.
 pub struct PullMetafield {
     bigcommerce: BigCommerce,
-    secret: Arc<Vec<u8>>,
+    secret: Arc<crate::auth::Secrets>,
 }
 
 impl GlobalAction for PullMetafield {
@@ -422,7 +422,11 @@ impl GlobalAction for UninstallStore {
 }
 
 /// The built-in handlers, talking to BigCommerce through `bigcommerce`.
-pub fn register(globals: GlobalActions, bigcommerce: &BigCommerce, secret: &Arc<Vec<u8>>) -> GlobalActions {
+pub fn register(
+    globals: GlobalActions,
+    bigcommerce: &BigCommerce,
+    secret: &Arc<crate::auth::Secrets>,
+) -> GlobalActions {
     let pull = |resource| Pull {
         bigcommerce: bigcommerce.clone(),
         secret: secret.clone(),

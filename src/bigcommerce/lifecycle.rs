@@ -3,13 +3,15 @@
 use super::access_token;
 use super::oauth::Grant;
 use crate::action::{ActionError, Api, Upserted};
-use chrono::Utc;
-use entity::internal::session;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use crate::auth::{Revoked, Secrets, revocation};
+use chrono::{DateTime, Utc};
+use entity::internal::{removed_user, session};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::json;
 
 /// Install or reinstall the store a grant is for; returns its id and whether it is new.
-pub async fn install(api: &Api, secret: &[u8], grant: &Grant) -> Result<(i64, Upserted), ActionError> {
+pub async fn install(api: &Api, secret: &Secrets, grant: &Grant) -> Result<(i64, Upserted), ActionError> {
     let hash = grant
         .store_hash()
         .ok_or_else(|| ActionError::InvalidInput(format!("`{}` is not a store", grant.context)))?;
@@ -47,18 +49,46 @@ pub async fn uninstall(api: &Api, store_id: i64) -> Result<u64, ActionError> {
         .filter(session::Column::StoreId.eq(store_id))
         .exec(&api.db)
         .await?;
+    // Open connections of the store close now, not at their next check.
+    revocation::announce(Revoked::Store { store_id });
     super::sync::abort_store(api, store_id).await?;
     crate::queue::cancel_store(&api.db, store_id)
         .await
         .map_err(|e| ActionError::Database(sea_orm::DbErr::Custom(e.to_string())))
 }
 
-/// End the sessions of one staff user of a store.
-pub async fn remove_user(api: &Api, store_id: i64, user_id: &str) -> Result<u64, ActionError> {
+/// End the sessions of one staff user of a store, and remember when: a payload for the
+/// user issued at or before `removed_at` is refused from now on (one issued later, when
+/// the user is added again, works). Returns how many sessions ended.
+pub async fn remove_user(
+    api: &Api,
+    store_id: i64,
+    user_id: &str,
+    removed_at: DateTime<Utc>,
+) -> Result<u64, ActionError> {
+    removed_user::Entity::insert(removed_user::ActiveModel {
+        store_id: Set(store_id),
+        bigcommerce_user_id: Set(user_id.to_owned()),
+        removed_at: Set(removed_at),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            removed_user::Column::StoreId,
+            removed_user::Column::BigcommerceUserId,
+        ])
+        .update_column(removed_user::Column::RemovedAt)
+        .to_owned(),
+    )
+    .exec_without_returning(&api.db)
+    .await?;
     let deleted = session::Entity::delete_many()
         .filter(session::Column::StoreId.eq(store_id))
         .filter(session::Column::BigcommerceUserId.eq(user_id))
         .exec(&api.db)
         .await?;
+    revocation::announce(Revoked::User {
+        store_id,
+        user_id: user_id.to_owned(),
+    });
     Ok(deleted.rows_affected)
 }

@@ -49,6 +49,7 @@ pub mod oauth;
 pub mod options;
 pub mod pacing;
 pub mod params;
+pub mod rotation;
 pub mod sync;
 pub mod webhooks;
 
@@ -62,7 +63,7 @@ pub use params::{ParamValue, Params};
 pub fn register(
     globals: crate::action::GlobalActions,
     bigcommerce: &BigCommerce,
-    secret: &std::sync::Arc<Vec<u8>>,
+    secret: &std::sync::Arc<crate::auth::Secrets>,
     syncer: Option<sync::Syncer>,
 ) -> crate::action::GlobalActions {
     sync::actions::register(handlers::register(globals, bigcommerce, secret), syncer)

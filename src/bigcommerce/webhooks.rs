@@ -8,6 +8,7 @@
 
 use super::{BigCommerce, StoreClient};
 use crate::action::{Api, Caller};
+use crate::auth::Secrets;
 use crate::queue::{self, Job, Options, Priority, QueueError};
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -111,17 +112,12 @@ impl Triggers {
     }
 }
 
-/// The secret header value registered for a store's hooks: derived from the gateway's
-/// secret, so nothing more is stored and every process agrees.
-pub fn store_secret(gateway_secret: &[u8], store_hash: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(gateway_secret).expect("HMAC takes any key length");
-    mac.update(b"bigcommerce-webhook:");
-    mac.update(store_hash.as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// The secret header value registered for a store's hooks: derived from the webhook key
+/// of the gateway's current secret, so nothing more is stored and every process agrees.
+/// Deliveries are also accepted with a previous secret's header while a rotation is under
+/// way ([`Secrets::accepts_webhook_header`]).
+pub fn store_secret(secrets: &Secrets, store_hash: &str) -> String {
+    secrets.current().webhook_header(store_hash)
 }
 
 /// Why a delivery was refused.
@@ -161,7 +157,7 @@ pub enum Accepted {
 pub struct Ingest {
     pub api: Api,
     pub triggers: Arc<Triggers>,
-    pub gateway_secret: Arc<Vec<u8>>,
+    pub gateway_secret: Arc<Secrets>,
     /// The app's client secret: the key of Standard Webhooks signatures.
     pub client_secret: Option<String>,
 }
@@ -195,9 +191,8 @@ impl Ingest {
         if hash.is_empty() || hash.len() > 128 {
             return Err(Refusal::Malformed("hash must be 1 to 128 characters".into()));
         }
-        let expected = store_secret(&self.gateway_secret, store_hash);
         let given = header(headers, SECRET_HEADER).unwrap_or("");
-        if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        if !self.gateway_secret.accepts_webhook_header(store_hash, given) {
             return Err(Refusal::Unauthenticated(
                 "missing or wrong webhook secret for this store".into(),
             ));
@@ -287,12 +282,15 @@ impl Ingest {
 pub struct Registered {
     pub created: Vec<String>,
     pub reactivated: Vec<String>,
+    /// Active hooks whose secret header was another (a rotated secret): updated.
+    pub rekeyed: Vec<String>,
     pub deleted: Vec<String>,
 }
 
 /// Make the store's hooks that point at `destination` be exactly `scopes`, active and
-/// carrying the store's secret header: create the missing, reactivate (and re-key) the
-/// inactive, delete the ones no longer configured. Hooks to other destinations stay.
+/// carrying the store's secret header: create the missing, reactivate the inactive,
+/// re-key the ones whose header is not `secret` (after a rotation), delete the ones no
+/// longer configured. Hooks to other destinations stay.
 pub async fn register(
     client: &StoreClient,
     destination: &str,
@@ -336,7 +334,11 @@ pub async fn register(
                         .json(&json!({"is_active": true, "headers": headers}))
                         .send()
                         .await?;
-                    out.reactivated.push(scope.clone());
+                    if active {
+                        out.rekeyed.push(scope.clone());
+                    } else {
+                        out.reactivated.push(scope.clone());
+                    }
                 }
             }
         }
@@ -361,7 +363,7 @@ pub async fn register(
 pub async fn register_store(
     api: &Api,
     bigcommerce: &BigCommerce,
-    gateway_secret: &[u8],
+    gateway_secret: &Secrets,
     public_url: &str,
     scopes: &[String],
     store_hash: &str,

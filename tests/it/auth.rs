@@ -150,14 +150,6 @@ async fn forged_and_stale_credentials_are_refused() {
             "Bearer bcg_0000000000000000000000000000000000000000".to_owned(),
         ),
         ("not a key", "Bearer hello".to_owned()),
-        (
-            "forged session",
-            format!(
-                "Session {}",
-                payload::jwt_with(&json!({"sid": "1", "exp": now + 600}), "guess")
-            ),
-        ),
-        ("garbage session", "Session abc.def.ghi".to_owned()),
         ("unknown scheme", "Basic dXNlcjpwYXNz".to_owned()),
     ];
     for (name, auth) in cases {
@@ -168,6 +160,40 @@ async fn forged_and_stale_credentials_are_refused() {
             "{name}: {response}"
         );
         assert_eq!(response["data"], Value::Null, "{name}: no data");
+    }
+    // A session token that is not ours is answered as a new anonymous session (with a
+    // fresh token, as the client expects), which reads nothing.
+    for (name, token) in [
+        (
+            "forged session",
+            payload::jwt_with(&json!({"sid": "1", "exp": now + 600}), "guess"),
+        ),
+        (
+            "forged anonymous session",
+            payload::jwt_with(&json!({"aid": "4611686018427387905", "exp": now + 600}), "guess"),
+        ),
+        ("garbage session", "abc.def.ghi".to_owned()),
+    ] {
+        let auth = format!("Session {token}");
+        let (headers, response) = app.gql_as(Some(&auth), SESSION, json!({})).await;
+        let fresh = headers
+            .get("x-set-authorization")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert!(
+            fresh
+                .as_deref()
+                .is_some_and(|t| t.starts_with("Session ") && t != auth),
+            "{name}: {fresh:?}"
+        );
+        let session = &response["data"]["currentSession"];
+        assert_eq!(
+            session["roles"],
+            json!([{"key": "unauthenticated", "name": "Unauthenticated"}]),
+            "{name}"
+        );
+        assert_ne!(session["id"], "1", "{name}");
+        let (_, denied) = app.gql_as(Some(&auth), PRODUCTS, json!({})).await;
+        assert_eq!(error_codes(&denied), ["GGT_PERMISSION_DENIED"], "{name}");
     }
     // A session of a store that has since uninstalled ends with it.
     let session = app

@@ -99,7 +99,7 @@ async fn table_names(db: &DatabaseConnection) -> Vec<String> {
         .unwrap();
     rows.iter()
         .map(|r| r.try_get_by_index::<String>(0).unwrap())
-        .filter(|t| t != "seaql_migrations" && t != "bcgraph_session") // MERGE: sessions back in
+        .filter(|t| t != "seaql_migrations")
         .collect()
 }
 

@@ -62,7 +62,7 @@ async fn registration_creates_reactivates_and_prunes_hooks() {
     let client = BigCommerce::new(fake.url(), ClientOptions::default())
         .unwrap()
         .store(HASH, TOKEN);
-    let secret = store_secret(GATEWAY_SECRET, HASH);
+    let secret = store_secret(&crate::support::secrets(), HASH);
     let dest = destination(&app);
     // A hook of this gateway that is no longer configured, and one of somebody else.
     for (scope, to) in [
@@ -170,7 +170,7 @@ async fn shuffled_duplicated_deliveries_end_in_bigcommerces_state() {
     webhooks::register(
         &client,
         &destination(&app),
-        &store_secret(GATEWAY_SECRET, HASH),
+        &store_secret(&crate::support::secrets(), HASH),
         &scopes,
     )
     .await
@@ -339,7 +339,7 @@ async fn bad_deliveries_are_refused_and_write_nothing() {
     let app = gateway(&fake).await;
     seed::store(&app.db, HASH).await;
     seed::store(&app.db, "other1").await;
-    let secret = store_secret(GATEWAY_SECRET, HASH);
+    let secret = store_secret(&crate::support::secrets(), HASH);
     let body = |producer: &str, scope: &str| {
         json!({"scope": scope, "store_id": "1", "data": {"type": "product", "id": 1}, "hash": "h1",
                "created_at": 1, "producer": producer})
@@ -398,7 +398,7 @@ async fn bad_deliveries_are_refused_and_write_nothing() {
         (
             "unknown store",
             body("stores/nosuch1", "store/product/updated"),
-            vec![(SECRET_HEADER, store_secret(GATEWAY_SECRET, "nosuch1"))],
+            vec![(SECRET_HEADER, store_secret(&crate::support::secrets(), "nosuch1"))],
             404,
         ),
         (
@@ -624,7 +624,7 @@ async fn app_uninstalled_marks_the_store() {
                           "created_at": 1, "producer": format!("stores/{HASH}")});
         app.http
             .post(destination(&app))
-            .header(SECRET_HEADER, store_secret(GATEWAY_SECRET, HASH))
+            .header(SECRET_HEADER, store_secret(&crate::support::secrets(), HASH))
             .body(body.to_string())
             .send()
     };

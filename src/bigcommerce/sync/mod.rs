@@ -328,7 +328,7 @@ impl Observer for () {}
 #[derive(Clone)]
 pub struct Syncer {
     pub bigcommerce: BigCommerce,
-    pub secret: Arc<Vec<u8>>,
+    pub secret: Arc<crate::auth::Secrets>,
     /// How long a claim on a sync lasts without renewal.
     pub lease: Duration,
     /// Where the sync writes (see [`crate::db::connect_relaxed`]).

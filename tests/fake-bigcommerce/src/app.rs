@@ -34,6 +34,8 @@ pub(crate) fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 pub struct Store {
     pub(crate) hash: String,
     pub(crate) access_token: RwLock<String>,
+    /// Whether the app is installed on the store: uninstalling revokes its token.
+    pub(crate) app_installed: std::sync::atomic::AtomicBool,
     pub(crate) data: RwLock<StoreData>,
     pub(crate) limiter: Mutex<Limiter>,
     pub(crate) stats: Mutex<StoreStats>,
@@ -46,6 +48,7 @@ impl Store {
         Store {
             hash: data.hash.clone(),
             access_token: RwLock::new(access_token),
+            app_installed: std::sync::atomic::AtomicBool::new(true),
             data: RwLock::new(data),
             limiter: Mutex::new(Limiter::default()),
             stats: Mutex::new(StoreStats::default()),

@@ -257,6 +257,19 @@ impl StoreHandle {
         *write(&self.store.access_token) = token.into();
     }
 
+    /// The merchant uninstalls the app, as BigCommerce does it: the app's access token is
+    /// revoked (every call with it answers 401) and the app's hooks are deleted. An
+    /// install (the OAuth code exchange) brings it back with the new token.
+    pub fn uninstall_app(&self) {
+        self.store.app_installed.store(false, Ordering::Relaxed);
+        write(&self.store.data).hooks.clear();
+    }
+
+    /// Is the app installed (its token accepted)?
+    pub fn app_installed(&self) -> bool {
+        self.store.app_installed.load(Ordering::Relaxed)
+    }
+
     pub fn stats(&self) -> StoreStats {
         lock(&self.store.stats).clone()
     }

@@ -117,7 +117,12 @@ pub(crate) async fn token(State(app): State<Arc<App>>, body: Bytes) -> Response 
         };
     let _ = &request.scope;
     match app.store(&grant.store_hash) {
-        Some(store) => *write(&store.access_token) = grant.access_token.clone(),
+        Some(store) => {
+            *write(&store.access_token) = grant.access_token.clone();
+            store
+                .app_installed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         None => {
             let id = app
                 .next_store_id

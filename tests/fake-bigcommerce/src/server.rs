@@ -222,11 +222,13 @@ async fn gate(State(app): State<Arc<App>>, mut request: Request, next: Next) -> 
         return response;
     }
 
-    let token_ok = request
-        .headers()
-        .get("x-auth-token")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t == read(&store.access_token).as_str());
+    // An uninstalled app's token is revoked: every call with it is a 401.
+    let token_ok = store.app_installed.load(Ordering::Relaxed)
+        && request
+            .headers()
+            .get("x-auth-token")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t == read(&store.access_token).as_str());
     if !token_ok {
         lock(&store.stats).unauthorized += 1;
         let mut response =

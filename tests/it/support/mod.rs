@@ -120,8 +120,10 @@ pub struct TestApp {
     pub statements: Arc<AtomicU64>,
     pub http: reqwest::Client,
     /// Kept until the app is dropped, then the database goes.
-    _test_db: TestDb,
+    _test_db: Option<TestDb>,
     server: tokio::task::JoinHandle<()>,
+    /// Ends the server gracefully (see [`TestApp::restart`]).
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl TestApp {
@@ -137,6 +139,38 @@ impl TestApp {
     /// A gateway with these global actions and extra configuration variables.
     pub async fn start_configured(globals: GlobalActions, vars: &[(&str, &str)]) -> TestApp {
         let test_db = TestDb::new().await;
+        // Bound first, so that the gateway knows its own public URL.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::start_on(test_db, listener, globals, vars).await
+    }
+
+    /// Stop this gateway (open connections finish) and start another over the same
+    /// database at the same address, configured with `vars`: a restart, e.g. with a new
+    /// secret.
+    pub async fn restart(mut self, vars: &[(&str, &str)]) -> TestApp {
+        let address = self.url.trim_start_matches("http://").to_owned();
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let server = std::mem::replace(&mut self.server, tokio::spawn(async {}));
+        if tokio::time::timeout(std::time::Duration::from_secs(10), server)
+            .await
+            .is_err()
+        {
+            panic!("the gateway did not stop within 10 s");
+        }
+        let test_db = self._test_db.take().expect("the database");
+        drop(self);
+        let listener = tokio::net::TcpListener::bind(&address).await.expect("bind again");
+        Self::start_on(test_db, listener, GlobalActions::default(), vars).await
+    }
+
+    async fn start_on(
+        test_db: TestDb,
+        listener: tokio::net::TcpListener,
+        globals: GlobalActions,
+        vars: &[(&str, &str)],
+    ) -> TestApp {
         let mut db = bcgraph::db::connect(&test_db.url).await.expect("connect");
         bcgraph::db::migrate(&db).await.expect("migrate");
         let statements = Arc::new(AtomicU64::new(0));
@@ -144,16 +178,11 @@ impl TestApp {
         db.set_metric_callback(move |_| {
             counter.fetch_add(1, Ordering::Relaxed);
         });
-        // Bound first, so that the gateway knows its own public URL.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let mut settings: Vec<(String, String)> = vec![
             ("BCGRAPH_PUBLIC_URL".into(), url.clone()),
             ("DATABASE_URL".into(), test_db.url.clone()),
-            (
-                "BCGRAPH_SECRET".into(),
-                "a-test-secret-that-is-long-enough-for-hs256".into(),
-            ),
+            ("BCGRAPH_SECRET".into(), TEST_SECRET.into()),
             ("BIGCOMMERCE_CLIENT_ID".into(), CLIENT_ID.into()),
             ("BIGCOMMERCE_CLIENT_SECRET".into(), CLIENT_SECRET.into()),
             ("BCGRAPH_CORS_ORIGINS".into(), "https://app.example.com".into()),
@@ -174,8 +203,14 @@ impl TestApp {
         let (_, admin_key) = api_keys::create(&db, "tests", &["system-admin".to_owned()], None)
             .await
             .expect("api key");
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            axum::serve(listener, server::router(state)).await.expect("serve");
+            axum::serve(listener, server::router(state))
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("serve");
         });
         TestApp {
             url,
@@ -184,8 +219,9 @@ impl TestApp {
             db,
             statements,
             http: reqwest::Client::new(),
-            _test_db: test_db,
+            _test_db: Some(test_db),
             server,
+            shutdown: Some(shutdown),
         }
     }
 
@@ -258,14 +294,42 @@ impl TestApp {
         (status, json)
     }
 
-    /// The gateway's secret (`BCGRAPH_SECRET`), which seals access tokens.
-    pub fn api_secret(&self) -> Vec<u8> {
-        TEST_SECRET.as_bytes().to_vec()
+    /// The keys of the gateway's secret (`BCGRAPH_SECRET`), which seal access tokens.
+    pub fn api_secret(&self) -> bcgraph::auth::Secrets {
+        secrets()
     }
 
     /// The URL of this gateway's database, for running the CLI against it.
     pub fn database_url(&self) -> String {
-        self._test_db.url.clone()
+        self._test_db.as_ref().expect("the database").url.clone()
+    }
+
+    /// The configuration this gateway was started with, plus `vars`.
+    pub fn config(&self, vars: &[(&str, &str)]) -> Config {
+        let mut settings: Vec<(String, String)> = vec![
+            ("DATABASE_URL".into(), self.database_url()),
+            ("BCGRAPH_PUBLIC_URL".into(), self.url.clone()),
+            ("BCGRAPH_SECRET".into(), TEST_SECRET.into()),
+            ("BIGCOMMERCE_CLIENT_ID".into(), CLIENT_ID.into()),
+            ("BIGCOMMERCE_CLIENT_SECRET".into(), CLIENT_SECRET.into()),
+        ];
+        settings.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Config::from_lookup(|name| {
+            settings
+                .iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        })
+        .expect("configuration")
+    }
+
+    /// An `Auth` over this gateway's database, configured like it (plus `vars`), for
+    /// checks of what the gateway's own authentication decides.
+    pub async fn auth(&self, vars: &[(&str, &str)]) -> bcgraph::auth::Auth {
+        bcgraph::auth::Auth::new(self.db.clone(), &self.config(vars))
+            .await
+            .expect("auth")
     }
 
     /// Statements sent while running `f`.
@@ -278,6 +342,22 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
     }
+}
+
+/// Rows of `table` matching `condition` (SQL both backends read, e.g. `"store_id" = 1`).
+pub async fn count_rows(db: &DatabaseConnection, table: &str, condition: &str) -> i64 {
+    let sql = format!("SELECT COUNT(*) FROM \"{table}\" WHERE {condition}");
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect("count rows")
+        .expect("a count");
+    row.try_get_by_index::<i64>(0).expect("a number")
+}
+
+/// The keys of the test gateways' secret ([`TEST_SECRET`]).
+pub fn secrets() -> bcgraph::auth::Secrets {
+    bcgraph::auth::Secrets::new(TEST_SECRET.as_bytes(), &[] as &[&[u8]])
 }
 
 /// The codes of a response's errors.

@@ -7,10 +7,12 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-/// The claims of a good `signed_payload_jwt` for a staff user of `store_hash`.
+/// The claims of a good `signed_payload_jwt` for a staff user of `store_hash`, issued now,
+/// with a `jti` of its own.
 pub fn claims(store_hash: &str, user_id: i64) -> Value {
     let now = chrono::Utc::now().timestamp();
-    json!({"aud": CLIENT_ID, "iss": "bc", "iat": now, "nbf": now - 5, "exp": now + 86_400, "jti": "j1",
+    let jti = format!("j-{}", rand::random::<u64>());
+    json!({"aud": CLIENT_ID, "iss": "bc", "iat": now, "nbf": now - 5, "exp": now + 86_400, "jti": jti,
            "sub": format!("stores/{store_hash}"), "user": {"id": user_id, "email": format!("u{user_id}@example.com"), "locale": "en"},
            "owner": {"id": 1, "email": "owner@example.com"}, "url": "/", "channel_id": null})
 }
@@ -35,11 +37,19 @@ pub fn header(payload: &str) -> String {
     format!("BigCommerceSignedPayload {payload}")
 }
 
-/// A legacy `signed_payload`: `base64(json).base64(hex(HMAC-SHA256(secret, json)))`.
+/// A legacy `signed_payload` issued now: `base64(json).base64(hex(HMAC-SHA256(secret, json)))`.
 pub fn legacy(store_hash: &str, user_id: i64) -> String {
-    let body = json!({"user": {"id": user_id, "email": "legacy@example.com"}, "owner": {"id": 1},
-                      "context": format!("stores/{store_hash}"), "store_hash": store_hash, "timestamp": 1_767_225_600})
-    .to_string();
+    legacy_at(store_hash, user_id, json!(chrono::Utc::now().timestamp()))
+}
+
+/// A legacy `signed_payload` with this `timestamp` (`null`: none).
+pub fn legacy_at(store_hash: &str, user_id: i64, timestamp: Value) -> String {
+    let mut body = json!({"user": {"id": user_id, "email": "legacy@example.com"}, "owner": {"id": 1},
+                          "context": format!("stores/{store_hash}"), "store_hash": store_hash, "timestamp": timestamp});
+    if timestamp.is_null() {
+        body.as_object_mut().expect("an object").remove("timestamp");
+    }
+    let body = body.to_string();
     let mut mac = Hmac::<Sha256>::new_from_slice(CLIENT_SECRET.as_bytes()).expect("key");
     mac.update(body.as_bytes());
     let hex: String = mac

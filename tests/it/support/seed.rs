@@ -11,13 +11,17 @@ pub fn at(secs: i64) -> DateTime<Utc> {
         .expect("valid time")
 }
 
+/// An installed store whose token (`secret-token`) is sealed with the test gateways' secret.
 pub async fn store(db: &DatabaseConnection, hash: &str) -> i64 {
     store::ActiveModel {
         created_at: Set(at(0)),
         updated_at: Set(at(0)),
         store_hash: Set(hash.to_owned()),
         state: Set("installed".to_owned()),
-        access_token: Set(Some("secret-token".to_owned())),
+        access_token: Set(Some(bcgraph::bigcommerce::access_token::seal(
+            &super::secrets(),
+            "secret-token",
+        ))),
         scopes: Set(Some(serde_json::json!(["store_v2_products"]))),
         ..Default::default()
     }
