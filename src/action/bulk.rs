@@ -92,12 +92,8 @@ async fn resolve_links(
                     continue;
                 }
                 // A link names a record: only one the caller may read.
-                Some(_)
-                    if !ctx.registry.get(relation.target).is_tenant
-                        && !ctx.caller.may(ctx.registry.get(relation.target), "read") =>
-                {
-                    let target = ctx.registry.get(relation.target);
-                    slots_failed.insert(*idx, ctx.caller.check(target, "read").unwrap_err());
+                Some(_) if let Err(e) = link_readable(ctx, relation.target) => {
+                    slots_failed.insert(*idx, e);
                     continue;
                 }
                 Some(id) if !ctx.tenant.is_system() && !visible.contains(&(relation.target, id)) => {
@@ -117,6 +113,15 @@ async fn resolve_links(
         }
     }
     Ok(())
+}
+
+/// A caller links only records it may read (its own store is always linkable).
+fn link_readable(ctx: &Ctx<'_>, target: ModelId) -> Result<(), ActionError> {
+    let target = ctx.registry.get(target);
+    if target.is_tenant {
+        return Ok(());
+    }
+    ctx.caller.check(target, "read")
 }
 
 /// An element goes on to its batch unless its links failed or it names another store.
