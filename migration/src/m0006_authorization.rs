@@ -2,6 +2,7 @@
 //! - API keys may be bound to one store (`store_id`);
 //! - background actions belong to a scope (`internal`, `system` or `store:<id>`): ids and
 //!   queue names are stored as `<scope>/<name>`, so callers never share or squat them;
+//! - due background actions are found through `(state, run_at)`, however many wait for later;
 //! - on PostgreSQL, ids come from identity columns that refuse explicit values, so no
 //!   input can put a sequence behind the rows it numbers.
 
@@ -87,6 +88,18 @@ impl MigrationTrait for Migration {
                     .table(ACTIONS)
                     .col("scope")
                     .col("state")
+                    .to_owned(),
+            )
+            .await?;
+        // Idle workers look for due actions many times a second: with actions parked far in
+        // the future, `(state, priority, run_at)` made that look step over all of them.
+        manager
+            .create_index(
+                Index::create()
+                    .name("bcgraph_background_action_due")
+                    .table(ACTIONS)
+                    .col("state")
+                    .col("run_at")
                     .to_owned(),
             )
             .await?;
