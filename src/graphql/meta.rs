@@ -87,11 +87,15 @@ pub fn register(schema: SchemaBuilder, registry: &Arc<Registry>) -> SchemaBuilde
                         return Ok(None);
                     };
                     let context = ctx.data::<super::RequestContext>()?;
+                    if context.records_spent() {
+                        return Ok(None);
+                    }
                     Ok(context
                         .reader
                         .find(tenant, store)
                         .await
                         .map_err(super::errors::query_error)?
+                        .filter(|_| context.take_records(1))
                         .map(FieldValue::owned_any))
                 })
             },

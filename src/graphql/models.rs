@@ -6,6 +6,7 @@ use super::errors::query_error;
 use super::loaders::ChildSpec;
 use super::types::{self, JSON_OBJECT, PAGE_INFO, PageInfoValue, SORT_ORDER};
 use crate::model::{FieldType, Model, ModelId, Registry, RelationKind};
+use crate::query::bounds::InputLimits;
 use crate::query::{Columns, Cond, Page, PageArgs, Record, Value, filter, parse_sort};
 use async_graphql::SelectionField;
 use async_graphql::dynamic::{
@@ -18,6 +19,20 @@ use std::sync::Arc;
 /// What a connection field resolves to.
 pub struct ConnectionValue {
     pub page: Arc<Page>,
+}
+
+impl ConnectionValue {
+    /// A page with no records: what a list answers once the record budget is spent.
+    pub fn empty(sort: Vec<crate::query::SortKey>) -> ConnectionValue {
+        ConnectionValue {
+            page: Arc::new(Page {
+                records: Vec::new(),
+                has_next_page: false,
+                has_previous_page: false,
+                sort: sort.into(),
+            }),
+        }
+    }
 }
 
 struct EdgeValue {
@@ -86,11 +101,12 @@ pub fn page_arguments(field: Field, model: &Model) -> Field {
         .argument(InputValue::new("search", TypeRef::named(TypeRef::STRING)))
 }
 
-/// Read the page arguments of a list field.
+/// Read the page arguments of a list field, within the caller's input bounds.
 pub fn page_args(
     registry: &Registry,
     model: &Model,
     args: &ObjectAccessor,
+    limits: &InputLimits,
 ) -> async_graphql::Result<PageArgs> {
     let present = |name: &str| args.get(name).filter(|v| !v.is_null());
     let first = present("first").map(|v| v.i64()).transpose()?;
@@ -109,8 +125,10 @@ pub fn page_args(
         Some(v) => filter::parse(registry, model, &super::to_json(v.as_value())?).map_err(query_error)?,
         None => Cond::Const(true),
     };
+    limits.check(&cond).map_err(query_error)?;
     if let Some(search) = present("search") {
         let term = search.string()?.trim();
+        limits.check_search(term).map_err(query_error)?;
         if !term.is_empty() {
             cond = Cond::All(vec![cond, Cond::Search(term.to_owned())]).simplify();
         }
@@ -251,13 +269,18 @@ fn object(registry: &Arc<Registry>, model: &Model) -> Object {
                             };
                             let context = ctx.data::<RequestContext>()?;
                             context.check_read(context.reader.registry.get(target_id))?;
+                            if context.records_spent() {
+                                return Ok(None);
+                            }
                             let found = context
                                 .loaders
                                 .records
                                 .load_one((target_id, fk))
                                 .await
                                 .map_err(|e| (*e).clone())?;
-                            Ok(found.map(FieldValue::owned_any))
+                            Ok(found
+                                .filter(|_| context.take_records(1))
+                                .map(FieldValue::owned_any))
                         })
                     },
                 ));
@@ -303,10 +326,18 @@ async fn has_many<'a>(
     ctx: ResolverContext<'a>,
 ) -> async_graphql::Result<Option<FieldValue<'a>>> {
     let parent = record(ctx.parent_value)?.id();
-    let args = page_args(registry, registry.get(target_id), &ctx.args)?;
-    let sort = args.sort.clone();
     let context = ctx.data::<RequestContext>()?;
+    let args = page_args(
+        registry,
+        registry.get(target_id),
+        &ctx.args,
+        &context.input_limits,
+    )?;
+    let sort = args.sort.clone();
     context.check_read(registry.get(target_id))?;
+    if context.records_spent() {
+        return Ok(Some(FieldValue::owned_any(ConnectionValue::empty(sort))));
+    }
     let loaders = &context.loaders;
     let columns = connection_columns(registry.get(target_id), ctx.ctx.field());
     let key = loaders.children.loader().key(ChildSpec {
@@ -320,15 +351,13 @@ async fn has_many<'a>(
         .load_one((key, parent))
         .await
         .map_err(|e| (*e).clone())?;
-    let page = page.unwrap_or_else(|| {
-        Arc::new(Page {
-            records: Vec::new(),
-            has_next_page: false,
-            has_previous_page: false,
-            sort: sort.into(),
-        })
-    });
-    Ok(Some(FieldValue::owned_any(ConnectionValue { page })))
+    match page {
+        // Pages are shared between parents that ask alike: each parent's use counts.
+        Some(page) if context.take_records(page.records.len()) => {
+            Ok(Some(FieldValue::owned_any(ConnectionValue { page })))
+        }
+        _ => Ok(Some(FieldValue::owned_any(ConnectionValue::empty(sort)))),
+    }
 }
 
 fn connection(registry: &Arc<Registry>, model: &Model) -> Object {

@@ -175,7 +175,8 @@ impl TestApp {
             .await
             .expect("api key");
         let server = tokio::spawn(async move {
-            axum::serve(listener, server::router(state)).await.expect("serve");
+            let app = server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+            axum::serve(listener, app).await.expect("serve");
         });
         TestApp {
             url,
