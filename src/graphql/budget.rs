@@ -8,6 +8,12 @@
 //! resolver that hands out records takes them from this budget first; once it is spent,
 //! resolvers hand out nothing more (empty pages, nulls: no error per field), and the
 //! finished response is replaced by one error (see [`super::execute`]).
+//!
+//! Reads take their records *before* they wait for the database (a page its size, a
+//! relationship one record) and give back what they did not find: sibling resolvers
+//! run concurrently, and a resolver that waits on a batched load holds its state until
+//! the batch returns, so a budget counted only afterwards would let every one of them
+//! start first.
 
 use super::errors::INVALID_QUERY_INPUT;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -46,6 +52,16 @@ impl RecordBudget {
             self.spent.store(true, Ordering::Relaxed);
         }
         taken.is_ok()
+    }
+
+    /// Give back `n` records taken but not handed out (a reservation made before a
+    /// read that found fewer). A spent budget stays spent.
+    pub fn give_back(&self, n: usize) {
+        let _ = self
+            .handed
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |handed| {
+                Some(handed.saturating_sub(n as u64))
+            });
     }
 
     /// Whether a take has failed: resolvers then skip their reads altogether.

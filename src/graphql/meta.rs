@@ -87,16 +87,18 @@ pub fn register(schema: SchemaBuilder, registry: &Arc<Registry>) -> SchemaBuilde
                         return Ok(None);
                     };
                     let context = ctx.data::<super::RequestContext>()?;
-                    if context.records_spent() {
+                    if !context.take_records(1) {
                         return Ok(None);
                     }
-                    Ok(context
+                    let found = context
                         .reader
                         .find(tenant, store)
                         .await
-                        .map_err(super::errors::query_error)?
-                        .filter(|_| context.take_records(1))
-                        .map(FieldValue::owned_any))
+                        .map_err(super::errors::query_error)?;
+                    if found.is_none() {
+                        context.give_back_records(1);
+                    }
+                    Ok(found.map(FieldValue::owned_any))
                 })
             },
         ));

@@ -92,9 +92,9 @@ impl RequestContext {
         self.budget.take(n)
     }
 
-    /// Whether the budget is spent, so that a resolver need not read at all.
-    pub fn records_spent(&self) -> bool {
-        self.budget.spent()
+    /// Give back records taken before a read that found fewer.
+    pub fn give_back_records(&self, n: usize) {
+        self.budget.give_back(n)
     }
 
     /// Refuse a read of `model` the caller's roles do not allow.
@@ -268,16 +268,18 @@ fn find_one(model: &Model) -> Field {
                 .ok_or_else(|| coded(errors::INVALID_QUERY_INPUT, "`id` must be a record id"))?;
                 let context = ctx.data::<RequestContext>()?;
                 context.check_read(context.reader.registry.get(model_id))?;
-                if context.records_spent() {
+                if !context.take_records(1) {
                     return Ok(None);
                 }
-                let reader = &context.reader;
-                Ok(reader
+                let found = context
+                    .reader
                     .find(model_id, id)
                     .await
-                    .map_err(errors::query_error)?
-                    .filter(|_| context.take_records(1))
-                    .map(FieldValue::owned_any))
+                    .map_err(errors::query_error)?;
+                if found.is_none() {
+                    context.give_back_records(1);
+                }
+                Ok(found.map(FieldValue::owned_any))
             })
         },
     )
@@ -305,7 +307,8 @@ fn find_many(registry: &Arc<Registry>, model: &Model) -> Field {
                 let exact = ctx.look_ahead().field("pageInfo").field(across).exists();
                 let columns = models::connection_columns(model, ctx.ctx.field());
                 context.check_read(model)?;
-                if context.records_spent() {
+                let size = models::page_size(&args);
+                if !context.take_records(size) {
                     return Ok(Some(FieldValue::owned_any(ConnectionValue::empty(args.sort))));
                 }
                 let reader = &context.reader;
@@ -313,9 +316,7 @@ fn find_many(registry: &Arc<Registry>, model: &Model) -> Field {
                     .page(model_id, &args, &columns, exact)
                     .await
                     .map_err(errors::query_error)?;
-                if !context.take_records(page.records.len()) {
-                    return Ok(Some(FieldValue::owned_any(ConnectionValue::empty(args.sort))));
-                }
+                context.give_back_records(size.saturating_sub(page.records.len()));
                 Ok(Some(FieldValue::owned_any(ConnectionValue {
                     page: Arc::new(page),
                 })))

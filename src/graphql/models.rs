@@ -101,6 +101,15 @@ pub fn page_arguments(field: Field, model: &Model) -> Field {
         .argument(InputValue::new("search", TypeRef::named(TypeRef::STRING)))
 }
 
+/// The most records a page of `args` holds, as the record budget reserves them.
+pub fn page_size(args: &PageArgs) -> usize {
+    args.first
+        .or(args.last)
+        .unwrap_or(crate::query::DEFAULT_PAGE_SIZE)
+        .try_into()
+        .unwrap_or(usize::MAX)
+}
+
 /// Read the page arguments of a list field, within the caller's input bounds.
 pub fn page_args(
     registry: &Registry,
@@ -269,7 +278,7 @@ fn object(registry: &Arc<Registry>, model: &Model) -> Object {
                             };
                             let context = ctx.data::<RequestContext>()?;
                             context.check_read(context.reader.registry.get(target_id))?;
-                            if context.records_spent() {
+                            if !context.take_records(1) {
                                 return Ok(None);
                             }
                             let found = context
@@ -278,9 +287,10 @@ fn object(registry: &Arc<Registry>, model: &Model) -> Object {
                                 .load_one((target_id, fk))
                                 .await
                                 .map_err(|e| (*e).clone())?;
-                            Ok(found
-                                .filter(|_| context.take_records(1))
-                                .map(FieldValue::owned_any))
+                            if found.is_none() {
+                                context.give_back_records(1);
+                            }
+                            Ok(found.map(FieldValue::owned_any))
                         })
                     },
                 ));
@@ -335,7 +345,8 @@ async fn has_many<'a>(
     )?;
     let sort = args.sort.clone();
     context.check_read(registry.get(target_id))?;
-    if context.records_spent() {
+    let size = page_size(&args);
+    if !context.take_records(size) {
         return Ok(Some(FieldValue::owned_any(ConnectionValue::empty(sort))));
     }
     let loaders = &context.loaders;
@@ -351,13 +362,14 @@ async fn has_many<'a>(
         .load_one((key, parent))
         .await
         .map_err(|e| (*e).clone())?;
-    match page {
-        // Pages are shared between parents that ask alike: each parent's use counts.
-        Some(page) if context.take_records(page.records.len()) => {
-            Ok(Some(FieldValue::owned_any(ConnectionValue { page })))
-        }
-        _ => Ok(Some(FieldValue::owned_any(ConnectionValue::empty(sort)))),
-    }
+    // Pages are shared between parents that ask alike: each parent's use counts.
+    let found = page.as_ref().map_or(0, |page| page.records.len());
+    context.give_back_records(size.saturating_sub(found));
+    let connection = match page {
+        Some(page) => ConnectionValue { page },
+        None => ConnectionValue::empty(sort),
+    };
+    Ok(Some(FieldValue::owned_any(connection)))
 }
 
 fn connection(registry: &Arc<Registry>, model: &Model) -> Object {

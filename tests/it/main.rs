@@ -6,6 +6,7 @@ mod bad_input;
 mod bigcommerce_client;
 mod browser;
 mod filters;
+mod limits;
 mod queue;
 mod read_api;
 mod schema;
