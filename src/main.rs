@@ -179,7 +179,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
         tokio::spawn(bigcommerce::sync::actions::schedule(state.api.clone(), interval));
     }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    tracing::info!(address = %config.listen, workers = config.workers, "serving; GraphiQL at /api/graphql");
+    if config.limits.graphiql {
+        tracing::info!(address = %config.listen, workers = config.workers, "serving; GraphiQL at /api/graphql");
+    } else {
+        tracing::info!(address = %config.listen, workers = config.workers, "serving");
+    }
     // Connect info: rate limits and websocket caps count clients by their address.
     let app = server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app)
