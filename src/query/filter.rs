@@ -637,15 +637,18 @@ impl<'a> Writer<'a> {
     }
 
     /// SQLite: the value at `keys` in the column is `leaf`. Keys are matched through
-    /// `json_each` as bound values rather than spelled into a JSON path: a path cannot
-    /// name every key (SQLite before 3.45 reads no escapes in a quoted label, so a key
-    /// with `"` never matched; later ones read `\` in a key as an escape).
+    /// `json_each` as bound values rather than spelled into a JSON path, which cannot
+    /// name every key the same way on every SQLite: 3.40 reads no escape in a quoted
+    /// label (a key with `"` never matched), the bundled 3.51 does (so a `\` in a key
+    /// was read as one).
     fn json_leaf(&mut self, alias: &str, column: &str, keys: &[&str], leaf: &Json) {
-        if keys.is_empty() {
-            // The stored value itself (a `matches` that is not an object).
+        let operand = {
             let mut operand = Sql::new(self.sql.backend);
             operand.column(alias, column);
-            let operand = operand.text().to_owned();
+            operand.text().to_owned()
+        };
+        if keys.is_empty() {
+            // The stored value itself (a `matches` that is not an object).
             self.json_is(
                 &format!("json_type({operand})"),
                 &format!("json_extract({operand}, '$')"),
@@ -655,11 +658,7 @@ impl<'a> Writer<'a> {
         }
         // EXISTS (SELECT 1 FROM json_each(col) t1 WHERE t1.key = ? AND
         //   EXISTS (SELECT 1 FROM json_each(<t1.value if an object>) t2 WHERE t2.key = ? AND <leaf>))
-        let mut parent = {
-            let mut operand = Sql::new(self.sql.backend);
-            operand.column(alias, column);
-            operand.text().to_owned()
-        };
+        let mut parent = operand;
         for (depth, key) in keys.iter().enumerate() {
             let each = self.alias();
             self.sql
