@@ -92,6 +92,9 @@ async fn fragment_fan_out_is_refused_before_it_costs_anything() {
     assert!(bomb.len() < 1024, "{} bytes", bomb.len());
     // The smallest fan-out that still expands past the selection limit's neighbourhood.
     let small = fan_out(13, 4);
+    // The connection is made first, so that the figure is the refusal's.
+    let (_, _, warm) = post_anonymous(&app, TYPENAME).await;
+    assert_eq!(warm["data"]["__typename"], "Query");
     for document in [&bomb, &small] {
         let started = Instant::now();
         let (status, headers, body) = post_anonymous(&app, document).await;
