@@ -228,7 +228,8 @@ async fn run() -> anyhow::Result<()> {
         secret: store_secret(&secrets(), HASH),
         next: AtomicU64::new(0),
     });
-    tokio::spawn(async move { axum::serve(listener, server::router(state)).await });
+    let app = server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await });
     let backend = if cleanup.is_some() { "PostgreSQL" } else { "SQLite" };
     println!(
         "webhooks on {backend}: {PRODUCTS} products at the fake, {} workers",

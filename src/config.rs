@@ -2,9 +2,13 @@
 //! stops the program with a message that names the variable.
 
 use crate::auth::Permissions;
+use crate::graphql::cost::DocumentLimits;
+use crate::query::bounds::{InputLimits, MAX_VALUES_CEILING};
 use crate::queue::QueueLimits;
+use axum::http::HeaderName;
 use reqwest::Url;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -44,6 +48,8 @@ pub struct Config {
     /// `BCGRAPH_STORE_MAX_PENDING_ACTIONS`, `BCGRAPH_STORE_MAX_RUNNING_ACTIONS`,
     /// `BCGRAPH_MAX_BULK_ENQUEUE`: what one store's callers may hold in the queue.
     pub queue_limits: QueueLimits,
+    /// What one request may cost, at the edge and during execution (`Limits::read`).
+    pub limits: Limits,
 }
 
 #[derive(Clone, Debug)]
@@ -314,7 +320,9 @@ impl Config {
             )?,
             max_bulk_enqueue: count("BCGRAPH_MAX_BULK_ENQUEUE", defaults.max_bulk_enqueue, 1_000_000)?,
         };
+        let limits = Limits::read(&var)?;
         Ok(Config {
+            limits,
             queue_limits,
             previous_secrets,
             session_lifetime,
@@ -340,6 +348,259 @@ impl Config {
                 webhook_scopes,
             },
             frontend_url,
+        })
+    }
+}
+
+/// Bounds on what one request may cost: the document, the records it reads, its time,
+/// its rate, its filters, and the websocket's connections and operations.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub document: DocumentLimits,
+    pub input: InputLimits,
+    /// `BCGRAPH_MAX_RECORDS_PER_REQUEST`: records one request's resolvers may hand out.
+    pub records_per_request: u64,
+    /// `BCGRAPH_EXECUTION_TIMEOUT_SECONDS`: time budget of one GraphQL execution.
+    pub execution_timeout: Duration,
+    /// `BCGRAPH_REQUEST_TIMEOUT_SECONDS`: time budget of a whole HTTP request.
+    pub request_timeout: Duration,
+    /// `BCGRAPH_REQUEST_BODY_TIMEOUT_SECONDS`: time to receive a request body.
+    pub request_body_timeout: Duration,
+    pub rates: RateLimits,
+    /// `BCGRAPH_GRAPHIQL`: serve GraphiQL on `GET /api/graphql`.
+    pub graphiql: bool,
+    pub sockets: SocketLimits,
+}
+
+/// Request rates on `/api/graphql` (HTTP requests and websocket operations).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateLimits {
+    /// `BCGRAPH_RATE_LIMIT_PER_ADDRESS`: requests per second per client address (0: off).
+    pub per_address: u32,
+    /// `BCGRAPH_RATE_LIMIT_PER_CREDENTIAL`: requests per second per credential (0: off).
+    pub per_credential: u32,
+    /// `BCGRAPH_CLIENT_IP_HEADER`: a header set by a trusted proxy whose first address is
+    /// the client's; the TCP peer otherwise.
+    pub client_ip_header: Option<HeaderName>,
+}
+
+/// Websocket (`/api/graphql/batch`) bounds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SocketLimits {
+    /// `BCGRAPH_WS_MAX_CONNECTIONS`: open connections, all clients together.
+    pub connections: usize,
+    /// `BCGRAPH_WS_MAX_CONNECTIONS_PER_ADDRESS`: open connections per client address.
+    pub connections_per_address: usize,
+    /// `BCGRAPH_WS_MAX_OPERATIONS`: operations running at once on one connection.
+    pub operations_per_connection: usize,
+    /// `BCGRAPH_SUBSCRIPTION_MAX_SECONDS`: how long one subscription may run.
+    pub subscription_lifetime: Duration,
+}
+
+pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 60;
+pub const DEFAULT_REQUEST_BODY_TIMEOUT_SECONDS: u64 = 30;
+/// Sustained requests per second; a client may burst [`RATE_BURST_SECONDS`] worth at once.
+pub const DEFAULT_RATE_PER_ADDRESS: u32 = 50;
+pub const DEFAULT_RATE_PER_CREDENTIAL: u32 = 50;
+pub const RATE_BURST_SECONDS: u32 = 10;
+pub const DEFAULT_WS_CONNECTIONS: usize = 5_000;
+pub const DEFAULT_WS_CONNECTIONS_PER_ADDRESS: usize = 50;
+pub const DEFAULT_WS_OPERATIONS: usize = 100;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            document: DocumentLimits::default(),
+            input: InputLimits::default(),
+            records_per_request: crate::graphql::budget::DEFAULT_MAX_RECORDS,
+            execution_timeout: crate::graphql::execute::DEFAULT_EXECUTION_TIMEOUT,
+            request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECONDS),
+            request_body_timeout: Duration::from_secs(DEFAULT_REQUEST_BODY_TIMEOUT_SECONDS),
+            rates: RateLimits {
+                per_address: DEFAULT_RATE_PER_ADDRESS,
+                per_credential: DEFAULT_RATE_PER_CREDENTIAL,
+                client_ip_header: None,
+            },
+            graphiql: true,
+            sockets: SocketLimits {
+                connections: DEFAULT_WS_CONNECTIONS,
+                connections_per_address: DEFAULT_WS_CONNECTIONS_PER_ADDRESS,
+                operations_per_connection: DEFAULT_WS_OPERATIONS,
+                subscription_lifetime: crate::graphql::execute::DEFAULT_SUBSCRIPTION_LIFETIME,
+            },
+        }
+    }
+}
+
+impl Limits {
+    /// Read every limit through `var` (a set, non-empty variable's trimmed value).
+    fn read(var: &impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigError> {
+        let d = Limits::default();
+        // A whole number in `range`, or the default when unset.
+        fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy>(
+            var: &impl Fn(&str) -> Option<String>,
+            variable: &'static str,
+            default: T,
+            range: std::ops::RangeInclusive<T>,
+            unit: &str,
+        ) -> Result<T, ConfigError> {
+            match var(variable) {
+                None => Ok(default),
+                Some(text) => text
+                    .parse::<T>()
+                    .ok()
+                    .filter(|n| range.contains(n))
+                    .ok_or_else(|| ConfigError {
+                        variable,
+                        message: format!(
+                            "`{text}` is not a number of {unit} from {} to {}",
+                            range.start(),
+                            range.end()
+                        ),
+                    }),
+            }
+        }
+        let seconds = |variable: &'static str, default: Duration| {
+            number(var, variable, default.as_secs(), 1..=86_400, "seconds").map(Duration::from_secs)
+        };
+        let graphiql = match var("BCGRAPH_GRAPHIQL").map(|v| v.to_ascii_lowercase()) {
+            None => d.graphiql,
+            Some(v) if matches!(v.as_str(), "1" | "true" | "on" | "yes") => true,
+            Some(v) if matches!(v.as_str(), "0" | "false" | "off" | "no") => false,
+            Some(v) => {
+                return Err(ConfigError {
+                    variable: "BCGRAPH_GRAPHIQL",
+                    message: format!("`{v}` is not on or off"),
+                });
+            }
+        };
+        let client_ip_header = match var("BCGRAPH_CLIENT_IP_HEADER") {
+            None => None,
+            Some(name) => Some(
+                HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).map_err(|_| ConfigError {
+                    variable: "BCGRAPH_CLIENT_IP_HEADER",
+                    message: format!("`{name}` is not a header name like x-forwarded-for"),
+                })?,
+            ),
+        };
+        Ok(Limits {
+            document: DocumentLimits {
+                selections: number(
+                    var,
+                    "BCGRAPH_MAX_QUERY_SELECTIONS",
+                    d.document.selections,
+                    1..=1_000_000,
+                    "selections",
+                )?,
+                // The parser itself gives up past 64 levels.
+                depth: number(var, "BCGRAPH_MAX_QUERY_DEPTH", d.document.depth, 2..=64, "levels")?,
+                aliases: number(
+                    var,
+                    "BCGRAPH_MAX_QUERY_ALIASES",
+                    d.document.aliases,
+                    0..=1_000_000,
+                    "aliases",
+                )?,
+                directives: number(
+                    var,
+                    "BCGRAPH_MAX_QUERY_DIRECTIVES",
+                    d.document.directives,
+                    0..=1_000_000,
+                    "directives",
+                )?,
+                fragments: number(
+                    var,
+                    "BCGRAPH_MAX_QUERY_FRAGMENTS",
+                    d.document.fragments,
+                    0..=100_000,
+                    "fragments",
+                )?,
+                operations: number(
+                    var,
+                    "BCGRAPH_MAX_QUERY_OPERATIONS",
+                    d.document.operations,
+                    1..=10_000,
+                    "operations",
+                )?,
+            },
+            input: InputLimits {
+                list_length: number(
+                    var,
+                    "BCGRAPH_MAX_FILTER_LIST_LENGTH",
+                    d.input.list_length,
+                    1..=MAX_VALUES_CEILING,
+                    "values",
+                )?,
+                values: number(
+                    var,
+                    "BCGRAPH_MAX_FILTER_VALUES",
+                    d.input.values,
+                    1..=MAX_VALUES_CEILING,
+                    "values",
+                )?,
+                term_length: number(
+                    var,
+                    "BCGRAPH_MAX_SEARCH_LENGTH",
+                    d.input.term_length,
+                    1..=1_000_000,
+                    "characters",
+                )?,
+            },
+            records_per_request: number(
+                var,
+                "BCGRAPH_MAX_RECORDS_PER_REQUEST",
+                d.records_per_request,
+                1..=100_000_000,
+                "records",
+            )?,
+            execution_timeout: seconds("BCGRAPH_EXECUTION_TIMEOUT_SECONDS", d.execution_timeout)?,
+            request_timeout: seconds("BCGRAPH_REQUEST_TIMEOUT_SECONDS", d.request_timeout)?,
+            request_body_timeout: seconds("BCGRAPH_REQUEST_BODY_TIMEOUT_SECONDS", d.request_body_timeout)?,
+            rates: RateLimits {
+                per_address: number(
+                    var,
+                    "BCGRAPH_RATE_LIMIT_PER_ADDRESS",
+                    d.rates.per_address,
+                    0..=1_000_000,
+                    "requests per second",
+                )?,
+                per_credential: number(
+                    var,
+                    "BCGRAPH_RATE_LIMIT_PER_CREDENTIAL",
+                    d.rates.per_credential,
+                    0..=1_000_000,
+                    "requests per second",
+                )?,
+                client_ip_header,
+            },
+            graphiql,
+            sockets: SocketLimits {
+                connections: number(
+                    var,
+                    "BCGRAPH_WS_MAX_CONNECTIONS",
+                    d.sockets.connections,
+                    1..=1_000_000,
+                    "connections",
+                )?,
+                connections_per_address: number(
+                    var,
+                    "BCGRAPH_WS_MAX_CONNECTIONS_PER_ADDRESS",
+                    d.sockets.connections_per_address,
+                    1..=1_000_000,
+                    "connections",
+                )?,
+                operations_per_connection: number(
+                    var,
+                    "BCGRAPH_WS_MAX_OPERATIONS",
+                    d.sockets.operations_per_connection,
+                    1..=100_000,
+                    "operations",
+                )?,
+                subscription_lifetime: seconds(
+                    "BCGRAPH_SUBSCRIPTION_MAX_SECONDS",
+                    d.sockets.subscription_lifetime,
+                )?,
+            },
         })
     }
 }
@@ -403,6 +664,27 @@ mod tests {
             ("BCGRAPH_SESSION_LIFETIME_SECONDS", "0"),
             ("BCGRAPH_LEGACY_PAYLOAD_MAX_AGE_SECONDS", "a day"),
             ("BCGRAPH_PURGE_INTERVAL_SECONDS", "-1"),
+            ("BCGRAPH_MAX_QUERY_SELECTIONS", "0"),
+            ("BCGRAPH_MAX_QUERY_DEPTH", "65"),
+            ("BCGRAPH_MAX_QUERY_ALIASES", "-1"),
+            ("BCGRAPH_MAX_QUERY_DIRECTIVES", "lots"),
+            ("BCGRAPH_MAX_QUERY_FRAGMENTS", "1e3"),
+            ("BCGRAPH_MAX_QUERY_OPERATIONS", "0"),
+            ("BCGRAPH_MAX_RECORDS_PER_REQUEST", "0"),
+            ("BCGRAPH_EXECUTION_TIMEOUT_SECONDS", "0"),
+            ("BCGRAPH_REQUEST_TIMEOUT_SECONDS", "1.5"),
+            ("BCGRAPH_REQUEST_BODY_TIMEOUT_SECONDS", "never"),
+            ("BCGRAPH_RATE_LIMIT_PER_ADDRESS", "-5"),
+            ("BCGRAPH_RATE_LIMIT_PER_CREDENTIAL", "fast"),
+            ("BCGRAPH_CLIENT_IP_HEADER", "x forwarded for"),
+            ("BCGRAPH_MAX_FILTER_LIST_LENGTH", "40000"),
+            ("BCGRAPH_MAX_FILTER_VALUES", "0"),
+            ("BCGRAPH_MAX_SEARCH_LENGTH", "0"),
+            ("BCGRAPH_GRAPHIQL", "maybe"),
+            ("BCGRAPH_WS_MAX_CONNECTIONS", "0"),
+            ("BCGRAPH_WS_MAX_CONNECTIONS_PER_ADDRESS", "none"),
+            ("BCGRAPH_WS_MAX_OPERATIONS", "0"),
+            ("BCGRAPH_SUBSCRIPTION_MAX_SECONDS", "0"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             let expected = if var == "BIGCOMMERCE_CLIENT_ID" {

@@ -209,8 +209,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
         tokio::spawn(bcgraph::auth::purge::schedule(state.db.clone(), interval));
     }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    tracing::info!(address = %config.listen, workers = config.workers, "serving; GraphiQL at /api/graphql");
-    let served = axum::serve(listener, server::router(state))
+    if config.limits.graphiql {
+        tracing::info!(address = %config.listen, workers = config.workers, "serving; GraphiQL at /api/graphql");
+    } else {
+        tracing::info!(address = %config.listen, workers = config.workers, "serving");
+    }
+    // Connect info: rate limits and websocket caps count clients by their address.
+    let app = server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;
     // Running jobs finish (or are handed back) before the process ends.

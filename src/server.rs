@@ -1,29 +1,34 @@
 //! The HTTP surface: `/api/graphql` (POST; GraphiQL on GET), `/api/graphql/batch`
-//! (graphql-transport-ws) and `/healthz`. Every request is authenticated here and
-//! carries its identity into the GraphQL context.
+//! (graphql-transport-ws, `socket`) and `/healthz`. Every request is authenticated here
+//! and carries its identity into the GraphQL context; what a request may cost is bounded
+//! here too (`rate_limit`, the document check, the time and record budgets).
+
+pub mod rate_limit;
+pub mod socket;
 
 use crate::action::{Api, Caller, GlobalActions};
-use crate::auth::{Auth, AuthError, Identity};
+use crate::auth::{Auth, AuthError};
 use crate::bigcommerce::sync::Syncer;
 use crate::bigcommerce::webhooks::{Accepted, Ingest, Triggers};
 use crate::bigcommerce::{BigCommerce, ClientOptions};
-use crate::config::Config;
+use crate::config::{Config, Limits};
 use crate::db;
-use crate::graphql::{self, RequestContext};
+use crate::graphql::{self, RequestContext, cost, execute};
 use crate::model::Registry;
-use async_graphql::Data;
 use async_graphql::dynamic::Schema;
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use async_graphql::http::GraphiQLSource;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State, WebSocketUpgrade};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
+use rate_limit::{Credential, RateLimiters};
 use sea_orm::DatabaseConnection;
+use socket::SocketSlots;
 use std::sync::Arc;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 /// Largest GraphQL request body accepted.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -48,6 +53,25 @@ pub struct AppState {
     pub ingest: Ingest,
     /// Runs store syncs (the queue's jobs and `bcgraph sync`).
     pub syncer: Syncer,
+    /// What requests may cost, and the state that counts it.
+    pub edge: Arc<Edge>,
+}
+
+/// The limits on requests and the counters behind them, shared by every request.
+pub struct Edge {
+    pub limits: Limits,
+    pub rates: RateLimiters,
+    pub sockets: SocketSlots,
+}
+
+impl Edge {
+    pub fn new(limits: &Limits) -> Edge {
+        Edge {
+            limits: limits.clone(),
+            rates: RateLimiters::new(&limits.rates),
+            sockets: SocketSlots::new(limits),
+        }
+    }
 }
 
 impl AppState {
@@ -67,7 +91,7 @@ impl AppState {
             db: db::connect_relaxed(&config.database_url, &db).await?,
         };
         let globals = crate::bigcommerce::register(globals, &bigcommerce, &auth.secret, Some(syncer.clone()));
-        let schema = graphql::build_schema(registry.clone(), &globals)?;
+        let schema = graphql::build_schema_with(registry.clone(), &globals, &config.limits.document)?;
         let permissions = Arc::new(config.permissions.clone());
         let api = Api::new(db.clone(), registry)
             .with_globals(globals)
@@ -89,6 +113,7 @@ impl AppState {
             bigcommerce,
             ingest,
             syncer,
+            edge: Arc::new(Edge::new(&config.limits)),
         })
     }
 
@@ -99,21 +124,43 @@ impl AppState {
     }
 }
 
+/// The routes. Serve them with `into_make_service_with_connect_info::<SocketAddr>()`:
+/// the rate limits and websocket caps count clients by their address.
 pub fn router(state: AppState) -> Router {
     let cors = cors(&state.config.cors_origins);
+    let limits = &state.edge.limits;
     let mut router = Router::new();
     if let Some(dir) = &state.config.app_dir {
         // The built-in page: a single-page app, so unknown paths get its index.
         let index = tower_http::services::ServeFile::new(dir.join("index.html"));
         router = router.nest_service("/app", tower_http::services::ServeDir::new(dir).fallback(index));
     }
+    let graphql = if limits.graphiql {
+        get(graphiql).post(graphql_post)
+    } else {
+        post(graphql_post)
+    };
+    // Only the API is limited per address: webhooks and callbacks come from BigCommerce's
+    // few addresses at high rates.
+    let api = Router::new()
+        .route("/api/graphql", graphql)
+        .route("/api/graphql/batch", get(socket::graphql_websocket))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::limit_address,
+        ));
     router
         .merge(crate::callbacks::routes())
-        .route("/api/graphql", get(graphiql).post(graphql_post))
-        .route("/api/graphql/batch", get(graphql_websocket))
+        .merge(api)
         .route("/webhooks/bigcommerce", post(bigcommerce_webhook))
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // A websocket outlives its upgrade request, so neither timeout reaches it.
+        .layer(RequestBodyTimeoutLayer::new(limits.request_body_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.request_timeout,
+        ))
         .layer(cors)
         .with_state(state)
 }
@@ -180,7 +227,7 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
 }
 
 /// An error answer in the GraphQL response shape, so the client can read it whatever the status.
-fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
     let body = serde_json::json!({
         "data": null,
         "errors": [{"message": message, "extensions": {"code": code}}],
@@ -218,23 +265,28 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
             "the request has no `query`",
         );
     }
+    let limits = &state.edge.limits;
+    // Before authentication: a refused document costs no session row.
+    let checked = match cost::check(request, &limits.document) {
+        Ok(checked) => checked,
+        Err(refused) => return graphql_response(&refused.response()),
+    };
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let authenticated = match state.auth.authenticate(authorization).await {
         Ok(a) => a,
         Err(e) => return auth_failure(e),
     };
-    let context = RequestContext::new(&state.api, authenticated.identity);
-    let null_items = context.null_items();
-    let mut response = state.schema.execute(request.data(context)).await;
-    graphql::apply_null_items(&mut response.data, &null_items);
-    let mut answer = match serde_json::to_vec(&response) {
-        Ok(body) => json_response(StatusCode::OK, body),
-        Err(_) => error_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "GGT_INTERNAL_ERROR",
-            "could not encode the response",
-        ),
-    };
+    let secret = authorization
+        .and_then(|h| h.trim().split_once(' '))
+        .map(|(_, credential)| credential.trim());
+    let credential = Credential::of(&authenticated.identity, secret, authenticated.new_token.is_some());
+    if let Err(limited) = state.edge.rates.check_credential(credential.as_ref()) {
+        return limited.response();
+    }
+    let context = RequestContext::new(&state.api, authenticated.identity)
+        .with_limits(limits.records_per_request, &limits.input);
+    let response = execute::run(&state.schema, checked.request, context, limits.execution_timeout).await;
+    let mut answer = graphql_response(&response);
     if let Some(token) = authenticated.new_token
         && let Ok(value) = HeaderValue::from_str(&format!("Session {token}"))
     {
@@ -243,92 +295,14 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
     answer
 }
 
-/// graphql-transport-ws: credentials arrive in `connection_init.payload.auth`.
-async fn graphql_websocket(
-    State(state): State<AppState>,
-    protocol: GraphQLProtocol,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
-            let executor = SocketExecutor {
-                schema: state.schema.clone(),
-                api: state.api.clone(),
-            };
-            GraphQLWebSocket::new(socket, executor, protocol)
-                .on_connection_init(move |payload| async move {
-                    let auth = payload.get("auth").cloned().unwrap_or(serde_json::Value::Null);
-                    let authenticated = state
-                        .auth
-                        .authenticate_websocket(&auth)
-                        .await
-                        .map_err(|e| async_graphql::Error::new(e.to_string()))?;
-                    let mut data = Data::default();
-                    data.insert(authenticated.identity);
-                    Ok(data)
-                })
-                .serve()
-        })
-}
-
-/// Runs the operations of one websocket connection as the identity it authenticated
-/// with: each operation gets its own request context. Queries and mutations answer
-/// once; subscriptions stream.
-#[derive(Clone)]
-struct SocketExecutor {
-    schema: Schema,
-    api: Api,
-}
-
-impl SocketExecutor {
-    fn is_subscription(request: &async_graphql::Request) -> bool {
-        let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
-            return false;
-        };
-        let operation = match (&document.operations, request.operation_name.as_deref()) {
-            (async_graphql::parser::types::DocumentOperations::Single(op), _) => Some(&op.node),
-            (async_graphql::parser::types::DocumentOperations::Multiple(ops), Some(name)) => {
-                ops.get(name).map(|op| &op.node)
-            }
-            (async_graphql::parser::types::DocumentOperations::Multiple(ops), None) => {
-                ops.values().next().map(|op| &op.node)
-            }
-        };
-        operation.is_some_and(|op| op.ty == async_graphql::parser::types::OperationType::Subscription)
-    }
-}
-
-impl async_graphql::Executor for SocketExecutor {
-    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
-        self.schema.execute(request).await
-    }
-
-    fn execute_stream(
-        &self,
-        request: async_graphql::Request,
-        session_data: Option<Arc<Data>>,
-    ) -> futures::stream::BoxStream<'static, async_graphql::Response> {
-        use futures::StreamExt;
-        let identity = session_data
-            .as_ref()
-            .and_then(|data| data.get(&std::any::TypeId::of::<Identity>()))
-            .and_then(|identity| identity.downcast_ref::<Identity>())
-            .cloned();
-        let Some(identity) = identity else {
-            let denied = async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(
-                "the connection is not authenticated",
-                None,
-            )]);
-            return futures::stream::once(async move { denied }).boxed();
-        };
-        let request = request.data(RequestContext::new(&self.api, identity));
-        if Self::is_subscription(&request) {
-            self.schema
-                .execute_stream_with_session_data(request, session_data.unwrap_or_default())
-        } else {
-            let schema = self.schema.clone();
-            futures::stream::once(async move { schema.execute(request).await }).boxed()
-        }
+/// A GraphQL response as JSON (status 200 whatever its errors, as async-graphql answers).
+fn graphql_response(response: &async_graphql::Response) -> Response {
+    match serde_json::to_vec(response) {
+        Ok(body) => json_response(StatusCode::OK, body),
+        Err(_) => error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "GGT_INTERNAL_ERROR",
+            "could not encode the response",
+        ),
     }
 }

@@ -35,6 +35,7 @@ pub struct ApiKeyInfo {
 /// What a live key grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyGrant {
+    pub key_id: i64,
     pub roles: Vec<String>,
     /// The one store a bound key acts for (its id).
     pub store_id: Option<i64>,
@@ -135,7 +136,16 @@ pub async fn verify(db: &DatabaseConnection, key: &str) -> Result<Option<KeyGran
         .one(db)
         .await?;
     Ok(row.map(|k| KeyGrant {
+        key_id: k.id,
         roles: serde_json::from_value(k.roles).unwrap_or_default(),
         store_id: k.store_id,
     }))
+}
+
+/// Is the key with this id still live (not revoked)?
+pub async fn is_live(db: &DatabaseConnection, id: i64) -> Result<bool, DbErr> {
+    Ok(api_key::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .is_some_and(|k| k.revoked_at.is_none()))
 }

@@ -52,6 +52,8 @@ pub struct Identity {
     pub issued_at: Option<DateTime<Utc>>,
     /// An anonymous session that lives only in its token (no row).
     pub stateless_session: bool,
+    /// The API key this identity came from (a revoked key ends it).
+    pub api_key_id: Option<i64>,
 }
 
 impl Identity {
@@ -65,6 +67,7 @@ impl Identity {
             expires_at: None,
             issued_at: None,
             stateless_session: false,
+            api_key_id: None,
         }
     }
 }
@@ -218,6 +221,7 @@ impl Auth {
             expires_at: None,
             issued_at: None,
             stateless_session: false,
+            api_key_id: None,
         })
     }
 
@@ -273,6 +277,11 @@ impl Auth {
         }
         if identity.stateless_session {
             return Ok(());
+        }
+        if let Some(key) = identity.api_key_id
+            && !api_keys::is_live(&self.db, key).await?
+        {
+            return Err(AuthError::Denied("the API key was revoked".into()));
         }
         if let Some(id) = identity.session_id {
             let alive = entity::internal::session::Entity::find_by_id(id)

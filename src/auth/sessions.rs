@@ -69,6 +69,7 @@ fn identity(session: &session::Model) -> Identity {
         expires_at: Some(session.expires_at),
         issued_at: None,
         stateless_session: false,
+        api_key_id: None,
     }
 }
 
@@ -81,6 +82,7 @@ fn anonymous_identity(id: i64, expires_at: DateTime<Utc>) -> Identity {
         expires_at: Some(expires_at),
         issued_at: None,
         stateless_session: true,
+        api_key_id: None,
     }
 }
 

@@ -22,3 +22,14 @@ pub fn query_error(err: QueryError) -> async_graphql::Error {
         }
     }
 }
+
+pub const TOO_MANY_REQUESTS: &str = "GGT_TOO_MANY_REQUESTS";
+
+/// A response refused as a whole: `data: null` and this one error.
+pub fn refusal(code: &'static str, message: &str) -> async_graphql::Response {
+    let mut error = async_graphql::ServerError::new(message, None);
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", code);
+    error.extensions = Some(extensions);
+    async_graphql::Response::from_errors(vec![error])
+}

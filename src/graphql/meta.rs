@@ -88,12 +88,18 @@ pub fn register(schema: SchemaBuilder, registry: &Arc<Registry>) -> SchemaBuilde
                     };
                     let context = ctx.data::<super::RequestContext>()?;
                     context.check_read(context.api.registry.get(tenant))?;
-                    Ok(context
+                    if !context.take_records(1) {
+                        return Ok(None);
+                    }
+                    let found = context
                         .reader
                         .find(tenant, store)
                         .await
-                        .map_err(super::errors::query_error)?
-                        .map(FieldValue::owned_any))
+                        .map_err(super::errors::query_error)?;
+                    if found.is_none() {
+                        context.give_back_records(1);
+                    }
+                    Ok(found.map(FieldValue::owned_any))
                 })
             },
         ));

@@ -4,7 +4,10 @@
 //! runtime (`crate::action`); nothing here writes SQL or names a particular model.
 
 mod background;
+pub mod budget;
+pub mod cost;
 pub mod errors;
+pub mod execute;
 mod loaders;
 mod models;
 mod mutations;
@@ -14,18 +17,21 @@ use crate::action::{Api, Caller, GlobalActions};
 use crate::auth::Identity;
 use crate::model::{Model, Registry, pascal};
 use crate::query::Reader;
+use crate::query::bounds::InputLimits;
 use async_graphql::Value;
 use async_graphql::dynamic::{
     Field, FieldFuture, FieldValue, InputValue, Object, Schema, SchemaError, TypeRef,
 };
+use budget::RecordBudget;
 use loaders::Loaders;
 use models::{ConnectionValue, page_args, page_arguments};
 use std::sync::Arc;
 
 pub use errors::coded;
 
-/// Deepest selection a document may have; the client's own documents reach about 9.
-pub const MAX_DEPTH: usize = 16;
+/// Deepest selection a document may have by default (`BCGRAPH_MAX_QUERY_DEPTH`); the
+/// client's own documents reach about 9.
+pub const MAX_DEPTH: usize = cost::DEFAULT_MAX_DEPTH;
 /// Deepest nesting the parser accepts before giving up on a document.
 pub const MAX_RECURSION: usize = 64;
 /// Most fields a document may select.
@@ -40,6 +46,10 @@ pub struct RequestContext {
     pub reader: Reader,
     loaders: Loaders,
     null_items: NullItems,
+    /// Records the resolvers may still hand out (`BCGRAPH_MAX_RECORDS_PER_REQUEST`).
+    budget: Arc<RecordBudget>,
+    /// Bounds on filters and search terms.
+    pub input_limits: InputLimits,
 }
 
 /// Response paths of list items that must read `null`. async-graphql's dynamic
@@ -59,7 +69,32 @@ impl RequestContext {
             reader,
             loaders,
             null_items: NullItems::default(),
+            budget: Arc::new(RecordBudget::new(budget::DEFAULT_MAX_RECORDS)),
+            input_limits: InputLimits::default(),
         }
+    }
+
+    /// The same context under these limits instead of the defaults.
+    pub fn with_limits(mut self, max_records: u64, input_limits: &InputLimits) -> Self {
+        self.budget = Arc::new(RecordBudget::new(max_records));
+        self.input_limits = input_limits.clone();
+        self
+    }
+
+    /// The request's record budget, for checking it once execution is over.
+    pub fn budget(&self) -> Arc<RecordBudget> {
+        self.budget.clone()
+    }
+
+    /// Take `n` records from the budget before handing them to the executor; false once
+    /// the budget is spent, and the resolver then hands out nothing.
+    pub fn take_records(&self, n: usize) -> bool {
+        self.budget.take(n)
+    }
+
+    /// Give back records taken before a read that found fewer.
+    pub fn give_back_records(&self, n: usize) {
+        self.budget.give_back(n)
     }
 
     /// Refuse a read of `model` the caller's roles do not allow.
@@ -126,10 +161,20 @@ fn namespace_value<'a>() -> FieldFuture<'a> {
 
 /// Build the schema for `registry` and the application's global actions.
 pub fn build_schema(registry: Arc<Registry>, globals: &GlobalActions) -> Result<Schema, SchemaError> {
+    build_schema_with(registry, globals, &cost::DocumentLimits::default())
+}
+
+/// [`build_schema`] with these document limits (the depth one is also async-graphql's).
+pub fn build_schema_with(
+    registry: Arc<Registry>,
+    globals: &GlobalActions,
+    limits: &cost::DocumentLimits,
+) -> Result<Schema, SchemaError> {
     let mut schema = Schema::build("Query", Some("Mutation"), Some("Subscription"))
-        .limit_depth(MAX_DEPTH)
+        .limit_depth(limits.depth)
         .limit_complexity(MAX_COMPLEXITY)
-        .limit_recursive_depth(MAX_RECURSION);
+        .limit_recursive_depth(MAX_RECURSION)
+        .limit_directives(cost::MAX_DIRECTIVES_PER_FIELD);
     schema = types::register(schema);
     schema = mutations::register_shared(schema);
     schema = background::register_shared(schema, &registry, globals);
@@ -237,12 +282,18 @@ fn find_one(model: &Model) -> Field {
                 .ok_or_else(|| coded(errors::INVALID_QUERY_INPUT, "`id` must be a record id"))?;
                 let context = ctx.data::<RequestContext>()?;
                 context.check_read(context.reader.registry.get(model_id))?;
-                let reader = &context.reader;
-                Ok(reader
+                if !context.take_records(1) {
+                    return Ok(None);
+                }
+                let found = context
+                    .reader
                     .find(model_id, id)
                     .await
-                    .map_err(errors::query_error)?
-                    .map(FieldValue::owned_any))
+                    .map_err(errors::query_error)?;
+                if found.is_none() {
+                    context.give_back_records(1);
+                }
+                Ok(found.map(FieldValue::owned_any))
             })
         },
     )
@@ -260,7 +311,8 @@ fn find_many(registry: &Arc<Registry>, model: &Model) -> Field {
             let registry = registry2.clone();
             FieldFuture::new(async move {
                 let model = registry.get(model_id);
-                let args = page_args(&registry, model, &ctx.args)?;
+                let context = ctx.data::<RequestContext>()?;
+                let args = page_args(&registry, model, &ctx.args, &context.input_limits)?;
                 let across = if args.backward() {
                     "hasNextPage"
                 } else {
@@ -268,13 +320,17 @@ fn find_many(registry: &Arc<Registry>, model: &Model) -> Field {
                 };
                 let exact = ctx.look_ahead().field("pageInfo").field(across).exists();
                 let columns = models::connection_columns(model, ctx.ctx.field());
-                let context = ctx.data::<RequestContext>()?;
                 context.check_list(model, &args)?;
+                let size = models::page_size(&args);
+                if !context.take_records(size) {
+                    return Ok(Some(FieldValue::owned_any(ConnectionValue::empty(args.sort))));
+                }
                 let reader = &context.reader;
                 let page = reader
                     .page(model_id, &args, &columns, exact)
                     .await
                     .map_err(errors::query_error)?;
+                context.give_back_records(size.saturating_sub(page.records.len()));
                 Ok(Some(FieldValue::owned_any(ConnectionValue {
                     page: Arc::new(page),
                 })))

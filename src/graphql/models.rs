@@ -6,6 +6,7 @@ use super::errors::query_error;
 use super::loaders::ChildSpec;
 use super::types::{self, JSON_OBJECT, PAGE_INFO, PageInfoValue, SORT_ORDER};
 use crate::model::{FieldType, Model, ModelId, Registry, RelationKind};
+use crate::query::bounds::InputLimits;
 use crate::query::{Columns, Cond, Page, PageArgs, Record, Value, filter, parse_sort};
 use async_graphql::SelectionField;
 use async_graphql::dynamic::{
@@ -18,6 +19,20 @@ use std::sync::Arc;
 /// What a connection field resolves to.
 pub struct ConnectionValue {
     pub page: Arc<Page>,
+}
+
+impl ConnectionValue {
+    /// A page with no records: what a list answers once the record budget is spent.
+    pub fn empty(sort: Vec<crate::query::SortKey>) -> ConnectionValue {
+        ConnectionValue {
+            page: Arc::new(Page {
+                records: Vec::new(),
+                has_next_page: false,
+                has_previous_page: false,
+                sort: sort.into(),
+            }),
+        }
+    }
 }
 
 struct EdgeValue {
@@ -86,11 +101,21 @@ pub fn page_arguments(field: Field, model: &Model) -> Field {
         .argument(InputValue::new("search", TypeRef::named(TypeRef::STRING)))
 }
 
-/// Read the page arguments of a list field.
+/// The most records a page of `args` holds, as the record budget reserves them.
+pub fn page_size(args: &PageArgs) -> usize {
+    args.first
+        .or(args.last)
+        .unwrap_or(crate::query::DEFAULT_PAGE_SIZE)
+        .try_into()
+        .unwrap_or(usize::MAX)
+}
+
+/// Read the page arguments of a list field, within the caller's input bounds.
 pub fn page_args(
     registry: &Registry,
     model: &Model,
     args: &ObjectAccessor,
+    limits: &InputLimits,
 ) -> async_graphql::Result<PageArgs> {
     let present = |name: &str| args.get(name).filter(|v| !v.is_null());
     let first = present("first").map(|v| v.i64()).transpose()?;
@@ -109,8 +134,10 @@ pub fn page_args(
         Some(v) => filter::parse(registry, model, &super::to_json(v.as_value())?).map_err(query_error)?,
         None => Cond::Const(true),
     };
+    limits.check(&cond).map_err(query_error)?;
     if let Some(search) = present("search") {
         let term = search.string()?.trim();
+        limits.check_search(term).map_err(query_error)?;
         if !term.is_empty() {
             cond = Cond::All(vec![cond, Cond::Search(term.to_owned())]).simplify();
         }
@@ -251,12 +278,18 @@ fn object(registry: &Arc<Registry>, model: &Model) -> Object {
                             };
                             let context = ctx.data::<RequestContext>()?;
                             context.check_read(context.reader.registry.get(target_id))?;
+                            if !context.take_records(1) {
+                                return Ok(None);
+                            }
                             let found = context
                                 .loaders
                                 .records
                                 .load_one((target_id, fk))
                                 .await
                                 .map_err(|e| (*e).clone())?;
+                            if found.is_none() {
+                                context.give_back_records(1);
+                            }
                             Ok(found.map(FieldValue::owned_any))
                         })
                     },
@@ -303,10 +336,19 @@ async fn has_many<'a>(
     ctx: ResolverContext<'a>,
 ) -> async_graphql::Result<Option<FieldValue<'a>>> {
     let parent = record(ctx.parent_value)?.id();
-    let args = page_args(registry, registry.get(target_id), &ctx.args)?;
-    let sort = args.sort.clone();
     let context = ctx.data::<RequestContext>()?;
+    let args = page_args(
+        registry,
+        registry.get(target_id),
+        &ctx.args,
+        &context.input_limits,
+    )?;
+    let sort = args.sort.clone();
     context.check_list(registry.get(target_id), &args)?;
+    let size = page_size(&args);
+    if !context.take_records(size) {
+        return Ok(Some(FieldValue::owned_any(ConnectionValue::empty(sort))));
+    }
     let loaders = &context.loaders;
     let columns = connection_columns(registry.get(target_id), ctx.ctx.field());
     let key = loaders.children.loader().key(ChildSpec {
@@ -320,15 +362,14 @@ async fn has_many<'a>(
         .load_one((key, parent))
         .await
         .map_err(|e| (*e).clone())?;
-    let page = page.unwrap_or_else(|| {
-        Arc::new(Page {
-            records: Vec::new(),
-            has_next_page: false,
-            has_previous_page: false,
-            sort: sort.into(),
-        })
-    });
-    Ok(Some(FieldValue::owned_any(ConnectionValue { page })))
+    // Pages are shared between parents that ask alike: each parent's use counts.
+    let found = page.as_ref().map_or(0, |page| page.records.len());
+    context.give_back_records(size.saturating_sub(found));
+    let connection = match page {
+        Some(page) => ConnectionValue { page },
+        None => ConnectionValue::empty(sort),
+    };
+    Ok(Some(FieldValue::owned_any(connection)))
 }
 
 fn connection(registry: &Arc<Registry>, model: &Model) -> Object {

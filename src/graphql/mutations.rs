@@ -164,7 +164,21 @@ impl ActionResult {
                 }
             }
         }
-        Ok(out)
+        Ok(out.budgeted(ctx))
+    }
+
+    /// Take the records this result hands out from the request's record budget; once
+    /// the budget is spent it hands out none (the response is replaced by an error).
+    fn budgeted(mut self, ctx: &ResolverContext<'_>) -> ActionResult {
+        let handed = usize::from(self.record.is_some()) + self.records.iter().flatten().count();
+        if handed > 0
+            && let Ok(context) = ctx.data::<RequestContext>()
+            && !context.take_records(handed)
+        {
+            self.record = None;
+            self.records.clear();
+        }
+        self
     }
 
     fn of_json(result: Result<Json, ActionError>) -> ActionResult {
@@ -633,9 +647,8 @@ pub fn register_model(
                 FieldFuture::new(async move {
                     let input = arg_json(&ctx, &key)?;
                     let api = &ctx.data::<RequestContext>()?.api;
-                    Ok(Some(FieldValue::owned_any(ActionResult::of_record(
-                        api.model_by_id(id).create(input).await,
-                    ))))
+                    let result = ActionResult::of_record(api.model_by_id(id).create(input).await);
+                    Ok(Some(FieldValue::owned_any(result.budgeted(&ctx))))
                 })
             },
         )
@@ -653,7 +666,9 @@ pub fn register_model(
                     let input = arg_json(&ctx, &key)?;
                     let api = &ctx.data::<RequestContext>()?.api;
                     let result = api.model_by_id(id).update(record_id, input).await;
-                    Ok(Some(FieldValue::owned_any(ActionResult::of_record(result))))
+                    Ok(Some(FieldValue::owned_any(
+                        ActionResult::of_record(result).budgeted(&ctx),
+                    )))
                 })
             },
         )
@@ -703,7 +718,7 @@ pub fn register_model(
                         // A failed upsert reports as the update that it would have been.
                         Err(e) => (ActionResult::of_record(Err(e)), updated),
                     };
-                    Ok(Some(FieldValue::owned_any(result).with_type(ty)))
+                    Ok(Some(FieldValue::owned_any(result.budgeted(&ctx)).with_type(ty)))
                 })
             },
         )
@@ -943,7 +958,9 @@ pub fn model_action(
                 };
                 let api = &ctx.data::<RequestContext>()?.api;
                 let result = api.model_by_id(model_id).act(name, id, input).await;
-                Ok(Some(FieldValue::owned_any(ActionResult::of_record(result))))
+                Ok(Some(FieldValue::owned_any(
+                    ActionResult::of_record(result).budgeted(&ctx),
+                )))
             })
         },
     );

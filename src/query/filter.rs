@@ -633,55 +633,130 @@ impl<'a> Writer<'a> {
         }
         // SQLite has no containment operator: compare every leaf of the given object.
         let mut leaves = Vec::new();
-        flatten("$", value, &mut leaves);
+        flatten(&mut Vec::new(), value, &mut leaves);
         if leaves.is_empty() {
             self.sql.column(alias, column).push(" IS NOT NULL");
             return;
         }
         self.sql.push("(");
-        for (i, (path, leaf)) in leaves.into_iter().enumerate() {
+        for (i, (keys, leaf)) in leaves.into_iter().enumerate() {
             if i > 0 {
                 self.sql.push(" AND ");
             }
-            if leaf.is_null() {
-                self.sql
-                    .push("json_type(")
-                    .column(alias, column)
-                    .push(", ")
-                    .bind(path.into())
-                    .push(") = 'null'");
-                continue;
-            }
-            self.sql
-                .push("json_extract(")
-                .column(alias, column)
-                .push(", ")
-                .bind(path.into())
-                .push(") = ");
-            match leaf {
-                Json::Bool(b) => self.sql.bind((b as i64).into()),
-                Json::Number(n) => match n.as_i64() {
-                    Some(i) => self.sql.bind(i.into()),
-                    None => self.sql.bind(n.as_f64().unwrap_or(0.0).into()),
-                },
-                Json::String(s) => self.sql.bind(s.into()),
-                // Arrays compare as minified JSON text, which is what json_extract returns.
-                array => self.sql.push("json(").bind(array.to_string().into()).push(")"),
-            };
+            self.json_leaf(alias, column, &keys, leaf);
         }
         self.sql.push(")");
     }
-}
 
-fn flatten(path: &str, value: &Json, out: &mut Vec<(String, Json)>) {
-    match value {
-        Json::Object(map) => {
-            for (k, v) in map {
-                let key = k.replace('"', "\\\"");
-                flatten(&format!("{path}.\"{key}\""), v, out);
+    /// SQLite: the value at `keys` in the column is `leaf`. Keys are matched through
+    /// `json_each` as bound values rather than spelled into a JSON path, which cannot
+    /// name every key the same way on every SQLite: 3.40 reads no escape in a quoted
+    /// label (a key with `"` never matched), the bundled 3.51 does (so a `\` in a key
+    /// was read as one).
+    fn json_leaf(&mut self, alias: &str, column: &str, keys: &[&str], leaf: &Json) {
+        let operand = {
+            let mut operand = Sql::new(self.sql.backend);
+            operand.column(alias, column);
+            operand.text().to_owned()
+        };
+        if keys.is_empty() {
+            // The stored value itself (a `matches` that is not an object).
+            self.json_is(
+                &format!("json_type({operand})"),
+                &format!("json_extract({operand}, '$')"),
+                leaf,
+            );
+            return;
+        }
+        // EXISTS (SELECT 1 FROM json_each(col) t1 WHERE t1.key = ? AND
+        //   EXISTS (SELECT 1 FROM json_each(<t1.value if an object>) t2 WHERE t2.key = ? AND <leaf>))
+        let mut parent = operand;
+        for (depth, key) in keys.iter().enumerate() {
+            let each = self.alias();
+            self.sql
+                .push("EXISTS (SELECT 1 FROM json_each(")
+                .push(&parent)
+                .push(") ")
+                .push(&each)
+                .push(" WHERE ")
+                .push(&each)
+                .push(".key = ")
+                .bind((*key).into())
+                .push(" AND ");
+            if depth + 1 < keys.len() {
+                // Only an object has the next key. Anything else goes to json_each as
+                // NULL (no rows) rather than as text it would fail to parse, whatever
+                // order the planner evaluates the terms in.
+                parent = format!("CASE WHEN {each}.type = 'object' THEN {each}.value END");
+            } else {
+                self.json_is(&format!("{each}.type"), &format!("{each}.value"), leaf);
             }
         }
-        leaf => out.push((path.to_owned(), leaf.clone())),
+        for _ in keys {
+            self.sql.push(")");
+        }
+    }
+
+    /// The JSON value whose SQLite `type` and SQL `value` are these equals `leaf`.
+    fn json_is(&mut self, ty: &str, value: &str, leaf: &Json) {
+        match leaf {
+            Json::Null => {
+                self.sql.push(ty).push(" = 'null'");
+            }
+            Json::Bool(b) => {
+                self.sql
+                    .push(ty)
+                    .push(if *b { " = 'true'" } else { " = 'false'" });
+            }
+            Json::Number(n) => {
+                self.sql
+                    .push(ty)
+                    .push(" IN ('integer', 'real') AND ")
+                    .push(value)
+                    .push(" = ");
+                match n.as_i64() {
+                    Some(i) => self.sql.bind(i.into()),
+                    None => self.sql.bind(n.as_f64().unwrap_or(0.0).into()),
+                };
+            }
+            Json::String(s) => {
+                self.sql
+                    .push(ty)
+                    .push(" = 'text' AND ")
+                    .push(value)
+                    .push(" = ")
+                    .bind(s.clone().into());
+            }
+            // An empty object: the key holds an object.
+            Json::Object(_) => {
+                self.sql.push(ty).push(" = 'object'");
+            }
+            // Arrays compare as minified JSON text, which is what SQLite gives for one.
+            array => {
+                self.sql
+                    .push(ty)
+                    .push(" = 'array' AND ")
+                    .push(value)
+                    .push(" = json(")
+                    .bind(array.to_string().into())
+                    .push(")");
+            }
+        }
+    }
+}
+
+/// The leaves of a `matches` object with the keys that lead to each; an empty object
+/// below the top is a leaf of its own (the key must hold an object).
+fn flatten<'a>(keys: &mut Vec<&'a str>, value: &'a Json, out: &mut Vec<(Vec<&'a str>, &'a Json)>) {
+    match value {
+        Json::Object(map) if !map.is_empty() || keys.is_empty() => {
+            for (k, v) in map {
+                keys.push(k);
+                flatten(keys, v, out);
+                keys.pop();
+            }
+        }
+        leaf => out.push((keys.clone(), leaf)),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The read side: filters, sorts, keyset pages and batched relationship loads,
 //! built from the model registry as SQL for SQLite or PostgreSQL. It knows no GraphQL.
 
+pub mod bounds;
 pub mod filter;
 mod reader;
 pub mod sql;

@@ -92,12 +92,18 @@ async fn depth_and_complexity_bombs_are_refused() {
         query.push_str("} } } } }");
         query
     };
-    // Within the limit it runs; past it, a clear refusal; far past it, the parser stops.
+    // Within the limit it runs; past it, a clear refusal naming the setting; far past
+    // it, the parser stops.
     let ok = app.gql(&nested(2), json!({})).await;
     assert!(ok["errors"].is_null(), "{ok}");
     let response = app.gql(&nested(5), json!({})).await;
     assert!(response["data"].is_null());
-    assert!(error_text(&response).contains("nested too deep"), "{response}");
+    assert_eq!(error_codes(&response), ["GGT_INVALID_QUERY_INPUT"], "{response}");
+    assert!(
+        error_text(&response)
+            .contains("nests fields 25 deep; at most 16 is allowed (BCGRAPH_MAX_QUERY_DEPTH)"),
+        "{response}"
+    );
     let response = app.gql(&nested(500), json!({})).await;
     assert!(response["data"].is_null());
     assert!(error_text(&response).contains("recursion limit"), "{response}");
@@ -105,6 +111,17 @@ async fn depth_and_complexity_bombs_are_refused() {
         .map(|i| format!("a{i}: gadgetMeta {{ name }} "))
         .collect();
     let response = app.gql(&format!("{{ {wide} }}"), json!({})).await;
+    assert!(
+        error_text(&response).contains("3000 aliases once its fragments are expanded; at most 200"),
+        "{response}"
+    );
+    // Without aliases, async-graphql's own complexity limit still answers.
+    let fields = "name slug environmentName environmentSlug ".repeat(4);
+    let spreads: String = (0..150).map(|i| format!("...F{i} ")).collect();
+    let fragments: String = (0..150)
+        .map(|i| format!("fragment F{i} on Query {{ gadgetMeta {{ {fields} }} currentSession {{ id }} }} "))
+        .collect();
+    let response = app.gql(&format!("{{ {spreads} }} {fragments}"), json!({})).await;
     assert!(error_text(&response).contains("too complex"), "{response}");
 }
 

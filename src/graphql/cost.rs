@@ -1,0 +1,333 @@
+//! The document pre-check: what a GraphQL document costs to validate and run, computed
+//! from its text before async-graphql sees it, and its refusal when that is too much.
+//!
+//! async-graphql walks every fragment spread again for each place it is spread, with no
+//! memoisation (the recursion check, the directive check, the depth and complexity
+//! visitors), and compares its limits only after the whole walk. A document under 1 KB
+//! whose fragments each spread the next one four times asks for 4^20 visits and pins a
+//! core for good, synchronously, where no timeout can stop it. Here the document is
+//! parsed once (linear) and every fragment is sized once, in dependency order, so the
+//! cost of the check is linear in the text whatever the document expands to.
+
+use super::errors::INVALID_QUERY_INPUT;
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
+};
+use async_graphql::{Name, Positioned};
+use std::collections::HashMap;
+
+/// Bounds on a document, after every fragment is expanded where it is spread.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocumentLimits {
+    /// `BCGRAPH_MAX_QUERY_SELECTIONS`: selections (fields, spreads, inline fragments).
+    pub selections: u64,
+    /// `BCGRAPH_MAX_QUERY_DEPTH`: nesting of fields (also async-graphql's depth limit).
+    pub depth: usize,
+    /// `BCGRAPH_MAX_QUERY_ALIASES`: aliased fields.
+    pub aliases: u64,
+    /// `BCGRAPH_MAX_QUERY_DIRECTIVES`: directives.
+    pub directives: u64,
+    /// `BCGRAPH_MAX_QUERY_FRAGMENTS`: fragment definitions, and fragment spreads in the text.
+    pub fragments: usize,
+    /// `BCGRAPH_MAX_QUERY_OPERATIONS`: operations in one document.
+    pub operations: usize,
+}
+
+pub const DEFAULT_MAX_SELECTIONS: u64 = 10_000;
+pub const DEFAULT_MAX_DEPTH: usize = 16;
+pub const DEFAULT_MAX_ALIASES: u64 = 200;
+pub const DEFAULT_MAX_DIRECTIVES: u64 = 200;
+pub const DEFAULT_MAX_FRAGMENTS: usize = 500;
+pub const DEFAULT_MAX_OPERATIONS: usize = 20;
+
+/// Most directives on one field (async-graphql's own per-field check). The documents'
+/// total is bounded by [`DocumentLimits::directives`]; this only keeps the library's
+/// check, which runs after ours, from ever being the one that answers.
+pub const MAX_DIRECTIVES_PER_FIELD: usize = 16;
+
+impl Default for DocumentLimits {
+    fn default() -> Self {
+        DocumentLimits {
+            selections: DEFAULT_MAX_SELECTIONS,
+            depth: DEFAULT_MAX_DEPTH,
+            aliases: DEFAULT_MAX_ALIASES,
+            directives: DEFAULT_MAX_DIRECTIVES,
+            fragments: DEFAULT_MAX_FRAGMENTS,
+            operations: DEFAULT_MAX_OPERATIONS,
+        }
+    }
+}
+
+/// What a document amounts to once expanded. Counts saturate rather than overflow: a
+/// fan-out document's true size does not fit in any integer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Size {
+    pub selections: u64,
+    pub aliases: u64,
+    pub directives: u64,
+    /// Deepest field nesting.
+    pub depth: usize,
+}
+
+impl Size {
+    fn add(&mut self, other: &Size) {
+        self.selections = self.selections.saturating_add(other.selections);
+        self.aliases = self.aliases.saturating_add(other.aliases);
+        self.directives = self.directives.saturating_add(other.directives);
+    }
+}
+
+/// A request that passed the check: its document is parsed already (async-graphql
+/// reuses it) and the operation it runs is known.
+pub struct Checked {
+    pub request: async_graphql::Request,
+    /// The type of the operation the request selects, when the document names one.
+    pub operation: Option<OperationType>,
+}
+
+impl Checked {
+    pub fn is_subscription(&self) -> bool {
+        self.operation == Some(OperationType::Subscription)
+    }
+}
+
+/// Why a document is refused: the message names the limit and its setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused(pub String);
+
+impl Refused {
+    /// The refusal as the single error of a response with `data: null`.
+    pub fn response(&self) -> async_graphql::Response {
+        super::errors::refusal(INVALID_QUERY_INPUT, &self.0)
+    }
+}
+
+/// Check `request`'s document against `limits`. A document that does not parse passes
+/// untouched: async-graphql reports the syntax error as usual.
+pub fn check(mut request: async_graphql::Request, limits: &DocumentLimits) -> Result<Checked, Refused> {
+    let document = match async_graphql::parser::parse_query(&request.query) {
+        Ok(document) => document,
+        Err(_) => {
+            return Ok(Checked {
+                request,
+                operation: None,
+            });
+        }
+    };
+    measure(&document, limits)?;
+    let operation = operation_type(&document, request.operation_name.as_deref());
+    request.set_parsed_query(document);
+    Ok(Checked { request, operation })
+}
+
+/// The type of the operation `name` selects (the only one when unnamed).
+pub fn operation_type(document: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
+    match (&document.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            ops.values().next().map(|op| op.node.ty)
+        }
+        (DocumentOperations::Multiple(_), None) => None,
+    }
+}
+
+/// Size `document` and refuse it when any count is over its limit.
+pub fn measure(document: &ExecutableDocument, limits: &DocumentLimits) -> Result<Size, Refused> {
+    let operations: Vec<_> = document.operations.iter().map(|(_, op)| op).collect();
+    if operations.len() > limits.operations {
+        return Err(Refused(format!(
+            "the document has {} operations; at most {} are allowed (BCGRAPH_MAX_QUERY_OPERATIONS)",
+            operations.len(),
+            limits.operations
+        )));
+    }
+    if document.fragments.len() > limits.fragments {
+        return Err(Refused(format!(
+            "the document defines {} fragments; at most {} are allowed (BCGRAPH_MAX_QUERY_FRAGMENTS)",
+            document.fragments.len(),
+            limits.fragments
+        )));
+    }
+    // Which fragments each fragment spreads, and how many spreads the text has.
+    let mut spreads_in_text = 0usize;
+    let mut uses: HashMap<&Name, Vec<&Name>> = HashMap::with_capacity(document.fragments.len());
+    for (name, fragment) in &document.fragments {
+        let mut used = Vec::new();
+        spreads_of(&fragment.node.selection_set, &mut used);
+        spreads_in_text += used.len();
+        used.sort_unstable();
+        used.dedup();
+        uses.insert(name, used);
+    }
+    for op in &operations {
+        let mut used = Vec::new();
+        spreads_of(&op.node.selection_set, &mut used);
+        spreads_in_text += used.len();
+    }
+    if spreads_in_text > limits.fragments {
+        return Err(Refused(format!(
+            "the document has {spreads_in_text} fragment spreads; at most {} are allowed (BCGRAPH_MAX_QUERY_FRAGMENTS)",
+            limits.fragments
+        )));
+    }
+    let order = dependency_order(&uses)?;
+    // Each fragment sized once, after every fragment it spreads.
+    let mut sizes: HashMap<&Name, Size> = HashMap::with_capacity(order.len());
+    for name in order {
+        let Some(fragment) = document.fragments.get(name) else {
+            continue;
+        };
+        let mut size = size_of(&fragment.node.selection_set, &sizes);
+        size.directives = size
+            .directives
+            .saturating_add(fragment.node.directives.len() as u64);
+        sizes.insert(name, size);
+    }
+    // Validation walks every operation expanded, and every fragment definition too.
+    let mut total = Size::default();
+    for op in &operations {
+        let mut size = size_of(&op.node.selection_set, &sizes);
+        size.directives = size.directives.saturating_add(op.node.directives.len() as u64);
+        total.add(&size);
+        total.depth = total.depth.max(size.depth);
+    }
+    for size in sizes.values() {
+        total.add(size);
+        total.depth = total.depth.max(size.depth);
+    }
+    let over = |what: &str, count: u64, limit: u64, setting: &str| {
+        Refused(format!(
+            "the document has {count} {what} once its fragments are expanded; at most {limit} are allowed ({setting})"
+        ))
+    };
+    if total.selections > limits.selections {
+        return Err(over(
+            "selections",
+            total.selections,
+            limits.selections,
+            "BCGRAPH_MAX_QUERY_SELECTIONS",
+        ));
+    }
+    if total.depth > limits.depth {
+        return Err(Refused(format!(
+            "the document nests fields {} deep; at most {} is allowed (BCGRAPH_MAX_QUERY_DEPTH)",
+            total.depth, limits.depth
+        )));
+    }
+    if total.aliases > limits.aliases {
+        return Err(over(
+            "aliases",
+            total.aliases,
+            limits.aliases,
+            "BCGRAPH_MAX_QUERY_ALIASES",
+        ));
+    }
+    if total.directives > limits.directives {
+        return Err(over(
+            "directives",
+            total.directives,
+            limits.directives,
+            "BCGRAPH_MAX_QUERY_DIRECTIVES",
+        ));
+    }
+    Ok(total)
+}
+
+/// The fragment names spread anywhere in `set` (inline fragments included).
+fn spreads_of<'a>(set: &'a Positioned<SelectionSet>, out: &mut Vec<&'a Name>) {
+    for item in &set.node.items {
+        match &item.node {
+            Selection::Field(field) => spreads_of(&field.node.selection_set, out),
+            Selection::InlineFragment(inline) => spreads_of(&inline.node.selection_set, out),
+            Selection::FragmentSpread(spread) => out.push(&spread.node.fragment_name.node),
+        }
+    }
+}
+
+/// Fragments ordered so that each comes after every fragment it spreads; a cycle is
+/// refused (async-graphql would recurse around it until its depth limit, exponentially
+/// with the fan-out). Iterative, so a long chain of fragments cannot exhaust the stack.
+fn dependency_order<'a>(uses: &HashMap<&'a Name, Vec<&'a Name>>) -> Result<Vec<&'a Name>, Refused> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        Open,
+        Done,
+    }
+    let mut marks: HashMap<&Name, Mark> = HashMap::with_capacity(uses.len());
+    let mut order = Vec::with_capacity(uses.len());
+    let mut names: Vec<&&Name> = uses.keys().collect();
+    // A stable order, so that the same document is refused with the same message.
+    names.sort_unstable();
+    for &root in names {
+        if marks.contains_key(root) {
+            continue;
+        }
+        // (fragment, index of the next dependency to visit)
+        let mut stack: Vec<(&Name, usize)> = vec![(root, 0)];
+        marks.insert(root, Mark::Open);
+        while let Some((name, next)) = stack.last_mut() {
+            let deps = uses.get(*name).map(Vec::as_slice).unwrap_or_default();
+            if let Some(dep) = deps.get(*next) {
+                *next += 1;
+                // A spread of an unknown fragment is async-graphql's error to report.
+                if !uses.contains_key(*dep) {
+                    continue;
+                }
+                match marks.get(*dep) {
+                    Some(Mark::Done) => {}
+                    Some(Mark::Open) => {
+                        return Err(Refused(format!(
+                            "fragment `{dep}` spreads itself (through `{name}`); fragments may not form cycles"
+                        )));
+                    }
+                    None => {
+                        marks.insert(*dep, Mark::Open);
+                        stack.push((*dep, 0));
+                    }
+                }
+            } else {
+                marks.insert(*name, Mark::Done);
+                order.push(*name);
+                stack.pop();
+            }
+        }
+    }
+    Ok(order)
+}
+
+/// The expanded size of `set`, with the fragments it spreads already sized.
+fn size_of(set: &Positioned<SelectionSet>, fragments: &HashMap<&Name, Size>) -> Size {
+    let mut size = Size::default();
+    for item in &set.node.items {
+        size.selections = size.selections.saturating_add(1);
+        match &item.node {
+            Selection::Field(field) => {
+                let field = &field.node;
+                if field.alias.is_some() {
+                    size.aliases = size.aliases.saturating_add(1);
+                }
+                size.directives = size.directives.saturating_add(field.directives.len() as u64);
+                let inner = size_of(&field.selection_set, fragments);
+                size.add(&inner);
+                size.depth = size.depth.max(inner.depth + 1);
+            }
+            Selection::InlineFragment(inline) => {
+                let inline = &inline.node;
+                size.directives = size.directives.saturating_add(inline.directives.len() as u64);
+                let inner = size_of(&inline.selection_set, fragments);
+                size.add(&inner);
+                size.depth = size.depth.max(inner.depth);
+            }
+            Selection::FragmentSpread(spread) => {
+                let spread = &spread.node;
+                size.directives = size.directives.saturating_add(spread.directives.len() as u64);
+                if let Some(inner) = fragments.get(&spread.fragment_name.node) {
+                    size.add(inner);
+                    size.depth = size.depth.max(inner.depth);
+                }
+            }
+        }
+    }
+    size
+}

@@ -1,0 +1,370 @@
+//! `/api/graphql/batch`: GraphQL over a websocket (graphql-transport-ws), bounded like
+//! the HTTP endpoint: the same message size as a POST body, the document check on
+//! every operation, rates per address and credential, caps on connections (all and per
+//! address) and on the operations one connection runs at once, and a lifetime for each
+//! subscription.
+
+use super::rate_limit::{ClientAddress, Credential};
+use super::{AppState, MAX_BODY_BYTES};
+use crate::action::Api;
+use crate::auth::{AuthError, Identity};
+use crate::config::Limits;
+use crate::graphql::errors::TOO_MANY_REQUESTS;
+use crate::graphql::{self, RequestContext, cost, execute};
+use async_graphql::Data;
+use async_graphql::dynamic::Schema;
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::Extensions;
+use axum::response::Response;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use futures::{FutureExt, SinkExt, StreamExt};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Close code for "too many requests" (the contract's; graphql-ws clients report it).
+pub const CLOSE_TOO_MANY: u16 = 4294;
+/// Close code for a connection whose identity is no longer valid (graphql-ws's "Forbidden").
+pub const CLOSE_REVOKED: u16 = 4403;
+
+/// The upgrade: messages and frames no larger than a POST body (tungstenite's own
+/// defaults are 64 MiB and 16 MiB); a larger one closes the connection.
+pub async fn graphql_websocket(
+    State(state): State<AppState>,
+    protocol: GraphQLProtocol,
+    extensions: Extensions,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let address = extensions.get::<ClientAddress>().copied();
+    upgrade
+        .max_message_size(MAX_BODY_BYTES)
+        .max_frame_size(MAX_BODY_BYTES)
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| serve(state, address, protocol, socket))
+}
+
+/// One connection, from the upgrade to its close.
+async fn serve(
+    state: AppState,
+    address: Option<ClientAddress>,
+    protocol: GraphQLProtocol,
+    mut socket: WebSocket,
+) {
+    let _slot = match state.edge.sockets.open(address) {
+        Ok(slot) => slot,
+        Err(reason) => {
+            let close = CloseFrame {
+                code: CLOSE_TOO_MANY,
+                reason: reason.into(),
+            };
+            let _ = socket.send(Message::Close(Some(close))).await;
+            return;
+        }
+    };
+    let (mut sink, stream) = socket.split();
+    // The identity reaches the revocation hook once `connection_init` has established it.
+    let (identity_tx, identity_rx) = tokio::sync::oneshot::channel::<Identity>();
+    let revoked = Arc::new(AtomicBool::new(false));
+    let until_revoked = {
+        let (state, revoked) = (state.clone(), revoked.clone());
+        async move {
+            match identity_rx.await {
+                Ok(identity) => {
+                    identity_revoked(&state, &identity).await;
+                    revoked.store(true, Ordering::Relaxed);
+                }
+                // The connection never authenticated: nothing to revoke.
+                Err(_) => std::future::pending::<()>().await,
+            }
+        }
+    };
+    let executor = SocketExecutor {
+        schema: state.schema.clone(),
+        api: state.api.clone(),
+        edge: state.edge.clone(),
+        address,
+        running: Arc::new(AtomicUsize::new(0)),
+    };
+    let init_state = state.clone();
+    // Ending the input ends the connection (and drops its running operations).
+    GraphQLWebSocket::new_with_pair(&mut sink, stream.take_until(until_revoked), executor, protocol)
+        .on_connection_init(move |payload| connection_init(init_state, payload, identity_tx))
+        .serve()
+        .await;
+    if revoked.load(Ordering::Relaxed) {
+        let close = CloseFrame {
+            code: CLOSE_REVOKED,
+            reason: "the credentials of this connection are no longer valid".into(),
+        };
+        let _ = sink.send(Message::Close(Some(close))).await;
+    }
+}
+
+/// How often an open connection's identity is checked again when nothing announced a
+/// change: an uninstall or a removal in another process, a revoked API key.
+const REVALIDATE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Resolves when the identity a connection authenticated with stops being valid (an
+/// expired token, an uninstalled store, a removed user, a revoked key); the connection
+/// is then closed with [`CLOSE_REVOKED`]. Checked at once when this process announces an
+/// uninstall or a removal that concerns it, when its credential expires, and every
+/// [`REVALIDATE_EVERY`] otherwise.
+async fn identity_revoked(state: &AppState, identity: &Identity) {
+    let mut announced = crate::auth::revocation::subscribe();
+    let mut every = tokio::time::interval(REVALIDATE_EVERY);
+    every.tick().await;
+    let expiry = identity.expires_at.map(|at| {
+        let left = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+        tokio::time::Instant::now() + left
+    });
+    loop {
+        let expired = async {
+            match expiry {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            event = announced.recv() => match event {
+                Ok(event) if !event.affects(identity.store_id, identity.bigcommerce_user_id.as_deref()) => continue,
+                // Ours, or missed ones: check.
+                _ => {}
+            },
+            _ = every.tick() => {}
+            _ = expired => {}
+        }
+        match state.auth.revalidate(identity).await {
+            Ok(()) => {}
+            Err(AuthError::Denied(reason)) => {
+                tracing::info!(%reason, "closing a websocket whose credentials ended");
+                return;
+            }
+            // The database is away: keep the connection, check again later.
+            Err(AuthError::Database(e)) => {
+                tracing::warn!(error = %e, "cannot recheck a websocket's credentials")
+            }
+        }
+    }
+}
+
+/// `connection_init`: authenticate `payload.auth` for the life of the connection.
+async fn connection_init(
+    state: AppState,
+    payload: serde_json::Value,
+    identity_tx: tokio::sync::oneshot::Sender<Identity>,
+) -> async_graphql::Result<Data> {
+    let auth = payload.get("auth").cloned().unwrap_or(serde_json::Value::Null);
+    let authenticated = state
+        .auth
+        .authenticate_websocket(&auth)
+        .await
+        .map_err(|e| match e {
+            AuthError::Denied(message) => async_graphql::Error::new(message),
+            // The client learns that something failed, never the database's words.
+            AuthError::Database(e) => {
+                tracing::error!(error = %e, "database error while authenticating a websocket");
+                async_graphql::Error::new("internal error while authenticating")
+            }
+        })?;
+    let key = auth.get("key").and_then(|k| k.as_str());
+    let credential = Credential::of(&authenticated.identity, key, false);
+    let _ = identity_tx.send(authenticated.identity.clone());
+    let mut data = Data::default();
+    data.insert(authenticated.identity);
+    data.insert(SocketCredential(credential));
+    Ok(data)
+}
+
+/// The credential a connection authenticated with, for its rate limit.
+struct SocketCredential(Option<Credential>);
+
+/// Open connections, all together and per client address.
+#[derive(Default)]
+pub struct SocketSlots {
+    max: usize,
+    max_per_address: usize,
+    open: AtomicUsize,
+    per_address: Mutex<HashMap<ClientAddress, usize>>,
+}
+
+/// A connection's place; given back when dropped.
+pub struct SocketSlot<'a> {
+    slots: &'a SocketSlots,
+    address: Option<ClientAddress>,
+}
+
+impl SocketSlots {
+    pub fn new(limits: &Limits) -> Self {
+        SocketSlots {
+            max: limits.sockets.connections,
+            max_per_address: limits.sockets.connections_per_address,
+            ..Default::default()
+        }
+    }
+
+    /// Take a place for a connection from `address`, or say why there is none.
+    pub fn open(&self, address: Option<ClientAddress>) -> Result<SocketSlot<'_>, String> {
+        let taken = self
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < self.max).then_some(open + 1)
+            });
+        if taken.is_err() {
+            return Err(format!(
+                "too many connections to the server (BCGRAPH_WS_MAX_CONNECTIONS = {})",
+                self.max
+            ));
+        }
+        if let Some(address) = address {
+            let mut per_address = self.per_address.lock().unwrap_or_else(|e| e.into_inner());
+            let count = per_address.entry(address).or_default();
+            if *count >= self.max_per_address {
+                drop(per_address);
+                self.open.fetch_sub(1, Ordering::AcqRel);
+                return Err(format!(
+                    "too many connections from this address (BCGRAPH_WS_MAX_CONNECTIONS_PER_ADDRESS = {})",
+                    self.max_per_address
+                ));
+            }
+            *count += 1;
+        }
+        Ok(SocketSlot { slots: self, address })
+    }
+}
+
+impl Drop for SocketSlot<'_> {
+    fn drop(&mut self) {
+        if let Some(address) = self.address {
+            let mut per_address = self.slots.per_address.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(count) = per_address.get_mut(&address) {
+                *count -= 1;
+                if *count == 0 {
+                    per_address.remove(&address);
+                }
+            }
+        }
+        self.slots.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Runs the operations of one connection as the identity it authenticated with: each
+/// operation gets its own request context. Queries and mutations answer once;
+/// subscriptions stream.
+#[derive(Clone)]
+struct SocketExecutor {
+    schema: Schema,
+    api: Api,
+    edge: Arc<super::Edge>,
+    address: Option<ClientAddress>,
+    /// Operations of this connection that have not finished.
+    running: Arc<AtomicUsize>,
+}
+
+/// An operation's place among its connection's running ones; given back when dropped.
+struct Running(Arc<AtomicUsize>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn once(response: async_graphql::Response) -> BoxStream<'static, async_graphql::Response> {
+    futures::stream::once(async move { response }).boxed()
+}
+
+impl SocketExecutor {
+    fn start(&self) -> Option<Running> {
+        let max = self.edge.limits.sockets.operations_per_connection;
+        self.running
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Running(self.running.clone()))
+    }
+}
+
+impl async_graphql::Executor for SocketExecutor {
+    /// Not used by the websocket (it always streams); checked all the same.
+    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        match cost::check(request, &self.edge.limits.document) {
+            Ok(checked) => self.schema.execute(checked.request).await,
+            Err(refused) => refused.response(),
+        }
+    }
+
+    fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, async_graphql::Response> {
+        let identity = session_data
+            .as_ref()
+            .and_then(|data| data.get(&std::any::TypeId::of::<Identity>()));
+        let Some(identity) = identity.and_then(|i| i.downcast_ref::<Identity>()).cloned() else {
+            return once(async_graphql::Response::from_errors(vec![
+                async_graphql::ServerError::new("the connection is not authenticated", None),
+            ]));
+        };
+        let credential = session_data
+            .as_ref()
+            .and_then(|data| data.get(&std::any::TypeId::of::<SocketCredential>()))
+            .and_then(|c| c.downcast_ref::<SocketCredential>())
+            .and_then(|c| c.0.clone());
+        let rates = &self.edge.rates;
+        if let Err(limited) = rates
+            .check_address(self.address)
+            .and_then(|()| rates.check_credential(credential.as_ref()))
+        {
+            let message = format!("{}; retry in {} s", limited.message, limited.retry_seconds());
+            return once(graphql::errors::refusal(TOO_MANY_REQUESTS, &message));
+        }
+        let Some(running) = self.start() else {
+            return once(graphql::errors::refusal(
+                TOO_MANY_REQUESTS,
+                &format!(
+                    "this connection already runs {} operations, the most it may (BCGRAPH_WS_MAX_OPERATIONS); \
+                     complete one first",
+                    self.edge.limits.sockets.operations_per_connection
+                ),
+            ));
+        };
+        let limits = &self.edge.limits;
+        let checked = match cost::check(request, &limits.document) {
+            Ok(checked) => checked,
+            Err(refused) => return once(refused.response()),
+        };
+        let context =
+            RequestContext::new(&self.api, identity).with_limits(limits.records_per_request, &limits.input);
+        if checked.is_subscription() {
+            let events = execute::subscription(
+                &self.schema,
+                checked.request,
+                context,
+                session_data.unwrap_or_default(),
+                limits.sockets.subscription_lifetime,
+            );
+            // The place is held until the subscription ends or is stopped.
+            events
+                .map(move |event| {
+                    let _ = &running;
+                    event
+                })
+                .boxed()
+        } else {
+            let schema = self.schema.clone();
+            let timeout = limits.execution_timeout;
+            let answer: BoxFuture<'static, async_graphql::Response> = async move {
+                let _running = running;
+                execute::run(&schema, checked.request, context, timeout).await
+            }
+            .boxed();
+            answer.into_stream().boxed()
+        }
+    }
+}
