@@ -1038,15 +1038,15 @@ async fn websocket_operations_count_against_the_address_rate() {
 #[tokio::test]
 async fn websocket_init_failures_do_not_tell_database_errors() {
     let app = TestApp::start().await;
-    // Anonymous sessions can no longer be written.
+    // API keys can no longer be read.
     sea_orm::ConnectionTrait::execute_unprepared(
         &app.db,
-        "ALTER TABLE bcgraph_session RENAME TO bcgraph_session_gone",
+        "ALTER TABLE bcgraph_api_key RENAME TO bcgraph_api_key_gone",
     )
     .await
     .unwrap();
     let mut ws = connect(&app).await;
-    init(&mut ws, json!({"type": "anonymous"})).await;
+    init(&mut ws, json!({"type": "api-key", "key": app.admin_key})).await;
     let frame = close_frame(&mut ws).await.expect("a close frame");
     assert_eq!(u16::from(frame.code), 1002);
     assert_eq!(frame.reason.as_str(), "internal error while authenticating");
