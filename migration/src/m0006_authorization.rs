@@ -19,7 +19,9 @@ impl MigrationName for Migration {
 
 const ACTIONS: &str = "bcgraph_background_action";
 
-/// Tables whose `id` PostgreSQL numbers.
+/// Tables whose `id` PostgreSQL numbers, always. (Sessions are not among them: a kept
+/// anonymous session keeps the random id its token was minted with, chosen by the
+/// gateway, never by a caller.)
 const NUMBERED: &[&str] = &[
     "bigcommerce_store",
     "bigcommerce_product",
@@ -31,7 +33,6 @@ const NUMBERED: &[&str] = &[
     "bigcommerce_order",
     "bigcommerce_order_product",
     "bigcommerce_sync",
-    "bcgraph_session",
     "bcgraph_api_key",
 ];
 
