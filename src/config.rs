@@ -319,6 +319,22 @@ impl Config {
                 100_000,
             )?,
             max_bulk_enqueue: count("BCGRAPH_MAX_BULK_ENQUEUE", defaults.max_bulk_enqueue, 1_000_000)?,
+            max_retry_count: match var("BCGRAPH_MAX_RETRY_COUNT") {
+                None => defaults.max_retry_count,
+                Some(text) => text
+                    .parse()
+                    .ok()
+                    .filter(|n| *n <= 1000)
+                    .ok_or_else(|| ConfigError {
+                        variable: "BCGRAPH_MAX_RETRY_COUNT",
+                        message: format!("`{text}` is not a number of retries from 0 to 1000"),
+                    })?,
+            },
+            min_retry_interval_ms: count(
+                "BCGRAPH_MIN_RETRY_INTERVAL_MS",
+                defaults.min_retry_interval_ms as usize,
+                86_400_000,
+            )? as u64,
         };
         let limits = Limits::read(&var)?;
         Ok(Config {
@@ -369,6 +385,8 @@ pub struct Limits {
     pub rates: RateLimits,
     /// `BCGRAPH_GRAPHIQL`: serve GraphiQL on `GET /api/graphql`.
     pub graphiql: bool,
+    /// `BCGRAPH_MAX_BODY_BYTES`: the largest request body, and websocket message.
+    pub body_bytes: usize,
     pub sockets: SocketLimits,
 }
 
@@ -397,6 +415,8 @@ pub struct SocketLimits {
     pub subscription_lifetime: Duration,
 }
 
+/// Large enough for a bulk action of a thousand products with their variants.
+pub const DEFAULT_BODY_BYTES: usize = 2 * 1024 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 60;
 pub const DEFAULT_REQUEST_BODY_TIMEOUT_SECONDS: u64 = 30;
 /// Sustained requests per second; a client may burst [`RATE_BURST_SECONDS`] worth at once.
@@ -422,6 +442,7 @@ impl Default for Limits {
                 client_ip_header: None,
             },
             graphiql: true,
+            body_bytes: DEFAULT_BODY_BYTES,
             sockets: SocketLimits {
                 connections: DEFAULT_WS_CONNECTIONS,
                 connections_per_address: DEFAULT_WS_CONNECTIONS_PER_ADDRESS,
@@ -553,6 +574,13 @@ impl Limits {
                 1..=100_000_000,
                 "records",
             )?,
+            body_bytes: number(
+                var,
+                "BCGRAPH_MAX_BODY_BYTES",
+                d.body_bytes,
+                1024..=64 * 1024 * 1024,
+                "bytes",
+            )?,
             execution_timeout: seconds("BCGRAPH_EXECUTION_TIMEOUT_SECONDS", d.execution_timeout)?,
             request_timeout: seconds("BCGRAPH_REQUEST_TIMEOUT_SECONDS", d.request_timeout)?,
             request_body_timeout: seconds("BCGRAPH_REQUEST_BODY_TIMEOUT_SECONDS", d.request_body_timeout)?,
@@ -657,6 +685,9 @@ mod tests {
             ("BCGRAPH_STORE_MAX_PENDING_ACTIONS", "0"),
             ("BCGRAPH_STORE_MAX_RUNNING_ACTIONS", "lots"),
             ("BCGRAPH_MAX_BULK_ENQUEUE", "-1"),
+            ("BCGRAPH_MAX_RETRY_COUNT", "1001"),
+            ("BCGRAPH_MAX_BODY_BYTES", "100"),
+            ("BCGRAPH_MIN_RETRY_INTERVAL_MS", "0"),
             (
                 "BCGRAPH_PREVIOUS_SECRETS",
                 "long-enough-secret-for-the-gateway-to-use,short",

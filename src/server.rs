@@ -30,9 +30,6 @@ use std::sync::Arc;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
-/// Largest GraphQL request body accepted.
-pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
-
 /// The header that hands a new session token to the client.
 pub const SET_AUTHORIZATION: &str = "x-set-authorization";
 
@@ -154,7 +151,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .route("/webhooks/bigcommerce", post(bigcommerce_webhook))
         .route("/healthz", get(healthz))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(limits.body_bytes))
         // A websocket outlives its upgrade request, so neither timeout reaches it.
         .layer(RequestBodyTimeoutLayer::new(limits.request_body_timeout))
         .layer(TimeoutLayer::with_status_code(

@@ -320,7 +320,8 @@ pub async fn enqueue<C: ConnectionTrait>(
         authorize(api, job)?;
     }
     let internal = scope == Scope::Internal;
-    let options = options.within_policy(internal || caller.tenant.is_system(), internal)?;
+    let options =
+        options.within_policy(&api.queue_limits, internal || caller.tenant.is_system(), internal)?;
     if let Some(id) = &options.id
         && id.trim().is_empty()
     {

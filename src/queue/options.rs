@@ -4,10 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-/// Most retries a caller may ask for, and the shortest and longest waits between them:
-/// a failing action cannot come back faster or more often than this.
-pub const MAX_RETRY_COUNT: u32 = 20;
-pub const MIN_RETRY_INTERVAL_MS: u64 = 1_000;
+/// The longest wait between retries, and the largest backoff factor, a caller may ask for.
 pub const MAX_RETRY_INTERVAL_MS: u64 = 24 * 60 * 60 * 1000;
 pub const MAX_BACKOFF_FACTOR: f64 = 10.0;
 
@@ -22,6 +19,11 @@ pub struct QueueLimits {
     pub max_running_per_store: usize,
     /// Actions one request may enqueue (`BCGRAPH_MAX_BULK_ENQUEUE`).
     pub max_bulk_enqueue: usize,
+    /// Most retries a caller may ask for (`BCGRAPH_MAX_RETRY_COUNT`) and the shortest
+    /// wait between them (`BCGRAPH_MIN_RETRY_INTERVAL_MS`): a failing action comes back no
+    /// faster and no more often than this.
+    pub max_retry_count: u32,
+    pub min_retry_interval_ms: u64,
 }
 
 impl Default for QueueLimits {
@@ -30,6 +32,8 @@ impl Default for QueueLimits {
             max_pending_per_store: 10_000,
             max_running_per_store: 4,
             max_bulk_enqueue: 1_000,
+            max_retry_count: 20,
+            min_retry_interval_ms: 1_000,
         }
     }
 }
@@ -163,8 +167,13 @@ impl Options {
     /// These options as a caller may have them: `PLATFORM` priority only for the system
     /// (`privileged`: the gateway's own code and `system-admin`), whose work it keeps
     /// ahead of everyone's; for callers (not `internal`, the gateway's own code) retries
-    /// clamped to [`MAX_RETRY_COUNT`] and the interval bounds.
-    pub fn within_policy(&self, privileged: bool, internal: bool) -> Result<Options, super::QueueError> {
+    /// clamped to `limits` and [`MAX_RETRY_INTERVAL_MS`].
+    pub fn within_policy(
+        &self,
+        limits: &QueueLimits,
+        privileged: bool,
+        internal: bool,
+    ) -> Result<Options, super::QueueError> {
         if self.priority == Priority::Platform && !privileged {
             return Err(super::QueueError::Denied(
                 "priority PLATFORM is reserved to the system".into(),
@@ -175,10 +184,9 @@ impl Options {
             return Ok(options);
         }
         let r = &mut options.retries;
-        r.retry_count = r.retry_count.min(MAX_RETRY_COUNT);
-        r.initial_interval_ms = r
-            .initial_interval_ms
-            .clamp(MIN_RETRY_INTERVAL_MS, MAX_RETRY_INTERVAL_MS);
+        r.retry_count = r.retry_count.min(limits.max_retry_count);
+        let shortest = limits.min_retry_interval_ms.min(MAX_RETRY_INTERVAL_MS);
+        r.initial_interval_ms = r.initial_interval_ms.clamp(shortest, MAX_RETRY_INTERVAL_MS);
         r.max_interval_ms = r
             .max_interval_ms
             .clamp(r.initial_interval_ms, MAX_RETRY_INTERVAL_MS);
@@ -285,19 +293,24 @@ mod tests {
 
     #[test]
     fn callers_get_clamped_retries_and_no_platform_priority() {
-        let o = Options::from_json(
+        let limits = QueueLimits::default();
+        let asked = Options::from_json(
             &json!({"retries": {"retryCount": 2_000_000_000u32, "initialInterval": 0, "maxInterval": 0}}),
         )
-        .unwrap()
-        .within_policy(false, false)
         .unwrap();
-        assert_eq!(o.retries.retry_count, MAX_RETRY_COUNT);
-        assert_eq!(o.retries.initial_interval_ms, MIN_RETRY_INTERVAL_MS);
-        assert_eq!(o.retries.max_interval_ms, MIN_RETRY_INTERVAL_MS);
-        let platform = Options::from_json(&json!({"priority": "PLATFORM"})).unwrap();
-        assert!(platform.within_policy(false, false).is_err());
         assert_eq!(
-            platform.within_policy(true, false).unwrap().priority,
+            asked.within_policy(&limits, false, true).unwrap(),
+            asked,
+            "the gateway's own code is not clamped"
+        );
+        let o = asked.within_policy(&limits, false, false).unwrap();
+        assert_eq!(o.retries.retry_count, limits.max_retry_count);
+        assert_eq!(o.retries.initial_interval_ms, limits.min_retry_interval_ms);
+        assert_eq!(o.retries.max_interval_ms, limits.min_retry_interval_ms);
+        let platform = Options::from_json(&json!({"priority": "PLATFORM"})).unwrap();
+        assert!(platform.within_policy(&limits, false, false).is_err());
+        assert_eq!(
+            platform.within_policy(&limits, true, false).unwrap().priority,
             Priority::Platform
         );
     }

@@ -4,8 +4,8 @@
 //! address) and on the operations one connection runs at once, and a lifetime for each
 //! subscription.
 
+use super::AppState;
 use super::rate_limit::{ClientAddress, Credential};
-use super::{AppState, MAX_BODY_BYTES};
 use crate::action::Api;
 use crate::auth::{AuthError, Identity};
 use crate::config::Limits;
@@ -40,9 +40,10 @@ pub async fn graphql_websocket(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let address = extensions.get::<ClientAddress>().copied();
+    let largest = state.edge.limits.body_bytes;
     upgrade
-        .max_message_size(MAX_BODY_BYTES)
-        .max_frame_size(MAX_BODY_BYTES)
+        .max_message_size(largest)
+        .max_frame_size(largest)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| serve(state, address, protocol, socket))
 }
