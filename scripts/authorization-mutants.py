@@ -125,8 +125,8 @@ MUTANTS = [
      '    if let (Tenant::Store(_), Some(hash)) = (tenant, store_hash)\n        && hash != store.hash',
      '    if let (Tenant::Store(_), Some(hash)) = (tenant, store_hash)\n        && false && hash != store.hash'),
     ("a store's caller syncs another store", "src/bigcommerce/sync/actions.rs",
-     '                (Tenant::Store(tenant), Some(linked)) if linked != tenant => {',
-     '                (Tenant::Store(tenant), Some(linked)) if false && linked != tenant => {'),
+     '            if !tenant.admits(store) {',
+     '            if false && !tenant.admits(store) {'),
 ]
 
 

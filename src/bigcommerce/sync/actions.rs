@@ -103,23 +103,22 @@ impl ModelAction for RunSync {
             let linked = input.pointer("/store/_link").map(|v| {
                 id_of(v).ok_or_else(|| ActionError::InvalidInput("store._link must be a store id".into()))
             });
-            let store = match (api.caller.tenant, linked.transpose()?) {
-                (Tenant::None, _) => {
+            let tenant = api.caller.tenant;
+            let store = match (linked.transpose()?, tenant) {
+                (Some(linked), _) => linked,
+                (None, Tenant::Store(own)) => own,
+                (None, Tenant::System) => return Err(ActionError::InvalidInput("store is required".into())),
+                (None, Tenant::None) => {
                     return Err(ActionError::PermissionDenied(
                         "this session belongs to no store".into(),
                     ));
                 }
-                (Tenant::Store(tenant), Some(linked)) if linked != tenant => {
-                    return Err(ActionError::PermissionDenied(
-                        "a store session may only sync its own store".into(),
-                    ));
-                }
-                (Tenant::Store(tenant), _) => tenant,
-                (Tenant::System, Some(linked)) => linked,
-                (Tenant::System, None) => {
-                    return Err(ActionError::InvalidInput("store is required".into()));
-                }
             };
+            if !tenant.admits(store) {
+                return Err(ActionError::PermissionDenied(
+                    "a store session may only sync its own store".into(),
+                ));
+            }
             let installed = resolve_store(&api.within_store(store), None).await?;
             start(api, installed.id, Request::from_json(&input)?).await
         })
