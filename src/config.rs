@@ -413,6 +413,9 @@ pub struct SocketLimits {
     pub operations_per_connection: usize,
     /// `BCGRAPH_SUBSCRIPTION_MAX_SECONDS`: how long one subscription may run.
     pub subscription_lifetime: Duration,
+    /// `BCGRAPH_WS_RECHECK_SECONDS`: how often an open connection's credentials are checked
+    /// again when nothing announced a change (another process's uninstall, a revoked key).
+    pub recheck: Duration,
 }
 
 /// Large enough for a bulk action of a thousand products with their variants.
@@ -448,6 +451,7 @@ impl Default for Limits {
                 connections_per_address: DEFAULT_WS_CONNECTIONS_PER_ADDRESS,
                 operations_per_connection: DEFAULT_WS_OPERATIONS,
                 subscription_lifetime: crate::graphql::execute::DEFAULT_SUBSCRIPTION_LIFETIME,
+                recheck: Duration::from_secs(30),
             },
         }
     }
@@ -628,6 +632,7 @@ impl Limits {
                     "BCGRAPH_SUBSCRIPTION_MAX_SECONDS",
                     d.sockets.subscription_lifetime,
                 )?,
+                recheck: seconds("BCGRAPH_WS_RECHECK_SECONDS", d.sockets.recheck)?,
             },
         })
     }
@@ -687,6 +692,7 @@ mod tests {
             ("BCGRAPH_MAX_BULK_ENQUEUE", "-1"),
             ("BCGRAPH_MAX_RETRY_COUNT", "1001"),
             ("BCGRAPH_MAX_BODY_BYTES", "100"),
+            ("BCGRAPH_WS_RECHECK_SECONDS", "0"),
             ("BCGRAPH_MIN_RETRY_INTERVAL_MS", "0"),
             (
                 "BCGRAPH_PREVIOUS_SECRETS",

@@ -246,7 +246,12 @@ fn auth_failure(e: AuthError) -> Response {
     }
 }
 
-async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn graphql_post(
+    State(state): State<AppState>,
+    deferred: Option<axum::Extension<rate_limit::AddressDeferred>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     // `?operation=<name>` from the client is informational and ignored.
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -269,14 +274,19 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
         Err(refused) => return graphql_response(&refused.response()),
     };
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let authenticated = match state.auth.authenticate(authorization).await {
+    let authenticated = state.auth.authenticate(authorization).await;
+    // A request with an API key is charged to its address unless the key opened.
+    if let Some(axum::Extension(rate_limit::AddressDeferred(address))) = deferred
+        && !matches!(&authenticated, Ok(a) if a.identity.api_key_id.is_some())
+        && let Err(limited) = state.edge.rates.check_address(address)
+    {
+        return limited.response();
+    }
+    let authenticated = match authenticated {
         Ok(a) => a,
         Err(e) => return auth_failure(e),
     };
-    let secret = authorization
-        .and_then(|h| h.trim().split_once(' '))
-        .map(|(_, credential)| credential.trim());
-    let credential = Credential::of(&authenticated.identity, secret, authenticated.new_token.is_some());
+    let credential = Credential::of(&authenticated.identity, authenticated.new_token.is_some());
     if let Err(limited) = state.edge.rates.check_credential(credential.as_ref()) {
         return limited.response();
     }

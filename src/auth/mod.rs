@@ -221,7 +221,7 @@ impl Auth {
             expires_at: None,
             issued_at: None,
             stateless_session: false,
-            api_key_id: None,
+            api_key_id: Some(grant.key_id),
         })
     }
 

@@ -16,7 +16,6 @@ use axum::middleware::Next;
 use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
-use sha2::{Digest, Sha256};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -75,27 +74,31 @@ pub enum Credential {
     StoreUser(i64, String),
     /// A browser session.
     Session(i64),
-    /// An API key, by digest: the key itself is not kept.
-    Key([u8; 32]),
+    /// An API key, by its id.
+    ApiKey(i64),
 }
 
 impl Credential {
-    /// The credential behind an authenticated `identity`; `secret` is the credential's
-    /// text (the API key) for identities that carry no id of their own. `None` for a new
-    /// anonymous session: only its address identifies it.
-    pub fn of(identity: &Identity, secret: Option<&str>, new_session: bool) -> Option<Credential> {
+    /// The credential behind an authenticated `identity`. `None` for a new anonymous
+    /// session (only its address identifies it), and for a `system-admin` API key: the
+    /// operator's own back-end code is not rate-limited.
+    pub fn of(identity: &Identity, new_session: bool) -> Option<Credential> {
         if new_session {
             return None;
+        }
+        if identity.api_key_id.is_some()
+            && identity.store_id.is_none()
+            && identity.roles.iter().any(|r| r == crate::auth::ROLE_ADMIN)
+        {
+            return None;
+        }
+        if let Some(key) = identity.api_key_id {
+            return Some(Credential::ApiKey(key));
         }
         if let (Some(store), Some(user)) = (identity.store_id, &identity.bigcommerce_user_id) {
             return Some(Credential::StoreUser(store, user.clone()));
         }
-        if let Some(session) = identity.session_id {
-            return Some(Credential::Session(session));
-        }
-        secret
-            .filter(|s| !s.is_empty())
-            .map(|s| Credential::Key(Sha256::digest(s.as_bytes()).into()))
+        identity.session_id.map(Credential::Session)
     }
 }
 
@@ -202,8 +205,24 @@ impl RateLimiters {
     }
 }
 
+/// An address whose rate is charged only once the request's API key is known: back-end
+/// code with a valid key is not limited per address (many requests from one host are
+/// what it does), but a key that does not open counts against the address.
+#[derive(Clone, Copy, Debug)]
+pub struct AddressDeferred(pub Option<ClientAddress>);
+
+/// Does the request present an API key (`authorization: Bearer ...`)?
+fn presents_api_key(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+}
+
 /// Middleware on the API routes: find the client's address, keep it in the request's
-/// extensions for the handlers, and refuse the request when the address is over its rate.
+/// extensions for the handlers, and refuse the request when the address is over its rate
+/// (for a request with an API key, after authentication: see [`AddressDeferred`]).
 pub async fn limit_address(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let peer = request
         .extensions()
@@ -214,7 +233,9 @@ pub async fn limit_address(State(state): State<AppState>, mut request: Request, 
         peer,
         state.edge.rates.client_ip_header.as_ref(),
     );
-    if let Err(limited) = state.edge.rates.check_address(address) {
+    if presents_api_key(request.headers()) {
+        request.extensions_mut().insert(AddressDeferred(address));
+    } else if let Err(limited) = state.edge.rates.check_address(address) {
         return limited.response();
     }
     if let Some(address) = address {

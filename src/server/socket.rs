@@ -105,18 +105,14 @@ async fn serve(
     }
 }
 
-/// How often an open connection's identity is checked again when nothing announced a
-/// change: an uninstall or a removal in another process, a revoked API key.
-const REVALIDATE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
-
 /// Resolves when the identity a connection authenticated with stops being valid (an
 /// expired token, an uninstalled store, a removed user, a revoked key); the connection
 /// is then closed with [`CLOSE_REVOKED`]. Checked at once when this process announces an
 /// uninstall or a removal that concerns it, when its credential expires, and every
-/// [`REVALIDATE_EVERY`] otherwise.
+/// `BCGRAPH_WS_RECHECK_SECONDS` otherwise (another process's uninstall, a revoked key).
 async fn identity_revoked(state: &AppState, identity: &Identity) {
     let mut announced = crate::auth::revocation::subscribe();
-    let mut every = tokio::time::interval(REVALIDATE_EVERY);
+    let mut every = tokio::time::interval(state.edge.limits.sockets.recheck);
     every.tick().await;
     let expiry = identity.expires_at.map(|at| {
         let left = (at - chrono::Utc::now()).to_std().unwrap_or_default();
@@ -171,8 +167,7 @@ async fn connection_init(
                 async_graphql::Error::new("internal error while authenticating")
             }
         })?;
-    let key = auth.get("key").and_then(|k| k.as_str());
-    let credential = Credential::of(&authenticated.identity, key, false);
+    let credential = Credential::of(&authenticated.identity, false);
     let _ = identity_tx.send(authenticated.identity.clone());
     let mut data = Data::default();
     data.insert(authenticated.identity);
@@ -318,8 +313,14 @@ impl async_graphql::Executor for SocketExecutor {
             .and_then(|c| c.downcast_ref::<SocketCredential>())
             .and_then(|c| c.0.clone());
         let rates = &self.edge.rates;
+        // Back-end code with an API key is limited by its key, not its host's address.
+        let address = if identity.api_key_id.is_some() {
+            None
+        } else {
+            self.address
+        };
         if let Err(limited) = rates
-            .check_address(self.address)
+            .check_address(address)
             .and_then(|()| rates.check_credential(credential.as_ref()))
         {
             let message = format!("{}; retry in {} s", limited.message, limited.retry_seconds());

@@ -498,7 +498,11 @@ async fn requests_are_limited_per_client_address() {
     .await;
     let admin = format!("Bearer {}", app.admin_key);
     // A burst of ten seconds' worth passes; the next is refused.
-    let (passed, (status, headers, body)) = until_refused(|| post_as(&app, &admin, TYPENAME)).await;
+    let (passed, (status, headers, body)) = until_refused(|| async {
+        let (status, headers, body) = post_anonymous(&app, TYPENAME).await;
+        (status, headers, body)
+    })
+    .await;
     assert_burst(passed);
     assert_eq!(status, 429, "{body}");
     assert_eq!(body["data"], Value::Null);
@@ -536,9 +540,15 @@ async fn requests_are_limited_per_client_address() {
             .unwrap();
         assert_ne!(load.status().as_u16(), 429);
     }
+    // Back-end code with a good API key is limited by its key, not by its host; a key
+    // that does not open counts against the address like anything else.
+    for _ in 0..20 {
+        assert_eq!(post_as(&app, &admin, TYPENAME).await.0, 200);
+    }
+    assert_eq!(post_as(&app, "Bearer bcg_forged", TYPENAME).await.0, 429);
     // The rate refills: one request a second.
     tokio::time::sleep(Duration::from_secs(retry)).await;
-    let (status, _, _) = post_as(&app, &admin, TYPENAME).await;
+    let (status, _, _) = post_anonymous(&app, TYPENAME).await;
     assert_eq!(status, 200);
 }
 
@@ -555,7 +565,6 @@ async fn a_trusted_header_names_the_client_address() {
             .http
             .post(format!("{}/api/graphql", app.url))
             .header("content-type", "application/json")
-            .header("authorization", format!("Bearer {}", app.admin_key))
             .header("x-forwarded-for", forwarded)
             .body(json!({"query": TYPENAME}).to_string());
         async move { request.send().await.unwrap().status().as_u16() }
@@ -586,8 +595,19 @@ async fn requests_are_limited_per_credential() {
         ("BCGRAPH_RATE_LIMIT_PER_CREDENTIAL", "1"),
     ])
     .await;
-    let admin = format!("Bearer {}", app.admin_key);
-    let (passed, (status, headers, body)) = until_refused(|| post_as(&app, &admin, TYPENAME)).await;
+    seed::store(&app.db, "ratestore").await;
+    let key = |name: &'static str| {
+        let db = app.db.clone();
+        async move {
+            let role = "Role-Integration".to_owned();
+            let (_, key) = bcgraph::auth::api_keys::create(&db, name, &[role], Some("ratestore"))
+                .await
+                .unwrap();
+            format!("Bearer {key}")
+        }
+    };
+    let bound = key("bound").await;
+    let (passed, (status, headers, body)) = until_refused(|| post_as(&app, &bound, TYPENAME)).await;
     assert_burst(passed);
     assert_eq!(status, 429);
     assert!(headers.contains_key("retry-after"));
@@ -597,13 +617,14 @@ async fn requests_are_limited_per_credential() {
         "{body}"
     );
     // Another key, from the same address, has its own rate.
-    let (_, other) = bcgraph::auth::api_keys::create(&app.db, "other", &["system-admin".to_owned()], None)
-        .await
-        .unwrap();
-    assert_eq!(post_as(&app, &format!("Bearer {other}"), TYPENAME).await.0, 200);
+    assert_eq!(post_as(&app, &key("other").await, TYPENAME).await.0, 200);
+    // The operator's own system-admin key is not limited.
+    let admin = format!("Bearer {}", app.admin_key);
+    for _ in 0..30 {
+        assert_eq!(post_as(&app, &admin, TYPENAME).await.0, 200);
+    }
     // A merchant's staff user is one credential whatever payload it sends; another
     // user of the store has their own.
-    seed::store(&app.db, "ratestore").await;
     let (passed, _) = until_refused(|| {
         let user = payload::header(&payload::jwt("ratestore", 5));
         let app = &app;
@@ -1014,8 +1035,15 @@ async fn websocket_operations_count_against_the_address_rate() {
         ("BCGRAPH_RATE_LIMIT_PER_CREDENTIAL", "0"),
     ])
     .await;
+    seed::store(&app.db, "wsrate").await;
     // The upgrade is one request of the ten the burst allows.
-    let mut ws = admin_socket(&app).await;
+    let mut ws = connect(&app).await;
+    init(
+        &mut ws,
+        json!({"type": "custom", "bigcommerceSignedPayload": payload::jwt("wsrate", 3)}),
+    )
+    .await;
+    assert_eq!(next_json(&mut ws).await["type"], "connection_ack");
     let mut passed = 1;
     let answer = loop {
         subscribe(&mut ws, &format!("q{passed}"), TYPENAME, json!({})).await;
@@ -1140,4 +1168,25 @@ async fn a_socket_closes_when_its_credentials_end() {
         start.elapsed()
     );
     still_open(&mut other_store).await;
+}
+
+/// A revoked API key's socket closes at the next check (nothing announces a revocation:
+/// `bcgraph api-key revoke` runs in another process).
+#[tokio::test]
+async fn a_revoked_keys_socket_closes_at_the_next_check() {
+    let app = app_with(&[("BCGRAPH_WS_RECHECK_SECONDS", "1")]).await;
+    let (_, key) = bcgraph::auth::api_keys::create(&app.db, "doomed", &["system-admin".to_owned()], None)
+        .await
+        .unwrap();
+    let mut ws = connect(&app).await;
+    init(&mut ws, json!({"type": "api-key", "key": key})).await;
+    assert_eq!(next_json(&mut ws).await["type"], "connection_ack");
+    let mut kept = admin_socket(&app).await;
+    still_open(&mut ws).await;
+    assert!(bcgraph::auth::api_keys::revoke(&app.db, "doomed").await.unwrap());
+    let start = Instant::now();
+    let frame = close_frame(&mut ws).await.expect("a close frame");
+    assert_eq!(u16::from(frame.code), 4403, "{frame:?}");
+    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+    still_open(&mut kept).await;
 }
