@@ -31,12 +31,16 @@ const TOKEN: &str = "secret-token";
 
 /// The second gateway's grants: anonymous callers are granted everything (tenancy must
 /// still give them nothing), store staff get a patchwork, integrations a role of their own.
+/// The patchwork puts each check where it alone decides: staff may update products but
+/// not read them (a written product is not returned; a variant may not link one) and
+/// may not create variants (a product's `_converge` may not add one); the integration may
+/// update orders and create their lines but not delete them (`_converge` may not drop one).
 const PERMISSIONS_FILE: &str = r#"{
   "unauthenticated": {"models": {"bigcommerce/*": ["read", "create", "update", "delete"]},
                       "globalActions": ["bigcommerce/*"]},
   "Role-BigCommerce-App": {"models": {
-      "bigcommerce/product": ["read", "update"],
-      "bigcommerce/productVariant": ["read", "create", "delete"],
+      "bigcommerce/product": ["update"],
+      "bigcommerce/productVariant": ["read", "update", "delete"],
       "bigcommerce/metafield": ["create", "update"],
       "bigcommerce/category": ["read", "create", "update", "delete"],
       "bigcommerce/order": ["read"],
@@ -45,8 +49,12 @@ const PERMISSIONS_FILE: &str = r#"{
       "bigcommerce/sync": ["read", "update"]},
     "globalActions": ["bigcommerce/pullCategory"]},
   "Role-Integration": {"models": {"bigcommerce/*": ["read", "create", "update", "delete"],
+                                  "bigcommerce/order": ["read", "update"],
+                                  "bigcommerce/orderProduct": ["read", "create", "update"],
                                   "bigcommerce/store": ["read", "update"]},
-                       "globalActions": ["bigcommerce/*"]}
+                       "globalActions": ["bigcommerce/pullProduct", "bigcommerce/pullCategory",
+                                         "bigcommerce/pullBrand", "bigcommerce/pullCustomer",
+                                         "bigcommerce/pullMetafield", "bigcommerce/syncStore"]}
 }"#;
 
 /// Who asks, and what the matrix expects of them.
@@ -200,6 +208,43 @@ struct Write {
     effect: Effect,
     /// The result selects the written record: it needs the read grant of this model.
     returns: Option<ModelId>,
+    /// The code a store's caller gets when only its store stops it, when not the one its
+    /// effect implies (a new row elsewhere: `GGT_PERMISSION_DENIED`; another store's
+    /// record: `GGT_RECORD_NOT_FOUND`, it looks like none).
+    foreign_code: Option<&'static str>,
+}
+
+impl Write {
+    /// The same cell (to ask the verdict with one rule left out).
+    fn same(&self) -> Write {
+        Write {
+            what: self.what.clone(),
+            doc: self.doc.clone(),
+            vars: self.vars.clone(),
+            path: self.path.clone(),
+            needs: self.needs.clone(),
+            global: self.global.clone(),
+            stores: self.stores.clone(),
+            refused_anyway: self.refused_anyway,
+            system_only: self.system_only,
+            effect: match &self.effect {
+                Effect::Touches(t, k) => Effect::Touches(t.clone(), k.clone()),
+                Effect::Removes(t, k) => Effect::Removes(t.clone(), k.clone()),
+                Effect::Adds(t) => Effect::Adds(t.clone()),
+                Effect::Runs => Effect::Runs,
+            },
+            returns: self.returns,
+            foreign_code: self.foreign_code,
+        }
+    }
+
+    /// What a store's caller must be told when the other store is all that stops it.
+    fn code_for_a_foreign_store(&self) -> &'static str {
+        self.foreign_code.unwrap_or(match self.effect {
+            Effect::Adds(_) | Effect::Runs => "GGT_PERMISSION_DENIED",
+            Effect::Touches(..) | Effect::Removes(..) => "GGT_RECORD_NOT_FOUND",
+        })
+    }
 }
 
 /// One read cell: the ids found at `path` (a connection or a record), or a refusal.
@@ -559,6 +604,26 @@ impl Matrix {
             if !refused {
                 self.fail(who, &what, format!("should be refused, answered {response}"));
             }
+            // A store's caller stopped only by the other store is told what the contract
+            // says: another store's record looks missing, a link to another store is refused.
+            let only_the_store = Write {
+                stores: Vec::new(),
+                ..w.same()
+            };
+            if let Tenant::Store(_) = who.tenant
+                && refused
+                && self.allows(who, &only_the_store)
+            {
+                let code = result["errors"][0]["code"].as_str().unwrap_or("");
+                let expected = w.code_for_a_foreign_store();
+                if code != expected {
+                    self.fail(
+                        who,
+                        &what,
+                        format!("refused with {code}, expected {expected}: {response}"),
+                    );
+                }
+            }
             if !diff.is_empty() {
                 self.fail(who, &what, format!("refused, but changed {diff:?}"));
             }
@@ -880,6 +945,7 @@ async fn writes(m: &mut Matrix, who: &Who, model: &Model) {
                 system_only: model.is_tenant,
                 effect: Effect::Adds(table.clone()),
                 returns: Some(model.id),
+                foreign_code: None,
             },
         )
         .await;
@@ -904,6 +970,7 @@ async fn writes(m: &mut Matrix, who: &Who, model: &Model) {
                 system_only: model.is_tenant,
                 effect: Effect::Adds(table.clone()),
                 returns: None,
+                foreign_code: None,
             },
         )
         .await;
@@ -936,6 +1003,7 @@ async fn writes(m: &mut Matrix, who: &Who, model: &Model) {
                 system_only: false,
                 effect: Effect::Touches(table.clone(), target.to_string()),
                 returns: Some(model.id),
+                foreign_code: None,
             },
         )
         .await;
@@ -961,6 +1029,7 @@ async fn writes(m: &mut Matrix, who: &Who, model: &Model) {
                 system_only: false,
                 effect: Effect::Touches(table.clone(), target.to_string()),
                 returns: None,
+                foreign_code: None,
             },
         )
         .await;
@@ -986,6 +1055,7 @@ async fn writes(m: &mut Matrix, who: &Who, model: &Model) {
                 system_only: false,
                 effect: Effect::Touches(table.clone(), target.to_string()),
                 returns: None,
+                foreign_code: None,
             },
         )
         .await;
@@ -1009,6 +1079,7 @@ async fn writes(m: &mut Matrix, who: &Who, model: &Model) {
                     system_only: false,
                     effect: Effect::Touches(table.clone(), target.to_string()),
                     returns: None,
+                    foreign_code: Some("GGT_PERMISSION_DENIED"),
                 },
             )
             .await;
@@ -1035,6 +1106,7 @@ async fn writes(m: &mut Matrix, who: &Who, model: &Model) {
                 system_only: false,
                 effect: Effect::Touches(table.clone(), target.to_string()),
                 returns: None,
+                foreign_code: None,
             },
         )
         .await;
@@ -1054,6 +1126,7 @@ async fn writes(m: &mut Matrix, who: &Who, model: &Model) {
                 system_only: false,
                 effect: Effect::Removes(table.clone(), target.to_string()),
                 returns: None,
+                foreign_code: None,
             },
         )
         .await;
@@ -1079,6 +1152,7 @@ async fn writes(m: &mut Matrix, who: &Who, model: &Model) {
                 system_only: false,
                 effect: Effect::Removes(table.clone(), target.to_string()),
                 returns: None,
+                foreign_code: None,
             },
         )
         .await;
@@ -1111,6 +1185,7 @@ async fn writes(m: &mut Matrix, who: &Who, model: &Model) {
             system_only: false,
             effect: Effect::Runs,
             returns: None,
+            foreign_code: None,
         },
     )
     .await;
@@ -1146,6 +1221,7 @@ async fn store_writes(m: &mut Matrix, who: &Who, model: &Model) {
                     system_only: false,
                     effect: Effect::Runs,
                     returns: None,
+                    foreign_code: None,
                 },
             )
             .await;
@@ -1169,6 +1245,7 @@ async fn store_writes(m: &mut Matrix, who: &Who, model: &Model) {
             system_only: true,
             effect: Effect::Removes(table.clone(), scratch.to_string()),
             returns: None,
+            foreign_code: None,
         },
     )
     .await;
@@ -1188,6 +1265,7 @@ async fn store_writes(m: &mut Matrix, who: &Who, model: &Model) {
                 system_only: true,
                 effect: Effect::Removes(table, own.to_string()),
                 returns: None,
+                foreign_code: None,
             },
         )
         .await;
@@ -1233,18 +1311,20 @@ async fn nested(m: &mut Matrix, who: &Who, model: &Model) {
                 system_only: false,
                 effect,
                 returns: None,
+                foreign_code: None,
             };
             let update = (model.id, "update");
             match rel.kind {
                 RelationKind::BelongsTo { .. } if Some(index) == model.tenant => {
                     if store != a {
-                        let w = cell(
+                        let mut w = cell(
                             "_link (a move)",
                             json!({"_link": store.to_string()}),
                             vec![update],
                             vec![a, store],
                             Effect::Touches(model.table.clone(), parent.to_string()),
                         );
+                        w.foreign_code = Some("GGT_PERMISSION_DENIED");
                         m.write(who, w).await;
                     }
                 }
@@ -1308,14 +1388,17 @@ async fn nested(m: &mut Matrix, who: &Who, model: &Model) {
                             Effect::Adds(target_table.clone()),
                         );
                         m.write(who, w).await;
-                        // `_converge` needs what each of its writes needs.
-                        let w = cell(
+                        // `_converge` needs what each of its writes needs; a parent
+                        // without children, so that it only creates.
+                        let childless = m.scratch(model, a, json!({})).await;
+                        let mut w = cell(
                             "_converge creating",
                             json!([{"_converge": {"values": [m.base_input(target, a)]}}]),
                             vec![update, (target.id, "create")],
                             vec![a],
                             Effect::Adds(target_table.clone()),
                         );
+                        w.vars["id"] = json!(childless.to_string());
                         m.write(who, w).await;
                         let parent2 = m.scratch(model, a, json!({})).await;
                         let child = m
@@ -1461,6 +1544,7 @@ async fn enqueues(m: &mut Matrix, who: &Who, model: &Model) {
                 system_only: false,
                 effect: Effect::Adds("bcgraph_background_action".into()),
                 returns: None,
+                foreign_code: None,
             },
         )
         .await;
@@ -1520,6 +1604,7 @@ async fn globals(m: &mut Matrix, who: &Who) {
                     system_only: false,
                     effect: Effect::Runs,
                     returns: None,
+                    foreign_code: None,
                 },
             )
             .await;
@@ -1554,6 +1639,7 @@ async fn globals(m: &mut Matrix, who: &Who) {
                     system_only: false,
                     effect: Effect::Adds("bcgraph_background_action".into()),
                     returns: None,
+                    foreign_code: None,
                 },
             )
             .await;
@@ -1609,6 +1695,7 @@ async fn model_actions(m: &mut Matrix, who: &Who) {
                         system_only: false,
                         effect,
                         returns: None,
+                        foreign_code: None,
                     },
                 )
                 .await;
@@ -1686,6 +1773,7 @@ async fn background_actions(m: &mut Matrix, who: &Who) {
                         system_only: false,
                         effect: Effect::Touches("bcgraph_background_action".into(), stored.clone()),
                         returns: None,
+                        foreign_code: None,
                     },
                 )
                 .await;
