@@ -1391,9 +1391,15 @@ async fn nested(m: &mut Matrix, who: &Who, model: &Model) {
                         // `_converge` needs what each of its writes needs; a parent
                         // without children, so that it only creates.
                         let childless = m.scratch(model, a, json!({})).await;
+                        // A plain value (its store comes from the parent): converge writes
+                        // those itself, many per statement.
+                        let mut value = m.base_input(target, a);
+                        if let Some(tr) = target.tenant {
+                            value.as_object_mut().unwrap().remove(&target.relations[tr].api_id);
+                        }
                         let mut w = cell(
                             "_converge creating",
-                            json!([{"_converge": {"values": [m.base_input(target, a)]}}]),
+                            json!([{"_converge": {"values": [value]}}]),
                             vec![update, (target.id, "create")],
                             vec![a],
                             Effect::Adds(target_table.clone()),
