@@ -1395,7 +1395,10 @@ async fn nested(m: &mut Matrix, who: &Who, model: &Model) {
                         // those itself, many per statement.
                         let mut value = m.base_input(target, a);
                         if let Some(tr) = target.tenant {
-                            value.as_object_mut().unwrap().remove(&target.relations[tr].api_id);
+                            value
+                                .as_object_mut()
+                                .unwrap()
+                                .remove(&target.relations[tr].api_id);
                         }
                         let mut w = cell(
                             "_converge creating",
