@@ -232,6 +232,115 @@ async fn the_clients_documents_pass_the_default_limits() {
     assert!(data["bigcommerce"]["products"]["edges"].is_array());
 }
 
+// ---------------------------------------------------------------- nesting
+
+/// Documents whose brackets nest `depth` deep, one of each shape the parsers recurse on:
+/// selection sets, list and object values (arguments, variable defaults) and list types.
+fn deep_documents(depth: usize) -> Vec<(&'static str, String)> {
+    let nest = |open: &str, inner: &str, close: &str| format!("{}{inner}{}", open.repeat(depth), close.repeat(depth));
+    vec![
+        ("object values", format!("{{ __typename(x: {}) }}", nest("{a: ", "1", "}"))),
+        (
+            "list values",
+            format!("{{ currentSession(x: {}) {{ id }} }}", nest("[", "1", "]")),
+        ),
+        ("selection sets", nest("{ a ", "", "}")),
+        (
+            "a variable's default",
+            format!("query($v: JSON = {}) {{ __typename }}", nest("[", "1", "]")),
+        ),
+        ("list types", format!("query($v: {}) {{ __typename }}", nest("[", "Int", "]"))),
+        ("parentheses", format!("{{ a{} }}", nest("(", "", ")"))),
+    ]
+}
+
+#[tokio::test]
+async fn deeply_nested_documents_are_refused_before_they_are_parsed() {
+    let app = TestApp::start().await;
+    let (_, _, warm) = post_anonymous(&app, TYPENAME).await;
+    assert_eq!(warm["data"]["__typename"], "Query");
+    // 1,500 levels of object values (6 KB) or 2,000 of list values overflowed the stack
+    // of the thread that parsed them and aborted the process; deeper ones stopped in the
+    // parser with an error that quoted the whole document back.
+    for (depth, (what, document)) in [1_500, 2_000, 100_000]
+        .into_iter()
+        .flat_map(|depth| deep_documents(depth).into_iter().map(move |d| (depth, d)))
+    {
+        let started = Instant::now();
+        let (status, headers, body) = post_anonymous(&app, &document).await;
+        println!(
+            "{what} nested {depth} deep ({} KB) refused over HTTP in {:.2} ms",
+            document.len() / 1024,
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+        assert_eq!(status, 200, "{what}: {body}");
+        assert_refused(&body, "GGT_INVALID_QUERY_INPUT", "nest");
+        assert!(error_text(&body).contains("at most 128"), "{what}: {body}");
+        // Refused before authentication, like the other document limits.
+        assert!(headers.get("x-set-authorization").is_none(), "{what}");
+    }
+    // 128 brackets deep (`{`, `(` and 126 `[`) is parsed as usual: the answer is the
+    // document's own error (an unknown argument), not the refusal; 129 is refused.
+    let (_, _, body) = post_anonymous(&app, &deep_documents(126)[1].1).await;
+    assert!(!error_text(&body).contains("nest"), "{body}");
+    assert!(error_text(&body).contains("Unknown argument"), "{body}");
+    let (_, _, body) = post_anonymous(&app, &deep_documents(127)[1].1).await;
+    assert_refused(&body, "GGT_INVALID_QUERY_INPUT", "nest");
+    // Brackets in strings and comments do not count.
+    let commented = format!("{{ __typename # {}\n}}", "{[(".repeat(1000));
+    let string = format!("{{ __type(name: \"{}\\\"\") {{ name }} }}", "{[(".repeat(1000));
+    let block = format!("{{ __type(name: \"\"\"{}\\\"\"\"\"\"\") {{ name }} }}", "{[(".repeat(1000));
+    for document in [commented, string, block] {
+        let (_, _, body) = post_anonymous(&app, &document).await;
+        assert!(body["errors"].is_null(), "{body}");
+        assert!(body["data"].is_object(), "{body}");
+    }
+    // The same over the websocket.
+    let mut ws = admin_socket(&app).await;
+    for (what, document) in deep_documents(2_000) {
+        subscribe(&mut ws, what, &document, json!({})).await;
+        let answer = next_json(&mut ws).await;
+        assert_eq!(answer["id"], what, "{answer}");
+        assert_refused(&answer["payload"], "GGT_INVALID_QUERY_INPUT", "nest");
+    }
+    subscribe(&mut ws, "after", TYPENAME, json!({})).await;
+    assert_eq!(next_json(&mut ws).await["payload"]["data"]["__typename"], "Query");
+}
+
+#[tokio::test]
+async fn deeply_nested_variables_are_refused_clearly() {
+    let app = TestApp::start().await;
+    let deep = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+    // The variable reaches a resolver: a JSON filter compares the stored value with it.
+    let document = "query($v: JSON) { bigcommerce { products(first: 1, filter: {raw: {equals: $v}}) { edges { node { id } } } } }";
+    // serde_json stops at 128 levels: the body is not a request.
+    let body = format!(r#"{{"query": "{document}", "variables": {{"v": {deep}}}}}"#);
+    let (status, answer) = app.post_raw(body.into_bytes()).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(error_codes(&answer), ["GGT_INVALID_QUERY_INPUT"], "{answer}");
+    assert!(error_text(&answer).contains("recursion limit"), "{answer}");
+    // Just under it, the variables are read and the document runs.
+    let fits = format!("{}1{}", "[".repeat(120), "]".repeat(120));
+    let body = format!(r#"{{"query": "{document}", "variables": {{"v": {fits}}}}}"#);
+    let (status, answer) = app.post_raw(body.into_bytes()).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["errors"].is_null(), "{answer}");
+    assert_eq!(answer["data"]["bigcommerce"]["products"]["edges"], json!([]), "{answer}");
+    // Over the websocket the message is not one: the socket is closed (1002), and the
+    // gateway goes on.
+    let mut ws = admin_socket(&app).await;
+    let message = format!(
+        r#"{{"id": "deep", "type": "subscribe", "payload": {{"query": "{document}", "variables": {{"v": {deep}}}}}}}"#
+    );
+    ws.send(Message::text(message)).await.unwrap();
+    let frame = close_frame(&mut ws).await.expect("a close frame");
+    assert_eq!(u16::from(frame.code), 1002, "{frame:?}");
+    assert!(frame.reason.contains("recursion limit"), "{frame:?}");
+    let mut ws = admin_socket(&app).await;
+    subscribe(&mut ws, "after", TYPENAME, json!({})).await;
+    assert_eq!(next_json(&mut ws).await["payload"]["data"]["__typename"], "Query");
+}
+
 // ---------------------------------------------------------------- record budget (H5)
 
 /// The resident memory of this process (the gateway runs in it), in bytes.
