@@ -8,6 +8,9 @@
 //! core for good, synchronously, where no timeout can stop it. Here the document is
 //! parsed once (linear) and every fragment is sized once, in dependency order, so the
 //! cost of the check is linear in the text whatever the document expands to.
+//!
+//! Before that parse, a scan of the bytes refuses documents nested deeper than
+//! [`MAX_NESTING`] brackets: the parser itself recurses once per level.
 
 use super::errors::INVALID_QUERY_INPUT;
 use async_graphql::parser::types::{
@@ -102,9 +105,11 @@ impl Refused {
     }
 }
 
-/// Check `request`'s document against `limits`. A document that does not parse passes
-/// untouched: async-graphql reports the syntax error as usual.
+/// Check `request`'s document against `limits`: first its bracket nesting
+/// ([`check_nesting`], before anything parses it), then its expanded size. A document
+/// that does not parse passes untouched: async-graphql reports the syntax error as usual.
 pub fn check(mut request: async_graphql::Request, limits: &DocumentLimits) -> Result<Checked, Refused> {
+    check_nesting(&request.query, MAX_NESTING)?;
     let document = match async_graphql::parser::parse_query(&request.query) {
         Ok(document) => document,
         Err(_) => {
@@ -118,6 +123,72 @@ pub fn check(mut request: async_graphql::Request, limits: &DocumentLimits) -> Re
     let operation = operation_type(&document, request.operation_name.as_deref());
     request.set_parsed_query(document);
     Ok(Checked { request, operation })
+}
+
+/// Deepest bracket nesting (`{`, `[` and `(` together) a document may have. Fixed:
+/// the client's documents nest about 12 deep, and this is what keeps every recursive
+/// walk of a document (the parsers, validation, dropping the tree) within its stack.
+pub const MAX_NESTING: usize = 128;
+
+/// Refuse a document whose brackets nest deeper than `max`, counting `{`, `[` and `(`
+/// outside strings, block strings and comments. A linear scan of the bytes that runs
+/// before anything parses the text: async-graphql's parser recurses once per level of
+/// selection sets, values and list types with no limit of its own on values (pest's stack
+/// guard stops only the grammar), so 1,500 levels of object values (6 KB) overflowed the
+/// stack and aborted the process. The scan lexes strings and comments as the parser does,
+/// so what it skips the parser skips too; an unbalanced `}` only lowers the count.
+pub fn check_nesting(text: &str, max: usize) -> Result<(), Refused> {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                if depth > max {
+                    return Err(Refused(format!(
+                        "the document nests brackets (`{{`, `[`, `(`) more than {max} deep; at most {max} levels are allowed"
+                    )));
+                }
+            }
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            // A comment runs to the end of its line.
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
+                    i += 1;
+                }
+            }
+            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
+                // A block string ends at the next `"""` that is not `\"""`.
+                i += 3;
+                while i < bytes.len() {
+                    if bytes[i..].starts_with(b"\\\"\"\"") {
+                        i += 4;
+                    } else if bytes[i..].starts_with(b"\"\"\"") {
+                        i += 2;
+                        break;
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            b'"' => {
+                // A string ends at the next unescaped `"`, or (unterminated, which the
+                // parser refuses) at the end of its line.
+                i += 1;
+                while i < bytes.len() {
+                    match bytes[i] {
+                        b'\\' => i += 2,
+                        b'"' | b'\n' | b'\r' => break,
+                        _ => i += 1,
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
 }
 
 /// The type of the operation `name` selects (the only one when unnamed).
@@ -330,4 +401,45 @@ fn size_of(set: &Positioned<SelectionSet>, fragments: &HashMap<&Name, Size>) -> 
         }
     }
     size
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deepest(text: &str) -> usize {
+        (0..=MAX_NESTING + 1)
+            .find(|max| check_nesting(text, *max).is_ok())
+            .unwrap_or(usize::MAX)
+    }
+
+    #[test]
+    fn nesting_counts_brackets_outside_strings_and_comments() {
+        assert_eq!(deepest("{ a { b(x: [[1]]) } }"), 5);
+        assert_eq!(deepest("query($v: [[Int]]) { a }"), 3);
+        // Closing brackets lower the count; extra ones do not make room.
+        assert_eq!(deepest("{}{}{}{ { } }"), 2);
+        assert_eq!(deepest("}}}}{{"), 2);
+        // Strings, block strings, escapes and comments hide brackets.
+        assert_eq!(deepest(r#"{ a(x: "[[[{{{(((") }"#), 2);
+        assert_eq!(deepest(r#"{ a(x: "\"[[[\\") }"#), 2);
+        assert_eq!(deepest("{ a(x: \"\"\"[[\\\"\"\"[[\"[[\"\"\") }"), 2);
+        assert_eq!(deepest("{ a # [[[[[[\n b }"), 1);
+        assert_eq!(deepest("{ a # [[[[[[\r[ b ] }"), 2);
+        // An unterminated string ends at its line (the parser refuses it there).
+        assert_eq!(deepest("{ a(x: \"[[[\n[[) }"), 4);
+        assert_eq!(deepest("\"\"\"[[["), 0);
+        assert_eq!(deepest(""), 0);
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_refused_with_a_message() {
+        let at = format!("{}{}", "[".repeat(MAX_NESTING), "]".repeat(MAX_NESTING));
+        assert!(check_nesting(&at, MAX_NESTING).is_ok());
+        let over = format!("[{at}]");
+        let refused = check_nesting(&over, MAX_NESTING).unwrap_err();
+        assert!(refused.0.contains("at most 128"), "{}", refused.0);
+        // The scan stops at the first level too many, whatever follows.
+        assert!(check_nesting(&"{".repeat(10_000_000), MAX_NESTING).is_err());
+    }
 }

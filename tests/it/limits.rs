@@ -237,9 +237,14 @@ async fn the_clients_documents_pass_the_default_limits() {
 /// Documents whose brackets nest `depth` deep, one of each shape the parsers recurse on:
 /// selection sets, list and object values (arguments, variable defaults) and list types.
 fn deep_documents(depth: usize) -> Vec<(&'static str, String)> {
-    let nest = |open: &str, inner: &str, close: &str| format!("{}{inner}{}", open.repeat(depth), close.repeat(depth));
+    let nest = |open: &str, inner: &str, close: &str| {
+        format!("{}{inner}{}", open.repeat(depth), close.repeat(depth))
+    };
     vec![
-        ("object values", format!("{{ __typename(x: {}) }}", nest("{a: ", "1", "}"))),
+        (
+            "object values",
+            format!("{{ __typename(x: {}) }}", nest("{a: ", "1", "}")),
+        ),
         (
             "list values",
             format!("{{ currentSession(x: {}) {{ id }} }}", nest("[", "1", "]")),
@@ -249,7 +254,10 @@ fn deep_documents(depth: usize) -> Vec<(&'static str, String)> {
             "a variable's default",
             format!("query($v: JSON = {}) {{ __typename }}", nest("[", "1", "]")),
         ),
-        ("list types", format!("query($v: {}) {{ __typename }}", nest("[", "Int", "]"))),
+        (
+            "list types",
+            format!("query($v: {}) {{ __typename }}", nest("[", "Int", "]")),
+        ),
         ("parentheses", format!("{{ a{} }}", nest("(", "", ")"))),
     ]
 }
@@ -289,7 +297,10 @@ async fn deeply_nested_documents_are_refused_before_they_are_parsed() {
     // Brackets in strings and comments do not count.
     let commented = format!("{{ __typename # {}\n}}", "{[(".repeat(1000));
     let string = format!("{{ __type(name: \"{}\\\"\") {{ name }} }}", "{[(".repeat(1000));
-    let block = format!("{{ __type(name: \"\"\"{}\\\"\"\"\"\"\") {{ name }} }}", "{[(".repeat(1000));
+    let block = format!(
+        "{{ __type(name: \"\"\"{}\\\"\"\"\"\"\") {{ name }} }}",
+        "{[(".repeat(1000)
+    );
     for document in [commented, string, block] {
         let (_, _, body) = post_anonymous(&app, &document).await;
         assert!(body["errors"].is_null(), "{body}");
@@ -299,12 +310,23 @@ async fn deeply_nested_documents_are_refused_before_they_are_parsed() {
     let mut ws = admin_socket(&app).await;
     for (what, document) in deep_documents(2_000) {
         subscribe(&mut ws, what, &document, json!({})).await;
-        let answer = next_json(&mut ws).await;
+        let answer = loop {
+            let message = next_json(&mut ws).await;
+            if message["type"] != "complete" {
+                break message;
+            }
+        };
         assert_eq!(answer["id"], what, "{answer}");
         assert_refused(&answer["payload"], "GGT_INVALID_QUERY_INPUT", "nest");
     }
     subscribe(&mut ws, "after", TYPENAME, json!({})).await;
-    assert_eq!(next_json(&mut ws).await["payload"]["data"]["__typename"], "Query");
+    let answer = loop {
+        let message = next_json(&mut ws).await;
+        if message["type"] != "complete" {
+            break message;
+        }
+    };
+    assert_eq!(answer["payload"]["data"]["__typename"], "Query", "{answer}");
 }
 
 #[tokio::test]
@@ -325,7 +347,11 @@ async fn deeply_nested_variables_are_refused_clearly() {
     let (status, answer) = app.post_raw(body.into_bytes()).await;
     assert_eq!(status, 200, "{answer}");
     assert!(answer["errors"].is_null(), "{answer}");
-    assert_eq!(answer["data"]["bigcommerce"]["products"]["edges"], json!([]), "{answer}");
+    assert_eq!(
+        answer["data"]["bigcommerce"]["products"]["edges"],
+        json!([]),
+        "{answer}"
+    );
     // Over the websocket the message is not one: the socket is closed (1002), and the
     // gateway goes on.
     let mut ws = admin_socket(&app).await;
