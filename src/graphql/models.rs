@@ -258,7 +258,12 @@ fn object(registry: &Arc<Registry>, model: &Model) -> Object {
         let field_ty = f.ty;
         obj = obj.field(Field::new(f.api_id.clone(), ty, move |ctx| {
             match record(ctx.parent_value) {
-                Ok(r) => FieldFuture::Value(Some(FieldValue::value(to_graphql(&r.values[idx], field_ty)))),
+                // A null is no value: the `GadgetID` and `DateTime` scalars refuse `null`
+                // as one, which answered an internal error for every null id or date.
+                Ok(r) => FieldFuture::Value(match to_graphql(&r.values[idx], field_ty) {
+                    async_graphql::Value::Null => None,
+                    value => Some(FieldValue::value(value)),
+                }),
                 Err(e) => fail(e),
             }
         }));

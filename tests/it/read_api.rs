@@ -396,3 +396,32 @@ async fn cursors_work_when_the_sort_field_is_not_selected() {
         ]
     );
 }
+
+/// A null id or date-time (a variant without its product, an installed store's
+/// `uninstalledAt`) reads as `null`. Their scalars refuse null as a value, so these
+/// fields answered `null` with an "internal: invalid value for scalar" error each (found
+/// by the property test).
+#[tokio::test]
+async fn null_ids_and_date_times_read_as_null_without_errors() {
+    let app = TestApp::start().await;
+    let store = seed::store(&app.db, "abc").await;
+    app.api
+        .model("bigcommerce/productVariant")
+        .create(json!({"bigcommerceId": 5, "sku": "loose", "store": {"_link": store}}))
+        .await
+        .expect("a variant without a product");
+    let response = app
+        .gql(
+            "{ bigcommerce { stores { edges { node { id uninstalledAt } } } \
+             productVariants { edges { node { sku productId product { id } } } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(response["errors"].is_null(), "{response}");
+    let data = &response["data"]["bigcommerce"];
+    assert_eq!(data["stores"]["edges"][0]["node"]["uninstalledAt"], Value::Null);
+    let variant = &data["productVariants"]["edges"][0]["node"];
+    assert_eq!(variant["sku"], "loose");
+    assert_eq!(variant["productId"], Value::Null);
+    assert_eq!(variant["product"], Value::Null);
+}
