@@ -253,20 +253,12 @@ async fn graphql_post(
     body: Bytes,
 ) -> Response {
     // `?operation=<name>` from the client is informational and ignored.
-    let request: async_graphql::Request = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            let message = format!("the request body is not a GraphQL request: {e}");
+    let request = match graphql::check::read_request(&body) {
+        Ok(request) => request,
+        Err(message) => {
             return error_response(StatusCode::BAD_REQUEST, "GGT_INVALID_QUERY_INPUT", &message);
         }
     };
-    if request.query.trim().is_empty() {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "GGT_INVALID_QUERY_INPUT",
-            "the request has no `query`",
-        );
-    }
     let limits = &state.edge.limits;
     // Before authentication: a refused document costs no session row.
     let checked = match cost::check(request, &limits.document) {

@@ -170,47 +170,134 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// A delivery that passed every check that needs no database ([`check`]).
+#[derive(Debug, PartialEq)]
+pub struct Checked {
+    pub scope: String,
+    /// From `producer` (`stores/{hash}`).
+    pub store_hash: String,
+    /// The delivery's `hash`, which deduplicates it.
+    pub hash: String,
+    /// The job its scope runs; `None` for a scope nothing handles.
+    pub job: Option<Job>,
+}
+
+/// Check a delivery as [`Ingest::deliver`] does before it reads the database: its size,
+/// its JSON, `scope`, `producer` and `hash`, the store's secret header (with
+/// `gateway_secret`'s keys), the Standard Webhooks signature when there is one (keyed
+/// with `client_secret`, its timestamp against `now`, in Unix seconds), and the job its
+/// scope runs. Pure, so that the fuzz target `webhook` runs it as it is.
+pub fn check(
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+    gateway_secret: &Secrets,
+    client_secret: Option<&str>,
+    triggers: &Triggers,
+    now: i64,
+) -> Result<Checked, Refusal> {
+    if body.len() > MAX_DELIVERY_BYTES {
+        return Err(Refusal::TooLarge);
+    }
+    let delivery: Json =
+        serde_json::from_slice(body).map_err(|e| Refusal::Malformed(format!("the body is not JSON: {e}")))?;
+    let text = |key: &str| delivery.get(key).and_then(Json::as_str);
+    let (Some(scope), Some(producer), Some(hash)) = (text("scope"), text("producer"), text("hash")) else {
+        return Err(Refusal::Malformed("scope, producer and hash are required".into()));
+    };
+    let data = delivery.get("data").cloned().unwrap_or(Json::Null);
+    let store_hash = producer
+        .strip_prefix("stores/")
+        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric()))
+        .ok_or_else(|| Refusal::Malformed(format!("`{producer}` is not a stores/{{hash}} producer")))?;
+    if hash.is_empty() || hash.len() > 128 {
+        return Err(Refusal::Malformed("hash must be 1 to 128 characters".into()));
+    }
+    let given = header(headers, SECRET_HEADER).unwrap_or("");
+    if !gateway_secret.accepts_webhook_header(store_hash, given) {
+        return Err(Refusal::Unauthenticated(
+            "missing or wrong webhook secret for this store".into(),
+        ));
+    }
+    if let Some(signature) = header(headers, "webhook-signature") {
+        check_signature(headers, signature, body, client_secret, now)?;
+    }
+    Ok(Checked {
+        scope: scope.to_owned(),
+        store_hash: store_hash.to_owned(),
+        hash: hash.to_owned(),
+        job: triggers.job(scope, &data),
+    })
+}
+
+/// The Standard Webhooks signature of a delivery (base64 of HMAC-SHA256 over
+/// `{id}.{timestamp}.{body}`); a `whsec_` key is base64, any other is used as it is.
+pub fn signature(key: &str, id: &str, timestamp: &str, body: &[u8]) -> String {
+    let key_bytes = key
+        .strip_prefix("whsec_")
+        .and_then(|k| base64::engine::general_purpose::STANDARD.decode(k).ok())
+        .unwrap_or_else(|| key.as_bytes().to_vec());
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key_bytes).expect("HMAC takes any key length");
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+fn check_signature(
+    headers: &axum::http::HeaderMap,
+    given: &str,
+    body: &[u8],
+    client_secret: Option<&str>,
+    now: i64,
+) -> Result<(), Refusal> {
+    let bad = |m: &str| Refusal::Unauthenticated(format!("webhook signature: {m}"));
+    let key = client_secret.ok_or_else(|| bad("no client secret to check it"))?;
+    let id = header(headers, "webhook-id").ok_or_else(|| bad("webhook-id is missing"))?;
+    let timestamp =
+        header(headers, "webhook-timestamp").ok_or_else(|| bad("webhook-timestamp is missing"))?;
+    let seconds: i64 = timestamp
+        .parse()
+        .map_err(|_| bad("webhook-timestamp is not a number"))?;
+    if (now - seconds).abs() > SIGNATURE_TOLERANCE_SECS {
+        return Err(bad("the timestamp is too old or in the future"));
+    }
+    let expected = signature(key, id, timestamp, body);
+    let ok = given.split(' ').any(|candidate| {
+        candidate
+            .strip_prefix("v1,")
+            .is_some_and(|s| constant_time_eq(s.as_bytes(), expected.as_bytes()))
+    });
+    if ok { Ok(()) } else { Err(bad("it does not match")) }
+}
+
 impl Ingest {
-    /// Check and enqueue one delivery.
+    /// Check ([`check`]) and enqueue one delivery.
     pub async fn deliver(&self, headers: &axum::http::HeaderMap, body: &[u8]) -> Result<Accepted, Refusal> {
-        if body.len() > MAX_DELIVERY_BYTES {
-            return Err(Refusal::TooLarge);
-        }
-        let delivery: Json = serde_json::from_slice(body)
-            .map_err(|e| Refusal::Malformed(format!("the body is not JSON: {e}")))?;
-        let text = |key: &str| delivery.get(key).and_then(Json::as_str);
-        let (Some(scope), Some(producer), Some(hash)) = (text("scope"), text("producer"), text("hash"))
-        else {
-            return Err(Refusal::Malformed("scope, producer and hash are required".into()));
-        };
-        let data = delivery.get("data").cloned().unwrap_or(Json::Null);
-        let store_hash = producer
-            .strip_prefix("stores/")
-            .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric()))
-            .ok_or_else(|| Refusal::Malformed(format!("`{producer}` is not a stores/{{hash}} producer")))?;
-        if hash.is_empty() || hash.len() > 128 {
-            return Err(Refusal::Malformed("hash must be 1 to 128 characters".into()));
-        }
-        let given = header(headers, SECRET_HEADER).unwrap_or("");
-        if !self.gateway_secret.accepts_webhook_header(store_hash, given) {
-            return Err(Refusal::Unauthenticated(
-                "missing or wrong webhook secret for this store".into(),
-            ));
-        }
-        if let Some(signature) = header(headers, "webhook-signature") {
-            self.check_signature(headers, signature, body)?;
-        }
-        let store_id = self.installed_store(store_hash).await?;
-        let Some(job) = self.triggers.job(scope, &data) else {
-            tracing::info!(scope, store = store_hash, "webhook for a scope nothing handles");
-            return Ok(Accepted::UnknownScope(scope.to_owned()));
+        let checked = check(
+            headers,
+            body,
+            &self.gateway_secret,
+            self.client_secret.as_deref(),
+            &self.triggers,
+            chrono::Utc::now().timestamp(),
+        )?;
+        let store_id = self.installed_store(&checked.store_hash).await?;
+        let Some(job) = checked.job else {
+            tracing::info!(
+                scope = checked.scope,
+                store = checked.store_hash,
+                "webhook for a scope nothing handles"
+            );
+            return Ok(Accepted::UnknownScope(checked.scope));
         };
         // The gateway's own work for the store, ahead of what callers enqueue.
         let api = self
             .api
             .as_caller(Caller::system(self.api.caller.permissions.clone()).within_store(store_id));
         let options = Options {
-            id: Some(format!("webhook-{store_id}-{hash}")),
+            id: Some(format!("webhook-{store_id}-{}", checked.hash)),
             priority: Priority::Platform,
             ..Options::default()
         };
@@ -222,45 +309,6 @@ impl Ingest {
                 Err(Refusal::Malformed("could not enqueue".into()))
             }
         }
-    }
-
-    fn check_signature(
-        &self,
-        headers: &axum::http::HeaderMap,
-        signature: &str,
-        body: &[u8],
-    ) -> Result<(), Refusal> {
-        let bad = |m: &str| Refusal::Unauthenticated(format!("webhook signature: {m}"));
-        let key = self
-            .client_secret
-            .as_deref()
-            .ok_or_else(|| bad("no client secret to check it"))?;
-        let id = header(headers, "webhook-id").ok_or_else(|| bad("webhook-id is missing"))?;
-        let timestamp =
-            header(headers, "webhook-timestamp").ok_or_else(|| bad("webhook-timestamp is missing"))?;
-        let seconds: i64 = timestamp
-            .parse()
-            .map_err(|_| bad("webhook-timestamp is not a number"))?;
-        if (chrono::Utc::now().timestamp() - seconds).abs() > SIGNATURE_TOLERANCE_SECS {
-            return Err(bad("the timestamp is too old or in the future"));
-        }
-        let key_bytes = key
-            .strip_prefix("whsec_")
-            .and_then(|k| base64::engine::general_purpose::STANDARD.decode(k).ok())
-            .unwrap_or_else(|| key.as_bytes().to_vec());
-        let mut mac = Hmac::<Sha256>::new_from_slice(&key_bytes).expect("HMAC takes any key length");
-        mac.update(id.as_bytes());
-        mac.update(b".");
-        mac.update(timestamp.as_bytes());
-        mac.update(b".");
-        mac.update(body);
-        let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-        let ok = signature.split(' ').any(|candidate| {
-            candidate
-                .strip_prefix("v1,")
-                .is_some_and(|s| constant_time_eq(s.as_bytes(), expected.as_bytes()))
-        });
-        if ok { Ok(()) } else { Err(bad("it does not match")) }
     }
 
     async fn installed_store(&self, store_hash: &str) -> Result<i64, Refusal> {
@@ -378,6 +426,64 @@ pub async fn register_store(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderMap;
+
+    const NOW: i64 = 1_767_225_600;
+
+    fn secrets() -> Secrets {
+        Secrets::new(b"a gateway secret of at least thirty-two bytes", &[] as &[&[u8]])
+    }
+
+    fn headers(pairs: &[(&str, String)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(
+                axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn a_delivery_is_checked_without_a_database() {
+        let secrets = secrets();
+        let body = br#"{"scope": "store/product/updated", "producer": "stores/abc", "hash": "h1", "data": {"id": 7}}"#;
+        let good = headers(&[(SECRET_HEADER, store_secret(&secrets, "abc"))]);
+        let checked = check(&good, body, &secrets, None, &Triggers::default(), NOW).unwrap();
+        assert_eq!(checked.store_hash, "abc");
+        assert_eq!(
+            checked.job,
+            Some(Job::global(
+                "bigcommerce/pullProduct",
+                json!({"bigcommerceId": 7})
+            ))
+        );
+        let refused =
+            |h: &HeaderMap, body: &[u8]| check(h, body, &secrets, Some("key"), &Triggers::default(), NOW);
+        assert_eq!(refused(&HeaderMap::new(), body).unwrap_err().status(), 401);
+        assert_eq!(refused(&good, b"[1").unwrap_err().status(), 400);
+        assert_eq!(
+            refused(&good, &vec![b' '; MAX_DELIVERY_BYTES + 1])
+                .unwrap_err()
+                .status(),
+            413
+        );
+        // A signature: right, wrong, or stale.
+        let signed = |timestamp: i64, signature: &str| {
+            headers(&[
+                (SECRET_HEADER, store_secret(&secrets, "abc")),
+                ("webhook-id", "msg_1".into()),
+                ("webhook-timestamp", timestamp.to_string()),
+                ("webhook-signature", format!("v1,{signature}")),
+            ])
+        };
+        let right = signature("key", "msg_1", &NOW.to_string(), body);
+        assert!(refused(&signed(NOW, &right), body).is_ok());
+        assert_eq!(refused(&signed(NOW, "bad"), body).unwrap_err().status(), 401);
+        let old = signature("key", "msg_1", &(NOW - 600).to_string(), body);
+        assert_eq!(refused(&signed(NOW - 600, &old), body).unwrap_err().status(), 401);
+    }
 
     #[test]
     fn scopes_map_to_actions() {

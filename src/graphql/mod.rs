@@ -5,6 +5,7 @@
 
 mod background;
 pub mod budget;
+pub mod check;
 pub mod cost;
 pub mod errors;
 pub mod execute;

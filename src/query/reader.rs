@@ -382,9 +382,25 @@ impl Reader {
         w.sql.push(")");
     }
 
+    /// The conditions of a page of `args` (filter, cursor, `tenant`) as SQL for `backend`,
+    /// without a database: what [`Reader::page`] puts after its `WHERE 1=1`. For the fuzz
+    /// targets (`bcgraph::graphql::check`), which write the SQL of every list they plan.
+    pub fn conditions_sql(
+        registry: &Registry,
+        backend: sea_orm::DbBackend,
+        tenant: Tenant,
+        model_id: ModelId,
+        args: &PageArgs,
+    ) -> Result<sea_orm::Statement, QueryError> {
+        let model = registry.get(model_id);
+        let mut w = Writer::new(registry, Sql::new(backend), tenant);
+        w.sql.push("1=1");
+        Self::page_conditions(&mut w, model, "t0", args, true)?;
+        Ok(w.sql.build())
+    }
+
     /// The filter, cursor and tenant conditions shared by pages and child pages.
     fn page_conditions(
-        &self,
         w: &mut Writer,
         model: &Model,
         alias: &str,
@@ -430,7 +446,7 @@ impl Reader {
         w.sql.push("SELECT ");
         Self::select_list(&mut w, model, "t0", &columns);
         w.sql.push(" FROM ").ident(&model.table).push(" t0 WHERE 1=1");
-        self.page_conditions(&mut w, model, "t0", args, true)?;
+        Self::page_conditions(&mut w, model, "t0", args, true)?;
         w.sql.push(" ORDER BY ");
         Self::order_by(&mut w, model, "t0", &args.sort, backward);
         w.sql.push(&format!(" LIMIT {}", size + 1));
@@ -530,7 +546,7 @@ impl Reader {
             w.sql.bind((*id).into());
         }
         w.sql.push(")");
-        self.page_conditions(&mut w, model, "t0", args, false)?;
+        Self::page_conditions(&mut w, model, "t0", args, false)?;
         w.sql.push(&format!(
             ") w WHERE w.\"__rn\" <= {} ORDER BY w.\"__rn\"",
             size + 1
