@@ -120,6 +120,7 @@ pub fn check(mut request: async_graphql::Request, limits: &DocumentLimits) -> Re
         }
     };
     measure(&document, limits)?;
+    check_strings(&request.variables, &document)?;
     let operation = operation_type(&document, request.operation_name.as_deref());
     request.set_parsed_query(document);
     Ok(Checked { request, operation })
@@ -189,6 +190,87 @@ pub fn check_nesting(text: &str, max: usize) -> Result<(), Refused> {
         i += 1;
     }
     Ok(())
+}
+
+/// Refuse a request with the NUL character (U+0000) in a string of its variables (keys
+/// included) or of its document's values (an escape, `"\u0000"`). PostgreSQL stores it
+/// in neither `text` nor `jsonb`, so it reached the database as an internal error there
+/// (and was stored on SQLite); checked here, it is bad input on both, whatever action or
+/// argument it was meant for. Cursors, which carry text the client cannot see, are checked
+/// where they are decoded.
+pub fn check_strings(
+    variables: &async_graphql::Variables,
+    document: &ExecutableDocument,
+) -> Result<(), Refused> {
+    let refused = || {
+        Refused(
+            "a string of the request contains the NUL character (U+0000), which cannot be stored".to_owned(),
+        )
+    };
+    if variables
+        .iter()
+        .any(|(name, value)| name.contains('\0') || has_nul(value))
+    {
+        return Err(refused());
+    }
+    let mut sets: Vec<&Positioned<SelectionSet>> = Vec::new();
+    for (_, op) in document.operations.iter() {
+        for definition in &op.node.variable_definitions {
+            if definition
+                .node
+                .default_value
+                .as_ref()
+                .is_some_and(|v| has_nul(&v.node))
+            {
+                return Err(refused());
+            }
+        }
+        sets.push(&op.node.selection_set);
+    }
+    sets.extend(document.fragments.values().map(|f| &f.node.selection_set));
+    // Iterative: selection sets nest as deep as the parser allowed.
+    while let Some(set) = sets.pop() {
+        for item in &set.node.items {
+            let (arguments, directives, inner) = match &item.node {
+                Selection::Field(field) => (
+                    &field.node.arguments[..],
+                    &field.node.directives,
+                    Some(&field.node.selection_set),
+                ),
+                Selection::InlineFragment(inline) => {
+                    (&[][..], &inline.node.directives, Some(&inline.node.selection_set))
+                }
+                Selection::FragmentSpread(spread) => (&[][..], &spread.node.directives, None),
+            };
+            let values = arguments
+                .iter()
+                .chain(directives.iter().flat_map(|d| d.node.arguments.iter()))
+                .map(|(_, value)| &value.node);
+            for value in values {
+                // Variables stand for values checked above.
+                let value = value
+                    .clone()
+                    .into_const_with(|_| Ok::<_, std::convert::Infallible>(async_graphql::Value::Null));
+                if value.as_ref().is_ok_and(has_nul) {
+                    return Err(refused());
+                }
+            }
+            sets.extend(inner);
+        }
+    }
+    Ok(())
+}
+
+/// Whether a string or key of `value` holds the NUL character.
+fn has_nul(value: &async_graphql::Value) -> bool {
+    use async_graphql::Value;
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::List(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        Value::Enum(name) => name.contains('\0'),
+        _ => false,
+    }
 }
 
 /// The type of the operation `name` selects (the only one when unnamed).

@@ -154,6 +154,13 @@ fn decode_cursor(model: &Model, sort: &[SortKey], cursor: &str) -> Result<Vec<Va
         .decode(cursor.trim_end_matches('='))
         .map_err(|_| bad())?;
     let values: Vec<Json> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    // What no column holds (and PostgreSQL refuses as a parameter): see `cost::check_strings`.
+    if values
+        .iter()
+        .any(|v| v.as_str().is_some_and(|s| s.contains('\0')))
+    {
+        return Err(bad());
+    }
     if values.len() != sort.len() {
         return Err(bad());
     }

@@ -164,3 +164,72 @@ async fn graphiql_and_health() {
     let health = app.http.get(format!("{}/healthz", app.url)).send().await.unwrap();
     assert_eq!(health.status().as_u16(), 200);
 }
+
+/// The NUL character (U+0000), which PostgreSQL stores in neither text nor jsonb, is
+/// refused as bad input on both databases, wherever it comes in: a string of a record or
+/// a filter, a JSON value or key, a search or prefix term, a cursor, an action's
+/// parameter, an escape in the document. On PostgreSQL each of these was an internal
+/// error, logged as a database failure (found by the property test).
+#[tokio::test]
+async fn the_nul_character_is_bad_input_on_both_databases() {
+    use base64::Engine;
+    let app = TestApp::start().await;
+    let store = crate::support::seed::store(&app.db, "abc").await;
+    let create = "mutation($o: CreateBigcommerceOrderInput) { bigcommerce { createOrder(order: $o) { success errors { code message } } } }";
+    let list = "query($f: [BigcommerceOrderFilter!], $s: String, $c: String) { bigcommerce { \
+                orders(filter: $f, search: $s, after: $c, sort: {currencyCode: Ascending}) { edges { node { id } } } } }";
+    let cursor = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json!(["a\u{0}", 1]).to_string());
+    let cases = [
+        (
+            create,
+            json!({"o": {"bigcommerceId": 1, "currencyCode": "a\u{0}b", "store": {"_link": store}}}),
+        ),
+        (
+            create,
+            json!({"o": {"bigcommerceId": 2, "raw": {"a": "x\u{0}"}, "store": {"_link": store}}}),
+        ),
+        (
+            create,
+            json!({"o": {"bigcommerceId": 3, "raw": {"a\u{0}": 1}, "store": {"_link": store}}}),
+        ),
+        (list, json!({"f": {"currencyCode": {"equals": "\u{0}"}}})),
+        (list, json!({"f": {"currencyCode": {"in": ["a", "\u{0}"]}}})),
+        (list, json!({"f": {"currencyCode": {"startsWith": "\u{0}"}}})),
+        (list, json!({"f": {"raw": {"matches": {"a": "\u{0}"}}}})),
+        (list, json!({"f": {"raw": {"equals": {"a": "\u{0}"}}}})),
+        (list, json!({"s": "a\u{0}"})),
+        (list, json!({"c": cursor})),
+        (
+            "mutation { bigcommerce { pullProduct(bigcommerceId: 1, storeHash: \"a\\u0000\") { success } } }",
+            json!({}),
+        ),
+        (
+            "{ bigcommerce { orders(filter: {currencyCode: {equals: \"\\u0000\"}}) { edges { node { id } } } } }",
+            json!({}),
+        ),
+    ];
+    for (document, variables) in cases {
+        let response = app.gql(document, variables.clone()).await;
+        let codes = error_codes(&response);
+        let result_codes: Vec<String> = response["data"]["bigcommerce"]["createOrder"]["errors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| e["code"].as_str().unwrap_or("").to_owned())
+            .collect();
+        assert!(
+            codes == ["GGT_INVALID_QUERY_INPUT"] || result_codes == ["GGT_INVALID_RECORD"],
+            "{variables}: {response}"
+        );
+        // A cursor is opaque: it is simply not a valid one.
+        let text = response.to_string();
+        assert!(
+            text.contains("U+0000") || text.contains("not a valid cursor"),
+            "{response}"
+        );
+    }
+    assert_eq!(
+        crate::support::count_rows(&app.db, "bigcommerce_order", "1=1").await,
+        0
+    );
+}
