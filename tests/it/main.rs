@@ -9,6 +9,7 @@ mod browser;
 mod filters;
 mod limits;
 mod ownership;
+mod properties;
 mod queue;
 mod quotas;
 mod read_api;
