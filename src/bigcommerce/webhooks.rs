@@ -260,7 +260,9 @@ fn check_signature(
     let seconds: i64 = timestamp
         .parse()
         .map_err(|_| bad("webhook-timestamp is not a number"))?;
-    if (now - seconds).abs() > SIGNATURE_TOLERANCE_SECS {
+    // Checked: a timestamp near either end of i64 overflowed the subtraction.
+    let skew = now.checked_sub(seconds).map(i64::unsigned_abs);
+    if skew.is_none_or(|skew| skew > SIGNATURE_TOLERANCE_SECS.unsigned_abs()) {
         return Err(bad("the timestamp is too old or in the future"));
     }
     let expected = signature(key, id, timestamp, body);
@@ -483,6 +485,18 @@ mod tests {
         assert_eq!(refused(&signed(NOW, "bad"), body).unwrap_err().status(), 401);
         let old = signature("key", "msg_1", &(NOW - 600).to_string(), body);
         assert_eq!(refused(&signed(NOW - 600, &old), body).unwrap_err().status(), 401);
+        // Timestamps at the ends of i64 are far from now, not an overflow (which panicked
+        // in debug builds and, wrapped, passed the tolerance check in release ones).
+        for extreme in [i64::MIN, i64::MIN + 1, i64::MAX, NOW - i64::MAX] {
+            let signed_extreme = signature("key", "msg_1", &extreme.to_string(), body);
+            let refusal = refused(&signed(extreme, &signed_extreme), body).unwrap_err();
+            assert_eq!(
+                refusal,
+                Refusal::Unauthenticated(
+                    "webhook signature: the timestamp is too old or in the future".into()
+                )
+            );
+        }
     }
 
     #[test]
