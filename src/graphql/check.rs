@@ -424,8 +424,8 @@ mod tests {
         for model in &registry.models {
             let kinds: Vec<Input> = checker
                 .inputs
-                .iter()
-                .filter_map(|(_, i)| match i {
+                .values()
+                .filter_map(|i| match i {
                     Input::Filter(m) | Input::Record(m) | Input::Bulk(m) if *m == model.id => Some(*i),
                     _ => None,
                 })

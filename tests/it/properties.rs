@@ -205,7 +205,7 @@ fn hostile() -> impl Strategy<Value = Json> {
             Just(-1e308),
             Just(5e-324),
             Just(9.007_199_254_740_993e15),
-            Just(9.223_372_036_854_775_807e18),
+            Just(i64::MAX as f64),
             Just(2_147_483_648.0),
             Just(-0.0),
             Just(0.5),
