@@ -606,11 +606,22 @@ impl Matrix {
             }
             // A store's caller stopped only by the other store is told what the contract
             // says: another store's record looks missing, a link to another store is refused.
+            // A caller without a store is refused a new row as such (every existing record
+            // looks missing to it).
             let only_the_store = Write {
                 stores: Vec::new(),
                 ..w.same()
             };
-            if let Tenant::Store(_) = who.tenant
+            let told = match who.tenant {
+                Tenant::Store(_) => true,
+                // A top-level create: nested ones first find their parent missing.
+                Tenant::None => {
+                    matches!(w.effect, Effect::Adds(_))
+                        && (w.what.starts_with("create") || w.what.starts_with("bulkCreate"))
+                }
+                Tenant::System => false,
+            };
+            if told
                 && refused
                 && self.allows(who, &only_the_store)
             {

@@ -12,7 +12,7 @@
 //! sees no store's records at all; and no answer carries `GGT_INTERNAL_ERROR` (bad input
 //! is the caller's error, never the gateway's). The gateway still answers at the end.
 //!
-//! `BCGRAPH_PROPTEST_CASES` (default 150) sets the number of cases (each one to three
+//! `BCGRAPH_PROPTEST_CASES` (default 1,000) sets the number of cases (each one to three
 //! requests); `BCGRAPH_PROPTEST_SEED` replays a run (the seed is printed, and repeated
 //! in the failure message); `BCGRAPH_PROPTEST_VERBOSE=1` prints every request and answer.
 //! A failing case is shrunk (its choices shortened and lowered) before it is reported.
@@ -1214,7 +1214,7 @@ fn env_number(name: &str) -> Option<u64> {
 
 #[test]
 fn generated_requests_keep_the_gateways_properties() {
-    let cases = env_number("BCGRAPH_PROPTEST_CASES").unwrap_or(150) as u32;
+    let cases = env_number("BCGRAPH_PROPTEST_CASES").unwrap_or(1000) as u32;
     let seed = env_number("BCGRAPH_PROPTEST_SEED").unwrap_or_else(rand::random);
     println!("property test: {cases} cases, seed {seed} (BCGRAPH_PROPTEST_SEED={seed} replays it)");
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
