@@ -34,7 +34,8 @@ const TOKEN: &str = "secret-token";
 /// The patchwork puts each check where it alone decides: staff may update products but
 /// not read them (a written product is not returned; a variant may not link one) and
 /// may not create variants (a product's `_converge` may not add one); the integration may
-/// update orders and create their lines but not delete them (`_converge` may not drop one).
+/// update orders and create their lines but not delete them (`_converge` may not drop one),
+/// and may delete stores (only the platform's own rule keeps it from deleting its own).
 const PERMISSIONS_FILE: &str = r#"{
   "unauthenticated": {"models": {"bigcommerce/*": ["read", "create", "update", "delete"]},
                       "globalActions": ["bigcommerce/*"]},
@@ -51,7 +52,7 @@ const PERMISSIONS_FILE: &str = r#"{
   "Role-Integration": {"models": {"bigcommerce/*": ["read", "create", "update", "delete"],
                                   "bigcommerce/order": ["read", "update"],
                                   "bigcommerce/orderProduct": ["read", "create", "update"],
-                                  "bigcommerce/store": ["read", "update"]},
+                                  "bigcommerce/store": ["read", "update", "delete"]},
                        "globalActions": ["bigcommerce/pullProduct", "bigcommerce/pullCategory",
                                          "bigcommerce/pullBrand", "bigcommerce/pullCustomer",
                                          "bigcommerce/pullMetafield", "bigcommerce/syncStore"]}
