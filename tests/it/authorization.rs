@@ -622,10 +622,7 @@ impl Matrix {
                 }
                 Tenant::System => false,
             };
-            if told
-                && refused
-                && self.allows(who, &only_the_store)
-            {
+            if told && refused && self.allows(who, &only_the_store) {
                 let code = result["errors"][0]["code"].as_str().unwrap_or("");
                 let expected = w.code_for_a_foreign_store();
                 if code != expected {
