@@ -633,6 +633,22 @@ impl Matrix {
                     );
                 }
             }
+            // Only the platform's rule stops it (creating or deleting a store, for a caller
+            // whose grants and store would allow it): that is a refusal, not an accident.
+            let not_platform_only = Write {
+                system_only: false,
+                ..w.same()
+            };
+            if w.system_only && refused && self.allows(who, &not_platform_only) {
+                let code = result["errors"][0]["code"].as_str().unwrap_or("");
+                if code != "GGT_PERMISSION_DENIED" {
+                    self.fail(
+                        who,
+                        &what,
+                        format!("refused with {code}, expected GGT_PERMISSION_DENIED: {response}"),
+                    );
+                }
+            }
             if !diff.is_empty() {
                 self.fail(who, &what, format!("refused, but changed {diff:?}"));
             }
