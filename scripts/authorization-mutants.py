@@ -141,9 +141,12 @@ def run_matrix():
     if "could not compile" in out:
         return "DID NOT COMPILE"
     failed = re.findall(r"authorization matrix \(([^)]*)\): (\d+) cells, (\d+) failed", out)
-    if not failed:
-        return "NO MATRIX OUTPUT"
     total = sum(int(f[2]) for f in failed)
+    if total == 0 and result.returncode != 0:
+        # A matrix that stopped before its count (a panic: the mutant broke what later
+        # cells rely on, such as the caller's own store) noticed the mutant too.
+        panic = re.search(r"panicked at [^\n]*\n([^\n]*)", out)
+        return "the matrix stopped: " + (panic.group(1)[:160] if panic else "test failed")
     if total == 0:
         return "SURVIVED"
     first = re.search(r"^\[[^\n]*", out, re.M)
