@@ -6,7 +6,7 @@
 pub mod rate_limit;
 pub mod socket;
 
-use crate::action::{Api, Caller, GlobalActions};
+use crate::action::{Api, Caller, GlobalActions, Hooks};
 use crate::auth::{Auth, AuthError};
 use crate::bigcommerce::sync::Syncer;
 use crate::bigcommerce::webhooks::{Accepted, Ingest, Triggers};
@@ -72,11 +72,32 @@ impl Edge {
 }
 
 impl AppState {
-    /// Build the schema and authentication over `db` (already migrated).
+    /// Build the schema and authentication over `db` (already migrated), for bcgraph's
+    /// built-in app with `globals` added; an app built on the library goes through
+    /// [`App::gateway`](crate::App::gateway) instead.
     pub async fn new(
         db: DatabaseConnection,
         registry: Arc<Registry>,
         globals: GlobalActions,
+        config: &Config,
+    ) -> anyhow::Result<AppState> {
+        Self::assemble(
+            db,
+            registry,
+            globals,
+            Hooks::default(),
+            Triggers::default(),
+            config,
+        )
+        .await
+    }
+
+    pub(crate) async fn assemble(
+        db: DatabaseConnection,
+        registry: Arc<Registry>,
+        globals: GlobalActions,
+        hooks: Hooks,
+        triggers: Triggers,
         config: &Config,
     ) -> anyhow::Result<AppState> {
         let bigcommerce = BigCommerce::new(config.bigcommerce.api_url.as_str(), ClientOptions::default())?;
@@ -93,10 +114,12 @@ impl AppState {
         let api = Api::new(db.clone(), registry)
             .with_globals(globals)
             .with_queue_limits(config.queue_limits)
+            .with_hooks(hooks)
+            .with_platform(bigcommerce.clone(), auth.secret.clone())
             .as_caller(Caller::system(permissions));
         let ingest = Ingest {
             api: api.clone(),
-            triggers: Arc::new(Triggers::default()),
+            triggers: Arc::new(triggers),
             gateway_secret: auth.secret.clone(),
             client_secret: config.bigcommerce.client_secret.clone(),
         };
@@ -124,6 +147,11 @@ impl AppState {
 /// The routes. Serve them with `into_make_service_with_connect_info::<SocketAddr>()`:
 /// the rate limits and websocket caps count clients by their address.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The routes, with an app's own (`extra`) served next to them under the same limits.
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let cors = cors(&state.config.cors_origins);
     let limits = &state.edge.limits;
     let mut router = Router::new();
@@ -149,6 +177,7 @@ pub fn router(state: AppState) -> Router {
     router
         .merge(crate::callbacks::routes())
         .merge(api)
+        .merge(extra)
         .route("/webhooks/bigcommerce", post(bigcommerce_webhook))
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
@@ -303,5 +332,51 @@ fn graphql_response(response: &async_graphql::Response) -> Response {
             "GGT_INTERNAL_ERROR",
             "could not encode the response",
         ),
+    }
+}
+
+/// The API as the caller of a request, for an app's own routes ([`App::routes`]): the
+/// request's `Authorization` is checked as the GraphQL endpoint checks it, and every
+/// read and write through the API applies that caller's grants and store. A request
+/// without a credential is anonymous and reaches no store's rows.
+///
+/// ```no_run
+/// use axum::{Json, Router, routing::get};
+/// use bcgraph::server::{AppState, RequestApi};
+///
+/// async fn my_store(RequestApi(api): RequestApi) -> Json<serde_json::Value> {
+///     Json(serde_json::json!({"store": api.caller.tenant.store()}))
+/// }
+///
+/// let routes: Router<AppState> = Router::new().route("/my/store", get(my_store));
+/// ```
+///
+/// [`App::routes`]: crate::App::routes
+pub struct RequestApi(pub Api);
+
+impl axum::extract::FromRequestParts<AppState> for RequestApi {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let authorization = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let authenticated = state
+            .auth
+            .authenticate(authorization)
+            .await
+            .map_err(auth_failure)?;
+        let credential = Credential::of(&authenticated.identity, authenticated.new_token.is_some());
+        state
+            .edge
+            .rates
+            .check_credential(credential.as_ref())
+            .map_err(|limited| limited.response())?;
+        let caller = Caller::of(&authenticated.identity, state.api.caller.permissions.clone());
+        Ok(RequestApi(state.api.as_caller(caller)))
     }
 }

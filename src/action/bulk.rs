@@ -175,10 +175,12 @@ pub async fn create(api: &Api, model_id: ModelId, inputs: Vec<Json>) -> Vec<Resu
     }
     let mut slots: Slots<i64> = slots(inputs.len());
     let mut batch = Vec::new();
+    // A model with hooks is written one record at a time, so that each one's hooks run.
+    let one_by_one = api.hooks.any(model_id);
     for (idx, parsed) in parse_all(api, model, inputs).into_iter().enumerate() {
         match parsed {
             Err(e) => slots[idx] = Some(Err(e)),
-            Ok(input) if input.is_plain() => batch.push((idx, input)),
+            Ok(input) if input.is_plain() && !one_by_one => batch.push((idx, input)),
             Ok(input) => slots[idx] = Some(api.create_parsed(model_id, input).await.map(|r| r.id())),
         }
     }
@@ -254,13 +256,15 @@ pub async fn upsert(
     for (idx, parsed) in parse_all(api, model, bodies).into_iter().enumerate() {
         match parsed {
             Err(e) => slots[idx] = Some(Err(e)),
-            Ok(input) if input.is_plain() => match run::conflict_fields(&ctx, model, &ons[idx]) {
-                Ok(conflict) => {
-                    conflicts.insert(idx, conflict);
-                    batch.push((idx, input));
+            Ok(input) if input.is_plain() && !api.hooks.any(model_id) => {
+                match run::conflict_fields(&ctx, model, &ons[idx]) {
+                    Ok(conflict) => {
+                        conflicts.insert(idx, conflict);
+                        batch.push((idx, input));
+                    }
+                    Err(e) => slots[idx] = Some(Err(e)),
                 }
-                Err(e) => slots[idx] = Some(Err(e)),
-            },
+            }
             Ok(input) => slots[idx] = Some(single(input, &ons[idx]).await),
         }
     }
@@ -357,7 +361,11 @@ pub async fn update(api: &Api, model_id: ModelId, inputs: Vec<(i64, Json)>) -> V
         match parsed {
             Err(e) => slots[idx] = Some(Err(e)),
             // An id twice in one batch is applied in order, one at a time.
-            Ok(input) if input.is_plain() && ids.iter().filter(|id| **id == ids[idx]).count() == 1 => {
+            Ok(input)
+                if input.is_plain()
+                    && !api.hooks.any(model_id)
+                    && ids.iter().filter(|id| **id == ids[idx]).count() == 1 =>
+            {
                 batch.push((idx, input))
             }
             Ok(input) => slots[idx] = Some(single(ids[idx], input).await),
@@ -455,6 +463,13 @@ pub async fn delete(api: &Api, model_id: ModelId, ids: Vec<i64>) -> Vec<Result<(
         .and_then(|()| run::check_tenant_delete(&ctx, model))
     {
         return ids.iter().map(|_| Err(e.duplicate())).collect();
+    }
+    if api.hooks.any(model_id) {
+        let mut results = Vec::with_capacity(ids.len());
+        for id in ids {
+            results.push(api.model_by_id(model_id).delete(id).await);
+        }
+        return results;
     }
     let mut deleted: HashSet<i64> = HashSet::new();
     for chunk in ids.chunks(statements::rows_per_statement(1)) {

@@ -130,3 +130,11 @@ impl From<QueryError> for ActionError {
         }
     }
 }
+
+/// A failed call to BigCommerce, in an app's action: retried when it runs in the
+/// background, like the built-in handlers' failures.
+impl From<crate::bigcommerce::Error> for ActionError {
+    fn from(e: crate::bigcommerce::Error) -> Self {
+        ActionError::Remote(format!("BigCommerce: {e}"))
+    }
+}

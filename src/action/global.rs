@@ -2,7 +2,7 @@
 //! written in Rust with typed parameters and a JSON result, exposed as mutations
 //! and callable from Rust through the same [`Api`].
 
-use super::{ActionError, Api};
+use super::{ActionError, Api, Context};
 use crate::model::{ModelId, Registry};
 use crate::query::Record;
 use futures::future::BoxFuture;
@@ -58,7 +58,12 @@ pub trait GlobalAction: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Its parameters, as GraphQL arguments.
     fn params(&self) -> Vec<Param>;
-    fn run(&self, api: &Api, params: Self::Params) -> impl Future<Output = Result<Json, ActionError>> + Send;
+    /// Run it. `ctx.api()` acts as the caller (tenancy applied); see [`Context`].
+    fn run(
+        &self,
+        ctx: &Context,
+        params: Self::Params,
+    ) -> impl Future<Output = Result<Json, ActionError>> + Send;
     /// Runs from Rust and the queue only: the API has no mutation for it.
     fn internal(&self) -> bool {
         false
@@ -71,7 +76,7 @@ pub trait ErasedGlobalAction: Send + Sync {
     fn name(&self) -> &'static str;
     fn params(&self) -> Vec<Param>;
     fn internal(&self) -> bool;
-    fn run_json<'a>(&'a self, api: &'a Api, params: Json) -> BoxFuture<'a, Result<Json, ActionError>>;
+    fn run_json<'a>(&'a self, ctx: &'a Context, params: Json) -> BoxFuture<'a, Result<Json, ActionError>>;
 }
 
 impl<A: GlobalAction> ErasedGlobalAction for A {
@@ -91,11 +96,11 @@ impl<A: GlobalAction> ErasedGlobalAction for A {
         GlobalAction::internal(self)
     }
 
-    fn run_json<'a>(&'a self, api: &'a Api, params: Json) -> BoxFuture<'a, Result<Json, ActionError>> {
+    fn run_json<'a>(&'a self, ctx: &'a Context, params: Json) -> BoxFuture<'a, Result<Json, ActionError>> {
         Box::pin(async move {
             let params: A::Params = serde_json::from_value(params)
                 .map_err(|e| ActionError::InvalidInput(format!("{}: {e}", GlobalAction::name(self))))?;
-            self.run(api, params).await
+            self.run(ctx, params).await
         })
     }
 }

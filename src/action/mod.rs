@@ -13,16 +13,20 @@
 //! ```
 
 mod bulk;
+mod context;
 mod error;
 pub mod global;
+pub mod hooks;
 pub mod input;
 mod run;
 pub mod statements;
 
+pub use context::{BigCommerceConnection, Context, CurrentStore, Trigger};
 pub use error::{ActionError, FieldError};
 pub use global::{
     ErasedGlobalAction as ErasedGlobal, GlobalAction, GlobalActions, ModelAction, Param, ParamType,
 };
+pub use hooks::{Change, Done, Hooks, ModelHook, Verb};
 
 use crate::auth::{Identity, Permissions, ROLE_ADMIN};
 use crate::model::{Model, ModelId, Registry};
@@ -33,7 +37,7 @@ use run::Ctx;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, TransactionOptions, TransactionTrait,
 };
-use serde_json::Value as Json;
+use serde_json::{Map, Value as Json};
 use std::sync::Arc;
 
 /// Who is acting: which stores' rows it reaches, what its roles allow, and whether it
@@ -47,6 +51,10 @@ pub struct Caller {
     /// request: only it writes hidden fields and a store's platform fields, and runs
     /// internal actions.
     pub internal: bool,
+    /// The session a request came with, if any.
+    pub session_id: Option<i64>,
+    /// The BigCommerce user of that session, if any.
+    pub user_id: Option<String>,
 }
 
 impl Default for Caller {
@@ -63,6 +71,8 @@ impl Caller {
             roles: vec![ROLE_ADMIN.to_owned()],
             permissions,
             internal: true,
+            session_id: None,
+            user_id: None,
         }
     }
 
@@ -79,6 +89,8 @@ impl Caller {
             roles: identity.roles.clone(),
             permissions,
             internal: false,
+            session_id: identity.session_id,
+            user_id: identity.bigcommerce_user_id.clone(),
         }
     }
 
@@ -118,15 +130,29 @@ pub enum Upserted {
     Unchanged,
 }
 
-/// The API over the action runtime, for one caller.
+/// The BigCommerce client and the secret that opens stores' access tokens: what
+/// [`Context::bigcommerce`] needs.
+#[derive(Clone)]
+pub(crate) struct Platform {
+    pub(crate) bigcommerce: crate::bigcommerce::BigCommerce,
+    pub(crate) secrets: Arc<crate::auth::Secrets>,
+}
+
+/// The API over the action runtime, for one caller: every read and write of app code,
+/// handlers, the sync and the GraphQL layer goes through one. It has no public database
+/// handle: tenancy and grants apply to everything done through it.
 #[derive(Clone)]
 pub struct Api {
-    pub db: DatabaseConnection,
+    pub(crate) db: DatabaseConnection,
     pub registry: Arc<Registry>,
-    pub globals: Arc<GlobalActions>,
+    pub(crate) globals: Arc<GlobalActions>,
     pub caller: Caller,
     /// What one store's callers may hold in the background queue.
-    pub queue_limits: QueueLimits,
+    pub(crate) queue_limits: QueueLimits,
+    pub(crate) hooks: Arc<Hooks>,
+    /// What started the work this API does (carried into hooks and enqueued jobs).
+    pub(crate) trigger: Trigger,
+    pub(crate) platform: Option<Platform>,
 }
 
 impl Api {
@@ -137,7 +163,48 @@ impl Api {
             globals: Arc::new(GlobalActions::default()),
             caller: Caller::default(),
             queue_limits: QueueLimits::default(),
+            hooks: Arc::new(Hooks::default()),
+            trigger: Trigger::Api,
+            platform: None,
         }
+    }
+
+    pub(crate) fn with_hooks(mut self, hooks: Hooks) -> Api {
+        self.hooks = Arc::new(hooks);
+        self
+    }
+
+    pub(crate) fn with_platform(
+        mut self,
+        bigcommerce: crate::bigcommerce::BigCommerce,
+        secrets: Arc<crate::auth::Secrets>,
+    ) -> Api {
+        self.platform = Some(Platform { bigcommerce, secrets });
+        self
+    }
+
+    /// The same API over another pool of connections to the same database (a second
+    /// process's, or the sync's relaxed one).
+    pub fn with_pool(&self, db: DatabaseConnection) -> Api {
+        Api { db, ..self.clone() }
+    }
+
+    /// The same API, for work that `trigger` started.
+    pub(crate) fn triggered_by(&self, trigger: Trigger) -> Api {
+        Api {
+            trigger,
+            ..self.clone()
+        }
+    }
+
+    /// The context app code runs with, in the current span.
+    pub(crate) fn context(&self) -> Context {
+        Context::new(self.clone(), tracing::Span::current())
+    }
+
+    /// The global actions this API runs.
+    pub fn global_actions(&self) -> &GlobalActions {
+        &self.globals
     }
 
     pub fn with_queue_limits(mut self, limits: QueueLimits) -> Api {
@@ -198,7 +265,14 @@ impl Api {
             )));
         }
         self.check_global(action.namespace(), action.name())?;
-        action.run_json(self, params).await
+        let span = tracing::info_span!(
+            "action",
+            name = %name,
+            store = self.caller.tenant.store(),
+            trigger = self.trigger.kind(),
+        );
+        let ctx = Context::new(self.clone(), span.clone());
+        tracing::Instrument::instrument(action.run_json(&ctx, params), span).await
     }
 
     /// Refuse a global action the caller's roles do not allow.
@@ -223,8 +297,10 @@ impl Api {
         input: RecordInput,
     ) -> Result<Record, ActionError> {
         let txn = self.begin().await?;
-        let record = run::create(&txn, &self.ctx(), model, input).await?;
+        let ctx = self.ctx();
+        let record = run::create(&txn, &ctx, model, input).await?;
         txn.commit().await?;
+        hooks::after(self, &ctx.pending).await?;
         Ok(record)
     }
 
@@ -235,8 +311,10 @@ impl Api {
         input: RecordInput,
     ) -> Result<Record, ActionError> {
         let txn = self.begin().await?;
-        let record = run::update(&txn, &self.ctx(), model, id, input).await?;
+        let ctx = self.ctx();
+        let record = run::update(&txn, &ctx, model, id, input).await?;
         txn.commit().await?;
+        hooks::after(self, &ctx.pending).await?;
         Ok(record)
     }
 
@@ -247,8 +325,10 @@ impl Api {
         on: &[String],
     ) -> Result<(Record, Upserted), ActionError> {
         let txn = self.begin().await?;
-        let result = run::upsert(&txn, &self.ctx(), model, input, on).await?;
+        let ctx = self.ctx();
+        let result = run::upsert(&txn, &ctx, model, input, on).await?;
         txn.commit().await?;
+        hooks::after(self, &ctx.pending).await?;
         Ok(result)
     }
 
@@ -257,6 +337,8 @@ impl Api {
             registry: &self.registry,
             tenant: self.caller.tenant,
             caller: &self.caller,
+            api: self,
+            pending: Default::default(),
         }
     }
 
@@ -294,7 +376,12 @@ impl ModelApi<'_> {
 
     /// Create inside a transaction of the caller's ([`Api::begin`]), so that what goes
     /// with the record (say, the job that processes it) commits with it or not at all.
-    pub async fn create_in<C: ConnectionTrait>(&self, conn: &C, input: Json) -> Result<Record, ActionError> {
+    /// Its `before` hooks run; its `after` hooks do not (the caller owns the commit).
+    pub(crate) async fn create_in<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        input: Json,
+    ) -> Result<Record, ActionError> {
         run::create(conn, &self.api.ctx(), self.model, self.parse(input)?).await
     }
 
@@ -304,8 +391,10 @@ impl ModelApi<'_> {
 
     pub async fn delete(&self, id: i64) -> Result<(), ActionError> {
         let txn = self.api.begin().await?;
-        run::delete(&txn, &self.api.ctx(), self.model, id).await?;
+        let ctx = self.api.ctx();
+        run::delete(&txn, &ctx, self.model, id).await?;
         txn.commit().await?;
+        hooks::after(self.api, &ctx.pending).await?;
         Ok(())
     }
 
@@ -370,5 +459,62 @@ impl ModelApi<'_> {
     /// The record with this id, if the caller may see it.
     pub async fn find(&self, id: i64) -> Result<Option<Record>, ActionError> {
         Ok(self.api.reader().find(self.model, id).await?)
+    }
+
+    /// Up to `first` (at most 250) records the caller may see that match `filter`, in
+    /// `sort` order, as JSON objects keyed by api identifier (Gadget's `findMany`).
+    /// `filter` and `sort` are the JSON of the GraphQL arguments of the same names:
+    /// `{"price": {"greaterThan": 10}}`, `{"createdAt": "Descending"}`; `null` for none.
+    ///
+    /// ```no_run
+    /// # async fn demo(api: &bcgraph::Api) -> Result<(), bcgraph::ActionError> {
+    /// use serde_json::json;
+    /// let recent = api
+    ///     .model(bcgraph::names::ORDER)
+    ///     .records(json!({"status": {"equals": "Pending"}}), json!({"id": "Descending"}), 10)
+    ///     .await?;
+    /// for order in &recent {
+    ///     println!("{} {}", order["id"], order["totalIncTax"]);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn records(
+        &self,
+        filter: Json,
+        sort: Json,
+        first: u64,
+    ) -> Result<Vec<Map<String, Json>>, ActionError> {
+        let registry = &self.api.registry;
+        let model = registry.get(self.model);
+        let cond = if filter.is_null() {
+            crate::query::Cond::Const(true)
+        } else {
+            crate::query::filter::parse(registry, model, &filter)?
+        };
+        // `id` ends every order, so a null sort still gives one.
+        let sort = crate::query::parse_sort(model, &sort)?;
+        let args = crate::query::PageArgs::new(Some(first as i64), None, None, None, sort, cond)?;
+        let page = self
+            .api
+            .reader()
+            .page(self.model, &args, &crate::query::Columns::All, false)
+            .await?;
+        Ok(page.records.iter().map(|r| r.to_json_object(model)).collect())
+    }
+
+    /// The first record matching `filter`, if any (Gadget's `maybeFindFirst`).
+    pub async fn first(&self, filter: Json) -> Result<Option<Map<String, Json>>, ActionError> {
+        Ok(self.records(filter, Json::Null, 1).await?.pop())
+    }
+
+    /// The record whose `field` equals `value`, if any (Gadget's `maybeFindBy<Field>`,
+    /// such as `maybeFindByBigcommerceId`; within a store session, the store's own).
+    pub async fn find_by(
+        &self,
+        field: &str,
+        value: impl Into<Json>,
+    ) -> Result<Option<Map<String, Json>>, ActionError> {
+        self.first(serde_json::json!({ field: {"equals": value.into()} }))
+            .await
     }
 }

@@ -2,6 +2,7 @@
 
 use super::Upserted;
 use super::error::{ActionError, FieldError};
+use super::hooks::{self, Pending, Verb};
 use super::input::{BelongsTo, HasMany, RecordInput};
 use super::statements;
 use crate::model::{Model, ModelId, Registry, RelationKind};
@@ -14,6 +15,10 @@ pub struct Ctx<'a> {
     pub registry: &'a Registry,
     pub tenant: Tenant,
     pub caller: &'a super::Caller,
+    /// For the app's hooks: the API they run with.
+    pub api: &'a super::Api,
+    /// The `after` hooks owed when the transaction commits.
+    pub pending: Pending,
 }
 
 impl Ctx<'_> {
@@ -419,6 +424,7 @@ pub fn create<'a, C: ConnectionTrait>(
         ctx.caller.check(model, "create")?;
         let unlinked = belongs_to(conn, ctx, model, &mut input).await?;
         apply_tenant(ctx, model, &mut input)?;
+        hooks::before(ctx.api, model, Verb::Create, &mut input, None).await?;
         validate(conn, model, &input, None).await?;
         let children = std::mem::take(&mut input.has_many);
         let (fields, row) = columns(input.values);
@@ -429,6 +435,7 @@ pub fn create<'a, C: ConnectionTrait>(
             .ok_or_else(|| ActionError::Database(sea_orm::DbErr::RecordNotInserted))?;
         delete_unlinked(conn, ctx, unlinked).await?;
         has_many(conn, ctx, model, &record, children).await?;
+        hooks::written(ctx.api, &ctx.pending, model, Verb::Create, &record);
         Ok(record)
     })
 }
@@ -459,6 +466,7 @@ async fn update_telling<C: ConnectionTrait>(
         .ok_or_else(|| not_found(model, id))?;
     let unlinked = belongs_to(conn, ctx, model, &mut input).await?;
     check_move(ctx, model, &input)?;
+    hooks::before(ctx.api, model, Verb::Update, &mut input, Some(&existing)).await?;
     // Only what changes is written, so updatedAt moves only then.
     input.values.retain(|(f, v)| existing.values[*f] != *v);
     check_platform_fields(ctx, model, &input)?;
@@ -477,6 +485,7 @@ async fn update_telling<C: ConnectionTrait>(
     };
     delete_unlinked(conn, ctx, unlinked).await?;
     has_many(conn, ctx, model, &record, children).await?;
+    hooks::written(ctx.api, &ctx.pending, model, Verb::Update, &record);
     Ok((record, how))
 }
 
@@ -490,10 +499,31 @@ pub fn delete<'a, C: ConnectionTrait>(
         let model = ctx.registry.get(model_id);
         ctx.caller.check(model, "delete")?;
         check_tenant_delete(ctx, model)?;
+        // Hooks see the record as it was: read it first (only for a model with hooks).
+        let existing = if ctx.api.hooks.any(model_id) {
+            let existing = ctx
+                .find(conn, model_id, id)
+                .await?
+                .ok_or_else(|| not_found(model, id))?;
+            hooks::before(
+                ctx.api,
+                model,
+                Verb::Delete,
+                &mut RecordInput::default(),
+                Some(&existing),
+            )
+            .await?;
+            Some(existing)
+        } else {
+            None
+        };
         // Children go with their parent (ON DELETE CASCADE).
         let deleted = statements::delete(conn, model, &[id], ctx.tenant).await?;
         if deleted.is_empty() {
             return Err(not_found(model, id));
+        }
+        if let Some(existing) = existing {
+            hooks::written(ctx.api, &ctx.pending, model, Verb::Delete, &existing);
         }
         Ok(())
     })
@@ -610,7 +640,7 @@ pub async fn upsert<C: ConnectionTrait>(
     let missing = check_required(model, &input, true);
     // Without everything a new record needs, or for a caller that may not set what the
     // statement's update would overwrite, find the record first.
-    if !missing.is_empty() || upserts_carefully(ctx, model) {
+    if !missing.is_empty() || upserts_carefully(ctx, model) || ctx.api.hooks.any(model_id) {
         let existing = match conflict_values(&input, &conflict) {
             Some(keys) => statements::find_by(conn, model, &conflict, &keys, None).await?,
             None => None,

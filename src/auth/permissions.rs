@@ -67,6 +67,30 @@ impl Permissions {
         Ok(Permissions { roles })
     }
 
+    /// Add `operations` on `model` (`namespace/apiId` or `namespace/*`) to `role`'s grants.
+    pub fn grant(&mut self, role: &str, model: &str, operations: &[String]) {
+        let ops = self
+            .roles
+            .entry(role.to_owned())
+            .or_default()
+            .models
+            .entry(model.to_owned())
+            .or_default();
+        for op in operations {
+            if !ops.contains(op) {
+                ops.push(op.clone());
+            }
+        }
+    }
+
+    /// Let `role` run the global action `name` (`name`, `namespace/name`, `namespace/*`).
+    pub fn grant_action(&mut self, role: &str, name: &str) {
+        let grants = self.roles.entry(role.to_owned()).or_default();
+        if !grants.global_actions.iter().any(|n| n == name) {
+            grants.global_actions.push(name.to_owned());
+        }
+    }
+
     /// May a caller with `roles` perform `operation` on `model`?
     pub fn allows(&self, roles: &[String], model: &Model, operation: &str) -> bool {
         let exact = format!("{}/{}", model.namespace, model.api_id);

@@ -7,7 +7,7 @@
 
 use super::mapping::{self, id_of};
 use super::{BigCommerce, StoreClient};
-use crate::action::{ActionError, Api, GlobalAction, GlobalActions, Param, ParamType};
+use crate::action::{ActionError, Api, Context, GlobalAction, GlobalActions, Param, ParamType};
 use crate::query::Tenant;
 use crate::query::sql::Sql;
 use sea_orm::ConnectionTrait;
@@ -54,7 +54,10 @@ pub async fn resolve_store(api: &Api, store_hash: Option<&str>) -> Result<StoreR
         .db
         .query_one_raw(sql.build())
         .await?
-        .ok_or_else(|| ActionError::NotFound("no installed store by that name".into()))?;
+        .ok_or_else(|| match store_hash {
+            Some(hash) => ActionError::NotFound(format!("no installed store with hash {hash}")),
+            None => ActionError::NotFound("the session's store is not installed".into()),
+        })?;
     let store = StoreRef {
         id: row.try_get_by_index(0)?,
         hash: row.try_get_by_index(1)?,
@@ -217,7 +220,8 @@ impl GlobalAction for Pull {
         pull_params()
     }
 
-    async fn run(&self, api: &Api, params: PullParams) -> Result<Json, ActionError> {
+    async fn run(&self, ctx: &Context, params: PullParams) -> Result<Json, ActionError> {
+        let api = ctx.api();
         let bc_id = id_of(&params.bigcommerce_id)
             .ok_or_else(|| ActionError::InvalidInput("bigcommerceId must be a number".into()))?;
         let store = resolve_store(api, params.store_hash.as_deref()).await?;
@@ -358,7 +362,8 @@ impl GlobalAction for PullMetafield {
         ]
     }
 
-    async fn run(&self, api: &Api, params: MetafieldParams) -> Result<Json, ActionError> {
+    async fn run(&self, ctx: &Context, params: MetafieldParams) -> Result<Json, ActionError> {
+        let api = ctx.api();
         let (Some(bc_id), Some(resource_id)) = (id_of(&params.bigcommerce_id), id_of(&params.resource_id))
         else {
             return Err(ActionError::InvalidInput(
@@ -414,7 +419,8 @@ impl GlobalAction for UninstallStore {
         true
     }
 
-    async fn run(&self, api: &Api, params: UninstallParams) -> Result<Json, ActionError> {
+    async fn run(&self, ctx: &Context, params: UninstallParams) -> Result<Json, ActionError> {
+        let api = ctx.api();
         let store = resolve_store(api, params.store_hash.as_deref()).await?;
         super::lifecycle::uninstall(api, store.id).await?;
         Ok(json!({"storeHash": store.hash}))

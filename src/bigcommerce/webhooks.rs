@@ -7,7 +7,7 @@
 //! never waits for BigCommerce or the handler.
 
 use super::{BigCommerce, StoreClient};
-use crate::action::{Api, Caller};
+use crate::action::{Api, Caller, Trigger};
 use crate::auth::Secrets;
 use crate::queue::{self, Job, Options, Priority, QueueError};
 use base64::Engine;
@@ -79,8 +79,10 @@ fn matches(pattern: &str, scope: &str) -> bool {
 }
 
 impl Triggers {
-    /// Run `action` (`namespace/name`) for `scope`; the action's parameters are the
-    /// delivery's `data`. Registered rules win over the built-in ones.
+    /// Run `action` (`namespace/name`) for `scope` (or a pattern ending in `/*`); the
+    /// action's parameters are the delivery's `data`, it runs for the delivery's store,
+    /// and its [`Context::trigger`](crate::action::Context::trigger) holds the scope and
+    /// the data. Registered rules win over the built-in ones.
     pub fn on(mut self, scope: &str, action: &str) -> Self {
         self.rules
             .insert(0, (scope.to_owned(), action.to_owned(), Params::Data));
@@ -108,7 +110,11 @@ impl Triggers {
             Params::Nothing => json!({}),
             Params::Data => data.clone(),
         };
-        Some(Job::global(action, params))
+        let trigger = Trigger::Webhook {
+            scope: scope.to_owned(),
+            data: data.clone(),
+        };
+        Some(Job::triggered(action, params, trigger))
     }
 }
 
@@ -456,9 +462,13 @@ mod tests {
         assert_eq!(checked.store_hash, "abc");
         assert_eq!(
             checked.job,
-            Some(Job::global(
+            Some(Job::triggered(
                 "bigcommerce/pullProduct",
-                json!({"bigcommerceId": 7})
+                json!({"bigcommerceId": 7}),
+                Trigger::Webhook {
+                    scope: "store/product/updated".into(),
+                    data: json!({"id": 7})
+                }
             ))
         );
         let refused =
@@ -502,22 +512,29 @@ mod tests {
     #[test]
     fn scopes_map_to_actions() {
         let t = Triggers::default();
-        let job = t.job(
-            "store/sku/updated",
-            &json!({"id": 5, "sku": {"product_id": 9, "variant_id": 5}}),
-        );
+        let data = json!({"id": 5, "sku": {"product_id": 9, "variant_id": 5}});
+        let job = t.job("store/sku/updated", &data);
+        let webhook = |scope: &str, data: &Json| Trigger::Webhook {
+            scope: scope.into(),
+            data: data.clone(),
+        };
         assert_eq!(
             job,
-            Some(Job::global(
+            Some(Job::triggered(
                 "bigcommerce/pullProduct",
-                json!({"bigcommerceId": 9})
+                json!({"bigcommerceId": 9}),
+                webhook("store/sku/updated", &data)
             ))
         );
         assert_eq!(t.job("store/shipment/created", &json!({"id": 1})), None);
         let t = t.on("store/cart/*", "mine/cartChanged");
         assert_eq!(
             t.job("store/cart/created", &json!({"id": "c1"})),
-            Some(Job::global("mine/cartChanged", json!({"id": "c1"})))
+            Some(Job::triggered(
+                "mine/cartChanged",
+                json!({"id": "c1"}),
+                webhook("store/cart/created", &json!({"id": "c1"}))
+            ))
         );
     }
 }

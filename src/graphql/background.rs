@@ -505,10 +505,7 @@ fn enqueue_field(name: String, action: Action, bulk: bool) -> Field {
                         Some(ns) => format!("{ns}/{}", a.name()),
                         None => a.name().to_owned(),
                     };
-                    vec![Job::Global {
-                        name,
-                        params: Json::Object(params),
-                    }]
+                    vec![Job::global(&name, Json::Object(params))]
                 }
             };
             let result = enqueue(&ctx, jobs).await?;

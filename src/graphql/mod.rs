@@ -26,6 +26,7 @@ use async_graphql::dynamic::{
 use budget::RecordBudget;
 use loaders::Loaders;
 use models::{ConnectionValue, page_args, page_arguments};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use errors::coded;
@@ -160,6 +161,59 @@ fn namespace_value<'a>() -> FieldFuture<'a> {
     FieldFuture::Value(Some(FieldValue::owned_any(())))
 }
 
+/// Refuse global actions whose mutation field or result type would take the name of
+/// something the models already generate (a root `createBigcommerceProduct` and the
+/// model's `CreateBigcommerceProductResult`): the schema builder would silently keep one.
+fn check_global_names(
+    registry: &Arc<Registry>,
+    globals: &GlobalActions,
+    limits: &cost::DocumentLimits,
+) -> Result<(), SchemaError> {
+    let base = build_schema_with(registry.clone(), &GlobalActions::default(), limits)?.sdl();
+    let mut types: HashMap<&str, Vec<&str>> = HashMap::new();
+    let mut current = None;
+    for line in base.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            [kind, name, ..] if ["type", "input", "interface", "enum", "union", "scalar"].contains(kind) => {
+                current = Some(*name);
+                types.entry(*name).or_default();
+            }
+            ["}"] => current = None,
+            [field, ..] if line.starts_with('\t') => {
+                if let Some(t) = current {
+                    let name = field.split(['(', ':']).next().unwrap_or(field);
+                    types.entry(t).or_default().push(name);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut results = std::collections::HashSet::new();
+    for action in globals.all().iter().filter(|a| !a.internal()) {
+        let result = mutations::result_type_of_global(action.as_ref());
+        let parent = match action.namespace() {
+            Some(ns) => namespace_type(ns, "Mutations"),
+            None => "Mutation".to_owned(),
+        };
+        let taken_field = types
+            .get(parent.as_str())
+            .is_some_and(|f| f.contains(&action.name()));
+        if types.contains_key(result.as_str()) || taken_field || !results.insert(result.clone()) {
+            return Err(SchemaError(format!(
+                "the global action {} would take the name of {} the schema already has: rename it",
+                action.name(),
+                if taken_field {
+                    format!("the mutation {parent}.{}", action.name())
+                } else {
+                    format!("the type {result}")
+                }
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Build the schema for `registry` and the application's global actions.
 pub fn build_schema(registry: Arc<Registry>, globals: &GlobalActions) -> Result<Schema, SchemaError> {
     build_schema_with(registry, globals, &cost::DocumentLimits::default())
@@ -171,6 +225,9 @@ pub fn build_schema_with(
     globals: &GlobalActions,
     limits: &cost::DocumentLimits,
 ) -> Result<Schema, SchemaError> {
+    if !globals.all().is_empty() {
+        check_global_names(&registry, globals, limits)?;
+    }
     let mut schema = Schema::build("Query", Some("Mutation"), Some("Subscription"))
         .limit_depth(limits.depth)
         .limit_complexity(MAX_COMPLEXITY)

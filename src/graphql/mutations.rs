@@ -885,10 +885,11 @@ pub fn global_action(mut schema: SchemaBuilder, action: Arc<dyn ErasedGlobal>) -
                 params.insert(name.to_string(), super::to_json(value.as_value())?);
             }
             let api = &ctx.data::<RequestContext>()?.api;
-            let result = match api.check_global(action.namespace(), action.name()) {
-                Ok(()) => action.run_json(api, Json::Object(params)).await,
-                Err(e) => Err(e),
+            let name = match action.namespace() {
+                Some(ns) => format!("{ns}/{}", action.name()),
+                None => action.name().to_owned(),
             };
+            let result = api.run_global(&name, Json::Object(params)).await;
             Ok(Some(FieldValue::owned_any(ActionResult::of_json(result))))
         })
     });

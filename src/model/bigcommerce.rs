@@ -1,6 +1,6 @@
 //! The registration of the `bigcommerce` namespace: one line per model.
 
-use super::{Declaration, Registry, RegistryBuilder};
+use super::{Declaration, RegistryBuilder};
 use entity::bigcommerce::*;
 
 const PERMISSION_SETS: &[&str] = &[
@@ -12,11 +12,40 @@ const PERMISSION_SETS: &[&str] = &[
 ];
 const RESOURCE_TYPES: &[&str] = &["product", "variant", "category", "brand", "order", "customer"];
 
-pub fn registry() -> Registry {
+/// The built-in models' names (`namespace/apiId`), for code that names one: a typo is
+/// then a compile error, and the registry test checks that each resolves.
+pub mod names {
+    pub const STORE: &str = "bigcommerce/store";
+    pub const PRODUCT: &str = "bigcommerce/product";
+    pub const PRODUCT_VARIANT: &str = "bigcommerce/productVariant";
+    pub const METAFIELD: &str = "bigcommerce/metafield";
+    pub const CATEGORY: &str = "bigcommerce/category";
+    pub const BRAND: &str = "bigcommerce/brand";
+    pub const CUSTOMER: &str = "bigcommerce/customer";
+    pub const ORDER: &str = "bigcommerce/order";
+    pub const ORDER_PRODUCT: &str = "bigcommerce/orderProduct";
+    pub const SYNC: &str = "bigcommerce/sync";
+    /// Every built-in model.
+    pub const ALL: &[&str] = &[
+        STORE,
+        PRODUCT,
+        PRODUCT_VARIANT,
+        METAFIELD,
+        CATEGORY,
+        BRAND,
+        CUSTOMER,
+        ORDER,
+        ORDER_PRODUCT,
+        SYNC,
+    ];
+}
+
+/// The built-in models, added to `builder`.
+pub(super) fn declare(builder: RegistryBuilder) -> RegistryBuilder {
     // Every model copied from BigCommerce is identified by its BigCommerce id within its store.
     let d = |ns, api| Declaration::new(ns, api).unique("bigcommerceId", Some("store"));
     let store = Declaration::new;
-    RegistryBuilder::default()
+    builder
         .model::<store::Entity>(
             store("bigcommerce", "store")
                 .unique("storeHash", None)
@@ -70,5 +99,4 @@ pub fn registry() -> Registry {
                 .actions_only(),
         )
         .tenant("bigcommerce", "store")
-        .build()
 }

@@ -80,6 +80,73 @@ impl Declaration {
     }
 }
 
+/// A field an app adds to a model it does not own, such as `metafieldValue` on the built-in
+/// `bigcommerce/product`. The registry only learns of it: the column itself comes from
+/// one of the app's migrations (`snake_case` of the api identifier, nullable), and the
+/// gateway checks at start-up that it is there.
+///
+/// ```
+/// use bcgraph::model::ExtraField;
+/// let value = ExtraField::string("metafieldValue").max_length(65_535);
+/// assert_eq!(value.column(), "metafield_value");
+/// ```
+#[derive(Clone, Debug)]
+pub struct ExtraField {
+    api_id: &'static str,
+    ty: FieldType,
+    max_length: Option<usize>,
+}
+
+impl ExtraField {
+    fn new(api_id: &'static str, ty: FieldType) -> ExtraField {
+        ExtraField {
+            api_id,
+            ty,
+            max_length: (ty == FieldType::String).then_some(255),
+        }
+    }
+
+    /// Text, at most 255 characters unless [`ExtraField::max_length`] says otherwise.
+    pub fn string(api_id: &'static str) -> ExtraField {
+        ExtraField::new(api_id, FieldType::String)
+    }
+
+    /// A whole number (a 64-bit column).
+    pub fn integer(api_id: &'static str) -> ExtraField {
+        ExtraField::new(api_id, FieldType::Integer)
+    }
+
+    /// A floating-point number.
+    pub fn float(api_id: &'static str) -> ExtraField {
+        ExtraField::new(api_id, FieldType::Float)
+    }
+
+    pub fn boolean(api_id: &'static str) -> ExtraField {
+        ExtraField::new(api_id, FieldType::Boolean)
+    }
+
+    /// A timestamp with time zone.
+    pub fn date_time(api_id: &'static str) -> ExtraField {
+        ExtraField::new(api_id, FieldType::DateTime)
+    }
+
+    /// Any JSON value.
+    pub fn json(api_id: &'static str) -> ExtraField {
+        ExtraField::new(api_id, FieldType::Json)
+    }
+
+    /// The longest text the field takes, in characters.
+    pub fn max_length(mut self, characters: usize) -> ExtraField {
+        self.max_length = Some(characters);
+        self
+    }
+
+    /// The column the app's migration must add.
+    pub fn column(&self) -> String {
+        super::snake(self.api_id)
+    }
+}
+
 /// A model whose relations still name tables, not models.
 struct Draft {
     model: Model,
@@ -88,6 +155,8 @@ struct Draft {
     uniques: Vec<(&'static str, Option<&'static str>)>,
 }
 
+/// Collects the models (from SeaORM entities and their [`Declaration`]s) and builds the
+/// [`Registry`].
 #[derive(Default)]
 pub struct RegistryBuilder {
     drafts: Vec<Draft>,
@@ -221,6 +290,41 @@ impl RegistryBuilder {
             uniques: decl.uniques,
         });
         self
+    }
+
+    /// Add a field to a model registered before, by `namespace/apiId`. Panics on an
+    /// unknown model or a field it already has: a programming error found at start-up.
+    pub fn field(mut self, model: &str, field: ExtraField) -> Self {
+        let draft = self
+            .drafts
+            .iter_mut()
+            .find(|d| model.split_once(['/', '.']) == Some((&d.model.namespace, &d.model.api_id)))
+            .unwrap_or_else(|| panic!("cannot add field {} to {model}: no such model", field.api_id));
+        assert!(
+            draft.model.field(field.api_id).is_none()
+                && draft.model.field_by_column(&field.column()).is_none(),
+            "{model} already has a field {}",
+            field.api_id
+        );
+        draft.model.fields.push(Field {
+            api_id: field.api_id.to_owned(),
+            column: field.column(),
+            ty: field.ty,
+            nullable: true,
+            max_length: field.max_length,
+            hidden: false,
+            platform: false,
+            enum_values: Vec::new(),
+        });
+        self
+    }
+
+    /// The table of a model registered before, by `namespace/apiId`.
+    pub fn table_of(&self, model: &str) -> Option<String> {
+        self.drafts
+            .iter()
+            .find(|d| model.split_once(['/', '.']) == Some((&d.model.namespace, &d.model.api_id)))
+            .map(|d| d.model.table.clone())
     }
 
     /// The model whose rows are tenants: every model that belongs to it is tenant-scoped.

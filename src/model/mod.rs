@@ -8,7 +8,8 @@
 mod bigcommerce;
 mod build;
 
-pub use build::{Declaration, RegistryBuilder};
+pub use bigcommerce::names;
+pub use build::{Declaration, ExtraField, RegistryBuilder};
 
 /// Index of a model in the registry.
 pub type ModelId = usize;
@@ -182,7 +183,12 @@ pub struct Registry {
 impl Registry {
     /// The registry of bcgraph's built-in models.
     pub fn bigcommerce() -> Registry {
-        bigcommerce::registry()
+        Registry::builder().build()
+    }
+
+    /// A builder that already holds the built-in models, for an app to add its own.
+    pub fn builder() -> RegistryBuilder {
+        bigcommerce::declare(RegistryBuilder::default())
     }
 
     pub fn get(&self, id: ModelId) -> &Model {
@@ -206,6 +212,22 @@ impl Registry {
         }
         out
     }
+}
+
+/// `metafieldValue` → `metafield_value`: the column of an api identifier.
+pub fn snake(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 4);
+    for c in s.chars() {
+        if c.is_uppercase() {
+            if !out.is_empty() {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `product_variant` or `productVariant` → `ProductVariant`.
@@ -246,6 +268,8 @@ mod tests {
         assert_eq!(camel("product_variant"), "productVariant");
         assert_eq!(camel("ProductVariants"), "productVariants");
         assert_eq!(pascal("productVariant"), "ProductVariant");
+        assert_eq!(snake("metafieldValue"), "metafield_value");
+        assert_eq!(camel(&snake("bigcommerceId")), "bigcommerceId");
         let registry = Registry::bigcommerce();
         let product = registry.find("bigcommerce/product").unwrap();
         assert_eq!(product.type_name(), "BigcommerceProduct");
@@ -261,5 +285,13 @@ mod tests {
         let store = registry.find("bigcommerce.store").unwrap();
         assert!(store.tenant.is_none());
         assert!(store.fields[store.field("accessToken").unwrap()].hidden);
+        for name in names::ALL {
+            assert!(registry.find(name).is_some(), "{name} is registered");
+        }
+        assert_eq!(
+            registry.models.len(),
+            names::ALL.len(),
+            "every built-in model has a name constant"
+        );
     }
 }

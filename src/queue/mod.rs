@@ -23,7 +23,7 @@ mod worker;
 pub use options::{Options, Priority, QueueLimits, QueueOption, Retries};
 pub use worker::{Worker, WorkerOptions};
 
-use crate::action::{ActionError, Api, Caller};
+use crate::action::{ActionError, Api, Caller, Trigger};
 use crate::query::Tenant;
 use crate::query::sql::Sql;
 use chrono::{DateTime, Utc};
@@ -46,6 +46,9 @@ pub enum Job {
     Global {
         name: String,
         params: Json,
+        /// What enqueued it, when not a caller's request (a webhook, a schedule).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trigger: Option<Trigger>,
     },
     /// A model action; `model` is `namespace/apiId`.
     Create {
@@ -73,6 +76,18 @@ impl Job {
         Job::Global {
             name: name.to_owned(),
             params,
+            trigger: None,
+        }
+    }
+
+    /// A global action that `trigger` started; the action's [`Context::trigger`] says so.
+    ///
+    /// [`Context::trigger`]: crate::action::Context::trigger
+    pub fn triggered(name: &str, params: Json, trigger: Trigger) -> Job {
+        Job::Global {
+            name: name.to_owned(),
+            params,
+            trigger: Some(trigger),
         }
     }
 
@@ -85,8 +100,15 @@ impl Job {
                 .map(|m| m.id)
                 .ok_or_else(|| ActionError::InvalidInput(format!("no model named {name}")))
         };
+        let api = &match self {
+            Job::Global {
+                trigger: Some(trigger),
+                ..
+            } => api.triggered_by(trigger.clone()),
+            _ => api.triggered_by(Trigger::Background),
+        };
         match self {
-            Job::Global { name, params } => api.run_global(name, params.clone()).await,
+            Job::Global { name, params, .. } => api.run_global(name, params.clone()).await,
             Job::Create { model: m, input } => {
                 let record = api.model_by_id(model(m)?).create(input.clone()).await?;
                 Ok(json!({"id": record.id()}))

@@ -1590,7 +1590,7 @@ async fn globals(m: &mut Matrix, who: &Who) {
     let actions: Vec<_> = m
         .app
         .api
-        .globals
+        .global_actions()
         .all()
         .iter()
         .filter(|a| !a.internal())
@@ -1685,7 +1685,7 @@ async fn globals(m: &mut Matrix, who: &Who) {
 async fn model_actions(m: &mut Matrix, who: &Who) {
     let registry = m.registry.clone();
     for model in &registry.models {
-        for action in m.app.api.globals.of_model(&registry, model.id) {
+        for action in m.app.api.global_actions().of_model(&registry, model.id) {
             let (t, p) = (model.type_name(), pascal(&model.api_id));
             let name = format!("{}{p}", action.name());
             for store in [m.a, m.b] {

@@ -7,6 +7,7 @@ mod bad_input;
 mod bigcommerce_client;
 mod browser;
 mod filters;
+mod guide;
 mod limits;
 mod ownership;
 mod properties;

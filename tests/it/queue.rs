@@ -81,7 +81,7 @@ impl GlobalAction for Probe {
         ]
     }
 
-    async fn run(&self, _api: &Api, p: ProbeParams) -> Result<Value, ActionError> {
+    async fn run(&self, _ctx: &bcgraph::Context, p: ProbeParams) -> Result<Value, ActionError> {
         let attempt = {
             let mut attempts = self.0.attempts.lock().unwrap();
             let list = attempts.entry(p.key.clone()).or_default();
@@ -240,10 +240,7 @@ async fn max_concurrency_holds_across_workers_with_their_own_connections() {
     }
     // A second process, as far as the database can tell: its own pool.
     let other_db = bcgraph::db::connect(&app.database_url()).await.unwrap();
-    let other = Api {
-        db: other_db,
-        ..app.api.clone()
-    };
+    let other = app.api.with_pool(other_db);
     let a = Worker::start(app.api.clone(), fast(4));
     let b = Worker::start(other, fast(4));
     let start = Instant::now();

@@ -331,7 +331,8 @@ impl GlobalAction for Gate {
     fn params(&self) -> Vec<Param> {
         vec![Param::required("ms", ParamType::Number)]
     }
-    async fn run(&self, api: &Api, p: GateParams) -> Result<Value, ActionError> {
+    async fn run(&self, ctx: &bcgraph::Context, p: GateParams) -> Result<Value, ActionError> {
+        let api = ctx.api();
         let key = format!("{:?}", api.caller.tenant);
         {
             let mut now = self.0.now.lock().unwrap();

@@ -6,7 +6,7 @@ use crate::support::client_documents::{
     BULK_CREATE, BULK_DELETE, BULK_UPDATE, BULK_UPSERT, CREATE, DELETE, UPDATE, UPSERT,
 };
 use crate::support::{TestApp, seed};
-use bcgraph::action::{ActionError, Api, GlobalAction, GlobalActions, Param, ParamType, Upserted};
+use bcgraph::action::{ActionError, GlobalAction, GlobalActions, Param, ParamType, Upserted};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
@@ -620,7 +620,8 @@ impl GlobalAction for RenameProducts {
         ]
     }
 
-    async fn run(&self, api: &Api, params: RenameParams) -> Result<Value, ActionError> {
+    async fn run(&self, ctx: &bcgraph::Context, params: RenameParams) -> Result<Value, ActionError> {
+        let api = ctx.api();
         let page = api
             .reader()
             .page(

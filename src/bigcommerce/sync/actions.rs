@@ -2,7 +2,9 @@
 //! action, the background job that runs a sync, and the schedule.
 
 use super::{MODEL, Outcome, Request, Syncer};
-use crate::action::{ActionError, Api, Caller, GlobalAction, GlobalActions, ModelAction, Param, ParamType};
+use crate::action::{
+    ActionError, Api, Caller, Context, GlobalAction, GlobalActions, ModelAction, Param, ParamType,
+};
 use crate::bigcommerce::handlers::resolve_store;
 use crate::bigcommerce::mapping::id_of;
 use crate::query::Record;
@@ -186,7 +188,8 @@ impl GlobalAction for SyncStore {
         params
     }
 
-    async fn run(&self, api: &Api, params: SyncStoreParams) -> Result<Json, ActionError> {
+    async fn run(&self, ctx: &Context, params: SyncStoreParams) -> Result<Json, ActionError> {
+        let api = ctx.api();
         let store = resolve_store(api, params.store_hash.as_deref()).await?;
         let request = Request::from_json(&Json::Object(params.rest))?;
         let sync = start(api, store.id, request).await?;
@@ -221,7 +224,8 @@ impl GlobalAction for ResumeSync {
         true
     }
 
-    async fn run(&self, api: &Api, params: ResumeParams) -> Result<Json, ActionError> {
+    async fn run(&self, ctx: &Context, params: ResumeParams) -> Result<Json, ActionError> {
+        let api = ctx.api();
         let syncer = self
             .0
             .as_ref()

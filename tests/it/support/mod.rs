@@ -108,6 +108,27 @@ impl Drop for TestDb {
     }
 }
 
+/// The configuration of a test gateway at `url` over `database_url`, with `vars` on top.
+fn test_config(url: &str, database_url: &str, vars: &[(&str, &str)]) -> Config {
+    let mut settings: Vec<(String, String)> = vec![
+        ("BCGRAPH_PUBLIC_URL".into(), url.to_owned()),
+        ("DATABASE_URL".into(), database_url.to_owned()),
+        ("BCGRAPH_SECRET".into(), TEST_SECRET.into()),
+        ("BIGCOMMERCE_CLIENT_ID".into(), CLIENT_ID.into()),
+        ("BIGCOMMERCE_CLIENT_SECRET".into(), CLIENT_SECRET.into()),
+        ("BCGRAPH_CORS_ORIGINS".into(), "https://app.example.com".into()),
+    ];
+    settings.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Config::from_lookup(|name| {
+        settings
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    })
+    .expect("configuration")
+}
+
 /// A running gateway.
 pub struct TestApp {
     pub url: String,
@@ -179,23 +200,7 @@ impl TestApp {
             counter.fetch_add(1, Ordering::Relaxed);
         });
         let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let mut settings: Vec<(String, String)> = vec![
-            ("BCGRAPH_PUBLIC_URL".into(), url.clone()),
-            ("DATABASE_URL".into(), test_db.url.clone()),
-            ("BCGRAPH_SECRET".into(), TEST_SECRET.into()),
-            ("BIGCOMMERCE_CLIENT_ID".into(), CLIENT_ID.into()),
-            ("BIGCOMMERCE_CLIENT_SECRET".into(), CLIENT_SECRET.into()),
-            ("BCGRAPH_CORS_ORIGINS".into(), "https://app.example.com".into()),
-        ];
-        settings.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let config = Config::from_lookup(|name| {
-            settings
-                .iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        })
-        .expect("configuration");
+        let config = test_config(&url, &test_db.url, vars);
         let state = AppState::new(db.clone(), Arc::new(Registry::bigcommerce()), globals, &config)
             .await
             .expect("state");
@@ -208,6 +213,47 @@ impl TestApp {
             let app = server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("serve");
+        });
+        TestApp {
+            url,
+            admin_key,
+            api,
+            db,
+            statements,
+            http: reqwest::Client::new(),
+            _test_db: Some(test_db),
+            server,
+            shutdown: Some(shutdown),
+        }
+    }
+
+    /// An app built on the library ([`bcgraph::App`]), served as `bcgraph serve` serves
+    /// it: its migrations, its gateway, and the configured workers and schedules.
+    pub async fn start_app(app: bcgraph::App, vars: &[(&str, &str)]) -> TestApp {
+        let test_db = TestDb::new().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let mut db = bcgraph::db::connect(&test_db.url).await.expect("connect");
+        app.migrate(&db).await.expect("migrate");
+        let statements = Arc::new(AtomicU64::new(0));
+        let counter = statements.clone();
+        db.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let config = test_config(&url, &test_db.url, vars);
+        let gateway = app.gateway(db.clone(), &config).await.expect("gateway");
+        let api = gateway.api().clone();
+        let (_, admin_key) = api_keys::create(&db, "tests", &["system-admin".to_owned()], None)
+            .await
+            .expect("api key");
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            gateway
+                .serve(listener, async move {
                     let _ = stopped.await;
                 })
                 .await

@@ -1,15 +1,15 @@
 //! `bcgraph sync`: one store's sync in the foreground, with a progress bar per resource.
 
-use bcgraph::action::Api;
-use bcgraph::bigcommerce::handlers::resolve_store;
-use bcgraph::bigcommerce::sync::{self, Counters, Observer, Outcome, Request, Resource};
-use bcgraph::server::AppState;
+use crate::action::Api;
+use crate::bigcommerce::handlers::resolve_store;
+use crate::bigcommerce::sync::{self, Counters, Observer, Outcome, Request, Resource};
+use crate::server::AppState;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-pub async fn run(state: &AppState, hash: &str, request: &Json) -> anyhow::Result<()> {
+pub(crate) async fn run(state: &AppState, hash: &str, request: &Json) -> anyhow::Result<()> {
     let store = resolve_store(&state.api, Some(hash)).await?;
     let api: Api = state.api.within_store(store.id);
     let id = match sync::unfinished(&api, store.id).await? {
