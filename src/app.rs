@@ -57,12 +57,17 @@ pub enum AppError {
     /// A field added with [`App::field`] has no column: the app's migration is missing.
     #[error("{table}.{column} does not exist: add it in one of the app's migrations ({0})", .source)]
     MissingColumn {
+        /// The model's table.
         table: String,
+        /// The field's column.
         column: String,
+        /// What the database said.
         source: DbErr,
     },
+    /// The database failed (a migration, a connection).
     #[error(transparent)]
     Database(#[from] DbErr),
+    /// The gateway could not be put together (its schema, its BigCommerce client).
     #[error("{0}")]
     Start(String),
 }

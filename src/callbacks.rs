@@ -153,6 +153,7 @@ async fn install(State(state): State<AppState>, Query(q): Query<InstallQuery>) -
         .clone()
         .unwrap_or_else(|| state.ingest.triggers.scopes());
     let hash = grant.store_hash().unwrap_or_default();
+    tracing::info!(store = hash, user = %grant.user.id, "installed");
     let public_url = state.config.public_url.as_str();
     let registered = webhooks::register_store(
         &state.api,

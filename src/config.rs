@@ -10,10 +10,14 @@ use reqwest::Url;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// The gateway's settings ([`Config::from_env`]); the README lists every variable.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// `DATABASE_URL`: SQLite (`sqlite://bcgraph.db?mode=rwc`, the default) or PostgreSQL.
     pub database_url: String,
+    /// `BCGRAPH_LISTEN`: the address served.
     pub listen: SocketAddr,
+    /// `BCGRAPH_PUBLIC_URL`: where BigCommerce reaches the gateway (callbacks, webhooks).
     pub public_url: Url,
     /// `BCGRAPH_SECRET`; when unset one is generated and kept in the database.
     pub secret: Option<String>,
@@ -29,7 +33,9 @@ pub struct Config {
     /// `BCGRAPH_PURGE_INTERVAL_SECONDS`: how often `bcgraph serve` deletes expired sessions
     /// and remembered payloads (`None`: never, set with 0).
     pub purge_interval: Option<std::time::Duration>,
+    /// The app's BigCommerce credentials, URLs and webhook scopes.
     pub bigcommerce: BigCommerceConfig,
+    /// `BCGRAPH_FRONTEND_URL`: where a merchant's browser goes after the app loads.
     pub frontend_url: Option<Url>,
     /// `BCGRAPH_CORS_ORIGINS`: origins allowed to call the API from a browser (`*` for any).
     pub cors_origins: Vec<String>,

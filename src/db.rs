@@ -1,6 +1,5 @@
 //! Connecting to SQLite or PostgreSQL, and migrating.
 
-use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
 use std::time::Duration;
 
@@ -111,6 +110,8 @@ fn no_delay_to(port: u16) {
 fn no_delay_to(_port: u16) {}
 
 /// Apply every pending migration.
+#[cfg(feature = "internals")]
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await
+    use migration::MigratorTrait;
+    migration::Migrator::up(db, None).await
 }

@@ -36,22 +36,22 @@ pub const SET_AUTHORIZATION: &str = "x-set-authorization";
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    pub db: DatabaseConnection,
+    pub(crate) db: DatabaseConnection,
     /// The system's API; each request acts through a copy bound to its caller.
     pub api: Api,
-    pub schema: Schema,
-    pub auth: Auth,
-    pub config: Arc<Config>,
+    pub(crate) schema: Schema,
+    pub(crate) auth: Auth,
+    pub(crate) config: Arc<Config>,
     /// For calls to BigCommerce's login service (the install code exchange).
-    pub http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     /// The process's BigCommerce client.
-    pub bigcommerce: BigCommerce,
+    pub(crate) bigcommerce: BigCommerce,
     /// Webhook checks and the scope-to-action table.
-    pub ingest: Ingest,
+    pub(crate) ingest: Ingest,
     /// Runs store syncs (the queue's jobs and `bcgraph sync`).
-    pub syncer: Syncer,
+    pub(crate) syncer: Syncer,
     /// What requests may cost, and the state that counts it.
-    pub edge: Arc<Edge>,
+    pub(crate) edge: Arc<Edge>,
 }
 
 /// The limits on requests and the counters behind them, shared by every request.
@@ -146,6 +146,7 @@ impl AppState {
 
 /// The routes. Serve them with `into_make_service_with_connect_info::<SocketAddr>()`:
 /// the rate limits and websocket caps count clients by their address.
+#[cfg(feature = "internals")]
 pub fn router(state: AppState) -> Router {
     router_with(state, Router::new())
 }

@@ -22,9 +22,17 @@ pub enum Trigger {
     #[default]
     Api,
     /// A BigCommerce webhook: its scope (`store/product/created`) and its `data`.
-    Webhook { scope: String, data: Json },
+    Webhook {
+        /// The scope, `store/product/created`.
+        scope: String,
+        /// The delivery's `data` object.
+        data: Json,
+    },
     /// A schedule the app declared, by the action it runs.
-    Schedule { action: String },
+    Schedule {
+        /// The scheduled action, `name` or `namespace/name`.
+        action: String,
+    },
     /// A background action enqueued by a request or by code.
     Background,
 }

@@ -6,11 +6,14 @@ use sea_orm::{DbErr, SqlErr};
 /// A validation failure of one field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldError {
+    /// The field, by api identifier (`price`).
     pub api_id: String,
+    /// What is wrong with it (`must not be negative`).
     pub message: String,
 }
 
 impl FieldError {
+    /// A failure of `api_id`.
     pub fn new(api_id: impl Into<String>, message: impl Into<String>) -> Self {
         FieldError {
             api_id: api_id.into(),
@@ -19,13 +22,22 @@ impl FieldError {
     }
 }
 
+/// Why an action failed. Each kind answers its contract error code ([`ActionError::code`]);
+/// `Remote` and `Busy` failures of a background action are retried, the others are not.
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {
     /// The record is not valid; nothing was written.
     #[error("{model} is invalid: {}", .errors.iter().map(|e| format!("{} {}", e.api_id, e.message)).collect::<Vec<_>>().join(", "))]
-    InvalidRecord { model: String, errors: Vec<FieldError> },
+    InvalidRecord {
+        /// The model's api identifier.
+        model: String,
+        /// Each field's failure.
+        errors: Vec<FieldError>,
+    },
+    /// No such record, or not one the caller may see.
     #[error("{0}")]
     NotFound(String),
+    /// The caller's grants or store do not allow it.
     #[error("{0}")]
     PermissionDenied(String),
     /// The input is not shaped like the action's input.
@@ -34,6 +46,7 @@ pub enum ActionError {
     /// A background action with this id exists already.
     #[error("a background action with id `{0}` exists already")]
     DuplicateBackgroundAction(String),
+    /// The database failed; callers see only "internal error".
     #[error("database error: {0}")]
     Database(DbErr),
     /// A service the action called failed (BigCommerce answered an error, or not at all).
@@ -50,6 +63,7 @@ pub enum ActionError {
 }
 
 impl ActionError {
+    /// The contract's error code (`GGT_INVALID_RECORD`, ...).
     pub fn code(&self) -> &'static str {
         match self {
             ActionError::InvalidRecord { .. } => "GGT_INVALID_RECORD",
@@ -103,6 +117,7 @@ impl ActionError {
         }
     }
 
+    /// One field of a `model` record is invalid.
     pub fn invalid(model: &str, api_id: &str, message: &str) -> ActionError {
         ActionError::InvalidRecord {
             model: model.to_owned(),

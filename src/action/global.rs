@@ -14,21 +14,31 @@ use std::sync::Arc;
 /// The GraphQL type of a parameter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ParamType {
+    /// `String`
     String,
+    /// `Float`: any number.
     Number,
+    /// `Boolean`
     Boolean,
+    /// `GadgetID`: a record id.
     Id,
+    /// `JSON`: any value.
     Json,
 }
 
+/// A parameter of a global action: a GraphQL argument of its mutation.
 #[derive(Clone, Debug)]
 pub struct Param {
+    /// Its name, camelCase as the params struct deserializes it.
     pub name: &'static str,
+    /// Its GraphQL type.
     pub ty: ParamType,
+    /// Non-null in the schema.
     pub required: bool,
 }
 
 impl Param {
+    /// A parameter the mutation must be given.
     pub fn required(name: &'static str, ty: ParamType) -> Param {
         Param {
             name,
@@ -37,6 +47,7 @@ impl Param {
         }
     }
 
+    /// A parameter that may be left out (`null`).
     pub fn optional(name: &'static str, ty: ParamType) -> Param {
         Param {
             name,

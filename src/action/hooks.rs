@@ -99,6 +99,7 @@ pub struct Done {
 }
 
 impl Done {
+    /// Which action wrote it.
     pub fn verb(&self) -> Verb {
         self.verb
     }

@@ -2,14 +2,17 @@
 //! background jobs, Rust code) goes through here, so validation, tenancy and
 //! transactions cannot be skipped by a side door. It knows no GraphQL and no HTTP.
 //!
-//! ```ignore
-//! let api = Api::new(db, registry);
+//! ```no_run
+//! # async fn demo(api: &bcgraph::Api, store_id: i64) -> Result<(), bcgraph::ActionError> {
+//! use serde_json::json;
 //! let (product, _) = api
-//!     .model("bigcommerce/product")
+//!     .model(bcgraph::names::PRODUCT)
 //!     .upsert(json!({"bigcommerceId": 113, "name": "Shirt", "store": {"_link": store_id},
 //!                   "variants": [{"_converge": {"values": [{"bigcommerceId": 7, "sku": "S-1"}]}}]}),
 //!             &["bigcommerceId", "store"])
 //!     .await?;
+//! println!("product {}", product.id());
+//! # Ok(()) }
 //! ```
 
 mod bulk;
@@ -44,8 +47,11 @@ use std::sync::Arc;
 /// is the gateway's own code. The default caller is the system itself (handlers, the sync).
 #[derive(Clone, Debug)]
 pub struct Caller {
+    /// Whose rows it reaches: one store, every store (the system) or none.
     pub tenant: Tenant,
+    /// Its roles ([`roles`](crate::roles)).
     pub roles: Vec<String>,
+    #[doc(hidden)]
     pub permissions: Arc<Permissions>,
     /// The gateway's own code (handlers, install and uninstall, the sync, the CLI), not a
     /// request: only it writes hidden fields and a store's platform fields, and runs
@@ -123,7 +129,9 @@ impl Caller {
 /// Whether an upsert created the record or updated an existing one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Upserted {
+    /// A new record.
     Created,
+    /// The existing record, changed.
     Updated,
     /// The record existed and its own fields already held the values written (its
     /// `updatedAt` stays; nested writes may still have changed its children).
@@ -144,8 +152,10 @@ pub(crate) struct Platform {
 #[derive(Clone)]
 pub struct Api {
     pub(crate) db: DatabaseConnection,
+    #[doc(hidden)]
     pub registry: Arc<Registry>,
     pub(crate) globals: Arc<GlobalActions>,
+    /// Who acts through this API.
     pub caller: Caller,
     /// What one store's callers may hold in the background queue.
     pub(crate) queue_limits: QueueLimits,
@@ -156,6 +166,7 @@ pub struct Api {
 }
 
 impl Api {
+    #[doc(hidden)]
     pub fn new(db: DatabaseConnection, registry: Arc<Registry>) -> Api {
         Api {
             db,
@@ -207,11 +218,13 @@ impl Api {
         &self.globals
     }
 
+    #[doc(hidden)]
     pub fn with_queue_limits(mut self, limits: QueueLimits) -> Api {
         self.queue_limits = limits;
         self
     }
 
+    #[doc(hidden)]
     pub fn with_globals(mut self, globals: GlobalActions) -> Api {
         self.globals = Arc::new(globals);
         self
@@ -249,6 +262,7 @@ impl Api {
         self.model_by_id(model.id)
     }
 
+    #[doc(hidden)]
     pub fn model_by_id(&self, model: ModelId) -> ModelApi<'_> {
         ModelApi { api: self, model }
     }
@@ -370,6 +384,8 @@ impl ModelApi<'_> {
         )
     }
 
+    /// Create a record from `input` (the GraphQL input's JSON: fields by api
+    /// identifier, relations as `{"_link": id}`, nested `create`/`update`/`_converge`).
     pub async fn create(&self, input: Json) -> Result<Record, ActionError> {
         self.api.create_parsed(self.model, self.parse(input)?).await
     }
@@ -385,10 +401,12 @@ impl ModelApi<'_> {
         run::create(conn, &self.api.ctx(), self.model, self.parse(input)?).await
     }
 
+    /// Change the record `id` with `input`; only what changes is written.
     pub async fn update(&self, id: i64, input: Json) -> Result<Record, ActionError> {
         self.api.update_parsed(self.model, id, self.parse(input)?).await
     }
 
+    /// Delete the record `id` (its children go with it).
     pub async fn delete(&self, id: i64) -> Result<(), ActionError> {
         let txn = self.api.begin().await?;
         let ctx = self.api.ctx();
@@ -410,6 +428,7 @@ impl ModelApi<'_> {
         bulk::create(self.api, self.model, inputs).await
     }
 
+    /// `(id, input)` pairs; each succeeds or fails on its own.
     pub async fn bulk_update(&self, inputs: Vec<(i64, Json)>) -> Vec<Result<i64, ActionError>> {
         bulk::update(self.api, self.model, inputs).await
     }
@@ -422,6 +441,7 @@ impl ModelApi<'_> {
         bulk::upsert(self.api, self.model, inputs).await
     }
 
+    /// Delete these records; each succeeds or fails on its own.
     pub async fn bulk_delete(&self, ids: Vec<i64>) -> Vec<Result<(), ActionError>> {
         bulk::delete(self.api, self.model, ids).await
     }

@@ -146,6 +146,7 @@ pub async fn resume(
 /// Keep a stateless anonymous session as a row (when something is to be stored in it),
 /// with the same id and expiry; returns the token that names the row from now on.
 /// Nothing calls this yet: no session data exists today.
+#[cfg(feature = "internals")]
 pub async fn persist_anonymous(
     db: &DatabaseConnection,
     secrets: &Secrets,

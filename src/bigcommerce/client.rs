@@ -129,12 +129,12 @@ impl fmt::Debug for StoreClient {
 
 /// The requests of one API version of a store: `store.v3().get("/catalog/products/{id}")`.
 #[derive(Clone, Copy, Debug)]
-pub struct Api<'a> {
+pub struct Versioned<'a> {
     store: &'a StoreClient,
     version: ApiVersion,
 }
 
-impl Api<'_> {
+impl Versioned<'_> {
     pub fn get(&self, path: &str) -> RequestBuilder {
         self.store.request(self.version, Method::GET, path)
     }
@@ -174,15 +174,15 @@ impl StoreClient {
         &self.pacer
     }
 
-    pub fn v3(&self) -> Api<'_> {
-        Api {
+    pub fn v3(&self) -> Versioned<'_> {
+        Versioned {
             store: self,
             version: ApiVersion::V3,
         }
     }
 
-    pub fn v2(&self) -> Api<'_> {
-        Api {
+    pub fn v2(&self) -> Versioned<'_> {
+        Versioned {
             store: self,
             version: ApiVersion::V2,
         }

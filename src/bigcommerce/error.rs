@@ -6,42 +6,61 @@ use reqwest::Method;
 /// HTML page should not end up whole in every log line.
 pub(crate) const MAX_ERROR_BODY: usize = 16 * 1024;
 
+/// Why a request to BigCommerce failed, after the client's retries.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// BigCommerce answered with a status that is not retried (4xx other than 429), or a
     /// retried status (5xx) persisted through every attempt.
     #[error("BigCommerce {method} {path} answered {status} after {attempts} attempt(s): {body}")]
     Status {
+        /// The request's method.
         method: Method,
+        /// The request's path template.
         path: String,
+        /// The status of the last answer.
         status: u16,
+        /// The last answer's body, truncated.
         body: String,
+        /// How many times it was sent.
         attempts: u32,
     },
     /// The store kept answering 429 past the rate-limit retry cap.
     #[error("BigCommerce {method} {path} still rate limited (429) after {attempts} attempt(s): {body}")]
     RateLimited {
+        /// The request's method.
         method: Method,
+        /// The request's path template.
         path: String,
+        /// The last answer's body, truncated.
         body: String,
+        /// How many times it was sent.
         attempts: u32,
     },
     /// The request never got a complete answer (connect error, reset, timeout, truncated body).
     #[error("BigCommerce {method} {path} failed after {attempts} attempt(s): {source}")]
     Network {
+        /// The request's method.
         method: Method,
+        /// The request's path template.
         path: String,
+        /// How many times it was sent.
         attempts: u32,
         #[source]
+        /// The transport's error.
         source: reqwest::Error,
     },
     /// A success status whose body is not the JSON BigCommerce documents.
     #[error("BigCommerce {method} {path} answered {status} with an unexpected body ({reason}): {body}")]
     Decode {
+        /// The request's method.
         method: Method,
+        /// The request's path template.
         path: String,
+        /// The status of the last answer.
         status: u16,
+        /// Why the body could not be read.
         reason: String,
+        /// The last answer's body, truncated.
         body: String,
     },
     /// The request could not be built (bad path template, parameters or base URL).

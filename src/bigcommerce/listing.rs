@@ -152,21 +152,25 @@ impl ListBuilder {
         }
     }
 
+    /// Fill `{key}` in the path.
     pub fn path_param(mut self, key: impl Into<String>, value: impl ParamValue) -> Self {
         self.path_params.set(key, value);
         self
     }
 
+    /// Add a query parameter (a list becomes comma-separated).
     pub fn query(mut self, key: impl Into<String>, value: impl ParamValue) -> Self {
         self.query.set(key, value);
         self
     }
 
+    /// Add every parameter of `params`.
     pub fn query_params(mut self, params: Params) -> Self {
         self.query = params;
         self
     }
 
+    /// How pages are walked, when not detected from the first answer's `meta`.
     pub fn paging(mut self, paging: Paging) -> Self {
         self.paging = paging;
         self

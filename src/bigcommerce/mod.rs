@@ -5,8 +5,8 @@
 //! client of the same store hash (in any task) shares that store's quota.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), bcgraph::bigcommerce::Error> {
-//! use bcgraph::bigcommerce::{BigCommerce, ClientOptions};
+//! # async fn demo() -> Result<(), bcgraph::client::Error> {
+//! use bcgraph::client::{BigCommerce, ClientOptions};
 //! use futures::TryStreamExt;
 //!
 //! let api = BigCommerce::new("https://api.bigcommerce.com", ClientOptions::default())?;
@@ -53,7 +53,7 @@ pub mod rotation;
 pub mod sync;
 pub mod webhooks;
 
-pub use client::{Api, ApiVersion, BigCommerce, RequestBuilder, StoreClient};
+pub use client::{ApiVersion, BigCommerce, RequestBuilder, StoreClient, Versioned};
 pub use error::Error;
 pub use listing::{ListBuilder, Paging};
 pub use options::ClientOptions;

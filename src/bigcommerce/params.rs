@@ -72,6 +72,7 @@ impl<T: ParamValue> ParamValue for Option<T> {
 pub struct Params(Vec<(String, Vec<String>)>);
 
 impl Params {
+    /// No parameters.
     pub fn new() -> Self {
         Self::default()
     }
@@ -92,14 +93,17 @@ impl Params {
         }
     }
 
+    /// Drop `key`.
     pub fn remove(&mut self, key: &str) {
         self.0.retain(|(k, _)| k != key);
     }
 
+    /// The value of `key`, as sent.
     pub fn get(&self, key: &str) -> Option<String> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.join(","))
     }
 
+    /// No parameter at all.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -206,12 +206,13 @@ async fn api_key(db: &sea_orm::DatabaseConnection, command: ApiKeyCommand) -> an
                     None => "active".to_owned(),
                 };
                 println!(
-                    "{}\t{}\t{}…\t{}\t{}\t{}",
+                    "{}\t{}\t{}…\t{}\t{}\tcreated {}\t{}",
                     k.id,
                     k.name,
                     k.prefix,
                     k.roles.join(","),
                     k.store_hash.as_deref().unwrap_or("every store"),
+                    k.created_at.format("%Y-%m-%d %H:%M"),
                     state
                 );
             }

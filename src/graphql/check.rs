@@ -15,6 +15,10 @@
 //!    the system), record inputs of every create, update and upsert (single, bulk and
 //!    nested), and background options.
 
+// Without the `internals` feature nothing in the crate uses the Checker: it is the fuzz
+// targets' and the tests' entry point.
+#![cfg_attr(not(feature = "internals"), allow(dead_code))]
+
 use super::cost::{self, DocumentLimits};
 use crate::action::{GlobalActions, input};
 use crate::auth::Secrets;

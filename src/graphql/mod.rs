@@ -31,9 +31,6 @@ use std::sync::Arc;
 
 pub use errors::coded;
 
-/// Deepest selection a document may have by default (`BCGRAPH_MAX_QUERY_DEPTH`); the
-/// client's own documents reach about 9.
-pub const MAX_DEPTH: usize = cost::DEFAULT_MAX_DEPTH;
 /// Deepest nesting the parser accepts before giving up on a document.
 pub const MAX_RECURSION: usize = 64;
 /// Most fields a document may select.

@@ -15,15 +15,25 @@ const RESOURCE_TYPES: &[&str] = &["product", "variant", "category", "brand", "or
 /// The built-in models' names (`namespace/apiId`), for code that names one: a typo is
 /// then a compile error, and the registry test checks that each resolves.
 pub mod names {
+    /// A merchant's store: the tenant every other model belongs to.
     pub const STORE: &str = "bigcommerce/store";
+    /// A catalog product.
     pub const PRODUCT: &str = "bigcommerce/product";
+    /// A product's variant.
     pub const PRODUCT_VARIANT: &str = "bigcommerce/productVariant";
+    /// A metafield of a product, variant, category, brand, customer or order.
     pub const METAFIELD: &str = "bigcommerce/metafield";
+    /// A catalog category.
     pub const CATEGORY: &str = "bigcommerce/category";
+    /// A catalog brand.
     pub const BRAND: &str = "bigcommerce/brand";
+    /// A customer.
     pub const CUSTOMER: &str = "bigcommerce/customer";
+    /// An order.
     pub const ORDER: &str = "bigcommerce/order";
+    /// A line of an order.
     pub const ORDER_PRODUCT: &str = "bigcommerce/orderProduct";
+    /// A sync of a store's data from BigCommerce.
     pub const SYNC: &str = "bigcommerce/sync";
     /// Every built-in model.
     pub const ALL: &[&str] = &[

@@ -20,6 +20,7 @@ pub struct Declaration {
 }
 
 impl Declaration {
+    /// A model named `api_id` (camelCase) in `namespace` (`bigcommerce`).
     pub fn new(namespace: &'static str, api_id: &'static str) -> Self {
         Declaration {
             namespace,
@@ -86,7 +87,7 @@ impl Declaration {
 /// gateway checks at start-up that it is there.
 ///
 /// ```
-/// use bcgraph::model::ExtraField;
+/// use bcgraph::ExtraField;
 /// let value = ExtraField::string("metafieldValue").max_length(65_535);
 /// assert_eq!(value.column(), "metafield_value");
 /// ```
@@ -121,6 +122,7 @@ impl ExtraField {
         ExtraField::new(api_id, FieldType::Float)
     }
 
+    /// `true` or `false`.
     pub fn boolean(api_id: &'static str) -> ExtraField {
         ExtraField::new(api_id, FieldType::Boolean)
     }

@@ -10,7 +10,7 @@ pub mod value;
 
 pub use filter::Cond;
 pub use reader::{
-    Columns, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageArgs, Reader, SortKey, find_many_in, parse_sort,
+    Columns, DEFAULT_PAGE_SIZE, Page, PageArgs, Reader, SortKey, find_many_in, parse_sort,
 };
 pub use tenant::Tenant;
 pub use value::{Record, Value};

@@ -7,6 +7,7 @@
 use super::sql::Sql;
 use crate::model::Model;
 
+/// Which stores' rows a caller reaches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Tenant {
     /// Internal work and `system-admin`: every store.
@@ -35,6 +36,7 @@ impl Tenant {
         }
     }
 
+    /// Every store's rows: the system.
     pub fn is_system(self) -> bool {
         self == Tenant::System
     }

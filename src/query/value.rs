@@ -26,6 +26,7 @@ pub enum Value {
 /// A row of a model: one value per field, in the model's field order.
 #[derive(Clone, Debug)]
 pub struct Record {
+    #[doc(hidden)]
     pub values: Vec<Value>,
 }
 
@@ -37,6 +38,7 @@ impl Record {
         Record { values }
     }
 
+    /// The record's id.
     pub fn id(&self) -> i64 {
         match self.values[Model::ID] {
             Value::Int(id) => id,

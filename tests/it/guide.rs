@@ -3,9 +3,10 @@
 //! rows it leaves and the requests the fake received.
 
 use crate::support::{TestApp, count_rows, payload, seed};
-use bcgraph::auth::{ROLE_APP, api_keys};
+use bcgraph::auth::api_keys;
 use bcgraph::bigcommerce::webhooks::{SECRET_HEADER, store_secret};
 use bcgraph::names;
+use bcgraph::roles::APP as ROLE_APP;
 use fake_bigcommerce::{FakeBigCommerce, FakeOptions, Faults, StoreSpec};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};

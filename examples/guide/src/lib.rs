@@ -23,7 +23,7 @@ pub mod examples;
 pub mod migrations;
 pub mod review;
 
-use bcgraph::auth::ROLE_APP;
+use bcgraph::roles;
 use bcgraph::{App, ExtraField, Verb, names};
 use std::time::Duration;
 
@@ -94,7 +94,7 @@ pub fn app(settings: Settings) -> App {
         .hook(names::PRODUCT, Verb::Create, hooks::ProductChecks)
         .routes(examples::route::routes());
     for action in MERCHANT_ACTIONS {
-        app = app.grant_action(ROLE_APP, action);
+        app = app.grant_action(roles::APP, action);
     }
     app
 }

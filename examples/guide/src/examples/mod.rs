@@ -30,7 +30,7 @@ pub(crate) fn store_hash_param() -> Param {
 pub(crate) async fn client_for(
     ctx: &Context,
     store_hash: Option<&str>,
-) -> Result<bcgraph::bigcommerce::StoreClient, ActionError> {
+) -> Result<bcgraph::client::StoreClient, ActionError> {
     match store_hash {
         Some(hash) => ctx.bigcommerce().for_store_hash(hash).await,
         None => ctx.bigcommerce().current().await,

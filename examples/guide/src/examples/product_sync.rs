@@ -1,7 +1,7 @@
 //! Examples 7 and 11: sync every product through a queue, and on a schedule.
 
 use super::{StoreParams, client_for, product_input, store_hash_param};
-use bcgraph::queue::{Job, Options, QueueOption};
+use bcgraph::background::{Job, Options, QueueOption};
 use bcgraph::{ActionError, Context, GlobalAction, Param, names};
 use futures::TryStreamExt;
 use serde_json::{Value, json};

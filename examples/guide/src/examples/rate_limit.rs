@@ -3,7 +3,7 @@
 //! across every process. Background actions have no session, so their parameters carry
 //! the store hash.
 
-use bcgraph::queue::{Job, Options, QueueOption};
+use bcgraph::background::{Job, Options, QueueOption};
 use bcgraph::{ActionError, Context, GlobalAction, Param, ParamType};
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use bcgraph::names;
-use bcgraph::server::{AppState, RequestApi};
+use bcgraph::{AppState, RequestApi};
 use serde_json::{Value, json};
 
 pub fn routes() -> Router<AppState> {
