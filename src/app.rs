@@ -1,33 +1,6 @@
 //! The front door: an app built on bcgraph is an [`App`] with its models, fields,
 //! actions, hooks, webhook triggers, schedules, grants and routes, run with the same
 //! command line as the `bcgraph` binary (which is itself `App::new().run()`).
-//!
-//! ```no_run
-//! use bcgraph::{ActionError, App, Context, ExtraField, GlobalAction, Param, ParamType, names};
-//! use serde_json::{Value, json};
-//!
-//! /// Keep the latest metafield value of each product on the product itself.
-//! struct NoteMetafield;
-//!
-//! impl GlobalAction for NoteMetafield {
-//!     type Params = Value; // the webhook's `data`
-//!     fn namespace(&self) -> Option<&'static str> { None }
-//!     fn name(&self) -> &'static str { "noteMetafield" }
-//!     fn params(&self) -> Vec<Param> { vec![Param::optional("resource_id", ParamType::Json)] }
-//!     async fn run(&self, ctx: &Context, data: Value) -> Result<Value, ActionError> {
-//!         tracing::info!(trigger = ctx.trigger().kind(), ?data, "a metafield changed");
-//!         Ok(json!({"ok": true}))
-//!     }
-//! }
-//!
-//! fn main() -> std::process::ExitCode {
-//!     App::new()
-//!         .field(names::PRODUCT, ExtraField::string("metafieldValue"))
-//!         .action(NoteMetafield)
-//!         .trigger("store/product/metafield/*", "noteMetafield")
-//!         .run()
-//! }
-//! ```
 
 use crate::action::{Api, Caller, GlobalAction, GlobalActions, Hooks, ModelHook, Trigger, Verb};
 use crate::bigcommerce::webhooks::Triggers;
@@ -75,8 +48,34 @@ pub enum AppError {
 type Migrate = for<'a> fn(&'a DatabaseConnection) -> BoxFuture<'a, Result<(), DbErr>>;
 type HookSlot = Box<dyn FnOnce(&mut Hooks, &Registry) + Send>;
 
-/// An app: bcgraph's built-in BigCommerce models and actions, plus the app's own. See
-/// the [module docs](self) for a whole app.
+/// An app: bcgraph's built-in BigCommerce models and actions, plus the app's own.
+///
+/// ```no_run
+/// use bcgraph::{ActionError, App, Context, ExtraField, GlobalAction, Param, ParamType, names};
+/// use serde_json::{Value, json};
+///
+/// /// Keep the latest metafield value of each product on the product itself.
+/// struct NoteMetafield;
+///
+/// impl GlobalAction for NoteMetafield {
+///     type Params = Value; // the webhook's `data`
+///     fn namespace(&self) -> Option<&'static str> { None }
+///     fn name(&self) -> &'static str { "noteMetafield" }
+///     fn params(&self) -> Vec<Param> { vec![Param::optional("resource_id", ParamType::Json)] }
+///     async fn run(&self, ctx: &Context, data: Value) -> Result<Value, ActionError> {
+///         tracing::info!(trigger = ctx.trigger().kind(), ?data, "a metafield changed");
+///         Ok(json!({"ok": true}))
+///     }
+/// }
+///
+/// fn main() -> std::process::ExitCode {
+///     App::new()
+///         .field(names::PRODUCT, ExtraField::string("metafieldValue"))
+///         .action(NoteMetafield)
+///         .trigger("store/product/metafield/*", "noteMetafield")
+///         .run()
+/// }
+/// ```
 pub struct App {
     registry: RegistryBuilder,
     /// (table, field) of each field added to a model the app does not own.

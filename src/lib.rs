@@ -88,3 +88,8 @@ pub mod roles {
     /// A caller without a credential.
     pub const ANONYMOUS: &str = crate::auth::ROLE_ANONYMOUS;
 }
+
+/// The README's Rust examples, compiled as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;

@@ -58,7 +58,11 @@ pub struct CurrentStore {
     pub hash: String,
 }
 
-/// The context of one action run: see the [module docs](self).
+/// The context of one action run. It carries the API as the caller (tenancy applied),
+/// what started the action ([`Trigger`]), the current store, the BigCommerce client for
+/// that store, and the span the action's logs go to. The database itself is not on it:
+/// app code reads and writes through [`Api`], so it cannot reach around tenancy; the
+/// one escape, [`Context::unscoped_database`], says what it is in its name.
 ///
 /// ```no_run
 /// use bcgraph::{ActionError, Context};

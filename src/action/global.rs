@@ -58,7 +58,7 @@ impl Param {
 }
 
 /// An action with typed parameters. Implement it and register it with
-/// [`GlobalActions::register`].
+/// [`App::action`](crate::App::action).
 pub trait GlobalAction: Send + Sync + 'static {
     /// Deserialized from the mutation's arguments (camelCase keys).
     type Params: DeserializeOwned + Send;
