@@ -11,7 +11,7 @@ use crate::queue::{Job, Options, Priority, QueueError, Worker, WorkerOptions};
 use crate::server::{self, AppState};
 use axum::Router;
 use futures::future::BoxFuture;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Statement};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use serde_json::Value as Json;
 use std::collections::HashSet;
@@ -28,14 +28,12 @@ pub enum AppError {
     #[error("two migrations are named {0}: give the app's migrations names of their own")]
     DuplicateMigration(String),
     /// A field added with [`App::field`] has no column: the app's migration is missing.
-    #[error("{table}.{column} does not exist: add it in one of the app's migrations ({0})", .source)]
+    #[error("{table}.{column} does not exist: add it in one of the app's migrations")]
     MissingColumn {
         /// The model's table.
         table: String,
         /// The field's column.
         column: String,
-        /// What the database said.
-        source: DbErr,
     },
     /// The database failed (a migration, a connection).
     #[error(transparent)]
@@ -279,14 +277,29 @@ impl App {
         (self.migrate)(db).await?;
         for (table, field) in &self.fields {
             let column = field.column();
-            let probe = format!("SELECT \"{column}\" FROM \"{table}\" WHERE 1 = 0");
-            db.execute_unprepared(&probe)
-                .await
-                .map_err(|source| AppError::MissingColumn {
+            // Asked of the catalog: SQLite takes an unknown double-quoted name in a SELECT
+            // for a string literal, so selecting the column proves nothing there.
+            let sql = match db.get_database_backend() {
+                DbBackend::Postgres => {
+                    "SELECT COUNT(*) FROM information_schema.columns WHERE table_name = $1 AND column_name = $2"
+                }
+                _ => "SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?",
+            };
+            let found = db
+                .query_one_raw(Statement::from_sql_and_values(
+                    db.get_database_backend(),
+                    sql,
+                    [table.clone().into(), column.clone().into()],
+                ))
+                .await?
+                .and_then(|row| row.try_get_by_index::<i64>(0).ok())
+                .unwrap_or(0);
+            if found == 0 {
+                return Err(AppError::MissingColumn {
                     table: table.clone(),
-                    column: column.clone(),
-                    source,
-                })?;
+                    column,
+                });
+            }
         }
         Ok(())
     }

@@ -824,3 +824,23 @@ fn a_global_action_that_takes_a_generated_name_is_refused() {
         "{refused}"
     );
 }
+
+/// A field added to a built-in model without the migration that makes its column stops
+/// the start with a message naming the column, instead of failing on the first write.
+#[tokio::test]
+async fn an_added_field_without_its_column_stops_the_start() {
+    let test_db = crate::support::TestDb::new().await;
+    let db = bcgraph::db::connect(&test_db.url).await.expect("connect");
+    let app = bcgraph::App::new().field(names::PRODUCT, bcgraph::ExtraField::string("giftWrap"));
+    let refused = app.migrate(&db).await.unwrap_err();
+    assert!(
+        matches!(refused, bcgraph::AppError::MissingColumn { .. }),
+        "{refused}"
+    );
+    assert!(
+        refused.to_string().contains("bigcommerce_product.gift_wrap"),
+        "{refused}"
+    );
+    // bcgraph's own migrations ran: the app's history is added after them.
+    assert_eq!(count_rows(&db, "bigcommerce_store", "1 = 1").await, 0);
+}
