@@ -9,7 +9,7 @@
 
 use crate::auth::replay;
 use crate::auth::signed_payload::{self, Verified};
-use crate::bigcommerce::{access_token, lifecycle, oauth, sync, webhooks};
+use crate::bigcommerce::{access_token, lifecycle, oauth};
 use crate::server::AppState;
 use axum::Router;
 use axum::extract::{Query, State};
@@ -18,7 +18,6 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use chrono::{TimeZone, Utc};
 use entity::bigcommerce::store;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
 
 /// How recently a payload must have been issued to uninstall or remove a user.
@@ -130,54 +129,22 @@ async fn install(State(state): State<AppState>, Query(q): Query<InstallQuery>) -
         Ok(grant) => grant,
         Err(reason) => return page(StatusCode::BAD_GATEWAY, "Installation failed", &reason),
     };
-    let store_id = match lifecycle::install(&state.api, &state.auth.secret, &grant).await {
-        Ok((store_id, _)) => store_id,
-        Err(e) => {
-            return page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Installation failed",
-                &e.public_message(),
-            );
-        }
-    };
-    state.auth.forget_store(store_id);
-    // The first sync copies what the store has (a reinstall: what changed meanwhile).
-    if let Err(e) = sync::actions::start(&state.api, store_id, Default::default()).await {
-        tracing::warn!(store = store_id, error = %e, "no sync started at install");
-    }
-    // Webhooks keep the copy current from now on.
-    let scopes = state
-        .config
-        .bigcommerce
-        .webhook_scopes
-        .clone()
-        .unwrap_or_else(|| state.ingest.triggers.scopes());
-    let hash = grant.store_hash().unwrap_or_default();
-    tracing::info!(store = hash, user = %grant.user.id, "installed");
-    let public_url = state.config.public_url.as_str();
-    let registered = webhooks::register_store(
-        &state.api,
-        &state.bigcommerce,
-        &state.auth.secret,
-        public_url,
-        &scopes,
-        hash,
-    )
-    .await;
-    match registered {
-        Ok(_) => page(
+    match lifecycle::install_store(&state, &grant).await {
+        Ok(installed) if installed.webhooks_error.is_none() => page(
             StatusCode::OK,
             "Installed",
             "The app is installed. Open it from the Apps menu of your control panel.",
         ),
-        Err(e) => {
-            tracing::error!(store = hash, error = %e, "webhook registration failed at install");
-            page(
-                StatusCode::OK,
-                "Installed",
-                "The app is installed, but its webhooks could not be registered yet; run `bcgraph webhooks register`.",
-            )
-        }
+        Ok(_) => page(
+            StatusCode::OK,
+            "Installed",
+            "The app is installed, but its webhooks could not be registered yet; run `bcgraph webhooks register`.",
+        ),
+        Err(e) => page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Installation failed",
+            &e.public_message(),
+        ),
     }
 }
 
@@ -215,13 +182,10 @@ async fn verified_store(
         state.auth.legacy_payload_max_age(),
     )
     .map_err(|reason| Refusal::new(StatusCode::UNAUTHORIZED, "Refused", reason))?;
-    let store = store::Entity::find()
-        .filter(store::Column::StoreHash.eq(&verified.store_hash))
-        .one(&state.db)
+    let store = crate::bigcommerce::stores::installed_by_hash(&state.db, &verified.store_hash)
         .await
         .ok()
         .flatten()
-        .filter(|s| s.state == "installed")
         .ok_or_else(|| {
             Refusal::new(
                 StatusCode::UNAUTHORIZED,

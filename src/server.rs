@@ -137,6 +137,16 @@ impl AppState {
         })
     }
 
+    /// The webhook scopes registered with BigCommerce: `BIGCOMMERCE_WEBHOOK_SCOPES`, or
+    /// every scope a trigger handles.
+    pub(crate) fn webhook_scopes(&self) -> Vec<String> {
+        self.config
+            .bigcommerce
+            .webhook_scopes
+            .clone()
+            .unwrap_or_else(|| self.ingest.triggers.scopes())
+    }
+
     /// Which action each webhook scope runs (the built-in table by default).
     pub fn with_triggers(mut self, triggers: Triggers) -> AppState {
         self.ingest.triggers = Arc::new(triggers);

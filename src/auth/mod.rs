@@ -202,10 +202,7 @@ impl Auth {
             .ok_or_else(|| AuthError::Denied("unknown or revoked API key".into()))?;
         // A bound key acts for its store while the store has the app installed.
         if let Some(store_id) = grant.store_id {
-            let installed = entity::bigcommerce::store::Entity::find_by_id(store_id)
-                .one(&self.db)
-                .await?
-                .is_some_and(|s| s.state == "installed");
+            let installed = crate::bigcommerce::stores::is_installed(&self.db, store_id).await?;
             if !installed {
                 return Err(AuthError::Denied(
                     "the API key's store has not installed the app".into(),
@@ -294,10 +291,7 @@ impl Auth {
             }
         }
         if let Some(store_id) = identity.store_id {
-            let installed = entity::bigcommerce::store::Entity::find_by_id(store_id)
-                .one(&self.db)
-                .await?
-                .is_some_and(|s| s.state == "installed");
+            let installed = crate::bigcommerce::stores::is_installed(&self.db, store_id).await?;
             if !installed {
                 return Err(AuthError::Denied("the store has uninstalled the app".into()));
             }

@@ -9,7 +9,6 @@
 use super::signed_payload::Verified;
 use super::{AuthError, Identity, ROLE_ANONYMOUS, ROLE_APP, Secrets};
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use entity::bigcommerce::store;
 use entity::internal::{removed_user, session};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode};
 use sea_orm::sea_query::OnConflict;
@@ -132,10 +131,7 @@ pub async fn resume(
         return Ok(None);
     };
     if let Some(store_id) = row.store_id {
-        let installed = store::Entity::find_by_id(store_id)
-            .one(db)
-            .await?
-            .is_some_and(|s| s.state == "installed");
+        let installed = crate::bigcommerce::stores::is_installed(db, store_id).await?;
         if !installed {
             return Ok(None);
         }
@@ -204,11 +200,8 @@ pub async fn for_store_user(
     verified: &Verified,
     lifetime: Duration,
 ) -> Result<Identity, AuthError> {
-    let store = store::Entity::find()
-        .filter(store::Column::StoreHash.eq(&verified.store_hash))
-        .one(db)
+    let store = crate::bigcommerce::stores::installed_by_hash(db, &verified.store_hash)
         .await?
-        .filter(|s| s.state == "installed")
         .ok_or_else(|| {
             AuthError::Denied(format!(
                 "store {} has not installed this app",

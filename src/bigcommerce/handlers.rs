@@ -5,6 +5,7 @@
 //! enqueue the very same actions. Because each re-fetches, duplicate deliveries and
 //! any delivery order end in BigCommerce's current state.
 
+use crate::model::names;
 use super::mapping::{self, id_of};
 use super::{BigCommerce, StoreClient};
 use crate::action::{ActionError, Api, Context, GlobalAction, GlobalActions, Param, ParamType};
@@ -32,7 +33,8 @@ pub async fn resolve_store(api: &Api, store_hash: Option<&str>) -> Result<StoreR
         .map(|m| api.registry.get(m))
         .ok_or_else(|| ActionError::InvalidInput("no store model is registered".into()))?;
     let mut sql = Sql::new(api.db.get_database_backend());
-    sql.push("SELECT t0.\"id\", t0.\"store_hash\", t0.\"access_token\" FROM \"bigcommerce_store\" t0 WHERE t0.\"state\" = 'installed'");
+    sql.push("SELECT t0.\"id\", t0.\"store_hash\", t0.\"access_token\" FROM \"bigcommerce_store\" t0 WHERE t0.\"state\" = ")
+        .bind(super::stores::StoreState::Installed.as_str().into());
     match (tenant, store_hash) {
         (Tenant::None, _) => {
             return Err(ActionError::PermissionDenied(
@@ -244,29 +246,29 @@ impl GlobalAction for Pull {
                     input
                 });
                 if input.is_none()
-                    && let Some(id) = local_id(&api, "bigcommerce/product", store.id, bc_id).await?
+                    && let Some(id) = local_id(&api, names::PRODUCT, store.id, bc_id).await?
                 {
                     // Its variants go first: they belong to it; BigCommerce drops its
                     // metafields with it, without a webhook.
                     let empty = json!({"variants": [{"_converge": {"values": []}}]});
-                    api.model("bigcommerce/product").update(id, empty).await?;
+                    api.model(names::PRODUCT).update(id, empty).await?;
                     let metafields = local_ids(
                         &api,
-                        "bigcommerce/metafield",
+                        names::METAFIELD,
                         store.id,
                         &[("resourceType", "product".into()), ("resourceId", bc_id.into())],
                     )
                     .await?;
-                    for result in api.model("bigcommerce/metafield").bulk_delete(metafields).await {
+                    for result in api.model(names::METAFIELD).bulk_delete(metafields).await {
                         result?;
                     }
                 }
-                write(&api, "bigcommerce/product", &store, bc_id, input).await
+                write(&api, names::PRODUCT, &store, bc_id, input).await
             }
             Resource::Category | Resource::Brand => {
                 let (path, model) = match self.resource {
-                    Resource::Category => ("/catalog/categories/{id}", "bigcommerce/category"),
-                    _ => ("/catalog/brands/{id}", "bigcommerce/brand"),
+                    Resource::Category => ("/catalog/categories/{id}", names::CATEGORY),
+                    _ => ("/catalog/brands/{id}", names::BRAND),
                 };
                 let fetched = client
                     .v3()
@@ -293,7 +295,7 @@ impl GlobalAction for Pull {
                     .and_then(|list| list.as_array().and_then(|l| l.first().cloned()))
                     .filter(|c| c.get("id").and_then(id_of) == Some(bc_id));
                 let input = customer.map(|c| mapping::customer(&c));
-                write(&api, "bigcommerce/customer", &store, bc_id, input).await
+                write(&api, names::CUSTOMER, &store, bc_id, input).await
             }
             Resource::Order => {
                 let order = client
@@ -304,7 +306,7 @@ impl GlobalAction for Pull {
                     .await
                     .map_err(remote)?;
                 let Some(order) = order else {
-                    return write(&api, "bigcommerce/order", &store, bc_id, None).await;
+                    return write(&api, names::ORDER, &store, bc_id, None).await;
                 };
                 use futures::TryStreamExt;
                 let products: Vec<Json> = client
@@ -321,7 +323,7 @@ impl GlobalAction for Pull {
                     .map(|p| Json::Object(mapping::order_product(p)))
                     .collect();
                 input.insert("orderProducts".into(), json!([{"_converge": {"values": lines}}]));
-                write(&api, "bigcommerce/order", &store, bc_id, Some(input)).await
+                write(&api, names::ORDER, &store, bc_id, Some(input)).await
             }
         }
     }
@@ -385,7 +387,7 @@ impl GlobalAction for PullMetafield {
         };
         let fetched = client.v3().get(&path).send().await.map_err(remote)?;
         let input = fetched.map(|m| mapping::metafield(&m));
-        write(&api, "bigcommerce/metafield", &store, bc_id, input).await
+        write(&api, names::METAFIELD, &store, bc_id, input).await
     }
 }
 

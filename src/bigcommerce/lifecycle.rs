@@ -1,5 +1,6 @@
 //! A store's install, uninstall and staff removal, written through the action runtime.
 
+use crate::model::names;
 use super::access_token;
 use super::oauth::Grant;
 use crate::action::{ActionError, Api, Upserted};
@@ -23,7 +24,7 @@ pub async fn install(api: &Api, secret: &Secrets, grant: &Grant) -> Result<(i64,
     };
     let input = json!({
         "storeHash": hash,
-        "state": "installed",
+        "state": super::stores::StoreState::Installed.as_str(),
         "accessToken": access_token::seal(secret, &grant.access_token),
         "scopes": scopes,
         "ownerId": owner_id,
@@ -33,18 +34,69 @@ pub async fn install(api: &Api, secret: &Secrets, grant: &Grant) -> Result<(i64,
         "uninstalledAt": null,
     });
     let (store, how) = api
-        .model("bigcommerce/store")
+        .model(names::STORE)
         .upsert(input, &["storeHash"])
         .await?;
     Ok((store.id(), how))
+}
+
+/// What an install did besides recording the store.
+#[derive(Debug)]
+pub struct Installed {
+    pub store_id: i64,
+    pub store_hash: String,
+    /// Its first sync could not be started (it is retried by the daily schedule).
+    pub sync_error: Option<String>,
+    /// Its webhooks could not be registered (`bcgraph webhooks register` does it later).
+    pub webhooks_error: Option<String>,
+}
+
+/// Every step of an install, after BigCommerce granted the token: the store recorded
+/// (or reinstalled), the process's cached identities of it forgotten, its first sync
+/// started and its webhooks registered. Only the first step is required; the others
+/// are reported, since a later run repairs them.
+pub async fn install_store(state: &crate::server::AppState, grant: &Grant) -> Result<Installed, ActionError> {
+    let (store_id, _) = install(&state.api, &state.auth.secret, grant).await?;
+    state.auth.forget_store(store_id);
+    let store_hash = grant.store_hash().unwrap_or_default().to_owned();
+    tracing::info!(store = store_hash, user = %grant.user.id, "installed");
+    // The first sync copies what the store has (a reinstall: what changed meanwhile).
+    let sync_error = super::sync::actions::start(&state.api, store_id, Default::default())
+        .await
+        .err()
+        .map(|e| e.to_string());
+    if let Some(e) = &sync_error {
+        tracing::warn!(store = store_id, error = %e, "no sync started at install");
+    }
+    // Webhooks keep the copy current from now on.
+    let webhooks_error = super::webhooks::register_store(
+        &state.api,
+        &state.bigcommerce,
+        &state.auth.secret,
+        state.config.public_url.as_str(),
+        &state.webhook_scopes(),
+        &store_hash,
+    )
+    .await
+    .err()
+    .map(|e| e.to_string());
+    if let Some(e) = &webhooks_error {
+        tracing::error!(store = store_hash, error = %e, "webhook registration failed at install");
+    }
+    Ok(Installed {
+        store_id,
+        store_hash,
+        sync_error,
+        webhooks_error,
+    })
 }
 
 /// Mark a store uninstalled, forget its token, end its sessions and cancel its queued
 /// work; returns how many jobs were cancelled. Its data stays; a reinstall brings it back.
 pub async fn uninstall(api: &Api, store_id: i64) -> Result<u64, ActionError> {
     let input =
-        json!({"state": "uninstalled", "accessToken": null, "uninstalledAt": Utc::now().to_rfc3339()});
-    api.model("bigcommerce/store").update(store_id, input).await?;
+        json!({"state": super::stores::StoreState::Uninstalled.as_str(), "accessToken": null, "uninstalledAt": Utc::now().to_rfc3339()});
+    api.model(names::STORE).update(store_id, input).await?;
     session::Entity::delete_many()
         .filter(session::Column::StoreId.eq(store_id))
         .exec(&api.db)

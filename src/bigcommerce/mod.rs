@@ -50,6 +50,7 @@ pub mod options;
 pub mod pacing;
 pub mod params;
 pub mod rotation;
+pub mod stores;
 pub mod sync;
 pub mod webhooks;
 

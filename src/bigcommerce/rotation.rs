@@ -10,8 +10,6 @@ use super::access_token::{self, Resealed};
 use super::webhooks::{self, Registered};
 use crate::auth::secrets;
 use crate::server::AppState;
-use entity::bigcommerce::store;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use std::fmt;
 
 /// What a rotation did.
@@ -53,11 +51,7 @@ pub async fn rotate(state: &AppState) -> anyhow::Result<Rotation> {
             .webhook_scopes
             .clone()
             .unwrap_or_else(|| state.ingest.triggers.scopes());
-        let installed = store::Entity::find()
-            .filter(store::Column::State.eq("installed"))
-            .order_by_asc(store::Column::Id)
-            .all(&state.db)
-            .await?;
+        let installed = super::stores::all_installed(&state.db).await?;
         let mut stores = Vec::new();
         for s in installed {
             if out.tokens.unreadable.contains(&s.store_hash) {

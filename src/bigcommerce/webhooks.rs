@@ -12,7 +12,6 @@ use crate::auth::Secrets;
 use crate::queue::{self, Job, Options, Priority, QueueError};
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use sea_orm::ConnectionTrait;
 use serde_json::{Value as Json, json};
 use sha2::Sha256;
 use std::sync::Arc;
@@ -320,15 +319,14 @@ impl Ingest {
     }
 
     async fn installed_store(&self, store_hash: &str) -> Result<i64, Refusal> {
-        let mut sql = crate::query::sql::Sql::new(self.api.db.get_database_backend());
-        sql.push("SELECT \"id\" FROM \"bigcommerce_store\" WHERE \"store_hash\" = ")
-            .bind(store_hash.to_owned().into())
-            .push(" AND \"state\" = 'installed'");
-        let row = self.api.db.query_one_raw(sql.build()).await.map_err(|e| {
-            tracing::error!(error = %e, "looking up a webhook's store");
-            Refusal::UnknownStore("the store could not be read".into())
-        })?;
-        row.and_then(|r| r.try_get_by_index::<i64>(0).ok())
+        let store = super::stores::installed_by_hash(&self.api.db, store_hash)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "looking up a webhook's store");
+                Refusal::UnknownStore("the store could not be read".into())
+            })?;
+        store
+            .map(|s| s.id)
             .ok_or_else(|| Refusal::UnknownStore(format!("no installed store {store_hash}")))
     }
 }

@@ -135,11 +135,7 @@ pub(crate) async fn run(app: App, command: Command) -> anyhow::Result<()> {
             sync::run(state, &store, &request).await
         }
         Command::Webhooks(WebhooksCommand::Register { store }) => {
-            let scopes = config
-                .bigcommerce
-                .webhook_scopes
-                .clone()
-                .unwrap_or_else(|| state.ingest.triggers.scopes());
+            let scopes = state.webhook_scopes();
             let done = webhooks::register_store(
                 &state.api,
                 &state.bigcommerce,

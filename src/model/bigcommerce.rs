@@ -60,7 +60,7 @@ pub(super) fn declare(builder: RegistryBuilder) -> RegistryBuilder {
             store("bigcommerce", "store")
                 .unique("storeHash", None)
                 .search(&["storeHash", "ownerEmail"])
-                .enumeration("state", &["installed", "uninstalled"])
+                .enumeration("state", crate::bigcommerce::stores::StoreState::ALL)
                 .hidden(&["accessToken"])
                 // Everything BigCommerce's install grant says; an app's own fields stay writable.
                 .platform(&[
