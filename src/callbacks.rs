@@ -130,15 +130,18 @@ async fn install(State(state): State<AppState>, Query(q): Query<InstallQuery>) -
         Err(reason) => return page(StatusCode::BAD_GATEWAY, "Installation failed", &reason),
     };
     match lifecycle::install_store(&state, &grant).await {
-        Ok(installed) if installed.webhooks_error.is_none() => page(
+        Ok(installed) => page(
             StatusCode::OK,
             "Installed",
-            "The app is installed. Open it from the Apps menu of your control panel.",
-        ),
-        Ok(_) => page(
-            StatusCode::OK,
-            "Installed",
-            "The app is installed, but its webhooks could not be registered yet; run `bcgraph webhooks register`.",
+            match (&installed.webhooks_error, &installed.sync_error) {
+                (Some(_), _) => {
+                    "The app is installed, but its webhooks could not be registered yet; run `bcgraph webhooks register`."
+                }
+                (None, Some(_)) => {
+                    "The app is installed; its first sync could not start yet and runs with the next scheduled one."
+                }
+                (None, None) => "The app is installed. Open it from the Apps menu of your control panel.",
+            },
         ),
         Err(e) => page(
             StatusCode::INTERNAL_SERVER_ERROR,

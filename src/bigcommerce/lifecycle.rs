@@ -43,8 +43,6 @@ pub async fn install(api: &Api, secret: &Secrets, grant: &Grant) -> Result<(i64,
 /// What an install did besides recording the store.
 #[derive(Debug)]
 pub struct Installed {
-    pub store_id: i64,
-    pub store_hash: String,
     /// Its first sync could not be started (it is retried by the daily schedule).
     pub sync_error: Option<String>,
     /// Its webhooks could not be registered (`bcgraph webhooks register` does it later).
@@ -84,8 +82,6 @@ pub async fn install_store(state: &crate::server::AppState, grant: &Grant) -> Re
         tracing::error!(store = store_hash, error = %e, "webhook registration failed at install");
     }
     Ok(Installed {
-        store_id,
-        store_hash,
         sync_error,
         webhooks_error,
     })

@@ -55,11 +55,7 @@ impl GlobalAction for SyncProducts {
                 });
             }
             if batch.len() == BATCH || (next.is_none() && !batch.is_empty()) {
-                enqueued += api
-                    .enqueue_all(&batch, &options)
-                    .await
-                    .map_err(|e| ActionError::Remote(e.to_string()))?
-                    .len();
+                enqueued += api.enqueue_all(&batch, &options).await?.len();
                 batch.clear();
             }
             if next.is_none() {
@@ -113,8 +109,7 @@ impl GlobalAction for SyncAllStores {
             ctx.api()
                 .within_store(id)
                 .enqueue(&job, &Options::default())
-                .await
-                .map_err(|e| ActionError::Remote(e.to_string()))?;
+                .await?;
             started.push(hash.to_owned());
         }
         Ok(json!({"stores": started}))

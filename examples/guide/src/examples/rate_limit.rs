@@ -50,11 +50,7 @@ impl GlobalAction for CreateProducts {
             }),
             ..Options::default()
         };
-        let ids = ctx
-            .api()
-            .enqueue_all(&jobs, &options)
-            .await
-            .map_err(|e| ActionError::Remote(e.to_string()))?;
+        let ids = ctx.api().enqueue_all(&jobs, &options).await?;
         Ok(json!({"backgroundActions": ids}))
     }
 }
