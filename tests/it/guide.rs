@@ -211,6 +211,18 @@ async fn store_clients_read_and_write_the_right_store() {
         unknown["errors"][0]["message"].as_str().unwrap().contains("nope"),
         "{unknown}"
     );
+    // The merchant's actions are granted to the app's role, not to anonymous callers.
+    let (_, anonymous) = app
+        .gql_as(
+            None,
+            "mutation { readProducts { success errors { code } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        anonymous["data"]["readProducts"]["errors"][0]["code"], "GGT_PERMISSION_DENIED",
+        "{anonymous}"
+    );
     let no_store = action(&app, &admin, "currentStore", "").await;
     assert_eq!(
         no_store["success"], false,
@@ -767,6 +779,45 @@ async fn hooks_on_the_generated_create_refuse_change_and_follow_up() {
         count_rows(&app.db, "bigcommerce_product", "bigcommerce_id = 5002").await,
         0
     );
+
+    // An upsert that creates, and a background create, go through the same hook.
+    let (_, upsert) = app
+        .gql_as(
+            Some(&key),
+            r#"mutation($p: UpsertBigcommerceProductInput) { bigcommerce { upsertProduct(on: ["bigcommerceId", "store"], product: $p) { success errors { code } } } }"#,
+            json!({"p": {"bigcommerceId": 5_003, "name": "Up", "price": -2}}),
+        )
+        .await;
+    assert_eq!(
+        payload_codes(&upsert, "upsertProduct"),
+        vec!["GGT_INVALID_RECORD"],
+        "{upsert}"
+    );
+    let (_, queued) = app
+        .gql_as(
+            Some(&key),
+            "mutation($p: CreateBigcommerceProductInput) { background { bigcommerce { createProduct(product: $p) { success backgroundAction { id } } } } }",
+            json!({"p": {"bigcommerceId": 5_004, "name": "Later", "price": -3}}),
+        )
+        .await;
+    assert_eq!(
+        queued["data"]["background"]["bigcommerce"]["createProduct"]["success"], true,
+        "{queued}"
+    );
+    eventually(&app, "bcgraph_background_action", "state = 'failed'", 1).await;
+    let error = one_string(
+        &app,
+        "SELECT last_error FROM bcgraph_background_action WHERE state = 'failed'",
+    )
+    .await;
+    assert!(
+        error.unwrap_or_default().contains("price"),
+        "the hook refused the background create"
+    );
+    assert_eq!(
+        count_rows(&app.db, "bigcommerce_product", "bigcommerce_id IN (5003, 5004)").await,
+        0
+    );
 }
 
 /// The app's own route: the caller's identity and store apply to what it reads.
@@ -794,6 +845,14 @@ async fn the_apps_route_sees_the_callers_store_only() {
     assert_eq!(of_b["products"], 5);
     let anonymous = get(None).await;
     assert_eq!(anonymous, json!({"store": null, "products": 0, "reviews": 0}));
+    // A forged credential is refused, not treated as anonymous.
+    let forged = get(Some("Bearer not-a-key".into())).await;
+    assert_eq!(
+        forged["errors"][0]["extensions"]["code"], "GGT_PERMISSION_DENIED",
+        "{forged}"
+    );
+    // Another store's merchant cannot reach A's products by any path of the route.
+    assert_eq!(get(Some(merchant("storeb"))).await["store"], b.to_string());
     let admin = get(Some(format!("Bearer {}", app.admin_key))).await;
     assert_eq!(admin["products"], 7, "the system sees every store");
 }
