@@ -10,6 +10,7 @@
 use super::{ActionError, Api, Caller};
 use crate::bigcommerce::StoreClient;
 use crate::bigcommerce::handlers::{StoreRef, resolve_store, store_client};
+use crate::queue::{Job, Options};
 use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -134,6 +135,30 @@ impl Context {
     /// The BigCommerce user of the session, if it has one (a merchant who loaded the app).
     pub fn user_id(&self) -> Option<&str> {
         self.api.caller.user_id.as_deref()
+    }
+
+    /// Enqueue a background action as the caller (so the caller's store, grants and queue
+    /// quotas apply); `options` carry the queue name and `maxConcurrency`, retries,
+    /// priority, start time and id. Answers the background action's id.
+    ///
+    /// ```no_run
+    /// # async fn demo(ctx: &bcgraph::Context) -> Result<(), bcgraph::ActionError> {
+    /// use bcgraph::background::{Job, Options, QueueOption};
+    /// let options = Options {
+    ///     queue: Some(QueueOption { name: "create-products".into(), max_concurrency: 2 }),
+    ///     ..Options::default()
+    /// };
+    /// let job = Job::global("createProduct", serde_json::json!({"name": "Shirt"}));
+    /// ctx.enqueue(&job, &options).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn enqueue(&self, job: &Job, options: &Options) -> Result<String, ActionError> {
+        Ok(self.api.enqueue(job, options).await?)
+    }
+
+    /// Enqueue every job of `jobs` with the same options, all or none.
+    pub async fn enqueue_all(&self, jobs: &[Job], options: &Options) -> Result<Vec<String>, ActionError> {
+        Ok(self.api.enqueue_all(jobs, options).await?)
     }
 
     /// BigCommerce's API for the current store or a named one.

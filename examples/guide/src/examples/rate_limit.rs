@@ -50,7 +50,7 @@ impl GlobalAction for CreateProducts {
             }),
             ..Options::default()
         };
-        let ids = ctx.api().enqueue_all(&jobs, &options).await?;
+        let ids = ctx.enqueue_all(&jobs, &options).await?;
         Ok(json!({"backgroundActions": ids}))
     }
 }
