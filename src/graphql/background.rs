@@ -3,7 +3,12 @@
 //! subscription that reports the outcome and the action's typed result.
 
 use super::RequestContext;
-use super::mutations::{ActionResult, ErrorValue, result_type_of_global};
+use super::args::{
+    arg_id, arg_json, arg_list, arg_strings, element_id, element_input, id_arg, on_arg, params_of,
+};
+use super::inputs::Names;
+use super::parent::{from_parent, parent_field};
+use super::results::{ActionResult, EXECUTION_ERROR, ErrorValue, error_list, result_type_of_global};
 use super::types::{DATE_TIME, GADGET_ID};
 use crate::action::{ActionError, Api, ErasedGlobal, GlobalActions};
 use crate::model::{Model, ModelId, Registry, pascal};
@@ -71,10 +76,6 @@ fn handle(id: String) -> Handle {
     }
 }
 
-fn fail<'a>(err: async_graphql::Error) -> FieldFuture<'a> {
-    FieldFuture::Future(Box::pin(async move { Err(err) }))
-}
-
 /// One write of a model, or a global action, as the `background` namespace offers it.
 #[derive(Clone)]
 enum Action {
@@ -103,70 +104,46 @@ pub fn register_shared(schema: SchemaBuilder, registry: &Registry, globals: &Glo
         .flat_map(|(_, models)| models)
         .filter(|m| m.generic_writes)
     {
-        let t = model.type_name();
-        for verb in ["Create", "Update", "Delete"] {
-            union = union.possible_type(format!("{verb}{t}Result"));
+        let n = Names::of(model);
+        for ty in [n.create_result(), n.update_result(), n.delete_result()] {
+            union = union.possible_type(ty);
         }
     }
     for action in globals.all().iter().filter(|a| !a.internal()) {
         union = union.possible_type(result_type_of_global(action.as_ref()));
     }
     let handle_fields = |obj: Object| {
-        obj.field(Field::new(
+        obj.field(parent_field::<Handle>(
             "id",
             TypeRef::named_nn(TypeRef::STRING),
-            |ctx| match ctx.parent_value.try_downcast_ref::<Handle>() {
-                Ok(h) => FieldFuture::Value(Some(FieldValue::value(h.id.clone()))),
-                Err(e) => fail(e),
-            },
+            |h| Some(FieldValue::value(h.id.clone())),
         ))
-        .field(Field::new("status", TypeRef::named(STATUS), |ctx| {
-            match ctx.parent_value.try_downcast_ref::<Handle>() {
-                Ok(h) => FieldFuture::Value(
-                    h.status
-                        .map(|o| FieldValue::value(async_graphql::Value::Enum(async_graphql::Name::new(o)))),
-                ),
-                Err(e) => fail(e),
-            }
+        .field(parent_field::<Handle>("status", TypeRef::named(STATUS), |h| {
+            h.status.map(enum_value)
         }))
-        .field(Field::new("outcome", TypeRef::named(OUTCOME), |ctx| {
-            match ctx.parent_value.try_downcast_ref::<Handle>() {
-                Ok(h) => FieldFuture::Value(
-                    h.outcome
-                        .map(|o| FieldValue::value(async_graphql::Value::Enum(async_graphql::Name::new(o)))),
-                ),
-                Err(e) => fail(e),
-            }
+        .field(parent_field::<Handle>("outcome", TypeRef::named(OUTCOME), |h| {
+            h.outcome.map(enum_value)
         }))
-        .field(Field::new(
+        .field(parent_field::<Handle>(
             "result",
             TypeRef::named(RESULT_UNION),
-            |ctx| match ctx.parent_value.try_downcast_ref::<Handle>() {
-                Ok(h) => FieldFuture::Value(
-                    h.result
-                        .as_ref()
-                        .map(|(r, ty)| FieldValue::borrowed_any(r).with_type(ty.clone())),
-                ),
-                Err(e) => fail(e),
+            |h| {
+                h.result
+                    .as_ref()
+                    .map(|(r, ty)| FieldValue::borrowed_any(r).with_type(ty.clone()))
             },
         ))
     };
     let enqueue_fields = |obj: Object| {
-        obj.field(Field::new(
+        obj.field(parent_field::<Enqueued>(
             "success",
             TypeRef::named_nn(TypeRef::BOOLEAN),
-            |ctx| match ctx.parent_value.try_downcast_ref::<Enqueued>() {
-                Ok(r) => FieldFuture::Value(Some(FieldValue::value(r.errors.is_empty()))),
-                Err(e) => fail(e),
-            },
+            |r| Some(FieldValue::value(r.errors.is_empty())),
         ))
-        .field(Field::new(
+        .field(parent_field::<Enqueued>(
             "errors",
-            TypeRef::named_nn_list(super::mutations::EXECUTION_ERROR),
-            |ctx| match ctx.parent_value.try_downcast_ref::<Enqueued>() {
-                Ok(r) => FieldFuture::Value(super::mutations::error_list(&r.errors)),
-                Err(e) => fail(e),
-            },
+            TypeRef::named_nn_list(EXECUTION_ERROR),
+            |r| error_list(&r.errors),
         ))
     };
     schema
@@ -233,25 +210,26 @@ pub fn register_shared(schema: SchemaBuilder, registry: &Registry, globals: &Glo
         .register(enqueue_fields(Object::new(BULK_CANCEL_RESULT)).field(handles_field()))
 }
 
+/// An enum value (`status`, `outcome`) as GraphQL output.
+fn enum_value<'a>(name: &'static str) -> FieldValue<'a> {
+    FieldValue::value(async_graphql::Value::Enum(async_graphql::Name::new(name)))
+}
+
 /// `backgroundActions` of a bulk answer.
 fn handles_field() -> Field {
-    Field::new(
+    parent_field::<Enqueued>(
         "backgroundActions",
         TypeRef::named_nn_list_nn(BACKGROUND_ACTION),
-        |ctx| match ctx.parent_value.try_downcast_ref::<Enqueued>() {
-            Ok(r) => FieldFuture::Value(Some(FieldValue::list(
+        |r| {
+            Some(FieldValue::list(
                 r.handles.iter().map(|h| FieldValue::borrowed_any(h)),
-            ))),
-            Err(e) => fail(e),
+            ))
         },
     )
 }
 
 fn single_handle(ctx: ResolverContext<'_>) -> FieldFuture<'_> {
-    match ctx.parent_value.try_downcast_ref::<Enqueued>() {
-        Ok(r) => FieldFuture::Value(r.handles.first().map(|h| FieldValue::borrowed_any(h))),
-        Err(e) => fail(e),
-    }
+    from_parent::<Enqueued>(&ctx, |r| r.handles.first().map(|h| FieldValue::borrowed_any(h)))
 }
 
 /// The `Subscription` root: `backgroundAction(id)`.
@@ -340,13 +318,13 @@ async fn final_handle(api: &Api, job: &BackgroundAction) -> Handle {
             result.result = result.success.then_some(inner.clone());
             api.globals.find(name).map(|a| result_type_of_global(a.as_ref()))
         }
-        Job::Create { model: m, .. } => model(m).map(|m| format!("Create{}Result", m.type_name())),
-        Job::Update { model: m, .. } => model(m).map(|m| format!("Update{}Result", m.type_name())),
-        Job::Delete { model: m, .. } => model(m).map(|m| format!("Delete{}Result", m.type_name())),
+        Job::Create { model: m, .. } => model(m).map(|m| Names::of(m).create_result()),
+        Job::Update { model: m, .. } => model(m).map(|m| Names::of(m).update_result()),
+        Job::Delete { model: m, .. } => model(m).map(|m| Names::of(m).delete_result()),
         Job::Upsert { model: m, .. } => {
             let created = inner.get("created").and_then(Json::as_bool).unwrap_or(false);
             let verb = if created { "Create" } else { "Update" };
-            model(m).map(|m| format!("{verb}{}Result", m.type_name()))
+            model(m).map(|m| Names::of(m).result(verb))
         }
     };
     let record_model = match &job.job {
@@ -399,85 +377,63 @@ async fn enqueue(ctx: &ResolverContext<'_>, jobs: Vec<Job>) -> async_graphql::Re
     })
 }
 
-fn strings(value: Option<&Json>) -> Vec<String> {
-    match value {
-        Some(Json::Array(items)) => items
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect(),
-        Some(Json::String(s)) => vec![s.clone()],
-        _ => Vec::new(),
-    }
-}
-
 /// The jobs an enqueue field's arguments describe.
 fn jobs_of(ctx: &ResolverContext, model: &Model, verb: Verb) -> async_graphql::Result<Vec<Job>> {
     let name = model.qualified_name();
     let key = model.api_id.as_str();
-    let list = |arg: &str| -> async_graphql::Result<Vec<Json>> {
-        Ok(match super::to_json(ctx.args.try_get(arg)?.as_value())? {
-            Json::Array(items) => items,
-            one => vec![one],
-        })
-    };
-    let input_of = |item: &Json| item.get(key).cloned().unwrap_or(Json::Object(Default::default()));
     Ok(match verb {
         Verb::Create => vec![Job::Create {
             model: name,
-            input: super::mutations::arg_json(ctx, key)?,
+            input: arg_json(ctx, key)?,
         }],
         Verb::Update => vec![Job::Update {
             model: name,
-            id: super::mutations::arg_id(&super::to_json(ctx.args.try_get("id")?.as_value())?)?,
-            input: super::mutations::arg_json(ctx, key)?,
+            id: id_arg(ctx)?,
+            input: arg_json(ctx, key)?,
         }],
         Verb::Delete => vec![Job::Delete {
             model: name,
-            id: super::mutations::arg_id(&super::to_json(ctx.args.try_get("id")?.as_value())?)?,
+            id: id_arg(ctx)?,
         }],
         Verb::Upsert => {
-            let on = ctx
-                .args
-                .get("on")
-                .map(|v| super::to_json(v.as_value()))
-                .transpose()?;
+            let on = on_arg(ctx)?;
             vec![Job::Upsert {
                 model: name,
-                input: super::mutations::arg_json(ctx, key)?,
-                on: strings(on.as_ref()),
+                input: arg_json(ctx, key)?,
+                on,
             }]
         }
-        Verb::BulkCreate => list("inputs")?
+        Verb::BulkCreate => arg_list(ctx, "inputs")?
             .iter()
             .map(|i| Job::Create {
                 model: name.clone(),
-                input: input_of(i),
+                input: element_input(i, key),
             })
             .collect(),
-        Verb::BulkUpdate => list("inputs")?
+        Verb::BulkUpdate => arg_list(ctx, "inputs")?
             .iter()
             .map(|i| {
                 Ok(Job::Update {
                     model: name.clone(),
-                    id: super::mutations::arg_id(i.get("id").unwrap_or(&Json::Null))?,
-                    input: input_of(i),
+                    id: element_id(i)?,
+                    input: element_input(i, key),
                 })
             })
             .collect::<async_graphql::Result<_>>()?,
-        Verb::BulkUpsert => list("inputs")?
+        Verb::BulkUpsert => arg_list(ctx, "inputs")?
             .iter()
             .map(|i| Job::Upsert {
                 model: name.clone(),
-                input: input_of(i),
-                on: strings(i.get("on")),
+                input: element_input(i, key),
+                on: arg_strings(i.get("on")),
             })
             .collect(),
-        Verb::BulkDelete => list("ids")?
+        Verb::BulkDelete => arg_list(ctx, "ids")?
             .iter()
             .map(|i| {
                 Ok(Job::Delete {
                     model: name.clone(),
-                    id: super::mutations::arg_id(i)?,
+                    id: arg_id(i)?,
                 })
             })
             .collect::<async_graphql::Result<_>>()?,
@@ -495,17 +451,12 @@ fn enqueue_field(name: String, action: Action, bulk: bool) -> Field {
                     jobs_of(&ctx, registry.get(*model), *verb)?
                 }
                 Action::Global(a) => {
-                    let mut params = serde_json::Map::new();
-                    for (name, value) in ctx.args.iter() {
-                        if name != "backgroundOptions" {
-                            params.insert(name.to_string(), super::to_json(value.as_value())?);
-                        }
-                    }
+                    let params = params_of(&ctx, &["backgroundOptions"])?;
                     let name = match a.namespace() {
                         Some(ns) => format!("{ns}/{}", a.name()),
                         None => a.name().to_owned(),
                     };
-                    vec![Job::global(&name, Json::Object(params))]
+                    vec![Job::global(&name, params)]
                 }
             };
             let result = enqueue(&ctx, jobs).await?;
@@ -517,42 +468,36 @@ fn enqueue_field(name: String, action: Action, bulk: bool) -> Field {
 
 /// The enqueue fields of a model: the same arguments as its mutations, plus `backgroundOptions`.
 pub fn model_fields(model: &Model) -> Vec<Field> {
-    let t = model.type_name();
+    let n = Names::of(model);
     let key = model.api_id.clone();
     let one = pascal(&model.api_id);
     let many = pascal(&model.plural_api_id);
-    let plural_t = model.plural_type_name();
     let action = |verb| Action::Model {
         model: model.id,
         verb,
     };
     vec![
-        enqueue_field(format!("create{one}"), action(Verb::Create), false).argument(InputValue::new(
-            key.clone(),
-            TypeRef::named(format!("Create{t}Input")),
-        )),
+        enqueue_field(format!("create{one}"), action(Verb::Create), false)
+            .argument(InputValue::new(key.clone(), TypeRef::named(n.create_input()))),
         enqueue_field(format!("update{one}"), action(Verb::Update), false)
             .argument(InputValue::new("id", TypeRef::named_nn(GADGET_ID)))
-            .argument(InputValue::new(
-                key.clone(),
-                TypeRef::named(format!("Update{t}Input")),
-            )),
+            .argument(InputValue::new(key.clone(), TypeRef::named(n.update_input()))),
         enqueue_field(format!("delete{one}"), action(Verb::Delete), false)
             .argument(InputValue::new("id", TypeRef::named_nn(GADGET_ID))),
         enqueue_field(format!("upsert{one}"), action(Verb::Upsert), false)
             .argument(InputValue::new("on", TypeRef::named_nn_list(TypeRef::STRING)))
-            .argument(InputValue::new(key, TypeRef::named(format!("Upsert{t}Input")))),
+            .argument(InputValue::new(key, TypeRef::named(n.upsert_input()))),
         enqueue_field(format!("bulkCreate{many}"), action(Verb::BulkCreate), true).argument(InputValue::new(
             "inputs",
-            TypeRef::named_nn_list_nn(format!("BulkCreate{plural_t}Input")),
+            TypeRef::named_nn_list_nn(n.bulk_input("Create")),
         )),
         enqueue_field(format!("bulkUpdate{many}"), action(Verb::BulkUpdate), true).argument(InputValue::new(
             "inputs",
-            TypeRef::named_nn_list_nn(format!("BulkUpdate{plural_t}Input")),
+            TypeRef::named_nn_list_nn(n.bulk_input("Update")),
         )),
         enqueue_field(format!("bulkUpsert{many}"), action(Verb::BulkUpsert), true).argument(InputValue::new(
             "inputs",
-            TypeRef::named_nn_list_nn(format!("BulkUpsert{plural_t}Input")),
+            TypeRef::named_nn_list_nn(n.bulk_input("Upsert")),
         )),
         enqueue_field(format!("bulkDelete{many}"), action(Verb::BulkDelete), true)
             .argument(InputValue::new("ids", TypeRef::named_nn_list_nn(GADGET_ID))),

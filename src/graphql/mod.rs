@@ -3,15 +3,19 @@
 //! Reads go through the query builder (`crate::query`), writes through the action
 //! runtime (`crate::action`); nothing here writes SQL or names a particular model.
 
+mod args;
 mod background;
 pub mod budget;
 pub mod check;
 pub mod cost;
 pub mod errors;
 pub mod execute;
+mod inputs;
 mod loaders;
 mod models;
 mod mutations;
+mod parent;
+mod results;
 mod types;
 
 use crate::action::{Api, Caller, GlobalActions};
@@ -188,7 +192,7 @@ fn check_global_names(
     }
     let mut results = std::collections::HashSet::new();
     for action in globals.all().iter().filter(|a| !a.internal()) {
-        let result = mutations::result_type_of_global(action.as_ref());
+        let result = results::result_type_of_global(action.as_ref());
         let parent = match action.namespace() {
             Some(ns) => namespace_type(ns, "Mutations"),
             None => "Mutation".to_owned(),
@@ -231,7 +235,7 @@ pub fn build_schema_with(
         .limit_recursive_depth(MAX_RECURSION)
         .limit_directives(cost::MAX_DIRECTIVES_PER_FIELD);
     schema = types::register(schema);
-    schema = mutations::register_shared(schema);
+    schema = results::register_shared(schema);
     schema = background::register_shared(schema, &registry, globals);
     let mut query = Object::new("Query");
     let mut mutation = Object::new("Mutation");

@@ -4,6 +4,7 @@
 use super::RequestContext;
 use super::errors::query_error;
 use super::loaders::ChildSpec;
+use super::parent::{fail, from_parent, parent_field};
 use super::types::{self, JSON_OBJECT, PAGE_INFO, PageInfoValue, SORT_ORDER};
 use crate::model::{FieldType, Model, ModelId, Registry, RelationKind};
 use crate::query::bounds::InputLimits;
@@ -64,10 +65,6 @@ pub fn to_graphql(value: &Value, ty: FieldType) -> async_graphql::Value {
         Value::DateTime(v) => G::String(crate::query::value::format_datetime(v)),
         Value::Json(v) => G::from_json(serde_json::Value::clone(v)).unwrap_or(G::Null),
     }
-}
-
-fn fail<'a>(err: async_graphql::Error) -> FieldFuture<'a> {
-    FieldFuture::Future(Box::pin(async move { Err(err) }))
 }
 
 pub fn connection_type(model: &Model) -> String {
@@ -189,25 +186,18 @@ pub fn register(mut schema: SchemaBuilder, registry: &Arc<Registry>, model: &Mod
                     let registry = registry.clone();
                     let model_id = model.id;
                     move |ctx| {
-                        let edge = match ctx.parent_value.try_downcast_ref::<EdgeValue>() {
-                            Ok(e) => e,
-                            Err(e) => return fail(e),
-                        };
-                        let cursor = edge
-                            .page
-                            .cursor(registry.get(model_id), &edge.page.records[edge.idx]);
-                        FieldFuture::Value(Some(FieldValue::value(cursor)))
+                        from_parent::<EdgeValue>(&ctx, |edge| {
+                            let cursor = edge
+                                .page
+                                .cursor(registry.get(model_id), &edge.page.records[edge.idx]);
+                            Some(FieldValue::value(cursor))
+                        })
                     }
                 }))
-                .field(Field::new(
+                .field(parent_field::<EdgeValue>(
                     "node",
                     TypeRef::named_nn(model.type_name()),
-                    |ctx| match ctx.parent_value.try_downcast_ref::<EdgeValue>() {
-                        Ok(edge) => {
-                            FieldFuture::Value(Some(FieldValue::borrowed_any(&edge.page.records[edge.idx])))
-                        }
-                        Err(e) => fail(e),
-                    },
+                    |edge| Some(FieldValue::borrowed_any(&edge.page.records[edge.idx])),
                 )),
         )
         .register(filter_input(registry, model, &filter_type(model), false))
@@ -382,36 +372,30 @@ fn connection(registry: &Arc<Registry>, model: &Model) -> Object {
     let registry = registry.clone();
     let model_id = model.id;
     Object::new(connection_type(model))
-        .field(Field::new(
+        .field(parent_field::<ConnectionValue>(
             "edges",
             TypeRef::named_nn_list_nn(edge_type),
-            |ctx| match ctx.parent_value.try_downcast_ref::<ConnectionValue>() {
-                Ok(conn) => {
-                    FieldFuture::Value(Some(FieldValue::list((0..conn.page.records.len()).map(|idx| {
-                        FieldValue::owned_any(EdgeValue {
-                            page: conn.page.clone(),
-                            idx,
-                        })
-                    }))))
-                }
-                Err(e) => fail(e),
+            |conn| {
+                Some(FieldValue::list((0..conn.page.records.len()).map(|idx| {
+                    FieldValue::owned_any(EdgeValue {
+                        page: conn.page.clone(),
+                        idx,
+                    })
+                })))
             },
         ))
-        .field(Field::new(
+        .field(parent_field::<ConnectionValue>(
             "pageInfo",
             TypeRef::named_nn(PAGE_INFO),
-            move |ctx| match ctx.parent_value.try_downcast_ref::<ConnectionValue>() {
-                Ok(conn) => {
-                    let model = registry.get(model_id);
-                    let page = &conn.page;
-                    FieldFuture::Value(Some(FieldValue::owned_any(PageInfoValue {
-                        has_next_page: page.has_next_page,
-                        has_previous_page: page.has_previous_page,
-                        start_cursor: page.records.first().map(|r| page.cursor(model, r)),
-                        end_cursor: page.records.last().map(|r| page.cursor(model, r)),
-                    })))
-                }
-                Err(e) => fail(e),
+            move |conn| {
+                let model = registry.get(model_id);
+                let page = &conn.page;
+                Some(FieldValue::owned_any(PageInfoValue {
+                    has_next_page: page.has_next_page,
+                    has_previous_page: page.has_previous_page,
+                    start_cursor: page.records.first().map(|r| page.cursor(model, r)),
+                    end_cursor: page.records.last().map(|r| page.cursor(model, r)),
+                }))
             },
         ))
 }

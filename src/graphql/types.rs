@@ -3,7 +3,7 @@
 
 use async_graphql::Value;
 use async_graphql::dynamic::{
-    Enum, Field, FieldFuture, FieldValue, InputObject, InputValue, Object, Scalar, SchemaBuilder, TypeRef,
+    Enum, Field, FieldValue, InputObject, InputValue, Object, Scalar, SchemaBuilder, TypeRef,
 };
 
 use crate::model::FieldType;
@@ -144,11 +144,7 @@ pub struct PageInfoValue {
 }
 
 fn page_info_field(name: &'static str, ty: TypeRef) -> Field {
-    Field::new(name, ty, move |ctx| {
-        let info = match ctx.parent_value.try_downcast_ref::<PageInfoValue>() {
-            Ok(info) => info,
-            Err(e) => return FieldFuture::Future(Box::pin(async move { Err(e) })),
-        };
+    super::parent::parent_field::<PageInfoValue>(name, ty, move |info| {
         let value = match name {
             "hasNextPage" => Value::Boolean(info.has_next_page),
             "hasPreviousPage" => Value::Boolean(info.has_previous_page),
@@ -159,6 +155,6 @@ fn page_info_field(name: &'static str, ty: TypeRef) -> Field {
                 .unwrap_or(Value::Null),
             _ => info.end_cursor.clone().map(Value::String).unwrap_or(Value::Null),
         };
-        FieldFuture::Value(Some(FieldValue::value(value)))
+        Some(FieldValue::value(value))
     })
 }
