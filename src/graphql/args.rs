@@ -66,11 +66,6 @@ pub(crate) fn arg_list(ctx: &ResolverContext, name: &str) -> async_graphql::Resu
     })
 }
 
-/// The `inputs` list of a bulk action.
-pub(crate) fn bulk_inputs(ctx: &ResolverContext) -> async_graphql::Result<Vec<Json>> {
-    arg_list(ctx, "inputs")
-}
-
 /// The model input of one element of a bulk write: its `key` (the model's api id),
 /// `{}` when absent.
 pub(crate) fn element_input(element: &Json, key: &str) -> Json {

@@ -4,14 +4,15 @@
 
 use super::RequestContext;
 use super::args::{
-    arg_id, arg_json, arg_list, arg_strings, element_id, element_input, id_arg, on_arg, params_of,
+    params_of,
 };
 use super::inputs::Names;
+use super::verbs::Verb;
 use super::parent::{from_parent, parent_field};
 use super::results::{ActionResult, EXECUTION_ERROR, ErrorValue, error_list, result_type_of_global};
-use super::types::{DATE_TIME, GADGET_ID};
+use super::types::DATE_TIME;
 use crate::action::{ActionError, Api, ErasedGlobal, GlobalActions};
-use crate::model::{Model, ModelId, Registry, pascal};
+use crate::model::{Model, ModelId, Registry};
 use crate::queue::{BackgroundAction, Job, Options, State};
 use async_graphql::dynamic::{
     Enum, Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext, SchemaBuilder,
@@ -83,17 +84,6 @@ enum Action {
     Global(Arc<dyn ErasedGlobal>),
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Verb {
-    Create,
-    Update,
-    Delete,
-    Upsert,
-    BulkCreate,
-    BulkUpdate,
-    BulkUpsert,
-    BulkDelete,
-}
 
 /// The input types, the result types and the subscription root.
 pub fn register_shared(schema: SchemaBuilder, registry: &Registry, globals: &GlobalActions) -> SchemaBuilder {
@@ -377,69 +367,6 @@ async fn enqueue(ctx: &ResolverContext<'_>, jobs: Vec<Job>) -> async_graphql::Re
     })
 }
 
-/// The jobs an enqueue field's arguments describe.
-fn jobs_of(ctx: &ResolverContext, model: &Model, verb: Verb) -> async_graphql::Result<Vec<Job>> {
-    let name = model.qualified_name();
-    let key = model.api_id.as_str();
-    Ok(match verb {
-        Verb::Create => vec![Job::Create {
-            model: name,
-            input: arg_json(ctx, key)?,
-        }],
-        Verb::Update => vec![Job::Update {
-            model: name,
-            id: id_arg(ctx)?,
-            input: arg_json(ctx, key)?,
-        }],
-        Verb::Delete => vec![Job::Delete {
-            model: name,
-            id: id_arg(ctx)?,
-        }],
-        Verb::Upsert => {
-            let on = on_arg(ctx)?;
-            vec![Job::Upsert {
-                model: name,
-                input: arg_json(ctx, key)?,
-                on,
-            }]
-        }
-        Verb::BulkCreate => arg_list(ctx, "inputs")?
-            .iter()
-            .map(|i| Job::Create {
-                model: name.clone(),
-                input: element_input(i, key),
-            })
-            .collect(),
-        Verb::BulkUpdate => arg_list(ctx, "inputs")?
-            .iter()
-            .map(|i| {
-                Ok(Job::Update {
-                    model: name.clone(),
-                    id: element_id(i)?,
-                    input: element_input(i, key),
-                })
-            })
-            .collect::<async_graphql::Result<_>>()?,
-        Verb::BulkUpsert => arg_list(ctx, "inputs")?
-            .iter()
-            .map(|i| Job::Upsert {
-                model: name.clone(),
-                input: element_input(i, key),
-                on: arg_strings(i.get("on")),
-            })
-            .collect(),
-        Verb::BulkDelete => arg_list(ctx, "ids")?
-            .iter()
-            .map(|i| {
-                Ok(Job::Delete {
-                    model: name.clone(),
-                    id: arg_id(i)?,
-                })
-            })
-            .collect::<async_graphql::Result<_>>()?,
-    })
-}
-
 fn enqueue_field(name: String, action: Action, bulk: bool) -> Field {
     let ty = if bulk { ENQUEUE_BULK_RESULT } else { ENQUEUE_RESULT };
     Field::new(name, TypeRef::named(ty), move |ctx| {
@@ -448,7 +375,7 @@ fn enqueue_field(name: String, action: Action, bulk: bool) -> Field {
             let jobs = match &action {
                 Action::Model { model, verb } => {
                     let registry = &ctx.data::<RequestContext>()?.api.registry;
-                    jobs_of(&ctx, registry.get(*model), *verb)?
+                    verb.calls(&ctx, registry.get(*model))?
                 }
                 Action::Global(a) => {
                     let params = params_of(&ctx, &["backgroundOptions"])?;
@@ -469,39 +396,18 @@ fn enqueue_field(name: String, action: Action, bulk: bool) -> Field {
 /// The enqueue fields of a model: the same arguments as its mutations, plus `backgroundOptions`.
 pub fn model_fields(model: &Model) -> Vec<Field> {
     let n = Names::of(model);
-    let key = model.api_id.clone();
-    let one = pascal(&model.api_id);
-    let many = pascal(&model.plural_api_id);
-    let action = |verb| Action::Model {
-        model: model.id,
-        verb,
-    };
-    vec![
-        enqueue_field(format!("create{one}"), action(Verb::Create), false)
-            .argument(InputValue::new(key.clone(), TypeRef::named(n.create_input()))),
-        enqueue_field(format!("update{one}"), action(Verb::Update), false)
-            .argument(InputValue::new("id", TypeRef::named_nn(GADGET_ID)))
-            .argument(InputValue::new(key.clone(), TypeRef::named(n.update_input()))),
-        enqueue_field(format!("delete{one}"), action(Verb::Delete), false)
-            .argument(InputValue::new("id", TypeRef::named_nn(GADGET_ID))),
-        enqueue_field(format!("upsert{one}"), action(Verb::Upsert), false)
-            .argument(InputValue::new("on", TypeRef::named_nn_list(TypeRef::STRING)))
-            .argument(InputValue::new(key, TypeRef::named(n.upsert_input()))),
-        enqueue_field(format!("bulkCreate{many}"), action(Verb::BulkCreate), true).argument(InputValue::new(
-            "inputs",
-            TypeRef::named_nn_list_nn(n.bulk_input("Create")),
-        )),
-        enqueue_field(format!("bulkUpdate{many}"), action(Verb::BulkUpdate), true).argument(InputValue::new(
-            "inputs",
-            TypeRef::named_nn_list_nn(n.bulk_input("Update")),
-        )),
-        enqueue_field(format!("bulkUpsert{many}"), action(Verb::BulkUpsert), true).argument(InputValue::new(
-            "inputs",
-            TypeRef::named_nn_list_nn(n.bulk_input("Upsert")),
-        )),
-        enqueue_field(format!("bulkDelete{many}"), action(Verb::BulkDelete), true)
-            .argument(InputValue::new("ids", TypeRef::named_nn_list_nn(GADGET_ID))),
-    ]
+    Verb::ALL
+        .into_iter()
+        .map(|verb| {
+            let action = Action::Model {
+                model: model.id,
+                verb,
+            };
+            verb.arguments(model, &n)
+                .into_iter()
+                .fold(enqueue_field(verb.field_name(model), action, verb.is_bulk()), Field::argument)
+        })
+        .collect()
 }
 
 /// The enqueue field of a global action.

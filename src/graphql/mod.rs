@@ -17,6 +17,7 @@ mod mutations;
 mod parent;
 mod results;
 mod types;
+mod verbs;
 
 use crate::action::{Api, Caller, GlobalActions};
 use crate::auth::Identity;

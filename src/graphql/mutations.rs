@@ -4,11 +4,10 @@
 //! [`super::inputs`], the types they answer with in [`super::results`].
 
 use super::RequestContext;
-use super::args::{
-    arg_id, arg_json, arg_list, arg_strings, bulk_inputs, element_id, element_input, id_arg, on_arg,
-    params_of,
-};
+use super::args::{id_arg, params_of};
 use super::inputs::{self, Names};
+use super::verbs::Verb;
+use crate::queue::Job;
 use super::results::{
     ActionResult, EXECUTION_ERROR, action_run_field, errors_field, json_result_field, record_field,
     result_type_of_global, success_field,
@@ -32,16 +31,7 @@ pub(crate) fn register_model(
     let n = Names::of(model);
     schema = inputs::register(schema, registry, model, &n);
     schema = register_results(schema, model, &n);
-    let fields = vec![
-        create_field(model, &n),
-        update_field(model, &n),
-        delete_field(model, &n),
-        upsert_field(model, &n),
-        bulk_create_field(model, &n),
-        bulk_update_field(model, &n),
-        bulk_upsert_field(model, &n),
-        bulk_delete_field(model, &n),
-    ];
+    let fields = Verb::ALL.into_iter().map(|verb| model_field(model, &n, verb)).collect();
     (schema, fields)
 }
 
@@ -99,213 +89,89 @@ fn register_results(mut schema: SchemaBuilder, model: &Model, n: &Names) -> Sche
     )
 }
 
-/// `create<Model>(<model>: {...})`
-fn create_field(model: &Model, n: &Names) -> Field {
-    let (id, key) = (model.id, model.api_id.clone());
-    Field::new(
-        format!("create{}", pascal(&model.api_id)),
-        TypeRef::named(n.create_result()),
-        move |ctx| {
-            let key = key.clone();
-            FieldFuture::new(async move {
-                let input = arg_json(&ctx, &key)?;
-                let api = &ctx.data::<RequestContext>()?.api;
-                let result = ActionResult::of_record(api.model_by_id(id).create(input).await);
-                Ok(Some(FieldValue::owned_any(result.budgeted(&ctx))))
-            })
-        },
-    )
-    .argument(InputValue::new(
-        model.api_id.clone(),
-        TypeRef::named(n.create_input()),
-    ))
-}
-
-/// `update<Model>(id, <model>: {...})`
-fn update_field(model: &Model, n: &Names) -> Field {
-    let (id, key) = (model.id, model.api_id.clone());
-    Field::new(
-        format!("update{}", pascal(&model.api_id)),
-        TypeRef::named(n.update_result()),
-        move |ctx| {
-            let key = key.clone();
-            FieldFuture::new(async move {
-                let record_id = id_arg(&ctx)?;
-                let input = arg_json(&ctx, &key)?;
-                let api = &ctx.data::<RequestContext>()?.api;
-                let result = api.model_by_id(id).update(record_id, input).await;
-                Ok(Some(FieldValue::owned_any(
-                    ActionResult::of_record(result).budgeted(&ctx),
-                )))
-            })
-        },
-    )
-    .argument(InputValue::new("id", TypeRef::named_nn(GADGET_ID)))
-    .argument(InputValue::new(
-        model.api_id.clone(),
-        TypeRef::named(n.update_input()),
-    ))
-}
-
-/// `delete<Model>(id)`
-fn delete_field(model: &Model, n: &Names) -> Field {
+/// The mutation of `verb` on `model`: its name, arguments and result type from the verb
+/// table, its arguments parsed into runtime calls there too, and the calls run here.
+fn model_field(model: &Model, n: &Names, verb: Verb) -> Field {
     let id = model.id;
-    Field::new(
-        format!("delete{}", pascal(&model.api_id)),
-        TypeRef::named(n.delete_result()),
+    let plural: Arc<str> = model.plural_api_id.clone().into();
+    let (created, updated) = (n.result("Create"), n.result("Update"));
+    let field = Field::new(
+        verb.field_name(model),
+        TypeRef::named(verb.result_type(n)),
         move |ctx| {
-            FieldFuture::new(async move {
-                let record_id = id_arg(&ctx)?;
-                let api = &ctx.data::<RequestContext>()?.api;
-                Ok(Some(FieldValue::owned_any(ActionResult::of_unit(
-                    api.model_by_id(id).delete(record_id).await,
-                ))))
-            })
-        },
-    )
-    .argument(InputValue::new("id", TypeRef::named_nn(GADGET_ID)))
-}
-
-/// `upsert<Model>(on, <model>: {...})`: answers as a create or an update result.
-fn upsert_field(model: &Model, n: &Names) -> Field {
-    let (id, key) = (model.id, model.api_id.clone());
-    let (created, updated) = (n.create_result(), n.update_result());
-    Field::new(
-        format!("upsert{}", pascal(&model.api_id)),
-        TypeRef::named(n.upsert_result()),
-        move |ctx| {
-            let key = key.clone();
+            let plural = plural.clone();
             let (created, updated) = (created.clone(), updated.clone());
             FieldFuture::new(async move {
-                let input = arg_json(&ctx, &key)?;
-                let on = on_arg(&ctx)?;
-                let on: Vec<&str> = on.iter().map(String::as_str).collect();
                 let api = &ctx.data::<RequestContext>()?.api;
-                let (result, ty) = match api.model_by_id(id).upsert(input, &on).await {
-                    Ok((record, Upserted::Created)) => (ActionResult::of_record(Ok(record)), created),
-                    Ok((record, Upserted::Updated | Upserted::Unchanged)) => {
-                        (ActionResult::of_record(Ok(record)), updated)
+                let calls = verb.calls(&ctx, api.registry.get(id))?;
+                let records = api.model_by_id(id);
+                let value = match verb {
+                    Verb::Create | Verb::Update | Verb::Delete | Verb::Upsert => {
+                        let Some(call) = calls.into_iter().next() else {
+                            return Ok(None);
+                        };
+                        match call {
+                            Job::Create { input, .. } => {
+                                FieldValue::owned_any(ActionResult::of_record(records.create(input).await).budgeted(&ctx))
+                            }
+                            Job::Update { id, input, .. } => FieldValue::owned_any(
+                                ActionResult::of_record(records.update(id, input).await).budgeted(&ctx),
+                            ),
+                            Job::Delete { id, .. } => FieldValue::owned_any(ActionResult::of_unit(records.delete(id).await)),
+                            Job::Upsert { input, on, .. } => {
+                                let on: Vec<&str> = on.iter().map(String::as_str).collect();
+                                // An upsert answers as the create or the update it turned out to be;
+                                // a failed one as the update it would have been.
+                                let (result, ty) = match records.upsert(input, &on).await {
+                                    Ok((record, Upserted::Created)) => (ActionResult::of_record(Ok(record)), created),
+                                    Ok((record, _)) => (ActionResult::of_record(Ok(record)), updated),
+                                    Err(e) => (ActionResult::of_record(Err(e)), updated),
+                                };
+                                FieldValue::owned_any(result.budgeted(&ctx)).with_type(ty)
+                            }
+                            Job::Global { .. } => return Ok(None),
+                        }
                     }
-                    // A failed upsert reports as the update that it would have been.
-                    Err(e) => (ActionResult::of_record(Err(e)), updated),
+                    Verb::BulkCreate => {
+                        let inputs = calls.into_iter().filter_map(|c| match c {
+                            Job::Create { input, .. } => Some(input),
+                            _ => None,
+                        });
+                        let results = records.bulk_create(inputs.collect()).await;
+                        FieldValue::owned_any(ActionResult::of_bulk(&ctx, id, &plural, results, |id| Some(*id)).await?)
+                    }
+                    Verb::BulkUpdate => {
+                        let inputs = calls.into_iter().filter_map(|c| match c {
+                            Job::Update { id, input, .. } => Some((id, input)),
+                            _ => None,
+                        });
+                        let results = records.bulk_update(inputs.collect()).await;
+                        FieldValue::owned_any(ActionResult::of_bulk(&ctx, id, &plural, results, |id| Some(*id)).await?)
+                    }
+                    Verb::BulkUpsert => {
+                        let inputs = calls.into_iter().filter_map(|c| match c {
+                            Job::Upsert { input, on, .. } => Some((input, on)),
+                            _ => None,
+                        });
+                        let results = records.bulk_upsert(inputs.collect()).await;
+                        FieldValue::owned_any(
+                            ActionResult::of_bulk(&ctx, id, &plural, results, |(id, _)| Some(*id)).await?,
+                        )
+                    }
+                    Verb::BulkDelete => {
+                        let ids = calls.into_iter().filter_map(|c| match c {
+                            Job::Delete { id, .. } => Some(id),
+                            _ => None,
+                        });
+                        let results = records.bulk_delete(ids.collect()).await;
+                        FieldValue::owned_any(ActionResult::of_bulk(&ctx, id, &plural, results, |_| None).await?)
+                    }
                 };
-                Ok(Some(FieldValue::owned_any(result.budgeted(&ctx)).with_type(ty)))
+                Ok(Some(value))
             })
         },
-    )
-    .argument(InputValue::new("on", TypeRef::named_nn_list(TypeRef::STRING)))
-    .argument(InputValue::new(
-        model.api_id.clone(),
-        TypeRef::named(n.upsert_input()),
-    ))
-}
-
-/// `bulkCreate<Models>(inputs: [{<model>: {...}}])`
-fn bulk_create_field(model: &Model, n: &Names) -> Field {
-    let (id, key) = (model.id, model.api_id.clone());
-    let plural: Arc<str> = model.plural_api_id.clone().into();
-    Field::new(
-        format!("bulkCreate{}", pascal(&model.plural_api_id)),
-        TypeRef::named(n.bulk_result("Create")),
-        move |ctx| {
-            let key = key.clone();
-            let plural = plural.clone();
-            FieldFuture::new(async move {
-                let inputs = bulk_inputs(&ctx)?
-                    .iter()
-                    .map(|i| element_input(i, &key))
-                    .collect();
-                let api = &ctx.data::<RequestContext>()?.api;
-                let results = api.model_by_id(id).bulk_create(inputs).await;
-                let result = ActionResult::of_bulk(&ctx, id, &plural, results, |id| Some(*id)).await?;
-                Ok(Some(FieldValue::owned_any(result)))
-            })
-        },
-    )
-    .argument(InputValue::new(
-        "inputs",
-        TypeRef::named_nn_list_nn(n.bulk_input("Create")),
-    ))
-}
-
-/// `bulkUpdate<Models>(inputs: [{id, <model>: {...}}])`
-fn bulk_update_field(model: &Model, n: &Names) -> Field {
-    let (id, key) = (model.id, model.api_id.clone());
-    let plural: Arc<str> = model.plural_api_id.clone().into();
-    Field::new(
-        format!("bulkUpdate{}", pascal(&model.plural_api_id)),
-        TypeRef::named(n.bulk_result("Update")),
-        move |ctx| {
-            let key = key.clone();
-            let plural = plural.clone();
-            FieldFuture::new(async move {
-                let mut inputs = Vec::new();
-                for input in bulk_inputs(&ctx)? {
-                    inputs.push((element_id(&input)?, element_input(&input, &key)));
-                }
-                let api = &ctx.data::<RequestContext>()?.api;
-                let results = api.model_by_id(id).bulk_update(inputs).await;
-                let result = ActionResult::of_bulk(&ctx, id, &plural, results, |id| Some(*id)).await?;
-                Ok(Some(FieldValue::owned_any(result)))
-            })
-        },
-    )
-    .argument(InputValue::new(
-        "inputs",
-        TypeRef::named_nn_list_nn(n.bulk_input("Update")),
-    ))
-}
-
-/// `bulkUpsert<Models>(inputs: [{on, <model>: {...}}])`
-fn bulk_upsert_field(model: &Model, n: &Names) -> Field {
-    let (id, key) = (model.id, model.api_id.clone());
-    let plural: Arc<str> = model.plural_api_id.clone().into();
-    Field::new(
-        format!("bulkUpsert{}", pascal(&model.plural_api_id)),
-        TypeRef::named(n.bulk_result("Upsert")),
-        move |ctx| {
-            let key = key.clone();
-            let plural = plural.clone();
-            FieldFuture::new(async move {
-                let inputs = bulk_inputs(&ctx)?
-                    .iter()
-                    .map(|i| (element_input(i, &key), arg_strings(i.get("on"))))
-                    .collect();
-                let api = &ctx.data::<RequestContext>()?.api;
-                let results = api.model_by_id(id).bulk_upsert(inputs).await;
-                let result = ActionResult::of_bulk(&ctx, id, &plural, results, |(id, _)| Some(*id)).await?;
-                Ok(Some(FieldValue::owned_any(result)))
-            })
-        },
-    )
-    .argument(InputValue::new(
-        "inputs",
-        TypeRef::named_nn_list_nn(n.bulk_input("Upsert")),
-    ))
-}
-
-/// `bulkDelete<Models>(ids)`
-fn bulk_delete_field(model: &Model, n: &Names) -> Field {
-    let id = model.id;
-    let plural: Arc<str> = model.plural_api_id.clone().into();
-    Field::new(
-        format!("bulkDelete{}", pascal(&model.plural_api_id)),
-        TypeRef::named(n.bulk_result("Delete")),
-        move |ctx| {
-            let plural = plural.clone();
-            FieldFuture::new(async move {
-                let ids = arg_list(&ctx, "ids")?
-                    .iter()
-                    .map(arg_id)
-                    .collect::<Result<Vec<_>, _>>()?;
-                let api = &ctx.data::<RequestContext>()?.api;
-                let results = api.model_by_id(id).bulk_delete(ids).await;
-                let result = ActionResult::of_bulk(&ctx, id, &plural, results, |_| None).await?;
-                Ok(Some(FieldValue::owned_any(result)))
-            })
-        },
-    )
-    .argument(InputValue::new("ids", TypeRef::named_nn_list_nn(GADGET_ID)))
+    );
+    verb.arguments(model, n).into_iter().fold(field, Field::argument)
 }
 
 /// A global action as a mutation field, with its result type registered.
