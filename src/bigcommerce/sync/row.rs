@@ -1,0 +1,273 @@
+//! The sync's row (`bigcommerce/sync`) and its persistence: loading it for a caller,
+//! creating one (refused while another of the store is unfinished), ending it
+//! (completed, errored, aborted), and the lease a running process holds on it: claimed
+//! once, renewed by a heartbeat, freed when the sync ends. These few UPDATEs are written
+//! here rather than through the runtime (see docs/architecture.md): they are
+//! conditional on the row's state and lease, which the runtime's writes cannot express.
+
+use super::{Counters, MODEL, OVERLAP, Request};
+use crate::action::{ActionError, Api};
+use crate::query::sql::Sql;
+use chrono::{DateTime, Utc};
+use entity::bigcommerce::sync as row;
+use sea_orm::{ConnectionTrait, EntityTrait};
+use serde_json::{Value as Json, json};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub(super) fn store_caller(api: &Api, store: i64) -> Api {
+    api.within_store(store)
+}
+
+pub(super) async fn load(api: &Api, id: i64) -> Result<row::Model, ActionError> {
+    let found = row::Entity::find_by_id(id).one(&api.db).await?;
+    found
+        .filter(|r| api.caller.tenant.admits(r.store_id))
+        .ok_or_else(|| ActionError::NotFound(format!("no sync {id}")))
+}
+
+/// The store's sync that has not finished, if any.
+pub async fn unfinished(api: &Api, store: i64) -> Result<Option<row::Model>, ActionError> {
+    unfinished_in(&api.db, store).await
+}
+
+async fn unfinished_in<C: ConnectionTrait>(conn: &C, store: i64) -> Result<Option<row::Model>, ActionError> {
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+    Ok(row::Entity::find()
+        .filter(row::Column::StoreId.eq(store))
+        .filter(row::Column::State.is_in(UNFINISHED.iter().copied()))
+        .order_by_asc(row::Column::Id)
+        .one(conn)
+        .await?)
+}
+
+/// Create a sync of `store` (not yet running). Without `since` and `force`, it copies
+/// what changed since the last completed sync started (less [`OVERLAP`]), or everything
+/// when none has completed. Refused while another sync of the store is unfinished.
+pub async fn create(api: &Api, store: i64, request: Request) -> Result<crate::query::Record, ActionError> {
+    let txn = api.begin().await?;
+    let sync = create_in(api, &txn, store, request).await?;
+    txn.commit().await?;
+    Ok(sync)
+}
+
+/// [`create`] inside the caller's transaction, so that whatever goes with the new
+/// sync (its job) commits with it or not at all.
+pub async fn create_in<C: ConnectionTrait>(
+    api: &Api,
+    conn: &C,
+    store: i64,
+    request: Request,
+) -> Result<crate::query::Record, ActionError> {
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+    if let Some(other) = unfinished_in(conn, store).await? {
+        return Err(ActionError::InvalidInput(format!(
+            "sync {} of this store has not finished; abort it or wait for it",
+            other.id
+        )));
+    }
+    let since = match (request.force, request.since) {
+        (true, _) => None,
+        (false, Some(since)) => Some(since),
+        (false, None) => row::Entity::find()
+            .filter(row::Column::StoreId.eq(store))
+            .filter(row::Column::State.eq("completed"))
+            .order_by_desc(row::Column::StartedAt)
+            .one(conn)
+            .await?
+            .and_then(|last| last.started_at)
+            .map(|started| started - chrono::Duration::from_std(OVERLAP).unwrap_or_default()),
+    };
+    let models: Vec<&str> = request.models.iter().map(|m| m.name()).collect();
+    store_caller(api, store)
+        .model(MODEL)
+        .create_in(
+            conn,
+            json!({
+                "store": {"_link": store},
+                "models": if models.is_empty() { Json::Null } else { json!(models) },
+                "syncSince": since.map(|s| s.to_rfc3339()),
+                "force": request.force,
+                "state": "created",
+            }),
+        )
+        .await
+}
+
+/// A JSON column of the row as what it holds; empty when unset (a sync not yet run).
+pub(super) fn decoded<T: serde::de::DeserializeOwned + Default>(column: &Option<Json>) -> T {
+    column
+        .clone()
+        .and_then(|c| serde_json::from_value(c).ok())
+        .unwrap_or_default()
+}
+
+/// A sync's progress counters, by resource.
+pub async fn progress_of(api: &Api, id: i64) -> Result<BTreeMap<String, Counters>, ActionError> {
+    Ok(decoded(&load(api, id).await?.progress))
+}
+
+/// Syncs in these states have not finished.
+const UNFINISHED: &[&str] = &["created", "running"];
+
+/// End the syncs whose `column` is `value` and whose state is one of `from`: set `state`
+/// and `message`, stamp `finished_at` and free the lease. Answers how many ended.
+async fn end(
+    api: &Api,
+    (column, value): (&str, i64),
+    from: &[&str],
+    state: &str,
+    message: Option<&str>,
+) -> Result<u64, ActionError> {
+    let now = Utc::now();
+    let mut sql = Sql::new(api.db.get_database_backend());
+    sql.push("UPDATE \"bigcommerce_sync\" SET \"state\" = ")
+        .bind(state.into())
+        .push(", \"error_message\" = ")
+        .bind(message.map(str::to_owned).into())
+        .push(", \"finished_at\" = ")
+        .bind(now.into())
+        .push(", \"updated_at\" = ")
+        .bind(now.into())
+        .push(", \"lease_until\" = NULL WHERE ")
+        .ident(column)
+        .push(" = ")
+        .bind(value.into())
+        .push(" AND \"state\" IN (");
+    for (i, state) in from.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind((*state).into());
+    }
+    sql.push(")");
+    Ok(api.db.execute_raw(sql.build()).await?.rows_affected())
+}
+
+/// Stop a sync that has not finished; the process running it stops after its current page.
+pub async fn abort(api: &Api, id: i64) -> Result<crate::query::Record, ActionError> {
+    let sync = load(api, id).await?;
+    if end(api, ("id", id), UNFINISHED, "aborted", None).await? == 0 {
+        return Err(ActionError::InvalidInput(format!(
+            "sync {id} has already {}",
+            sync.state
+        )));
+    }
+    store_caller(api, sync.store_id)
+        .model(MODEL)
+        .find(id)
+        .await?
+        .ok_or_else(|| ActionError::NotFound(format!("no sync {id}")))
+}
+
+/// Abort every unfinished sync of a store (it was uninstalled).
+pub async fn abort_store(api: &Api, store: i64) -> Result<u64, ActionError> {
+    end(
+        api,
+        ("store_id", store),
+        UNFINISHED,
+        "aborted",
+        Some("the store was uninstalled"),
+    )
+    .await
+}
+
+/// How a run of a sync ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Completed,
+    Aborted,
+    Errored(String),
+    /// Another process holds it until then.
+    Busy(DateTime<Utc>),
+}
+
+/// Why a running sync stops early.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Stop {
+    Aborted,
+    LeaseLost,
+}
+
+/// Take the sync for this process for `lease`: `Err(Busy)` while another holds a live
+/// lease, or the outcome if the sync has ended meanwhile.
+pub(super) async fn claim(
+    api: &Api,
+    id: i64,
+    lease: Duration,
+) -> Result<Result<DateTime<Utc>, Outcome>, ActionError> {
+    let now = Utc::now();
+    let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
+    let mut sql = Sql::new(api.db.get_database_backend());
+    sql.push("UPDATE \"bigcommerce_sync\" SET \"state\" = 'running', \"lease_until\" = ")
+        .bind(until.into())
+        .push(", \"started_at\" = COALESCE(\"started_at\", ")
+        .bind(now.into())
+        .push("), \"updated_at\" = ")
+        .bind(now.into())
+        .push(" WHERE \"id\" = ")
+        .bind(id.into())
+        .push(" AND \"state\" IN ('created', 'running') AND (\"lease_until\" IS NULL OR \"lease_until\" < ")
+        .bind(now.into())
+        .push(")");
+    if api.db.execute_raw(sql.build()).await?.rows_affected() == 1 {
+        return Ok(Ok(until));
+    }
+    let sync = load(api, id).await?;
+    Ok(Err(match (sync.state.as_str(), sync.lease_until) {
+        ("completed", _) => Outcome::Completed,
+        ("aborted", _) => Outcome::Aborted,
+        ("errored", _) => Outcome::Errored(sync.error_message.unwrap_or_default()),
+        (_, until) => Outcome::Busy(until.unwrap_or(now)),
+    }))
+}
+
+/// The final state, unless the sync was aborted meanwhile.
+pub(super) async fn finish(api: &Api, id: i64, outcome: &Outcome) -> Result<(), ActionError> {
+    let (state, message) = match outcome {
+        Outcome::Completed => ("completed", None),
+        Outcome::Errored(m) => ("errored", Some(m.as_str())),
+        Outcome::Aborted | Outcome::Busy(_) => return Ok(()),
+    };
+    end(api, ("id", id), &["running"], state, message).await?;
+    Ok(())
+}
+
+/// Renews the lease while the sync runs, and tells the run to stop when the sync was
+/// aborted or another process took it over.
+pub(super) async fn heartbeat(
+    api: Api,
+    id: i64,
+    mut held: DateTime<Utc>,
+    lease: Duration,
+    stop: watch::Sender<Option<Stop>>,
+) {
+    let every = (lease / 3).max(Duration::from_millis(100));
+    loop {
+        tokio::time::sleep(every).await;
+        let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or_default();
+        let mut sql = Sql::new(api.db.get_database_backend());
+        sql.push("UPDATE \"bigcommerce_sync\" SET \"lease_until\" = ")
+            .bind(until.into())
+            .push(" WHERE \"id\" = ")
+            .bind(id.into())
+            .push(" AND \"state\" = 'running' AND \"lease_until\" = ")
+            .bind(held.into());
+        match api.db.execute_raw(sql.build()).await {
+            Ok(done) if done.rows_affected() == 1 => held = until,
+            Ok(_) => {
+                let state = load(&api, id).await.map(|s| s.state).unwrap_or_default();
+                let why = if state == "aborted" {
+                    Stop::Aborted
+                } else {
+                    Stop::LeaseLost
+                };
+                let _ = stop.send(Some(why));
+                return;
+            }
+            // The database is briefly unreachable: try again at the next beat.
+            Err(e) => tracing::warn!(sync = id, error = %e, "cannot renew the sync's lease"),
+        }
+    }
+}
