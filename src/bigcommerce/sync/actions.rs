@@ -262,16 +262,11 @@ const ADOPT_EVERY: Duration = Duration::from_secs(5 * 60);
 /// database queue each job once: its id names the interval (or the dead lease), and a
 /// second enqueue of it is refused.
 pub async fn schedule(api: Api, interval: Duration) {
-    use entity::bigcommerce::store;
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     let seconds = interval.as_secs().max(1) as i64;
     loop {
         let now = chrono::Utc::now();
         let slot = now.timestamp() / seconds;
-        let stores = store::Entity::find()
-            .filter(store::Column::State.eq("installed"))
-            .all(&api.db)
-            .await;
+        let stores = crate::bigcommerce::stores::all_installed(&api.db).await;
         match stores {
             Ok(stores) => {
                 for s in stores {

@@ -24,8 +24,8 @@ mod resource;
 mod row;
 mod run;
 
-pub use progress::{Checkpoint, Counters, Phase};
-pub use request::{Request, parse_time};
+pub use progress::Counters;
+pub use request::Request;
 pub use resource::Resource;
 pub use row::{Outcome, abort, abort_store, create, create_in, progress_of, unfinished};
 pub use run::{Observer, Syncer};

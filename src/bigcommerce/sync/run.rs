@@ -74,8 +74,7 @@ impl Syncer {
             "errored" => return Ok(Outcome::Errored(sync.error_message.unwrap_or_default())),
             _ => {}
         }
-        let mut api = store_caller(api, sync.store_id);
-        api.db = self.db.clone();
+        let api = store_caller(api, sync.store_id).with_pool(self.db.clone());
         let lease = match claim(&api, id, self.lease).await? {
             Ok(lease) => lease,
             Err(busy) => return Ok(busy),
