@@ -58,15 +58,15 @@ fn page(status: StatusCode, title: &str, message: &str) -> Response {
 }
 
 /// A callback that cannot go on, as the page the merchant sees.
-struct Refusal {
+struct CallbackRefusal {
     status: StatusCode,
     title: &'static str,
     message: String,
 }
 
-impl Refusal {
-    fn new(status: StatusCode, title: &'static str, message: impl Into<String>) -> Refusal {
-        Refusal {
+impl CallbackRefusal {
+    fn new(status: StatusCode, title: &'static str, message: impl Into<String>) -> CallbackRefusal {
+        CallbackRefusal {
             status,
             title,
             message: message.into(),
@@ -74,18 +74,18 @@ impl Refusal {
     }
 }
 
-impl IntoResponse for Refusal {
+impl IntoResponse for CallbackRefusal {
     fn into_response(self) -> Response {
         page(self.status, self.title, &self.message)
     }
 }
 
 /// The app's credentials, or the 503 that names what is missing.
-fn credentials(state: &AppState) -> Result<(&str, &str), Refusal> {
+fn credentials(state: &AppState) -> Result<(&str, &str), CallbackRefusal> {
     let bc = &state.config.bigcommerce;
     match (bc.client_id.as_deref(), bc.client_secret.as_deref()) {
         (Some(id), Some(secret)) => Ok((id, secret)),
-        _ => Err(Refusal::new(
+        _ => Err(CallbackRefusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "BigCommerce is not configured",
             "Set BIGCOMMERCE_CLIENT_ID and BIGCOMMERCE_CLIENT_SECRET to the app's credentials.",
@@ -169,10 +169,10 @@ impl SignedQuery {
 async fn verified_store(
     state: &AppState,
     q: &SignedQuery,
-) -> Result<(Verified, store::Model, String), Refusal> {
+) -> Result<(Verified, store::Model, String), CallbackRefusal> {
     let (client_id, client_secret) = credentials(state)?;
     let Some(payload) = q.payload() else {
-        return Err(Refusal::new(
+        return Err(CallbackRefusal::new(
             StatusCode::BAD_REQUEST,
             "Not signed",
             "The request carries no signed payload.",
@@ -184,13 +184,13 @@ async fn verified_store(
         client_secret,
         state.auth.legacy_payload_max_age(),
     )
-    .map_err(|reason| Refusal::new(StatusCode::UNAUTHORIZED, "Refused", reason))?;
+    .map_err(|reason| CallbackRefusal::new(StatusCode::UNAUTHORIZED, "Refused", reason))?;
     let store = crate::bigcommerce::stores::installed_by_hash(&state.db, &verified.store_hash)
         .await
         .ok()
         .flatten()
         .ok_or_else(|| {
-            Refusal::new(
+            CallbackRefusal::new(
                 StatusCode::UNAUTHORIZED,
                 "Refused",
                 "This store has not installed the app.",
@@ -215,10 +215,10 @@ async fn load(State(state): State<AppState>, Query(q): Query<SignedQuery>) -> Re
 }
 
 /// A payload issued within [`CALLBACK_MAX_AGE_SECS`] (either way, for clock skew).
-fn fresh(verified: &Verified) -> Result<(), Refusal> {
+fn fresh(verified: &Verified) -> Result<(), CallbackRefusal> {
     let age = Utc::now().timestamp() - verified.issued_at;
     if age.abs() > CALLBACK_MAX_AGE_SECS {
-        return Err(Refusal::new(
+        return Err(CallbackRefusal::new(
             StatusCode::UNAUTHORIZED,
             "Refused",
             "This request was not issued by BigCommerce just now.",
@@ -229,21 +229,21 @@ fn fresh(verified: &Verified) -> Result<(), Refusal> {
 
 /// Remember the payload as used (until it could no longer pass anyway); refuse a
 /// payload used before.
-async fn first_use(state: &AppState, verified: &Verified) -> Result<(), Refusal> {
+async fn first_use(state: &AppState, verified: &Verified) -> Result<(), CallbackRefusal> {
     let until = verified
         .expires_at
         .max(verified.issued_at.saturating_add(2 * CALLBACK_MAX_AGE_SECS));
     let until = Utc.timestamp_opt(until, 0).single().unwrap_or_else(Utc::now);
     match replay::first_use(&state.db, &verified.replay_key, until).await {
         Ok(true) => Ok(()),
-        Ok(false) => Err(Refusal::new(
+        Ok(false) => Err(CallbackRefusal::new(
             StatusCode::UNAUTHORIZED,
             "Refused",
             "This request was already used.",
         )),
         Err(e) => {
             tracing::error!(error = %e, "recording a used payload");
-            Err(Refusal::new(
+            Err(CallbackRefusal::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Refused",
                 "The request could not be recorded; try again.",
@@ -256,7 +256,7 @@ async fn first_use(state: &AppState, verified: &Verified) -> Result<(), Refusal>
 /// that BigCommerce still accepts (2xx) means it is installed. 401/403 mean the token was
 /// revoked, which uninstalling does. Any other answer settles nothing: refused, to be
 /// tried again (the `store/app/uninstalled` webhook ends the store too).
-async fn confirm_uninstalled(state: &AppState, store: &store::Model) -> Result<(), Refusal> {
+async fn confirm_uninstalled(state: &AppState, store: &store::Model) -> Result<(), CallbackRefusal> {
     let token = store
         .access_token
         .as_deref()
@@ -269,7 +269,7 @@ async fn confirm_uninstalled(state: &AppState, store: &store::Model) -> Result<(
     let client = state.bigcommerce.store(store.store_hash.clone(), token);
     // Listing hooks needs no particular scope, so any token of the app may ask.
     match client.v3().get("/hooks").send().await {
-        Ok(_) => Err(Refusal::new(
+        Ok(_) => Err(CallbackRefusal::new(
             StatusCode::CONFLICT,
             "Still installed",
             "BigCommerce still accepts this store's access token: the app is installed.",
@@ -277,7 +277,7 @@ async fn confirm_uninstalled(state: &AppState, store: &store::Model) -> Result<(
         Err(e) if matches!(e.status(), Some(401 | 403)) => Ok(()),
         Err(e) => {
             tracing::warn!(store = %store.store_hash, error = %e, "could not confirm an uninstall with BigCommerce");
-            Err(Refusal::new(
+            Err(CallbackRefusal::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Uninstall not confirmed",
                 "BigCommerce could not be asked whether the app is uninstalled; try again.",

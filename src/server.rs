@@ -249,10 +249,10 @@ async fn bigcommerce_webhook(State(state): State<AppState>, headers: HeaderMap, 
             tracing::warn!(?refusal, "refused a webhook delivery");
             let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::BAD_REQUEST);
             let message = match &refusal {
-                crate::bigcommerce::webhooks::Refusal::Malformed(m)
-                | crate::bigcommerce::webhooks::Refusal::Unauthenticated(m)
-                | crate::bigcommerce::webhooks::Refusal::UnknownStore(m) => m.clone(),
-                crate::bigcommerce::webhooks::Refusal::TooLarge => "the delivery is too large".to_owned(),
+                crate::bigcommerce::webhooks::WebhookRefusal::Malformed(m)
+                | crate::bigcommerce::webhooks::WebhookRefusal::Unauthenticated(m)
+                | crate::bigcommerce::webhooks::WebhookRefusal::UnknownStore(m) => m.clone(),
+                crate::bigcommerce::webhooks::WebhookRefusal::TooLarge => "the delivery is too large".to_owned(),
             };
             (status, message).into_response()
         }

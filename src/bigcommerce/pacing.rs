@@ -56,7 +56,7 @@ impl RateHeaders {
 }
 
 #[derive(Debug, Default)]
-struct State {
+struct PacingState {
     in_flight: u64,
     /// 0 = no limit.
     max_in_flight: u64,
@@ -80,7 +80,7 @@ enum Decision {
     WaitForAnswer,
 }
 
-impl State {
+impl PacingState {
     fn decide(&mut self, now: Instant) -> Decision {
         if let Some(until) = self.paused_until {
             if now < until {
@@ -150,7 +150,7 @@ impl State {
 /// Pacing state of one store.
 #[derive(Debug)]
 pub struct Pacer {
-    state: Mutex<State>,
+    state: Mutex<PacingState>,
     changed: Notify,
 }
 
@@ -158,15 +158,15 @@ impl Pacer {
     /// A pacer allowing at most `max_in_flight` requests at once (0 = no limit).
     pub fn new(max_in_flight: u32) -> Self {
         Pacer {
-            state: Mutex::new(State {
+            state: Mutex::new(PacingState {
                 max_in_flight: u64::from(max_in_flight),
-                ..State::default()
+                ..PacingState::default()
             }),
             changed: Notify::new(),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, PacingState> {
         // A panic while holding this lock cannot leave the counters inconsistent in a way
         // worse than a stale figure, so a poisoned lock is used as is.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -335,11 +335,11 @@ mod tests {
 
     #[test]
     fn in_flight_requests_are_capped() {
-        let mut state = State {
+        let mut state = PacingState {
             answered: true,
             in_flight: 4,
             max_in_flight: 4,
-            ..State::default()
+            ..PacingState::default()
         };
         assert!(matches!(state.decide(Instant::now()), Decision::WaitForAnswer));
         state.in_flight = 3;
@@ -348,7 +348,7 @@ mod tests {
 
     #[test]
     fn only_one_request_before_the_first_answer() {
-        let mut state = State::default();
+        let mut state = PacingState::default();
         let now = Instant::now();
         assert!(matches!(state.decide(now), Decision::Go));
         state.in_flight = 1;
@@ -357,10 +357,10 @@ mod tests {
 
     #[test]
     fn waits_for_the_reset_when_the_budget_is_in_flight() {
-        let mut state = State {
+        let mut state = PacingState {
             answered: true,
             in_flight: 2,
-            ..State::default()
+            ..PacingState::default()
         };
         let now = Instant::now();
         state.observe(now, &headers(2, 1_000));
@@ -378,7 +378,7 @@ mod tests {
 
     #[test]
     fn the_lowest_figure_of_a_window_wins_and_stale_answers_are_ignored() {
-        let mut state = State::default();
+        let mut state = PacingState::default();
         let now = Instant::now();
         state.observe(now, &headers(40, 10_000));
         state.observe(now, &headers(45, 10_000));

@@ -25,7 +25,7 @@ pub const SIGNATURE_TOLERANCE_SECS: i64 = 5 * 60;
 
 /// How a scope's `data` becomes the action's parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Params {
+pub enum TriggerParams {
     /// `{bigcommerceId: data.id}`
     Id,
     /// `{bigcommerceId: data.sku.product_id}` (sku and variant events refresh the product).
@@ -41,7 +41,7 @@ pub enum Params {
 /// Which action each scope triggers. Patterns end in `/*` or name one scope.
 #[derive(Clone, Debug)]
 pub struct Triggers {
-    rules: Vec<(String, String, Params)>,
+    rules: Vec<(String, String, TriggerParams)>,
 }
 
 impl Default for Triggers {
@@ -49,21 +49,21 @@ impl Default for Triggers {
         let rule = |scope: &str, action: &str, params| (scope.to_owned(), action.to_owned(), params);
         Triggers {
             rules: vec![
-                rule("store/product/*", "bigcommerce/pullProduct", Params::Id),
-                rule("store/sku/*", "bigcommerce/pullProduct", Params::SkuProduct),
+                rule("store/product/*", "bigcommerce/pullProduct", TriggerParams::Id),
+                rule("store/sku/*", "bigcommerce/pullProduct", TriggerParams::SkuProduct),
                 rule(
                     "store/metafield/*",
                     "bigcommerce/pullMetafield",
-                    Params::Metafield,
+                    TriggerParams::Metafield,
                 ),
-                rule("store/category/*", "bigcommerce/pullCategory", Params::Id),
-                rule("store/brand/*", "bigcommerce/pullBrand", Params::Id),
-                rule("store/customer/*", "bigcommerce/pullCustomer", Params::Id),
-                rule("store/order/*", "bigcommerce/pullOrder", Params::Id),
+                rule("store/category/*", "bigcommerce/pullCategory", TriggerParams::Id),
+                rule("store/brand/*", "bigcommerce/pullBrand", TriggerParams::Id),
+                rule("store/customer/*", "bigcommerce/pullCustomer", TriggerParams::Id),
+                rule("store/order/*", "bigcommerce/pullOrder", TriggerParams::Id),
                 rule(
                     "store/app/uninstalled",
                     "bigcommerce/uninstallStore",
-                    Params::Nothing,
+                    TriggerParams::Nothing,
                 ),
             ],
         }
@@ -84,7 +84,7 @@ impl Triggers {
     /// the data. Registered rules win over the built-in ones.
     pub fn on(mut self, scope: &str, action: &str) -> Self {
         self.rules
-            .insert(0, (scope.to_owned(), action.to_owned(), Params::Data));
+            .insert(0, (scope.to_owned(), action.to_owned(), TriggerParams::Data));
         self
     }
 
@@ -99,15 +99,15 @@ impl Triggers {
     pub fn job(&self, scope: &str, data: &Json) -> Option<Job> {
         let (_, action, params) = self.rules.iter().find(|(p, _, _)| matches(p, scope))?;
         let params = match params {
-            Params::Id => json!({"bigcommerceId": data.get("id")?}),
-            Params::SkuProduct => json!({"bigcommerceId": data.get("sku")?.get("product_id")?}),
-            Params::Metafield => json!({
+            TriggerParams::Id => json!({"bigcommerceId": data.get("id")?}),
+            TriggerParams::SkuProduct => json!({"bigcommerceId": data.get("sku")?.get("product_id")?}),
+            TriggerParams::Metafield => json!({
                 "bigcommerceId": data.get("metafield_id")?,
                 "resourceType": data.get("resource_type")?,
                 "resourceId": data.get("resource_id")?,
             }),
-            Params::Nothing => json!({}),
-            Params::Data => data.clone(),
+            TriggerParams::Nothing => json!({}),
+            TriggerParams::Data => data.clone(),
         };
         let trigger = Trigger::Webhook {
             scope: scope.to_owned(),
@@ -127,7 +127,7 @@ pub fn store_secret(secrets: &Secrets, store_hash: &str) -> String {
 
 /// Why a delivery was refused.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Refusal {
+pub enum WebhookRefusal {
     /// 400
     Malformed(String),
     /// 401
@@ -138,13 +138,13 @@ pub enum Refusal {
     TooLarge,
 }
 
-impl Refusal {
+impl WebhookRefusal {
     pub fn status(&self) -> u16 {
         match self {
-            Refusal::Malformed(_) => 400,
-            Refusal::Unauthenticated(_) => 401,
-            Refusal::UnknownStore(_) => 404,
-            Refusal::TooLarge => 413,
+            WebhookRefusal::Malformed(_) => 400,
+            WebhookRefusal::Unauthenticated(_) => 401,
+            WebhookRefusal::UnknownStore(_) => 404,
+            WebhookRefusal::TooLarge => 413,
         }
     }
 }
@@ -199,27 +199,27 @@ pub fn check(
     client_secret: Option<&str>,
     triggers: &Triggers,
     now: i64,
-) -> Result<Checked, Refusal> {
+) -> Result<Checked, WebhookRefusal> {
     if body.len() > MAX_DELIVERY_BYTES {
-        return Err(Refusal::TooLarge);
+        return Err(WebhookRefusal::TooLarge);
     }
     let delivery: Json =
-        serde_json::from_slice(body).map_err(|e| Refusal::Malformed(format!("the body is not JSON: {e}")))?;
+        serde_json::from_slice(body).map_err(|e| WebhookRefusal::Malformed(format!("the body is not JSON: {e}")))?;
     let text = |key: &str| delivery.get(key).and_then(Json::as_str);
     let (Some(scope), Some(producer), Some(hash)) = (text("scope"), text("producer"), text("hash")) else {
-        return Err(Refusal::Malformed("scope, producer and hash are required".into()));
+        return Err(WebhookRefusal::Malformed("scope, producer and hash are required".into()));
     };
     let data = delivery.get("data").cloned().unwrap_or(Json::Null);
     let store_hash = producer
         .strip_prefix("stores/")
         .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric()))
-        .ok_or_else(|| Refusal::Malformed(format!("`{producer}` is not a stores/{{hash}} producer")))?;
+        .ok_or_else(|| WebhookRefusal::Malformed(format!("`{producer}` is not a stores/{{hash}} producer")))?;
     if hash.is_empty() || hash.len() > 128 {
-        return Err(Refusal::Malformed("hash must be 1 to 128 characters".into()));
+        return Err(WebhookRefusal::Malformed("hash must be 1 to 128 characters".into()));
     }
     let given = header(headers, SECRET_HEADER).unwrap_or("");
     if !gateway_secret.accepts_webhook_header(store_hash, given) {
-        return Err(Refusal::Unauthenticated(
+        return Err(WebhookRefusal::Unauthenticated(
             "missing or wrong webhook secret for this store".into(),
         ));
     }
@@ -256,8 +256,8 @@ fn check_signature(
     body: &[u8],
     client_secret: Option<&str>,
     now: i64,
-) -> Result<(), Refusal> {
-    let bad = |m: &str| Refusal::Unauthenticated(format!("webhook signature: {m}"));
+) -> Result<(), WebhookRefusal> {
+    let bad = |m: &str| WebhookRefusal::Unauthenticated(format!("webhook signature: {m}"));
     let key = client_secret.ok_or_else(|| bad("no client secret to check it"))?;
     let id = header(headers, "webhook-id").ok_or_else(|| bad("webhook-id is missing"))?;
     let timestamp =
@@ -281,7 +281,7 @@ fn check_signature(
 
 impl Ingest {
     /// Check ([`check`]) and enqueue one delivery.
-    pub async fn deliver(&self, headers: &axum::http::HeaderMap, body: &[u8]) -> Result<Accepted, Refusal> {
+    pub async fn deliver(&self, headers: &axum::http::HeaderMap, body: &[u8]) -> Result<Accepted, WebhookRefusal> {
         let checked = check(
             headers,
             body,
@@ -313,21 +313,21 @@ impl Ingest {
             Err(QueueError::Duplicate(_)) => Ok(Accepted::Duplicate),
             Err(e) => {
                 tracing::error!(error = %e, "could not enqueue a webhook");
-                Err(Refusal::Malformed("could not enqueue".into()))
+                Err(WebhookRefusal::Malformed("could not enqueue".into()))
             }
         }
     }
 
-    async fn installed_store(&self, store_hash: &str) -> Result<i64, Refusal> {
+    async fn installed_store(&self, store_hash: &str) -> Result<i64, WebhookRefusal> {
         let store = super::stores::installed_by_hash(&self.api.db, store_hash)
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "looking up a webhook's store");
-                Refusal::UnknownStore("the store could not be read".into())
+                WebhookRefusal::UnknownStore("the store could not be read".into())
             })?;
         store
             .map(|s| s.id)
-            .ok_or_else(|| Refusal::UnknownStore(format!("no installed store {store_hash}")))
+            .ok_or_else(|| WebhookRefusal::UnknownStore(format!("no installed store {store_hash}")))
     }
 }
 
@@ -500,7 +500,7 @@ mod tests {
             let refusal = refused(&signed(extreme, &signed_extreme), body).unwrap_err();
             assert_eq!(
                 refusal,
-                Refusal::Unauthenticated(
+                WebhookRefusal::Unauthenticated(
                     "webhook signature: the timestamp is too old or in the future".into()
                 )
             );

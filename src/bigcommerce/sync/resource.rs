@@ -202,7 +202,7 @@ pub struct Position {
 
 /// One page as fetched: the items (and each order's lines), where the next page starts,
 /// and whether this was the last.
-pub struct Page {
+pub struct FetchedPage {
     pub items: Vec<Json>,
     pub lines: Vec<Vec<Json>>,
     pub next: Position,
@@ -219,7 +219,7 @@ pub async fn fetch(
     at: &Position,
     since: Option<DateTime<Utc>>,
     ids_only: bool,
-) -> Result<Page, super::super::Error> {
+) -> Result<FetchedPage, super::super::Error> {
     let mut query = resource.query(lane, since, ids_only);
     let keyset = resource.keyset();
     match keyset {
@@ -311,7 +311,7 @@ pub async fn fetch(
     } else {
         Vec::new()
     };
-    Ok(Page {
+    Ok(FetchedPage {
         items,
         lines,
         next,
@@ -351,7 +351,7 @@ fn identified(mut input: Map<String, Json>, bigcommerce_id: i64, store: i64) -> 
 
 /// Write a page through bulk upserts: the records, then their children (a product's
 /// variants, an order's lines), and delete the children the page's records no longer have.
-pub async fn write(api: &Api, store: i64, resource: Resource, page: &Page) -> Result<Tally, ActionError> {
+pub async fn write(api: &Api, store: i64, resource: Resource, page: &FetchedPage) -> Result<Tally, ActionError> {
     let mut tally = Tally::new();
     let mut records = Counters::default();
     let mut inputs = Vec::with_capacity(page.items.len());
@@ -440,7 +440,7 @@ pub enum Covered<'a> {
 
 impl Resource {
     /// What a page of `lane` that followed `after` covers.
-    pub fn covered(self, lane: u8, after: Option<i64>, page: &Page) -> Covered<'static> {
+    pub fn covered(self, lane: u8, after: Option<i64>, page: &FetchedPage) -> Covered<'static> {
         let up_to = if page.end { None } else { page.next.last_id };
         Covered::Range {
             after,
@@ -518,7 +518,7 @@ pub async fn delete_missing(
 }
 
 /// The BigCommerce ids of a page's items.
-pub fn ids(page: &Page) -> HashSet<i64> {
+pub fn ids(page: &FetchedPage) -> HashSet<i64> {
     page.items
         .iter()
         .filter_map(|i| i.get("id").and_then(mapping::id_of))

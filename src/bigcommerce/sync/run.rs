@@ -135,7 +135,7 @@ impl Syncer {
 
 /// A page and where the listing stood before it.
 struct Fetched {
-    page: resource::Page,
+    page: resource::FetchedPage,
     after: Option<i64>,
 }
 
