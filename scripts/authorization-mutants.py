@@ -115,7 +115,7 @@ MUTANTS = [
     ("a belongsTo field needs no read grant", "src/graphql/models.rs",
      '                            context.check_read(context.reader.registry.get(target_id))?;',
      ''),
-    ("a written record is returned without the read grant", "src/graphql/mutations.rs",
+    ("a written record is returned without the read grant", "src/graphql/results.rs",
      '            if let Err(e) = checked {\n                return fail(e);\n            }',
      '            let _ = checked;'),
     ("currentSession.bigcommerceStore needs no read grant", "src/graphql/meta.rs",
