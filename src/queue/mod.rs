@@ -17,6 +17,7 @@
 //! retry failures with exponential backoff. A job whose worker died runs again
 //! once its lease expires.
 
+pub(crate) mod lease;
 mod options;
 mod worker;
 
@@ -27,6 +28,7 @@ use crate::action::{ActionError, Api, Caller};
 use crate::query::Tenant;
 use crate::query::sql::Sql;
 use chrono::{DateTime, Utc};
+use lease::{Clock, Lease};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, SqlErr};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
@@ -447,15 +449,18 @@ async fn insert<C: ConnectionTrait>(
 /// and the gateway's work for it; returns how many. A running one finishes its attempt
 /// but is not retried.
 pub async fn cancel_store<C: ConnectionTrait>(conn: &C, store_id: i64) -> Result<u64, QueueError> {
-    let mut sql = Sql::new(conn.get_database_backend());
-    sql.push(&format!(
-        "UPDATE \"{TABLE}\" SET \"state\" = 'cancelled', \"outcome\" = 'cancelled', \"lease_until\" = NULL, \"finished_at\" = "
-    ))
-    .bind(now_ms().into())
-    .push(" WHERE \"tenant\" = ")
-    .bind(store_id.into())
-    .push(" AND \"state\" IN ('waiting', 'running')");
-    Ok(conn.execute_raw(sql.build()).await?.rows_affected())
+    let lease = Lease::of(TABLE, Clock::Millis, "tenant", store_id);
+    Ok(conn.execute_raw(cancelling(conn, lease)).await?.rows_affected())
+}
+
+/// Cancel the unfinished jobs of `lease`; a running one's worker then records nothing.
+fn cancelling<C: ConnectionTrait>(conn: &C, lease: Lease) -> sea_orm::Statement {
+    let unfinished = [State::Waiting.as_str(), State::Running.as_str()];
+    let cancelled = State::Cancelled.as_str();
+    lease.end(conn.get_database_backend(), &unfinished, cancelled, |sets| {
+        sets.value("outcome", cancelled.into())
+            .time("finished_at", Utc::now());
+    })
 }
 
 /// Cancel a job that has not finished: it will not run (again). Answers the job as it
@@ -474,15 +479,8 @@ pub async fn cancel<C: ConnectionTrait>(
             job.state.as_str()
         )));
     }
-    let mut sql = Sql::new(conn.get_database_backend());
-    sql.push(&format!(
-        "UPDATE \"{TABLE}\" SET \"state\" = 'cancelled', \"outcome\" = 'cancelled', \"lease_until\" = NULL, \"finished_at\" = "
-    ))
-    .bind(now_ms().into())
-    .push(" WHERE \"id\" = ")
-    .bind(job.stored_id.clone().into())
-    .push(" AND \"state\" IN ('waiting', 'running')");
-    conn.execute_raw(sql.build()).await?;
+    let lease = Lease::of(TABLE, Clock::Millis, "id", job.stored_id.clone());
+    conn.execute_raw(cancelling(conn, lease)).await?;
     get(conn, caller, id).await
 }
 
