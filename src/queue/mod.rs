@@ -21,7 +21,7 @@ pub(crate) mod lease;
 mod options;
 mod worker;
 
-pub use options::{Options, Priority, QueueLimits, QueueOption, Retries};
+pub use options::{Options, OptionsError, Priority, QueueLimits, QueueOption, Retries};
 pub use worker::{Worker, WorkerOptions};
 
 use crate::action::{ActionError, Api, Caller};

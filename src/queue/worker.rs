@@ -3,6 +3,7 @@
 use super::lease::{self, Beats, Clock, Lease, RUNNING};
 use super::{Job, Retries, Scope, State, TABLE, WAKE, is_postgres, now_ms};
 use crate::action::{Api, Caller};
+use crate::graphql::errors::ErrorCode;
 use crate::query::Tenant;
 use crate::query::sql::Sql;
 use chrono::Utc;
@@ -180,8 +181,7 @@ impl Shared {
                 } else {
                     tracing::warn!(id = %claimed.id, attempts = claimed.attempts, error = %message,
                         "background action failed for good");
-                    let result =
-                        json!({"success": false, "errors": [{"code": e.code(), "message": message}]});
+                    let result = json!({"success": false, "errors": [{"code": e.code().as_str(), "message": message}]});
                     finish(
                         &self.api.db,
                         &claimed,
@@ -331,8 +331,7 @@ async fn claim(
                 attempts,
                 retries,
             };
-            let result =
-                json!({"success": false, "errors": [{"code": "GGT_INTERNAL_ERROR", "message": message}]});
+            let result = json!({"success": false, "errors": [{"code": ErrorCode::InternalError.as_str(), "message": message}]});
             finish(db, &claimed, worker, State::Failed, Some(result), Some(&message)).await?;
             return Ok(None);
         }
