@@ -48,8 +48,8 @@ mod app;
 mod cli;
 
 pub use action::{
-    ActionError, Api, BigCommerceConnection, Caller, Change, Context, CurrentStore, Done, FieldError,
-    GlobalAction, ModelApi, ModelHook, Param, ParamType, Trigger, Upserted, Verb,
+    ActionError, Api, BigCommerceConnection, Caller, Change, Context, CurrentStore, Done, ErrorCode,
+    FieldError, GlobalAction, ModelApi, ModelHook, Param, ParamType, Trigger, Upserted, Verb,
 };
 pub use app::{App, AppError, Gateway};
 pub use config::Config;

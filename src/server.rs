@@ -13,6 +13,7 @@ use crate::bigcommerce::webhooks::{Accepted, Ingest, Triggers};
 use crate::bigcommerce::{BigCommerce, ClientOptions};
 use crate::config::{Config, Limits};
 use crate::db;
+use crate::graphql::errors::ErrorCode;
 use crate::graphql::{self, RequestContext, cost, execute};
 use crate::model::Registry;
 use async_graphql::dynamic::Schema;
@@ -264,22 +265,22 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
 }
 
 /// An error answer in the GraphQL response shape, so the client can read it whatever the status.
-pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+pub(crate) fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
     let body = serde_json::json!({
         "data": null,
-        "errors": [{"message": message, "extensions": {"code": code}}],
+        "errors": [{"message": message, "extensions": {"code": code.as_str()}}],
     });
     json_response(status, body.to_string().into_bytes())
 }
 
 fn auth_failure(e: AuthError) -> Response {
     match e {
-        AuthError::Denied(message) => error_response(StatusCode::OK, "GGT_PERMISSION_DENIED", &message),
+        AuthError::Denied(message) => error_response(StatusCode::OK, ErrorCode::PermissionDenied, &message),
         AuthError::Database(e) => {
             tracing::error!(error = %e, "database error while authenticating");
             error_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "GGT_INTERNAL_ERROR",
+                ErrorCode::InternalError,
                 "internal error",
             )
         }
@@ -296,7 +297,7 @@ async fn graphql_post(
     let request = match graphql::check::read_request(&body) {
         Ok(request) => request,
         Err(message) => {
-            return error_response(StatusCode::BAD_REQUEST, "GGT_INVALID_QUERY_INPUT", &message);
+            return error_response(StatusCode::BAD_REQUEST, ErrorCode::InvalidQueryInput, &message);
         }
     };
     let limits = &state.edge.limits;
@@ -340,7 +341,7 @@ fn graphql_response(response: &async_graphql::Response) -> Response {
         Ok(body) => json_response(StatusCode::OK, body),
         Err(_) => error_response(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "GGT_INTERNAL_ERROR",
+            ErrorCode::InternalError,
             "could not encode the response",
         ),
     }

@@ -1,5 +1,6 @@
 //! What can go wrong in an action, with the contract's error codes.
 
+use super::code::ErrorCode;
 use crate::query::QueryError;
 use sea_orm::{DbErr, SqlErr};
 
@@ -64,15 +65,17 @@ pub enum ActionError {
 
 impl ActionError {
     /// The contract's error code (`GGT_INVALID_RECORD`, ...).
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ActionError::InvalidRecord { .. } => "GGT_INVALID_RECORD",
-            ActionError::NotFound(_) => "GGT_RECORD_NOT_FOUND",
-            ActionError::PermissionDenied(_) => "GGT_PERMISSION_DENIED",
-            ActionError::InvalidInput(_) => "GGT_INVALID_ACTION_INPUT",
-            ActionError::DuplicateBackgroundAction(_) => "GGT_DUPLICATE_BACKGROUND_ACTION_ID",
-            ActionError::TooManyRequests(_) => "GGT_TOO_MANY_REQUESTS",
-            ActionError::Database(_) | ActionError::Remote(_) | ActionError::Busy(_) => "GGT_INTERNAL_ERROR",
+            ActionError::InvalidRecord { .. } => ErrorCode::InvalidRecord,
+            ActionError::NotFound(_) => ErrorCode::RecordNotFound,
+            ActionError::PermissionDenied(_) => ErrorCode::PermissionDenied,
+            ActionError::InvalidInput(_) => ErrorCode::InvalidActionInput,
+            ActionError::DuplicateBackgroundAction(_) => ErrorCode::DuplicateBackgroundActionId,
+            ActionError::TooManyRequests(_) => ErrorCode::TooManyRequests,
+            ActionError::Database(_) | ActionError::Remote(_) | ActionError::Busy(_) => {
+                ErrorCode::InternalError
+            }
         }
     }
 

@@ -16,6 +16,7 @@
 //! ```
 
 mod bulk;
+mod code;
 mod context;
 mod error;
 pub mod global;
@@ -24,6 +25,9 @@ pub mod input;
 mod run;
 pub mod statements;
 
+pub use code::ErrorCode;
+#[cfg(test)]
+pub(crate) use code::UnknownCode;
 pub use context::{BigCommerceConnection, Context, CurrentStore, Trigger};
 pub use error::{ActionError, FieldError};
 pub use global::{

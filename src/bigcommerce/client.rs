@@ -64,10 +64,12 @@ impl BigCommerce {
         })
     }
 
+    /// The API base URL (`https://api.bigcommerce.com`, or a fake's).
     pub fn base_url(&self) -> &str {
         &self.inner.base_url
     }
 
+    /// Its retry, pacing and timeout options.
     pub fn options(&self) -> &ClientOptions {
         &self.inner.options
     }
@@ -135,15 +137,19 @@ pub struct Versioned<'a> {
 }
 
 impl Versioned<'_> {
+    /// A `GET` of `path` (a template: `/catalog/products/{id}`).
     pub fn get(&self, path: &str) -> RequestBuilder {
         self.store.request(self.version, Method::GET, path)
     }
+    /// A `POST` to `path`; add the body with [`RequestBuilder::json`].
     pub fn post(&self, path: &str) -> RequestBuilder {
         self.store.request(self.version, Method::POST, path)
     }
+    /// A `PUT` to `path`.
     pub fn put(&self, path: &str) -> RequestBuilder {
         self.store.request(self.version, Method::PUT, path)
     }
+    /// A `DELETE` of `path`.
     pub fn delete(&self, path: &str) -> RequestBuilder {
         self.store.request(self.version, Method::DELETE, path)
     }
@@ -161,10 +167,12 @@ pub(crate) struct Answer {
 }
 
 impl StoreClient {
+    /// The store this client calls.
     pub fn store_hash(&self) -> &str {
         &self.store_hash
     }
 
+    /// Its retry, pacing and timeout options.
     pub fn options(&self) -> &ClientOptions {
         &self.inner.options
     }
@@ -174,6 +182,7 @@ impl StoreClient {
         &self.pacer
     }
 
+    /// The v3 API: answers are the envelope's `data`.
     pub fn v3(&self) -> Versioned<'_> {
         Versioned {
             store: self,
@@ -181,6 +190,7 @@ impl StoreClient {
         }
     }
 
+    /// The v2 API (orders): answers are bare JSON.
     pub fn v2(&self) -> Versioned<'_> {
         Versioned {
             store: self,
@@ -188,6 +198,7 @@ impl StoreClient {
         }
     }
 
+    /// A request of any method to `path` of `version`.
     pub fn request(&self, version: ApiVersion, method: Method, path: &str) -> RequestBuilder {
         RequestBuilder {
             store: self.clone(),
@@ -200,6 +211,7 @@ impl StoreClient {
         }
     }
 
+    /// Every page of a listing of `path` of `version`.
     pub fn list(&self, version: ApiVersion, path: &str) -> ListBuilder {
         ListBuilder::new(self.clone(), version, path)
     }
@@ -232,13 +244,15 @@ impl StoreClient {
         })?;
         token.set_sensitive(true);
 
-        let mut attempts = 0u32;
-        let mut failures = 0u32;
-        let mut rate_limited = 0u32;
+        let request = Request {
+            method,
+            path: &api_path,
+        };
+        let mut tries = Tries::default();
         loop {
             let permit = self.pacer.acquire().await;
-            attempts += 1;
-            let mut request = self
+            tries.attempts += 1;
+            let mut sending = self
                 .inner
                 .http
                 .request(method.clone(), &url)
@@ -246,112 +260,40 @@ impl StoreClient {
                 .header(ACCEPT, "application/json")
                 .header(USER_AGENT, options.user_agent.as_str());
             if let Some(body) = body {
-                request = request
+                sending = sending
                     .header(CONTENT_TYPE, "application/json")
                     .body(body.clone());
             }
-            let response = match request.send().await {
-                Ok(response) => response,
+            let attempt = match sending.send().await {
                 Err(source) => {
                     drop(permit);
-                    failures += 1;
-                    if failures >= options.max_attempts || !is_transient(&source) {
-                        return Err(Error::Network {
-                            method: method.clone(),
-                            path: api_path,
-                            attempts,
-                            source: source.without_url(),
-                        });
+                    let transient = is_transient(&source);
+                    let source = source.without_url();
+                    tracing::debug!(%method, path = %api_path, error = %source, "BigCommerce request failed");
+                    request.network_failure(&tries, options, transient, source)
+                }
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let limits = RateHeaders::from_headers(response.headers());
+                    permit.finish(status, &limits, options);
+                    match response.bytes().await {
+                        Ok(bytes) => request.classify(status, &bytes, &tries, options),
+                        // The answer was cut short: retried like any network failure.
+                        Err(source) => request.network_failure(&tries, options, true, source.without_url()),
                     }
-                    tracing::debug!(%method, path = %api_path, error = %source.without_url(), failures, "BigCommerce request failed; retrying");
-                    self.backoff(failures).await;
-                    continue;
                 }
             };
-            let status = response.status().as_u16();
-            let limits = RateHeaders::from_headers(response.headers());
-            permit.finish(status, &limits, options);
-            let bytes = match response.bytes().await {
-                Ok(bytes) => bytes,
-                Err(source) => {
-                    failures += 1;
-                    if failures >= options.max_attempts {
-                        return Err(Error::Network {
-                            method: method.clone(),
-                            path: api_path,
-                            attempts,
-                            source: source.without_url(),
-                        });
-                    }
-                    self.backoff(failures).await;
-                    continue;
-                }
+            let reason = match attempt {
+                Attempt::Answer(answer) => return Ok(answer),
+                Attempt::Fail(error) => return Err(error),
+                Attempt::Retry(reason) => reason,
             };
-            match status {
-                429 => {
-                    rate_limited += 1;
-                    tracing::debug!(%method, path = %api_path, rate_limited, "BigCommerce answered 429");
-                    if rate_limited >= options.max_rate_limited_attempts {
-                        return Err(Error::RateLimited {
-                            method: method.clone(),
-                            path: api_path,
-                            body: truncate_body(&bytes),
-                            attempts,
-                        });
-                    }
-                    // The pacer now holds every task of this store until the pause is over.
-                }
-                500 | 502 | 503 | 504 => {
-                    failures += 1;
-                    if failures >= options.max_attempts {
-                        return Err(Error::Status {
-                            method: method.clone(),
-                            path: api_path,
-                            status,
-                            body: truncate_body(&bytes),
-                            attempts,
-                        });
-                    }
-                    tracing::debug!(%method, path = %api_path, status, failures, "BigCommerce server error; retrying");
-                    self.backoff(failures).await;
-                }
-                200..=299 | 404 => {
-                    if status == 404 || status == 204 || bytes.iter().all(u8::is_ascii_whitespace) {
-                        return Ok(Answer { status, body: None });
-                    }
-                    match serde_json::from_slice::<Value>(&bytes) {
-                        Ok(json) => {
-                            return Ok(Answer {
-                                status,
-                                body: Some(json),
-                            });
-                        }
-                        // A success status with a body that is not JSON is most often a body
-                        // cut short on the way; it is retried like a network error.
-                        Err(e) => {
-                            failures += 1;
-                            if failures >= options.max_attempts {
-                                return Err(Error::Decode {
-                                    method: method.clone(),
-                                    path: api_path,
-                                    status,
-                                    reason: e.to_string(),
-                                    body: truncate_body(&bytes),
-                                });
-                            }
-                            self.backoff(failures).await;
-                        }
-                    }
-                }
-                _ => {
-                    return Err(Error::Status {
-                        method: method.clone(),
-                        path: api_path,
-                        status,
-                        body: truncate_body(&bytes),
-                        attempts,
-                    });
-                }
+            tries.count(&reason);
+            tracing::debug!(%method, path = %api_path, ?reason, failures = tries.failures,
+                rate_limited = tries.rate_limited, "BigCommerce request not answered; retrying");
+            // After a 429 the pacer holds every task of this store until the pause is over.
+            if reason != Reason::RateLimited {
+                self.backoff(tries.failures).await;
             }
         }
     }
@@ -372,6 +314,125 @@ impl StoreClient {
 
 fn is_transient(error: &reqwest::Error) -> bool {
     !(error.is_builder() || error.is_redirect())
+}
+
+/// The attempts of one request so far. Rate limits have their own, larger budget: they
+/// say nothing about the request, only about the store's quota.
+#[derive(Clone, Copy, Debug, Default)]
+struct Tries {
+    attempts: u32,
+    /// Network failures, 5xx answers and undecodable bodies.
+    failures: u32,
+    /// 429 answers.
+    rate_limited: u32,
+}
+
+impl Tries {
+    fn count(&mut self, reason: &Reason) {
+        match reason {
+            Reason::RateLimited => self.rate_limited += 1,
+            _ => self.failures += 1,
+        }
+    }
+}
+
+/// Why an attempt is made again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reason {
+    /// 429: the pacer pauses the store, so no backoff of our own.
+    RateLimited,
+    /// 500, 502, 503 or 504.
+    ServerError(u16),
+    /// A success status with a body that is not JSON: most often a body cut short on
+    /// the way, so it is retried like a network failure.
+    Undecodable,
+    /// The request, or its answer, did not make it.
+    Network,
+}
+
+/// What to do after one attempt.
+#[derive(Debug)]
+enum Attempt {
+    Answer(Answer),
+    Retry(Reason),
+    Fail(Error),
+}
+
+/// What the errors of a request name: its method and its API path (`/v3/...`).
+struct Request<'a> {
+    method: &'a Method,
+    path: &'a str,
+}
+
+impl Request<'_> {
+    /// The meaning of an answer, given the attempts before it: 2xx and 404 are answers;
+    /// 429, 5xx and undecodable success bodies are retried until their budget is spent;
+    /// anything else fails at once.
+    fn classify(&self, status: u16, bytes: &[u8], tries: &Tries, options: &ClientOptions) -> Attempt {
+        // The attempt counts against its budget whether it is retried or not.
+        let (failures, rate_limited) = (tries.failures + 1, tries.rate_limited + 1);
+        let method = self.method.clone();
+        let path = self.path.to_owned();
+        match status {
+            429 if rate_limited >= options.max_rate_limited_attempts => Attempt::Fail(Error::RateLimited {
+                method,
+                path,
+                body: truncate_body(bytes),
+                attempts: tries.attempts,
+            }),
+            429 => Attempt::Retry(Reason::RateLimited),
+            500 | 502 | 503 | 504 if failures < options.max_attempts => {
+                Attempt::Retry(Reason::ServerError(status))
+            }
+            200..=299 | 404 => {
+                if status == 404 || status == 204 || bytes.iter().all(u8::is_ascii_whitespace) {
+                    return Attempt::Answer(Answer { status, body: None });
+                }
+                match serde_json::from_slice::<Value>(bytes) {
+                    Ok(json) => Attempt::Answer(Answer {
+                        status,
+                        body: Some(json),
+                    }),
+                    Err(_) if failures < options.max_attempts => Attempt::Retry(Reason::Undecodable),
+                    Err(e) => Attempt::Fail(Error::Decode {
+                        method,
+                        path,
+                        status,
+                        reason: e.to_string(),
+                        body: truncate_body(bytes),
+                    }),
+                }
+            }
+            // Other statuses, and server errors past the budget.
+            _ => Attempt::Fail(Error::Status {
+                method,
+                path,
+                status,
+                body: truncate_body(bytes),
+                attempts: tries.attempts,
+            }),
+        }
+    }
+
+    /// After a network failure (`source`, without its URL): retried while `transient`
+    /// and within the budget.
+    fn network_failure(
+        &self,
+        tries: &Tries,
+        options: &ClientOptions,
+        transient: bool,
+        source: reqwest::Error,
+    ) -> Attempt {
+        if transient && tries.failures + 1 < options.max_attempts {
+            return Attempt::Retry(Reason::Network);
+        }
+        Attempt::Fail(Error::Network {
+            method: self.method.clone(),
+            path: self.path.to_owned(),
+            attempts: tries.attempts,
+            source,
+        })
+    }
 }
 
 /// One request: path parameters, query, optional JSON body.
@@ -405,6 +466,7 @@ impl RequestBuilder {
         self
     }
 
+    /// Fill every `{key}` of the path from `params`.
     pub fn path_params(mut self, params: Params) -> Self {
         self.path_params = params;
         self
@@ -416,6 +478,7 @@ impl RequestBuilder {
         self
     }
 
+    /// Add every parameter of `params` to the query.
     pub fn query_params(mut self, params: Params) -> Self {
         self.query = params;
         self
@@ -484,5 +547,102 @@ pub(crate) fn unwrap_data(version: ApiVersion, body: Value) -> Value {
             map.remove("data").unwrap_or(Value::Null)
         }
         (_, body) => body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three attempts for failures, five for rate limits.
+    fn classify(status: u16, body: &str, failures: u32, rate_limited: u32) -> Attempt {
+        let options = ClientOptions {
+            max_attempts: 3,
+            max_rate_limited_attempts: 5,
+            ..ClientOptions::default()
+        };
+        let tries = Tries {
+            attempts: failures + rate_limited + 1,
+            failures,
+            rate_limited,
+        };
+        let request = Request {
+            method: &Method::GET,
+            path: "/v3/catalog/products",
+        };
+        request.classify(status, body.as_bytes(), &tries, &options)
+    }
+
+    fn answer(attempt: Attempt) -> Answer {
+        match attempt {
+            Attempt::Answer(answer) => answer,
+            other => panic!("expected an answer, got {other:?}"),
+        }
+    }
+
+    fn retry(attempt: Attempt) -> Reason {
+        match attempt {
+            Attempt::Retry(reason) => reason,
+            other => panic!("expected a retry, got {other:?}"),
+        }
+    }
+
+    fn fail(attempt: Attempt) -> Error {
+        match attempt {
+            Attempt::Fail(error) => error,
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn success_bodies_are_parsed_and_empty_ones_are_none() {
+        let ok = answer(classify(200, r#"{"data": [1]}"#, 0, 0));
+        assert_eq!(
+            (ok.status, ok.body),
+            (200, Some(serde_json::json!({"data": [1]})))
+        );
+        for (status, body) in [(204, ""), (200, " \n"), (404, r#"{"status": 404}"#), (201, "")] {
+            let empty = answer(classify(status, body, 0, 0));
+            assert_eq!((empty.status, empty.body), (status, None), "{status} {body:?}");
+        }
+    }
+
+    #[test]
+    fn an_undecodable_success_is_retried_then_fails_as_decode() {
+        assert_eq!(retry(classify(200, "{\"cut", 1, 0)), Reason::Undecodable);
+        let error = fail(classify(200, "{\"cut", 2, 0));
+        assert!(matches!(error, Error::Decode { status: 200, .. }), "{error}");
+    }
+
+    #[test]
+    fn server_errors_are_retried_within_the_failure_budget() {
+        for status in [500, 502, 503, 504] {
+            assert_eq!(retry(classify(status, "oops", 1, 0)), Reason::ServerError(status));
+            let error = fail(classify(status, "oops", 2, 7));
+            assert!(matches!(error, Error::Status { attempts: 10, .. }), "{error}");
+            assert_eq!(error.status(), Some(status));
+        }
+    }
+
+    #[test]
+    fn rate_limits_have_their_own_budget() {
+        // Failures so far do not count against it, nor it against them.
+        assert_eq!(retry(classify(429, "", 2, 3)), Reason::RateLimited);
+        let error = fail(classify(429, "slow down", 0, 4));
+        assert!(matches!(error, Error::RateLimited { attempts: 5, .. }), "{error}");
+        let mut tries = Tries::default();
+        tries.count(&Reason::RateLimited);
+        tries.count(&Reason::Network);
+        tries.count(&Reason::ServerError(503));
+        assert_eq!((tries.rate_limited, tries.failures), (1, 2));
+    }
+
+    #[test]
+    fn other_statuses_fail_at_once() {
+        for status in [301, 400, 401, 403, 409, 422, 501] {
+            let error = fail(classify(status, "no", 0, 0));
+            assert!(matches!(error, Error::Status { attempts: 1, .. }), "{error}");
+            assert_eq!(error.status(), Some(status));
+        }
     }
 }

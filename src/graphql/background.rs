@@ -6,6 +6,7 @@ use super::RequestContext;
 use super::args::{
     params_of,
 };
+use super::errors::ErrorCode;
 use super::inputs::Names;
 use super::verbs::Verb;
 use super::parent::{from_parent, parent_field};
@@ -239,7 +240,7 @@ pub fn subscription() -> Subscription {
                             Ok(Some(job)) => job,
                             Ok(None) => {
                                 let err = super::coded(
-                                    "GGT_RECORD_NOT_FOUND",
+                                    ErrorCode::RecordNotFound,
                                     format!("no background action {id}"),
                                 );
                                 return Some((Err(err), None));
@@ -283,10 +284,10 @@ async fn final_handle(api: &Api, job: &BackgroundAction) -> Handle {
         result.errors = errors
             .iter()
             .map(|e| {
-                ErrorValue::coded(
+                ErrorValue::stored(
                     e.get("code")
                         .and_then(Json::as_str)
-                        .unwrap_or(super::errors::INTERNAL_ERROR),
+                        .unwrap_or(ErrorCode::InternalError.as_str()),
                     e.get("message")
                         .and_then(Json::as_str)
                         .unwrap_or("failed")
@@ -299,7 +300,7 @@ async fn final_handle(api: &Api, job: &BackgroundAction) -> Handle {
             .last_error
             .clone()
             .unwrap_or_else(|| format!("background action {outcome}"));
-        result.errors = vec![ErrorValue::coded("GGT_BACKGROUND_ACTION_CANCELLED", message)];
+        result.errors = vec![ErrorValue::coded(ErrorCode::BackgroundActionCancelled, message)];
     }
     let inner = stored.get("result").cloned().unwrap_or(Json::Null);
     let model = |name: &str| api.registry.find(name);
@@ -347,7 +348,7 @@ fn options_of(ctx: &ResolverContext) -> async_graphql::Result<Options> {
         Some(v) if !v.is_null() => super::to_json(v.as_value())?,
         _ => Json::Null,
     };
-    Options::from_json(&value).map_err(|m| super::coded("GGT_INVALID_ACTION_INPUT", m))
+    Options::from_json(&value).map_err(|e| super::coded(ErrorCode::InvalidActionInput, e.to_string()))
 }
 
 /// Enqueue one job (or one per bulk element) in one transaction; the runtime checks
@@ -430,7 +431,7 @@ async fn cancel_all(api: &Api, ids: &[String]) -> Enqueued {
             }),
             // Another store's action looks exactly like one that does not exist.
             Ok(None) => answer.errors.push(ErrorValue::coded(
-                "GGT_RECORD_NOT_FOUND",
+                ErrorCode::RecordNotFound,
                 format!("no background action {id}"),
             )),
             Err(e) => answer.errors.push((&ActionError::from(e)).into()),

@@ -364,6 +364,7 @@ impl Walk<'_> {
             Some(Input::Options) => {
                 let limits = QueueLimits::default();
                 let options = Options::from_json(&value)
+                    .map_err(|e| e.to_string())
                     .and_then(|o| o.within_policy(&limits, false, false).map_err(|e| e.to_string()));
                 if let Some(options) = self.outcome(options) {
                     for retry in 1..=options.retries.retry_count.min(64) {

@@ -1,14 +1,18 @@
-//! The contract's error codes, and how each layer's errors map onto them.
+//! How each layer's errors become GraphQL errors with the contract's codes
+//! ([`ErrorCode`], spelled in `action/code.rs` and nowhere else).
 
 use crate::query::QueryError;
 use async_graphql::ErrorExtensions;
+pub use crate::action::ErrorCode;
 
-pub const INVALID_QUERY_INPUT: &str = "GGT_INVALID_QUERY_INPUT";
-pub const INTERNAL_ERROR: &str = "GGT_INTERNAL_ERROR";
+// The codes other modules name by constant.
+pub const INVALID_QUERY_INPUT: ErrorCode = ErrorCode::InvalidQueryInput;
+pub const INTERNAL_ERROR: ErrorCode = ErrorCode::InternalError;
+pub const TOO_MANY_REQUESTS: ErrorCode = ErrorCode::TooManyRequests;
 
 /// A GraphQL error carrying a Gadget error code in `extensions.code`.
-pub fn coded(code: &'static str, message: impl Into<String>) -> async_graphql::Error {
-    async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", code))
+pub fn coded(code: ErrorCode, message: impl Into<String>) -> async_graphql::Error {
+    async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", code.as_str()))
 }
 
 /// The GraphQL error for a failed read.
@@ -23,13 +27,31 @@ pub fn query_error(err: QueryError) -> async_graphql::Error {
     }
 }
 
-pub const TOO_MANY_REQUESTS: &str = "GGT_TOO_MANY_REQUESTS";
-
 /// A response refused as a whole: `data: null` and this one error.
-pub fn refusal(code: &'static str, message: &str) -> async_graphql::Response {
+pub fn refusal(code: ErrorCode, message: &str) -> async_graphql::Response {
     let mut error = async_graphql::ServerError::new(message, None);
     let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", code);
+    extensions.set("code", code.as_str());
     error.extensions = Some(extensions);
     async_graphql::Response::from_errors(vec![error])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::action::UnknownCode;
+
+    #[test]
+    fn every_code_reads_back_as_written() {
+        for code in ErrorCode::ALL {
+            assert!(code.as_str().starts_with("GGT_"), "{code}");
+            assert_eq!(code.as_str().parse::<ErrorCode>(), Ok(code));
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+            assert!(code == code.as_str() && code.as_str() == code);
+        }
+        assert_eq!(
+            "GGT_SOMETHING_ELSE".parse::<ErrorCode>(),
+            Err(UnknownCode("GGT_SOMETHING_ELSE".into()))
+        );
+    }
 }

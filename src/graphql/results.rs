@@ -4,6 +4,7 @@
 //! fields every result object has (`success`, `errors`, `actionRun`, the written record).
 
 use super::RequestContext;
+use super::errors::ErrorCode;
 use super::parent::{fail, parent_field};
 use super::types::{JSON, JSON_OBJECT};
 use crate::action::{ActionError, ErasedGlobal};
@@ -25,7 +26,7 @@ const GADGET_MODEL: &str = "GadgetModel";
 
 /// An error as the contract shows it.
 pub(crate) struct ErrorValue {
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     /// For `GGT_INVALID_RECORD`: the model and the per-field messages.
     invalid: Option<(String, Vec<(String, String)>)>,
@@ -52,28 +53,19 @@ impl From<&ActionError> for ErrorValue {
 }
 
 impl ErrorValue {
-    /// An error known by its code (e.g. read back from a finished background action).
-    pub(crate) fn coded(code: &str, message: String) -> ErrorValue {
-        const CODES: &[&str] = &[
-            "GGT_INVALID_RECORD",
-            "GGT_RECORD_NOT_FOUND",
-            "GGT_PERMISSION_DENIED",
-            "GGT_INVALID_QUERY_INPUT",
-            "GGT_INVALID_ACTION_INPUT",
-            "GGT_NON_UNIQUE_DATA",
-            "GGT_DUPLICATE_BACKGROUND_ACTION_ID",
-            "GGT_BACKGROUND_ACTION_CANCELLED",
-            "GGT_TOO_MANY_REQUESTS",
-        ];
+    /// An error known by its code.
+    pub(crate) fn coded(code: ErrorCode, message: String) -> ErrorValue {
         ErrorValue {
-            code: CODES
-                .iter()
-                .find(|c| **c == code)
-                .copied()
-                .unwrap_or("GGT_INTERNAL_ERROR"),
+            code,
             message,
             invalid: None,
         }
+    }
+
+    /// An error read back by its code from a finished background action: a code the
+    /// contract does not have shows as `GGT_INTERNAL_ERROR`.
+    pub(crate) fn stored(code: &str, message: String) -> ErrorValue {
+        ErrorValue::coded(code.parse().unwrap_or(ErrorCode::InternalError), message)
     }
 }
 
@@ -249,7 +241,7 @@ fn error_fields(obj: Object) -> Object {
     obj.field(parent_field::<ErrorValue>(
         "code",
         TypeRef::named_nn(TypeRef::STRING),
-        |e| Some(FieldValue::value(e.code)),
+        |e| Some(FieldValue::value(e.code.as_str())),
     ))
     .field(parent_field::<ErrorValue>(
         "message",

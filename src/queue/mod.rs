@@ -17,6 +17,7 @@
 //! retry failures with exponential backoff. A job whose worker died runs again
 //! once its lease expires.
 
+pub(crate) mod lease;
 mod options;
 mod worker;
 
@@ -27,6 +28,7 @@ use crate::action::{ActionError, Api, Caller, Trigger};
 use crate::query::Tenant;
 use crate::query::sql::Sql;
 use chrono::{DateTime, Utc};
+use lease::{Clock, Lease};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, SqlErr};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
@@ -44,7 +46,9 @@ pub(crate) static WAKE: LazyLock<Notify> = LazyLock::new(Notify::new);
 pub enum Job {
     /// A global action, `namespace/name` or `name`.
     Global {
+        /// `name` or `namespace/name`.
         name: String,
+        /// Its parameters, as the mutation's arguments would give them.
         params: Json,
         /// What enqueued it, when not a caller's request (a webhook, a schedule).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,26 +56,40 @@ pub enum Job {
     },
     /// A model action; `model` is `namespace/apiId`.
     Create {
+        /// `namespace/apiId`.
         model: String,
+        /// The record, as the create mutation's input.
         input: Json,
     },
+    /// Change the record `id`.
     Update {
+        /// `namespace/apiId`.
         model: String,
+        /// The record's id.
         id: i64,
+        /// The changes, as the update mutation's input.
         input: Json,
     },
+    /// Delete the record `id`.
     Delete {
+        /// `namespace/apiId`.
         model: String,
+        /// The record's id.
         id: i64,
     },
+    /// Create, or update the record whose `on` fields match.
     Upsert {
+        /// `namespace/apiId`.
         model: String,
+        /// The record, as the upsert mutation's input.
         input: Json,
+        /// The identity fields (`["bigcommerceId", "store"]`); empty means `["id"]`.
         on: Vec<String>,
     },
 }
 
 impl Job {
+    /// Run the global action `name` with `params`.
     pub fn global(name: &str, params: Json) -> Job {
         Job::Global {
             name: name.to_owned(),
@@ -130,10 +148,13 @@ impl Job {
     }
 }
 
+/// Why a background action could not be enqueued, read or cancelled.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
+    /// The caller's scope has an action with this id already.
     #[error("a background action with id `{0}` exists already")]
     Duplicate(String),
+    /// The options or the job are not acceptable.
     #[error("{0}")]
     Invalid(String),
     /// The caller may not enqueue this.
@@ -142,6 +163,7 @@ pub enum QueueError {
     /// Over a quota: too many pending actions, or too many in one request.
     #[error("{0}")]
     TooMany(String),
+    /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] DbErr),
 }
@@ -225,14 +247,20 @@ pub fn display_id(scope: Option<Scope>, stored: &str) -> String {
 /// Where a background action is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
+    /// Not started yet (or waiting for a retry).
     Waiting,
+    /// A worker holds it.
     Running,
+    /// It succeeded.
     Completed,
+    /// It failed for good.
     Failed,
+    /// Cancelled before it ran.
     Cancelled,
 }
 
 impl State {
+    /// As stored and as the API spells it (`waiting`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             State::Waiting => "waiting",
@@ -262,21 +290,29 @@ impl State {
 /// A stored background action.
 #[derive(Clone, Debug)]
 pub struct BackgroundAction {
-    /// The id its reader knows it by (see [`display_id`]).
+    /// The id its reader knows it by (`my-id`; the system sees the full `store:12/my-id`).
     pub id: String,
     /// The id as stored: `scope/id`.
     pub stored_id: String,
+    /// What it does.
     pub job: Job,
+    /// The store it acts for (none: the system).
     pub tenant: Option<i64>,
+    /// The roles of the caller that enqueued it, which it runs with.
     pub roles: Vec<String>,
+    /// Its named queue, if any.
     pub queue: Option<String>,
+    /// Where it is.
     pub state: State,
+    /// How many times it has started.
     pub attempts: i32,
+    /// The last failure's message.
     pub last_error: Option<String>,
     /// `completed` or `failed` once final.
     pub outcome: Option<String>,
     /// On success the job's answer; on failure `{code, message}` of the last error.
     pub result: Option<Json>,
+    /// When it runs (next).
     pub run_at: DateTime<Utc>,
 }
 
@@ -469,15 +505,18 @@ async fn insert<C: ConnectionTrait>(
 /// and the gateway's work for it; returns how many. A running one finishes its attempt
 /// but is not retried.
 pub async fn cancel_store<C: ConnectionTrait>(conn: &C, store_id: i64) -> Result<u64, QueueError> {
-    let mut sql = Sql::new(conn.get_database_backend());
-    sql.push(&format!(
-        "UPDATE \"{TABLE}\" SET \"state\" = 'cancelled', \"outcome\" = 'cancelled', \"lease_until\" = NULL, \"finished_at\" = "
-    ))
-    .bind(now_ms().into())
-    .push(" WHERE \"tenant\" = ")
-    .bind(store_id.into())
-    .push(" AND \"state\" IN ('waiting', 'running')");
-    Ok(conn.execute_raw(sql.build()).await?.rows_affected())
+    let lease = Lease::of(TABLE, Clock::Millis, "tenant", store_id);
+    Ok(conn.execute_raw(cancelling(conn, lease)).await?.rows_affected())
+}
+
+/// Cancel the unfinished jobs of `lease`; a running one's worker then records nothing.
+fn cancelling<C: ConnectionTrait>(conn: &C, lease: Lease) -> sea_orm::Statement {
+    let unfinished = [State::Waiting.as_str(), State::Running.as_str()];
+    let cancelled = State::Cancelled.as_str();
+    lease.end(conn.get_database_backend(), &unfinished, cancelled, |sets| {
+        sets.value("outcome", cancelled.into())
+            .time("finished_at", Utc::now());
+    })
 }
 
 /// Cancel a job that has not finished: it will not run (again). Answers the job as it
@@ -496,15 +535,8 @@ pub async fn cancel<C: ConnectionTrait>(
             job.state.as_str()
         )));
     }
-    let mut sql = Sql::new(conn.get_database_backend());
-    sql.push(&format!(
-        "UPDATE \"{TABLE}\" SET \"state\" = 'cancelled', \"outcome\" = 'cancelled', \"lease_until\" = NULL, \"finished_at\" = "
-    ))
-    .bind(now_ms().into())
-    .push(" WHERE \"id\" = ")
-    .bind(job.stored_id.clone().into())
-    .push(" AND \"state\" IN ('waiting', 'running')");
-    conn.execute_raw(sql.build()).await?;
+    let lease = Lease::of(TABLE, Clock::Millis, "id", job.stored_id.clone());
+    conn.execute_raw(cancelling(conn, lease)).await?;
     get(conn, caller, id).await
 }
 
@@ -537,6 +569,7 @@ pub async fn get<C: ConnectionTrait>(
 }
 
 /// Jobs not yet final, all stores: for draining in tests and tools.
+#[cfg(feature = "internals")]
 pub async fn pending_count<C: ConnectionTrait>(conn: &C) -> Result<i64, QueueError> {
     let sql = format!("SELECT COUNT(*) FROM \"{TABLE}\" WHERE \"state\" IN ('waiting', 'running')");
     let row = conn
@@ -583,7 +616,7 @@ impl Api {
             .ok_or_else(|| QueueError::Invalid("nothing was enqueued".into()))
     }
 
-    /// Enqueue `jobs` as this API's caller, all or none (see [`enqueue`]).
+    /// Enqueue `jobs` as this API's caller, all or none.
     pub async fn enqueue_all(&self, jobs: &[Job], options: &Options) -> Result<Vec<String>, QueueError> {
         let txn = self.begin().await.map_err(QueueError::from)?;
         let ids = enqueue(self, &txn, jobs, options).await?;

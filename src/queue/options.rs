@@ -38,20 +38,45 @@ impl Default for QueueLimits {
     }
 }
 
+/// Why a `backgroundOptions` argument is refused; the message is the caller's.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum OptionsError {
+    /// Not shaped like the options (an unknown key, a wrong type).
+    #[error("invalid backgroundOptions: {0}")]
+    Malformed(String),
+    #[error("a queue needs a name")]
+    QueueWithoutName,
+    #[error("maxConcurrency must be at least 1")]
+    NoConcurrency,
+    #[error("backoffFactor must be at least 1")]
+    BackoffFactor,
+    #[error("unknown priority `{0}`")]
+    UnknownPriority(String),
+    #[error("startAt `{0}` is not an ISO 8601 date-time")]
+    StartAt(String),
+}
+
 /// How a job is enqueued. Deserializes from the `backgroundOptions` argument.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Options {
+    /// A named queue and its concurrency; none: the shared pool.
     pub queue: Option<QueueOption>,
+    /// How failures are retried.
     pub retries: Retries,
+    /// Which waiting actions are claimed first.
     pub priority: Priority,
+    /// Not before then.
     pub start_at: Option<DateTime<Utc>>,
+    /// The action's id within the caller's scope; a second enqueue with it is refused.
     pub id: Option<String>,
 }
 
 /// A named queue; at most `max_concurrency` of its jobs run at once, over every process.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueOption {
+    /// The queue's name, within the caller's store.
     pub name: String,
+    /// At most this many of its actions run at once, over every process.
     pub max_concurrency: u32,
 }
 
@@ -69,10 +94,15 @@ impl QueueOption {
 /// (at most `max_interval`; times 1 to 2 at random when `randomize`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Retries {
+    /// Retries after the first failure.
     pub retry_count: u32,
+    /// The wait before the first retry.
     pub initial_interval_ms: u64,
+    /// The longest wait.
     pub max_interval_ms: u64,
+    /// Each wait is the last one times this.
     pub backoff_factor: f64,
+    /// Multiply each wait by a random 1 to 2.
     pub randomize: bool,
 }
 
@@ -104,10 +134,14 @@ impl Retries {
 /// The order ready jobs run in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Priority {
+    /// After everything else.
     Low,
+    /// What an enqueue gets unless it asks.
     #[default]
     Default,
+    /// Before the default.
     High,
+    /// The gateway's own work (webhooks, schedules): the system's only.
     Platform,
 }
 
@@ -167,7 +201,7 @@ impl Options {
     /// These options as a caller may have them: `PLATFORM` priority only for the system
     /// (`privileged`: the gateway's own code and `system-admin`), whose work it keeps
     /// ahead of everyone's; for callers (not `internal`, the gateway's own code) retries
-    /// clamped to `limits` and [`MAX_RETRY_INTERVAL_MS`].
+    /// clamped to `limits` and a day.
     pub fn within_policy(
         &self,
         limits: &QueueLimits,
@@ -195,12 +229,12 @@ impl Options {
     }
 
     /// Parse `backgroundOptions` (null or absent means the defaults).
-    pub fn from_json(value: &Json) -> Result<Options, String> {
+    pub fn from_json(value: &Json) -> Result<Options, OptionsError> {
         if value.is_null() {
             return Ok(Options::default());
         }
         let input: OptionsInput =
-            serde_json::from_value(value.clone()).map_err(|e| format!("invalid backgroundOptions: {e}"))?;
+            serde_json::from_value(value.clone()).map_err(|e| OptionsError::Malformed(e.to_string()))?;
         let queue = match input.queue {
             None => None,
             Some(QueueInput::Name(name)) => Some(QueueOption::named(&name)),
@@ -214,10 +248,10 @@ impl Options {
         };
         if let Some(q) = &queue {
             if q.name.is_empty() {
-                return Err("a queue needs a name".into());
+                return Err(OptionsError::QueueWithoutName);
             }
             if q.max_concurrency == 0 {
-                return Err("maxConcurrency must be at least 1".into());
+                return Err(OptionsError::NoConcurrency);
             }
         }
         let mut retries = Retries::default();
@@ -239,20 +273,20 @@ impl Options {
             }
         }
         if !(retries.backoff_factor.is_finite() && retries.backoff_factor >= 1.0) {
-            return Err("backoffFactor must be at least 1".into());
+            return Err(OptionsError::BackoffFactor);
         }
         let priority = match input.priority.as_deref() {
             None | Some("DEFAULT") => Priority::Default,
             Some("LOW") => Priority::Low,
             Some("HIGH") => Priority::High,
             Some("PLATFORM") => Priority::Platform,
-            Some(other) => return Err(format!("unknown priority `{other}`")),
+            Some(other) => return Err(OptionsError::UnknownPriority(other.to_owned())),
         };
         let start_at = match input.start_at {
             None => None,
             Some(text) => Some(
                 DateTime::parse_from_rfc3339(&text)
-                    .map_err(|_| format!("startAt `{text}` is not an ISO 8601 date-time"))?
+                    .map_err(|_| OptionsError::StartAt(text.clone()))?
                     .with_timezone(&Utc),
             ),
         };
@@ -317,9 +351,28 @@ mod tests {
 
     #[test]
     fn bad_options_are_refused() {
-        assert!(Options::from_json(&json!({"priority": "URGENT"})).is_err());
-        assert!(Options::from_json(&json!({"startAt": "tomorrow"})).is_err());
-        assert!(Options::from_json(&json!({"queue": {"name": "q", "maxConcurrency": 0}})).is_err());
-        assert!(Options::from_json(&json!({"colour": 1})).is_err());
+        let refused = |value: Json| Options::from_json(&value).unwrap_err();
+        assert_eq!(
+            refused(json!({"priority": "URGENT"})).to_string(),
+            "unknown priority `URGENT`"
+        );
+        assert_eq!(
+            refused(json!({"startAt": "tomorrow"})).to_string(),
+            "startAt `tomorrow` is not an ISO 8601 date-time"
+        );
+        assert_eq!(
+            refused(json!({"queue": {"name": "q", "maxConcurrency": 0}})),
+            OptionsError::NoConcurrency
+        );
+        assert_eq!(refused(json!({"queue": ""})), OptionsError::QueueWithoutName);
+        assert_eq!(
+            refused(json!({"retries": {"backoffFactor": 0.5}})),
+            OptionsError::BackoffFactor
+        );
+        assert!(
+            refused(json!({"colour": 1}))
+                .to_string()
+                .starts_with("invalid backgroundOptions: ")
+        );
     }
 }

@@ -1,9 +1,12 @@
 //! Workers: claim ready jobs, run them through the action runtime, record the outcome.
 
+use super::lease::{self, Beats, Clock, Lease, RUNNING};
 use super::{Job, Retries, Scope, State, TABLE, WAKE, is_postgres, now_ms};
 use crate::action::{Api, Caller};
+use crate::action::ErrorCode;
 use crate::query::Tenant;
 use crate::query::sql::Sql;
+use chrono::Utc;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
@@ -79,6 +82,8 @@ impl Worker {
         }
     }
 
+    /// This worker's id, as leases name it.
+    #[cfg(feature = "internals")]
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -98,6 +103,7 @@ impl Worker {
     }
 
     /// Stop at once without releasing anything, as a crash would: for tests.
+    #[cfg(feature = "internals")]
     pub async fn kill(mut self) {
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
@@ -138,11 +144,12 @@ impl Shared {
             permissions: self.api.caller.permissions.clone(),
             ..claimed.caller.clone()
         });
+        // A lost lease (a cancel, or a takeover after a stall) does not stop the attempt:
+        // its end is conditional on this worker and on `running`, so it records nothing.
         let heartbeat = async {
-            let mut every = tokio::time::interval(self.options.lease / 3);
-            every.tick().await;
+            let mut beats = Beats::new(self.options.lease);
             loop {
-                every.tick().await;
+                beats.next().await;
                 if let Err(e) = renew(&self.api.db, &claimed.id, &self.worker, self.options.lease).await {
                     tracing::warn!(error = %e, id = %claimed.id, "could not renew a lease");
                 }
@@ -177,8 +184,7 @@ impl Shared {
                 } else {
                     tracing::warn!(id = %claimed.id, attempts = claimed.attempts, error = %message,
                         "background action failed for good");
-                    let result =
-                        json!({"success": false, "errors": [{"code": e.code(), "message": message}]});
+                    let result = json!({"success": false, "errors": [{"code": e.code().as_str(), "message": message}]});
                     finish(
                         &self.api.db,
                         &claimed,
@@ -300,19 +306,12 @@ async fn claim(
         }
     }
     let attempts: i32 = row.try_get_by_index::<i32>(6)? + 1;
-    let mut update = Sql::new(backend);
-    update
-        .push(&format!(
-            "UPDATE \"{TABLE}\" SET \"state\" = 'running', \"attempts\" = "
-        ))
-        .bind(attempts.into())
-        .push(", \"lease_until\" = ")
-        .bind((now_ms() + lease.as_millis() as i64).into())
-        .push(", \"worker\" = ")
-        .bind(worker.to_owned().into())
-        .push(" WHERE \"id\" = ")
-        .bind(id.clone().into());
-    txn.execute_raw(update.build()).await?;
+    // Picked and locked above: taken without conditions of its own.
+    let take = job_lease(&id).claim(backend, lease::until(Utc::now(), lease), None, |sets| {
+        sets.value("attempts", attempts.into())
+            .value("worker", worker.to_owned().into());
+    });
+    txn.execute_raw(take).await?;
     txn.commit().await?;
     let job_text: String = row.try_get_by_index(1)?;
     let roles: String = row.try_get_by_index(3)?;
@@ -335,8 +334,7 @@ async fn claim(
                 attempts,
                 retries,
             };
-            let result =
-                json!({"success": false, "errors": [{"code": "GGT_INTERNAL_ERROR", "message": message}]});
+            let result = json!({"success": false, "errors": [{"code": ErrorCode::InternalError.as_str(), "message": message}]});
             finish(db, &claimed, worker, State::Failed, Some(result), Some(&message)).await?;
             return Ok(None);
         }
@@ -359,16 +357,16 @@ async fn claim(
     }))
 }
 
+/// The lease on job `id`.
+fn job_lease(id: &str) -> Lease {
+    Lease::of(TABLE, Clock::Millis, "id", id.to_owned())
+}
+
 async fn renew(db: &DatabaseConnection, id: &str, worker: &str, lease: Duration) -> Result<(), DbErr> {
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push(&format!("UPDATE \"{TABLE}\" SET \"lease_until\" = "))
-        .bind((now_ms() + lease.as_millis() as i64).into())
-        .push(" WHERE \"id\" = ")
-        .bind(id.to_owned().into())
-        .push(" AND \"worker\" = ")
-        .bind(worker.to_owned().into())
-        .push(" AND \"state\" = 'running'");
-    db.execute_raw(sql.build()).await?;
+    let renewal = job_lease(id)
+        .held_by("worker", worker.to_owned())
+        .renew(db.get_database_backend(), lease::until(Utc::now(), lease));
+    db.execute_raw(renewal).await?;
     Ok(())
 }
 
@@ -381,26 +379,26 @@ async fn finish(
     result: Option<serde_json::Value>,
     error: Option<&str>,
 ) -> Result<(), DbErr> {
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push(&format!("UPDATE \"{TABLE}\" SET \"state\" = "))
-        .bind(state.as_str().into())
-        .push(", \"outcome\" = ")
-        .bind(state.as_str().into())
-        .push(", \"result\" = ")
-        .bind(result.map(|r| r.to_string()).into())
-        .push(", \"last_error\" = COALESCE(")
-        .bind(error.map(str::to_owned).into())
-        .push(", \"last_error\"), \"lease_until\" = NULL, \"finished_at\" = ")
-        .bind(now_ms().into())
-        .push(" WHERE \"id\" = ")
-        .bind(claimed.id.clone().into())
-        .push(" AND \"worker\" = ")
-        .bind(worker.to_owned().into())
-        .push(" AND \"state\" = 'running'");
-    db.execute_raw(sql.build()).await?;
+    let end = job_lease(&claimed.id).held_by("worker", worker.to_owned()).end(
+        db.get_database_backend(),
+        &[RUNNING],
+        state.as_str(),
+        |sets| {
+            sets.value("outcome", state.as_str().into())
+                .value("result", result.map(|r| r.to_string()).into())
+                .expr("last_error", |sql| {
+                    sql.push("COALESCE(")
+                        .bind(error.map(str::to_owned).into())
+                        .push(", \"last_error\")");
+                })
+                .time("finished_at", Utc::now());
+        },
+    );
+    db.execute_raw(end).await?;
     Ok(())
 }
 
+/// Hand the job back to wait `delay_ms` before its next attempt.
 async fn retry_later(
     db: &DatabaseConnection,
     claimed: &Claimed,
@@ -408,31 +406,31 @@ async fn retry_later(
     delay_ms: u64,
     error: &str,
 ) -> Result<(), DbErr> {
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push(&format!(
-        "UPDATE \"{TABLE}\" SET \"state\" = 'waiting', \"lease_until\" = NULL, \"run_at\" = "
-    ))
-    .bind((now_ms() + delay_ms as i64).into())
-    .push(", \"last_error\" = ")
-    .bind(error.to_owned().into())
-    .push(" WHERE \"id\" = ")
-    .bind(claimed.id.clone().into())
-    .push(" AND \"worker\" = ")
-    .bind(worker.to_owned().into())
-    .push(" AND \"state\" = 'running'");
-    db.execute_raw(sql.build()).await?;
+    let end = job_lease(&claimed.id).held_by("worker", worker.to_owned()).end(
+        db.get_database_backend(),
+        &[RUNNING],
+        State::Waiting.as_str(),
+        |sets| {
+            sets.value("run_at", (now_ms() + delay_ms as i64).into())
+                .value("last_error", error.to_owned().into());
+        },
+    );
+    db.execute_raw(end).await?;
     Ok(())
 }
 
 /// Hand this worker's running jobs back: the attempt did not count.
 async fn release(db: &DatabaseConnection, worker: &str) -> Result<(), DbErr> {
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push(&format!(
-        "UPDATE \"{TABLE}\" SET \"state\" = 'waiting', \"lease_until\" = NULL, \"attempts\" = \"attempts\" - 1 \
-         WHERE \"worker\" = "
-    ))
-    .bind(worker.to_owned().into())
-    .push(" AND \"state\" = 'running'");
-    db.execute_raw(sql.build()).await?;
+    let end = Lease::of(TABLE, Clock::Millis, "worker", worker.to_owned()).end(
+        db.get_database_backend(),
+        &[RUNNING],
+        State::Waiting.as_str(),
+        |sets| {
+            sets.expr("attempts", |sql| {
+                sql.push("\"attempts\" - 1");
+            });
+        },
+    );
+    db.execute_raw(end).await?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The sync in the API: the model's `run` and `abort` actions, the `syncStore` global
 //! action, the background job that runs a sync, and the schedule.
 
+use super::row::SyncState;
 use super::{MODEL, Outcome, Request, Syncer};
 use crate::action::{
     ActionError, Api, Caller, Context, GlobalAction, GlobalActions, ModelAction, Param, ParamType,
@@ -236,9 +237,11 @@ impl GlobalAction for ResumeSync {
                 "sync {} is held by another process until {until}",
                 params.id
             ))),
-            Outcome::Completed => Ok(json!({"state": "completed"})),
-            Outcome::Aborted => Ok(json!({"state": "aborted"})),
-            Outcome::Errored(message) => Ok(json!({"state": "errored", "errorMessage": message})),
+            Outcome::Completed => Ok(json!({"state": SyncState::Completed.as_str()})),
+            Outcome::Aborted => Ok(json!({"state": SyncState::Aborted.as_str()})),
+            Outcome::Errored(message) => {
+                Ok(json!({"state": SyncState::Errored.as_str(), "errorMessage": message}))
+            }
         }
     }
 }

@@ -30,9 +30,18 @@ pub use resource::Resource;
 pub use row::{Outcome, abort, abort_store, create, create_in, progress_of, unfinished};
 pub use run::{Observer, Syncer};
 
+use row::SyncState;
+
 use std::time::Duration;
 
-pub const STATES: &[&str] = &["created", "running", "completed", "errored", "aborted"];
+/// The states a sync row may be in (the model's `state` enumeration).
+pub const STATES: &[&str] = &[
+    SyncState::Created.as_str(),
+    SyncState::Running.as_str(),
+    SyncState::Completed.as_str(),
+    SyncState::Errored.as_str(),
+    SyncState::Aborted.as_str(),
+];
 pub const MODEL: &str = "bigcommerce/sync";
 /// An incremental sync starts this long before the last completed one started: clocks
 /// differ and BigCommerce's times have whole seconds.

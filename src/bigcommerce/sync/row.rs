@@ -7,7 +7,7 @@
 
 use super::{Counters, MODEL, OVERLAP, Request};
 use crate::action::{ActionError, Api};
-use crate::query::sql::Sql;
+use crate::queue::lease::{self, Beats, Clock, Lease};
 use chrono::{DateTime, Utc};
 use entity::bigcommerce::sync as row;
 use sea_orm::{ConnectionTrait, EntityTrait};
@@ -15,6 +15,50 @@ use serde_json::{Value as Json, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::watch;
+
+/// Where a sync is. `created` and `running` are unfinished; a store has at most one
+/// unfinished sync. The row stores [`SyncState::as_str`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SyncState {
+    /// Waiting for its job to run it.
+    Created,
+    /// Held by a process (see the lease), or waiting for its lease to run out.
+    Running,
+    Completed,
+    Errored,
+    Aborted,
+}
+
+impl SyncState {
+    pub(crate) const ALL: [SyncState; 5] = [
+        SyncState::Created,
+        SyncState::Running,
+        SyncState::Completed,
+        SyncState::Errored,
+        SyncState::Aborted,
+    ];
+    /// Syncs in these states have not finished.
+    const UNFINISHED: [SyncState; 2] = [SyncState::Created, SyncState::Running];
+
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            SyncState::Created => "created",
+            SyncState::Running => "running",
+            SyncState::Completed => "completed",
+            SyncState::Errored => "errored",
+            SyncState::Aborted => "aborted",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Option<SyncState> {
+        SyncState::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// The sync row's lease: `bigcommerce_sync` keeps times as timestamps.
+fn sync_lease(column: &'static str, value: i64) -> Lease {
+    Lease::of("bigcommerce_sync", Clock::Timestamp, column, value)
+}
 
 pub(super) fn store_caller(api: &Api, store: i64) -> Api {
     api.within_store(store)
@@ -36,7 +80,7 @@ async fn unfinished_in<C: ConnectionTrait>(conn: &C, store: i64) -> Result<Optio
     use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
     Ok(row::Entity::find()
         .filter(row::Column::StoreId.eq(store))
-        .filter(row::Column::State.is_in(UNFINISHED.iter().copied()))
+        .filter(row::Column::State.is_in(SyncState::UNFINISHED.map(SyncState::as_str)))
         .order_by_asc(row::Column::Id)
         .one(conn)
         .await?)
@@ -72,7 +116,7 @@ pub async fn create_in<C: ConnectionTrait>(
         (false, Some(since)) => Some(since),
         (false, None) => row::Entity::find()
             .filter(row::Column::StoreId.eq(store))
-            .filter(row::Column::State.eq("completed"))
+            .filter(row::Column::State.eq(SyncState::Completed.as_str()))
             .order_by_desc(row::Column::StartedAt)
             .one(conn)
             .await?
@@ -89,7 +133,7 @@ pub async fn create_in<C: ConnectionTrait>(
                 "models": if models.is_empty() { Json::Null } else { json!(models) },
                 "syncSince": since.map(|s| s.to_rfc3339()),
                 "force": request.force,
-                "state": "created",
+                "state": SyncState::Created.as_str(),
             }),
         )
         .await
@@ -108,47 +152,29 @@ pub async fn progress_of(api: &Api, id: i64) -> Result<BTreeMap<String, Counters
     Ok(decoded(&load(api, id).await?.progress))
 }
 
-/// Syncs in these states have not finished.
-const UNFINISHED: &[&str] = &["created", "running"];
-
 /// End the syncs whose `column` is `value` and whose state is one of `from`: set `state`
 /// and `message`, stamp `finished_at` and free the lease. Answers how many ended.
 async fn end(
     api: &Api,
-    (column, value): (&str, i64),
-    from: &[&str],
-    state: &str,
+    (column, value): (&'static str, i64),
+    from: &[SyncState],
+    state: SyncState,
     message: Option<&str>,
 ) -> Result<u64, ActionError> {
     let now = Utc::now();
-    let mut sql = Sql::new(api.db.get_database_backend());
-    sql.push("UPDATE \"bigcommerce_sync\" SET \"state\" = ")
-        .bind(state.into())
-        .push(", \"error_message\" = ")
-        .bind(message.map(str::to_owned).into())
-        .push(", \"finished_at\" = ")
-        .bind(now.into())
-        .push(", \"updated_at\" = ")
-        .bind(now.into())
-        .push(", \"lease_until\" = NULL WHERE ")
-        .ident(column)
-        .push(" = ")
-        .bind(value.into())
-        .push(" AND \"state\" IN (");
-    for (i, state) in from.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.bind((*state).into());
-    }
-    sql.push(")");
-    Ok(api.db.execute_raw(sql.build()).await?.rows_affected())
+    let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+    let end = sync_lease(column, value).end(api.db.get_database_backend(), &from, state.as_str(), |sets| {
+        sets.value("error_message", message.map(str::to_owned).into())
+            .time("finished_at", now)
+            .time("updated_at", now);
+    });
+    Ok(api.db.execute_raw(end).await?.rows_affected())
 }
 
 /// Stop a sync that has not finished; the process running it stops after its current page.
 pub async fn abort(api: &Api, id: i64) -> Result<crate::query::Record, ActionError> {
     let sync = load(api, id).await?;
-    if end(api, ("id", id), UNFINISHED, "aborted", None).await? == 0 {
+    if end(api, ("id", id), &SyncState::UNFINISHED, SyncState::Aborted, None).await? == 0 {
         return Err(ActionError::InvalidInput(format!(
             "sync {id} has already {}",
             sync.state
@@ -166,8 +192,8 @@ pub async fn abort_store(api: &Api, store: i64) -> Result<u64, ActionError> {
     end(
         api,
         ("store_id", store),
-        UNFINISHED,
-        "aborted",
+        &SyncState::UNFINISHED,
+        SyncState::Aborted,
         Some("the store was uninstalled"),
     )
     .await
@@ -181,6 +207,18 @@ pub enum Outcome {
     Errored(String),
     /// Another process holds it until then.
     Busy(DateTime<Utc>),
+}
+
+impl Outcome {
+    /// How `sync` ended, or `None` while it has not.
+    pub(super) fn of_ended(sync: &row::Model) -> Option<Outcome> {
+        match SyncState::parse(&sync.state)? {
+            SyncState::Completed => Some(Outcome::Completed),
+            SyncState::Aborted => Some(Outcome::Aborted),
+            SyncState::Errored => Some(Outcome::Errored(sync.error_message.clone().unwrap_or_default())),
+            SyncState::Created | SyncState::Running => None,
+        }
+    }
 }
 
 /// Why a running sync stops early.
@@ -198,39 +236,38 @@ pub(super) async fn claim(
     lease: Duration,
 ) -> Result<Result<DateTime<Utc>, Outcome>, ActionError> {
     let now = Utc::now();
-    let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
-    let mut sql = Sql::new(api.db.get_database_backend());
-    sql.push("UPDATE \"bigcommerce_sync\" SET \"state\" = 'running', \"lease_until\" = ")
-        .bind(until.into())
-        .push(", \"started_at\" = COALESCE(\"started_at\", ")
-        .bind(now.into())
-        .push("), \"updated_at\" = ")
-        .bind(now.into())
-        .push(" WHERE \"id\" = ")
-        .bind(id.into())
-        .push(" AND \"state\" IN ('created', 'running') AND (\"lease_until\" IS NULL OR \"lease_until\" < ")
-        .bind(now.into())
-        .push(")");
-    if api.db.execute_raw(sql.build()).await?.rows_affected() == 1 {
+    let until = lease::until(now, lease);
+    let unfinished = SyncState::UNFINISHED.map(SyncState::as_str);
+    let take = sync_lease("id", id).claim(
+        api.db.get_database_backend(),
+        until,
+        Some((&unfinished, now)),
+        |sets| {
+            // A continued sync keeps the time it first started.
+            sets.expr("started_at", |sql| {
+                sql.push("COALESCE(\"started_at\", ")
+                    .bind(Clock::Timestamp.at(now))
+                    .push(")");
+            })
+            .time("updated_at", now);
+        },
+    );
+    if api.db.execute_raw(take).await?.rows_affected() == 1 {
         return Ok(Ok(until));
     }
     let sync = load(api, id).await?;
-    Ok(Err(match (sync.state.as_str(), sync.lease_until) {
-        ("completed", _) => Outcome::Completed,
-        ("aborted", _) => Outcome::Aborted,
-        ("errored", _) => Outcome::Errored(sync.error_message.unwrap_or_default()),
-        (_, until) => Outcome::Busy(until.unwrap_or(now)),
-    }))
+    let busy = Outcome::Busy(sync.lease_until.unwrap_or(now));
+    Ok(Err(Outcome::of_ended(&sync).unwrap_or(busy)))
 }
 
 /// The final state, unless the sync was aborted meanwhile.
 pub(super) async fn finish(api: &Api, id: i64, outcome: &Outcome) -> Result<(), ActionError> {
     let (state, message) = match outcome {
-        Outcome::Completed => ("completed", None),
-        Outcome::Errored(m) => ("errored", Some(m.as_str())),
+        Outcome::Completed => (SyncState::Completed, None),
+        Outcome::Errored(m) => (SyncState::Errored, Some(m.as_str())),
         Outcome::Aborted | Outcome::Busy(_) => return Ok(()),
     };
-    end(api, ("id", id), &["running"], state, message).await?;
+    end(api, ("id", id), &[SyncState::Running], state, message).await?;
     Ok(())
 }
 
@@ -243,22 +280,18 @@ pub(super) async fn heartbeat(
     lease: Duration,
     stop: watch::Sender<Option<Stop>>,
 ) {
-    let every = (lease / 3).max(Duration::from_millis(100));
+    let mut beats = Beats::new(lease);
     loop {
-        tokio::time::sleep(every).await;
-        let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or_default();
-        let mut sql = Sql::new(api.db.get_database_backend());
-        sql.push("UPDATE \"bigcommerce_sync\" SET \"lease_until\" = ")
-            .bind(until.into())
-            .push(" WHERE \"id\" = ")
-            .bind(id.into())
-            .push(" AND \"state\" = 'running' AND \"lease_until\" = ")
-            .bind(held.into());
-        match api.db.execute_raw(sql.build()).await {
+        beats.next().await;
+        let until = lease::until(Utc::now(), lease);
+        let renewal = sync_lease("id", id)
+            .held_until(held)
+            .renew(api.db.get_database_backend(), until);
+        match api.db.execute_raw(renewal).await {
             Ok(done) if done.rows_affected() == 1 => held = until,
             Ok(_) => {
                 let state = load(&api, id).await.map(|s| s.state).unwrap_or_default();
-                let why = if state == "aborted" {
+                let why = if SyncState::parse(&state) == Some(SyncState::Aborted) {
                     Stop::Aborted
                 } else {
                     Stop::LeaseLost
@@ -269,5 +302,24 @@ pub(super) async fn heartbeat(
             // The database is briefly unreachable: try again at the next beat.
             Err(e) => tracing::warn!(sync = id, error = %e, "cannot renew the sync's lease"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_read_back_as_written() {
+        for state in SyncState::ALL {
+            assert_eq!(SyncState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(SyncState::parse("paused"), None);
+        assert_eq!(
+            SyncState::Running.as_str(),
+            lease::RUNNING,
+            "the lease's running state"
+        );
+        assert_eq!(super::super::STATES, SyncState::ALL.map(SyncState::as_str));
     }
 }

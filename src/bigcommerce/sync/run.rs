@@ -7,7 +7,7 @@ use super::super::{BigCommerce, StoreClient};
 use super::MODEL;
 use super::progress::{Checkpoint, Counters, Phase};
 use super::resource::{self, Resource};
-use super::row::{Outcome, Stop, claim, decoded, finish, heartbeat, load, store_caller};
+use super::row::{Outcome, Stop, SyncState, claim, decoded, finish, heartbeat, load, store_caller};
 use crate::action::{ActionError, Api};
 use chrono::{DateTime, Utc};
 use entity::bigcommerce::sync as row;
@@ -60,7 +60,7 @@ impl Run {
         Ok(saved
             .to_json_object(model)
             .get("state")
-            .is_some_and(|s| s == "aborted"))
+            .is_some_and(|s| s == SyncState::Aborted.as_str()))
     }
 }
 
@@ -68,11 +68,8 @@ impl Syncer {
     /// Run (or continue) sync `id` to its end in this task.
     pub async fn run(&self, api: &Api, id: i64, observer: &dyn Observer) -> Result<Outcome, ActionError> {
         let sync = load(api, id).await?;
-        match sync.state.as_str() {
-            "completed" => return Ok(Outcome::Completed),
-            "aborted" => return Ok(Outcome::Aborted),
-            "errored" => return Ok(Outcome::Errored(sync.error_message.unwrap_or_default())),
-            _ => {}
+        if let Some(ended) = Outcome::of_ended(&sync) {
+            return Ok(ended);
         }
         let api = store_caller(api, sync.store_id).with_pool(self.db.clone());
         let lease = match claim(&api, id, self.lease).await? {
@@ -84,7 +81,9 @@ impl Syncer {
         let result = self.work(&api, &sync, stop.clone(), observer).await;
         heartbeat.abort();
         let stopped = stop.borrow().clone();
-        let aborted = load(&api, id).await.is_ok_and(|s| s.state == "aborted");
+        let aborted = load(&api, id)
+            .await
+            .is_ok_and(|s| SyncState::parse(&s.state) == Some(SyncState::Aborted));
         let outcome = match (result, stopped) {
             _ if aborted => Outcome::Aborted,
             (_, Some(Stop::Aborted)) => Outcome::Aborted,
