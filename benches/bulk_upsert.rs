@@ -65,8 +65,8 @@ async fn database() -> anyhow::Result<DatabaseConnection> {
 }
 
 /// Empty the table and store the "existing" half (odd ids).
-async fn reset(api: &Api, store_id: i64) -> anyhow::Result<()> {
-    api.db
+async fn reset(db: &DatabaseConnection, api: &Api, store_id: i64) -> anyhow::Result<()> {
+    db
         .execute_unprepared("DELETE FROM bigcommerce_product")
         .await?;
     let existing: Vec<(Value, Vec<String>)> = (0..PRODUCTS)
@@ -82,8 +82,8 @@ async fn reset(api: &Api, store_id: i64) -> anyhow::Result<()> {
             r.map_err(|e| anyhow::anyhow!("{e}"))?;
         }
     }
-    if api.db.get_database_backend() == DbBackend::Postgres {
-        api.db
+    if db.get_database_backend() == DbBackend::Postgres {
+        db
             .execute_unprepared("VACUUM ANALYZE bigcommerce_product")
             .await?;
     }
@@ -246,15 +246,15 @@ async fn run() -> anyhow::Result<()> {
     let run = |name: &str| only.is_empty() || only == name;
     for round in 1..=rounds {
         if run("floor") {
-            reset(&api, store_id).await?;
+            reset(&db, &api, store_id).await?;
             floor.push(hand_written(&db, store_id, round).await?);
         }
         if run("rust") {
-            reset(&api, store_id).await?;
+            reset(&db, &api, store_id).await?;
             ours_rust.push(rust_api(&api, store_id, round).await?);
         }
         if run("http") {
-            reset(&api, store_id).await?;
+            reset(&db, &api, store_id).await?;
             ours_http.push(graphql(&endpoint, &authorization, store_id, round).await?);
         }
     }

@@ -27,11 +27,11 @@ impl StoreState {
 
 /// The store with this hash, if it has the app installed.
 pub async fn installed_by_hash<C: ConnectionTrait>(db: &C, hash: &str) -> Result<Option<store::Model>, DbErr> {
-    Ok(store::Entity::find()
+    store::Entity::find()
         .filter(store::Column::StoreHash.eq(hash))
         .filter(store::Column::State.eq(StoreState::Installed.as_str()))
         .one(db)
-        .await?)
+        .await
 }
 
 /// Does the store with this id have the app installed?
