@@ -66,9 +66,7 @@ async fn database() -> anyhow::Result<DatabaseConnection> {
 
 /// Empty the table and store the "existing" half (odd ids).
 async fn reset(db: &DatabaseConnection, api: &Api, store_id: i64) -> anyhow::Result<()> {
-    db
-        .execute_unprepared("DELETE FROM bigcommerce_product")
-        .await?;
+    db.execute_unprepared("DELETE FROM bigcommerce_product").await?;
     let existing: Vec<(Value, Vec<String>)> = (0..PRODUCTS)
         .filter(|i| i % 2 == 1)
         .map(|i| {
@@ -83,8 +81,7 @@ async fn reset(db: &DatabaseConnection, api: &Api, store_id: i64) -> anyhow::Res
         }
     }
     if db.get_database_backend() == DbBackend::Postgres {
-        db
-            .execute_unprepared("VACUUM ANALYZE bigcommerce_product")
+        db.execute_unprepared("VACUUM ANALYZE bigcommerce_product")
             .await?;
     }
     Ok(())
