@@ -410,6 +410,11 @@ impl ModelApi<'_> {
         self.api.update_parsed(self.model, id, self.parse(input)?).await
     }
 
+    /// Update inside a transaction of the caller's, as [`ModelApi::create_in`] creates.
+    pub(crate) async fn update_in<C: ConnectionTrait>(&self, conn: &C, id: i64, input: Json) -> Result<Record, ActionError> {
+        run::update(conn, &self.api.ctx(), self.model, id, self.parse(input)?).await
+    }
+
     /// Delete the record `id` (its children go with it).
     pub async fn delete(&self, id: i64) -> Result<(), ActionError> {
         let txn = self.api.begin().await?;

@@ -87,22 +87,27 @@ pub async fn install_store(state: &crate::server::AppState, grant: &Grant) -> Re
     })
 }
 
-/// Mark a store uninstalled, forget its token, end its sessions and cancel its queued
-/// work; returns how many jobs were cancelled. Its data stays; a reinstall brings it back.
+/// Mark a store uninstalled, forget its token, end its sessions, abort its unfinished
+/// sync and cancel its queued work, all in one transaction; returns how many jobs were
+/// cancelled. Its data stays; a reinstall brings it back.
 pub async fn uninstall(api: &Api, store_id: i64) -> Result<u64, ActionError> {
-    let input =
-        json!({"state": super::stores::StoreState::Uninstalled.as_str(), "accessToken": null, "uninstalledAt": Utc::now().to_rfc3339()});
-    api.model(names::STORE).update(store_id, input).await?;
+    let input = json!({
+        "state": super::stores::StoreState::Uninstalled.as_str(),
+        "accessToken": null,
+        "uninstalledAt": Utc::now().to_rfc3339(),
+    });
+    let txn = api.begin().await?;
+    api.model(names::STORE).update_in(&txn, store_id, input).await?;
     session::Entity::delete_many()
         .filter(session::Column::StoreId.eq(store_id))
-        .exec(&api.db)
+        .exec(&txn)
         .await?;
+    super::sync::abort_store(&txn, store_id).await?;
+    let cancelled = crate::queue::cancel_store(&txn, store_id).await?;
+    txn.commit().await?;
     // Open connections of the store close now, not at their next check.
     revocation::announce(Revoked::Store { store_id });
-    super::sync::abort_store(api, store_id).await?;
-    crate::queue::cancel_store(&api.db, store_id)
-        .await
-        .map_err(|e| ActionError::Database(sea_orm::DbErr::Custom(e.to_string())))
+    Ok(cancelled)
 }
 
 /// End the sessions of one staff user of a store, and remember when: a payload for the

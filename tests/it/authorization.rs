@@ -1644,7 +1644,7 @@ async fn globals(m: &mut Matrix, who: &Who) {
             .await;
             // Whatever it started (a sync) ends, so that the next cell starts clean.
             for s in [m.a, m.b] {
-                bcgraph::bigcommerce::sync::abort_store(&m.app.api, s)
+                bcgraph::bigcommerce::sync::abort_store(&m.app.db, s)
                     .await
                     .unwrap();
             }
@@ -1734,7 +1734,7 @@ async fn model_actions(m: &mut Matrix, who: &Who) {
                 )
                 .await;
                 for s in [m.a, m.b] {
-                    bcgraph::bigcommerce::sync::abort_store(&m.app.api, s)
+                    bcgraph::bigcommerce::sync::abort_store(&m.app.db, s)
                         .await
                         .unwrap();
                 }

@@ -195,9 +195,7 @@ async fn a_store_cannot_squat_the_gateways_or_another_stores_ids() {
             )
             .await;
         assert_eq!(result["bigcommerce"]["syncStore"]["success"], true, "{result}");
-        bcgraph::bigcommerce::sync::abort_store(&app.api, b)
-            .await
-            .unwrap();
+        bcgraph::bigcommerce::sync::abort_store(&app.db, b).await.unwrap();
     }
     // The same id in two stores is two actions; twice in one store is refused.
     let mine = Options::from_json(&json!({"id": "nightly", "queue": "imports"})).unwrap();

@@ -156,6 +156,17 @@ pub async fn progress_of(api: &Api, id: i64) -> Result<BTreeMap<String, Counters
 /// and `message`, stamp `finished_at` and free the lease. Answers how many ended.
 async fn end(
     api: &Api,
+    key: (&'static str, i64),
+    from: &[SyncState],
+    state: SyncState,
+    message: Option<&str>,
+) -> Result<u64, ActionError> {
+    end_in(&api.db, key, from, state, message).await
+}
+
+/// [`end`] on `conn`: the database, or a transaction of the caller's.
+async fn end_in<C: ConnectionTrait>(
+    conn: &C,
     (column, value): (&'static str, i64),
     from: &[SyncState],
     state: SyncState,
@@ -163,12 +174,12 @@ async fn end(
 ) -> Result<u64, ActionError> {
     let now = Utc::now();
     let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
-    let end = sync_lease(column, value).end(api.db.get_database_backend(), &from, state.as_str(), |sets| {
+    let end = sync_lease(column, value).end(conn.get_database_backend(), &from, state.as_str(), |sets| {
         sets.value("error_message", message.map(str::to_owned).into())
             .time("finished_at", now)
             .time("updated_at", now);
     });
-    Ok(api.db.execute_raw(end).await?.rows_affected())
+    Ok(conn.execute_raw(end).await?.rows_affected())
 }
 
 /// Stop a sync that has not finished; the process running it stops after its current page.
@@ -188,9 +199,9 @@ pub async fn abort(api: &Api, id: i64) -> Result<crate::query::Record, ActionErr
 }
 
 /// Abort every unfinished sync of a store (it was uninstalled).
-pub async fn abort_store(api: &Api, store: i64) -> Result<u64, ActionError> {
-    end(
-        api,
+pub async fn abort_store<C: ConnectionTrait>(conn: &C, store: i64) -> Result<u64, ActionError> {
+    end_in(
+        conn,
         ("store_id", store),
         &SyncState::UNFINISHED,
         SyncState::Aborted,
