@@ -152,11 +152,23 @@ fn group(rows: Vec<(usize, RecordInput)>) -> Vec<Group> {
 }
 
 /// Back from values to an input, for the one-by-one path.
-fn input_of(fields: &[usize], values: &[Value]) -> RecordInput {
-    RecordInput {
-        values: fields.iter().copied().zip(values.iter().cloned()).collect(),
-        ..Default::default()
+/// One element of a failed batch, for the one-record path. Its resolved links go back
+/// to being links, so that the one-record path checks their targets: a link the foreign
+/// key refused is then reported as the missing record it is, not as a database error.
+fn input_of(model: &Model, fields: &[usize], values: &[Value]) -> RecordInput {
+    let mut input = RecordInput::default();
+    for (field, value) in fields.iter().copied().zip(values.iter().cloned()) {
+        let link = match &value {
+            Value::Int(id) => Some(BelongsTo::Link(Some(*id))),
+            Value::Null => Some(BelongsTo::Link(None)),
+            _ => None,
+        };
+        match (model.relation_of_field(field), link) {
+            (Some(relation), Some(link)) => input.belongs_to.push((relation, link)),
+            _ => input.values.push((field, value)),
+        }
     }
+    input
 }
 
 /// Parse every input: plain ones (only `_link`s) are batched, the others go one by one.
@@ -217,7 +229,7 @@ pub async fn create(api: &Api, model_id: ModelId, inputs: Vec<Json>) -> Vec<Resu
                 // One element spoiled the batch: find it by writing them one at a time.
                 _ => {
                     for (idx, values) in chunk {
-                        let created = api.create_parsed(model_id, input_of(&fields, values)).await;
+                        let created = api.create_parsed(model_id, input_of(model, &fields, values)).await;
                         slots[*idx] = Some(created.map(|r| r.id()));
                     }
                 }
@@ -334,7 +346,7 @@ pub async fn upsert(
                         }
                         Err(_) => {
                             for (idx, values) in wave {
-                                slots[*idx] = Some(single(input_of(&fields, values), &ons[*idx]).await);
+                                slots[*idx] = Some(single(input_of(model, &fields, values), &ons[*idx]).await);
                             }
                         }
                     }
@@ -445,7 +457,7 @@ pub async fn update(api: &Api, model_id: ModelId, inputs: Vec<(i64, Json)>) -> V
                 }
                 Err(_) => {
                     for (idx, values) in chunk {
-                        slots[*idx] = Some(single(ids[*idx], input_of(&fields, values)).await);
+                        slots[*idx] = Some(single(ids[*idx], input_of(model, &fields, values)).await);
                     }
                 }
             }

@@ -233,3 +233,45 @@ async fn the_nul_character_is_bad_input_on_both_databases() {
         0
     );
 }
+
+/// The system's bulk writes let foreign keys vouch for their links; a link to a record
+/// that does not exist breaks the batch, and the one-record retry reports it as missing
+/// (found by the property test: it was an internal error).
+#[tokio::test]
+async fn a_bulk_link_to_a_missing_record_is_not_found_not_an_internal_error() {
+    let app = TestApp::start().await;
+    let store = crate::support::seed::store(&app.db, "abc").await;
+    let product = crate::support::seed::product(&app.db, store, 1, "Shirt", |_| {}).await;
+    let variant = crate::support::seed::variant(&app.db, store, product, 10, "S-1").await;
+    let update = "mutation($i: [BulkUpdateBigcommerceProductVariantsInput!]!) { bigcommerce {
+        bulkUpdateProductVariants(inputs: $i) { success errors { code } } } }";
+    let body = app
+        .gql(
+            update,
+            json!({"i": [{"id": variant.to_string(), "productVariant": {"product": {"_link": "9223372036854775807"}}}]}),
+        )
+        .await;
+    let result = &body["data"]["bigcommerce"]["bulkUpdateProductVariants"];
+    assert_eq!(result["errors"][0]["code"], "GGT_RECORD_NOT_FOUND", "{body}");
+    let create = "mutation($i: [BulkCreateBigcommerceProductVariantsInput!]!) { bigcommerce {
+        bulkCreateProductVariants(inputs: $i) { success errors { code } } } }";
+    let body = app
+        .gql(
+            create,
+            json!({"i": [{"productVariant": {"bigcommerceId": 11, "store": {"_link": store.to_string()},
+                                            "product": {"_link": "9223372036854775807"}}}]}),
+        )
+        .await;
+    let result = &body["data"]["bigcommerce"]["bulkCreateProductVariants"];
+    assert_eq!(result["errors"][0]["code"], "GGT_RECORD_NOT_FOUND", "{body}");
+    // Nothing moved and nothing was added.
+    assert_eq!(
+        crate::support::count_rows(
+            &app.db,
+            "bigcommerce_product_variant",
+            &format!("product_id = {product}")
+        )
+        .await,
+        1
+    );
+}
