@@ -186,6 +186,15 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             state.clone(),
             rate_limit::limit_address,
         ));
+    // An app's routes are limited per address like the API: they answer its callers.
+    let extra = if extra.has_routes() {
+        extra.route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::limit_address,
+        ))
+    } else {
+        extra
+    };
     router
         .merge(crate::callbacks::routes())
         .merge(api)
@@ -377,11 +386,19 @@ impl axum::extract::FromRequestParts<AppState> for RequestApi {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let authenticated = state
-            .auth
-            .authenticate(authorization)
-            .await
-            .map_err(auth_failure)?;
+        let authenticated = state.auth.authenticate(authorization).await;
+        // A request with an API key is charged to its address unless the key opened, as
+        // on `/api/graphql`.
+        if let Some(rate_limit::AddressDeferred(address)) = parts.extensions.get().copied()
+            && !matches!(&authenticated, Ok(a) if a.identity.api_key_id.is_some())
+        {
+            state
+                .edge
+                .rates
+                .check_address(address)
+                .map_err(|limited| limited.response())?;
+        }
+        let authenticated = authenticated.map_err(auth_failure)?;
         let credential = Credential::of(&authenticated.identity, authenticated.new_token.is_some());
         state
             .edge

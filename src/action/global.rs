@@ -85,6 +85,13 @@ pub trait GlobalAction: Send + Sync + 'static {
 pub trait ErasedGlobalAction: Send + Sync {
     fn namespace(&self) -> Option<&'static str>;
     fn name(&self) -> &'static str;
+    /// `namespace/name`, or `name` at the root: what [`Api::run_global`] and jobs name.
+    fn qualified_name(&self) -> String {
+        match self.namespace() {
+            Some(ns) => format!("{ns}/{}", self.name()),
+            None => self.name().to_owned(),
+        }
+    }
     fn params(&self) -> Vec<Param>;
     fn internal(&self) -> bool;
     fn run_json<'a>(&'a self, ctx: &'a Context, params: Json) -> BoxFuture<'a, Result<Json, ActionError>>;

@@ -380,10 +380,7 @@ fn enqueue_field(name: String, action: Action, bulk: bool) -> Field {
                 }
                 Action::Global(a) => {
                     let params = params_of(&ctx, &["backgroundOptions"])?;
-                    let name = match a.namespace() {
-                        Some(ns) => format!("{ns}/{}", a.name()),
-                        None => a.name().to_owned(),
-                    };
+                    let name = a.qualified_name();
                     vec![Job::global(&name, params)]
                 }
             };

@@ -192,11 +192,7 @@ pub(crate) fn global_action(
         FieldFuture::new(async move {
             let params = params_of(&ctx, &[])?;
             let api = &ctx.data::<RequestContext>()?.api;
-            let name = match action.namespace() {
-                Some(ns) => format!("{ns}/{}", action.name()),
-                None => action.name().to_owned(),
-            };
-            let result = api.run_global(&name, params).await;
+            let result = api.run_global(&action.qualified_name(), params).await;
             Ok(Some(FieldValue::owned_any(ActionResult::of_json(result))))
         })
     });

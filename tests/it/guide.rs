@@ -560,14 +560,20 @@ async fn global_actions_read_only_the_callers_store() {
     let admin = format!("Bearer {}", app.admin_key);
     let as_system = action(&app, &admin, "processOrdersForStore", r#"storeHash: "storeb""#).await;
     assert_eq!(as_system["result"]["bigcommerceIds"], json!([1, 40, 41, 42]));
-    // An anonymous caller reaches no store: nothing, not everything.
+    // An anonymous caller may not run it at all (the grant is the app role's).
     let (_, anonymous) = app
-        .gql_as(None, "mutation { processOrders { success result } }", json!({}))
+        .gql_as(
+            None,
+            "mutation { processOrders { success errors { code } result } }",
+            json!({}),
+        )
         .await;
-    assert_ne!(
-        anonymous["data"]["processOrders"]["result"]["count"], 7,
+    let anonymous = &anonymous["data"]["processOrders"];
+    assert_eq!(
+        anonymous["errors"][0]["code"], "GGT_PERMISSION_DENIED",
         "{anonymous}"
     );
+    assert!(anonymous["result"].is_null());
 }
 
 /// Example 12: the app's `bigcommerce/productReview` has the generated API, unique
@@ -902,4 +908,47 @@ async fn an_added_field_without_its_column_stops_the_start() {
     );
     // bcgraph's own migrations ran: the app's history is added after them.
     assert_eq!(count_rows(&db, "bigcommerce_store", "1 = 1").await, 0);
+}
+
+/// The app's routes are limited per address like the API: a flood of anonymous requests
+/// is refused with 429, while a system-admin key (which opens) is not counted.
+#[tokio::test]
+async fn the_apps_routes_are_rate_limited_per_address() {
+    let fake = fake(&[spec("storea")]).await;
+    let app = TestApp::start_app(
+        guide::app(guide::Settings::from_env()),
+        &[
+            ("BIGCOMMERCE_API_URL", fake.url()),
+            ("BCGRAPH_SYNC_INTERVAL_SECONDS", "0"),
+            ("BCGRAPH_RATE_LIMIT_PER_ADDRESS", "1"),
+        ],
+    )
+    .await;
+    let url = format!("{}/guide/summary", app.url);
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        statuses.push(app.http.get(&url).send().await.unwrap().status().as_u16());
+    }
+    assert!(statuses.contains(&200), "the burst is served: {statuses:?}");
+    assert!(
+        statuses.contains(&429),
+        "then the address is limited: {statuses:?}"
+    );
+    // A forged key is charged to the address too; a key that opens is not.
+    let forged = app
+        .http
+        .get(&url)
+        .header("authorization", "Bearer not-a-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 429);
+    let admin = app
+        .http
+        .get(&url)
+        .header("authorization", format!("Bearer {}", app.admin_key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 200);
 }

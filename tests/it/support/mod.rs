@@ -129,6 +129,14 @@ fn test_config(url: &str, database_url: &str, vars: &[(&str, &str)]) -> Config {
     .expect("configuration")
 }
 
+/// What a test gateway serves.
+enum Served {
+    /// bcgraph's gateway with these global actions, without workers.
+    Gateway(GlobalActions),
+    /// An app, as `serve` runs it (workers and schedules included).
+    App(bcgraph::App),
+}
+
 /// A running gateway.
 pub struct TestApp {
     pub url: String,
@@ -192,43 +200,7 @@ impl TestApp {
         globals: GlobalActions,
         vars: &[(&str, &str)],
     ) -> TestApp {
-        let mut db = bcgraph::db::connect(&test_db.url).await.expect("connect");
-        bcgraph::db::migrate(&db).await.expect("migrate");
-        let statements = Arc::new(AtomicU64::new(0));
-        let counter = statements.clone();
-        db.set_metric_callback(move |_| {
-            counter.fetch_add(1, Ordering::Relaxed);
-        });
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let config = test_config(&url, &test_db.url, vars);
-        let state = AppState::new(db.clone(), Arc::new(Registry::bigcommerce()), globals, &config)
-            .await
-            .expect("state");
-        let api = state.api.clone();
-        let (_, admin_key) = api_keys::create(&db, "tests", &["system-admin".to_owned()], None)
-            .await
-            .expect("api key");
-        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            let app = server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await
-                .expect("serve");
-        });
-        TestApp {
-            url,
-            admin_key,
-            api,
-            db,
-            statements,
-            http: reqwest::Client::new(),
-            _test_db: Some(test_db),
-            server,
-            shutdown: Some(shutdown),
-        }
+        Self::serve(test_db, listener, Served::Gateway(globals), vars).await
     }
 
     /// An app built on the library ([`bcgraph::App`]), served as `bcgraph serve` serves
@@ -236,8 +208,20 @@ impl TestApp {
     pub async fn start_app(app: bcgraph::App, vars: &[(&str, &str)]) -> TestApp {
         let test_db = TestDb::new().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::serve(test_db, listener, Served::App(app), vars).await
+    }
+
+    async fn serve(
+        test_db: TestDb,
+        listener: tokio::net::TcpListener,
+        served: Served,
+        vars: &[(&str, &str)],
+    ) -> TestApp {
         let mut db = bcgraph::db::connect(&test_db.url).await.expect("connect");
-        app.migrate(&db).await.expect("migrate");
+        match &served {
+            Served::Gateway(_) => bcgraph::db::migrate(&db).await.expect("migrate"),
+            Served::App(app) => app.migrate(&db).await.expect("migrate"),
+        }
         let statements = Arc::new(AtomicU64::new(0));
         let counter = statements.clone();
         db.set_metric_callback(move |_| {
@@ -245,20 +229,36 @@ impl TestApp {
         });
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let config = test_config(&url, &test_db.url, vars);
-        let gateway = app.gateway(db.clone(), &config).await.expect("gateway");
-        let api = gateway.api().clone();
         let (_, admin_key) = api_keys::create(&db, "tests", &["system-admin".to_owned()], None)
             .await
             .expect("api key");
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            gateway
-                .serve(listener, async move {
-                    let _ = stopped.await;
-                })
-                .await
-                .expect("serve");
-        });
+        let stopped = async move {
+            let _ = stopped.await;
+        };
+        let (api, server) = match served {
+            // The gateway alone: tests start the workers they want.
+            Served::Gateway(globals) => {
+                let state = AppState::new(db.clone(), Arc::new(Registry::bigcommerce()), globals, &config)
+                    .await
+                    .expect("state");
+                let api = state.api.clone();
+                let app = server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+                let served = async move {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(stopped)
+                        .await
+                        .expect("serve")
+                };
+                (api, tokio::spawn(served))
+            }
+            Served::App(app) => {
+                let gateway = app.gateway(db.clone(), &config).await.expect("gateway");
+                let api = gateway.api().clone();
+                let served = async move { gateway.serve(listener, stopped).await.expect("serve") };
+                (api, tokio::spawn(served))
+            }
+        };
         TestApp {
             url,
             admin_key,
