@@ -417,7 +417,10 @@ pub struct SocketLimits {
     pub connections_per_address: usize,
     /// `BCGRAPH_WS_MAX_OPERATIONS`: operations running at once on one connection.
     pub operations_per_connection: usize,
-    /// `BCGRAPH_SUBSCRIPTION_MAX_SECONDS`: how long one subscription may run.
+    /// `BCGRAPH_WS_MAX_LIVE_QUERIES`: live queries open at once on one connection (each
+    /// runs again on every change of what it reads).
+    pub live_queries_per_connection: usize,
+    /// `BCGRAPH_SUBSCRIPTION_MAX_SECONDS`: how long one subscription (or live query) may run.
     pub subscription_lifetime: Duration,
     /// `BCGRAPH_WS_RECHECK_SECONDS`: how often an open connection's credentials are checked
     /// again when nothing announced a change (another process's uninstall, a revoked key).
@@ -435,6 +438,8 @@ pub const RATE_BURST_SECONDS: u32 = 10;
 pub const DEFAULT_WS_CONNECTIONS: usize = 5_000;
 pub const DEFAULT_WS_CONNECTIONS_PER_ADDRESS: usize = 50;
 pub const DEFAULT_WS_OPERATIONS: usize = 100;
+/// A page's worth of live lists and records; each costs a run per change.
+pub const DEFAULT_WS_LIVE_QUERIES: usize = 20;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -456,6 +461,7 @@ impl Default for Limits {
                 connections: DEFAULT_WS_CONNECTIONS,
                 connections_per_address: DEFAULT_WS_CONNECTIONS_PER_ADDRESS,
                 operations_per_connection: DEFAULT_WS_OPERATIONS,
+                live_queries_per_connection: DEFAULT_WS_LIVE_QUERIES,
                 subscription_lifetime: crate::graphql::execute::DEFAULT_SUBSCRIPTION_LIFETIME,
                 recheck: Duration::from_secs(30),
             },
@@ -633,6 +639,13 @@ impl Limits {
                     d.sockets.operations_per_connection,
                     1..=100_000,
                     "operations",
+                )?,
+                live_queries_per_connection: number(
+                    var,
+                    "BCGRAPH_WS_MAX_LIVE_QUERIES",
+                    d.sockets.live_queries_per_connection,
+                    1..=10_000,
+                    "live queries",
                 )?,
                 subscription_lifetime: seconds(
                     "BCGRAPH_SUBSCRIPTION_MAX_SECONDS",

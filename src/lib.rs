@@ -39,6 +39,7 @@ internal_modules!(
     config,
     db,
     graphql,
+    live,
     model,
     query,
     queue,

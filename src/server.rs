@@ -53,6 +53,8 @@ pub struct AppState {
     pub(crate) syncer: Syncer,
     /// What requests may cost, and the state that counts it.
     pub(crate) edge: Arc<Edge>,
+    /// Changed tables, for live queries.
+    pub(crate) live: crate::live::Changes,
 }
 
 /// The limits on requests and the counters behind them, shared by every request.
@@ -111,6 +113,7 @@ impl AppState {
         };
         let globals = crate::bigcommerce::register(globals, &bigcommerce, &auth.secret, Some(syncer.clone()));
         let schema = graphql::build_schema_with(registry.clone(), &globals, &config.limits.document)?;
+        let live = crate::live::Changes::start(&db, &registry).await?;
         let permissions = Arc::new(config.permissions.clone());
         let api = Api::new(db.clone(), registry)
             .with_globals(globals)
@@ -135,6 +138,7 @@ impl AppState {
             ingest,
             syncer,
             edge: Arc::new(Edge::new(&config.limits)),
+            live,
         })
     }
 

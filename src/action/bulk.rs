@@ -206,6 +206,7 @@ pub async fn create(api: &Api, model_id: ModelId, inputs: Vec<Json>) -> Vec<Resu
             slots[idx] = Some(Err(e));
             continue;
         }
+        run::apply_defaults(model, &mut input);
         let missing = run::check_required(model, &input, true);
         if missing.is_empty() {
             ready.push((idx, input));

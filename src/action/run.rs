@@ -138,6 +138,17 @@ pub fn check_platform_fields(ctx: &Ctx, model: &Model, input: &RecordInput) -> R
     }
 }
 
+/// Give a created record the declared defaults of the fields its input leaves out.
+pub fn apply_defaults(model: &Model, input: &mut RecordInput) {
+    for (i, field) in model.fields.iter().enumerate() {
+        if let Some(default) = &field.default
+            && input.value(i).is_none()
+        {
+            input.set(i, Value::String(default.clone()));
+        }
+    }
+}
+
 /// Checks that need no database: required fields (on create, or set to null).
 pub fn check_required(model: &Model, input: &RecordInput, creating: bool) -> Vec<FieldError> {
     model
@@ -424,6 +435,7 @@ pub fn create<'a, C: ConnectionTrait>(
         ctx.caller.check(model, "create")?;
         let unlinked = belongs_to(conn, ctx, model, &mut input).await?;
         apply_tenant(ctx, model, &mut input)?;
+        apply_defaults(model, &mut input);
         hooks::before(ctx.api, model, Verb::Create, &mut input, None).await?;
         validate(conn, model, &input, None).await?;
         let children = std::mem::take(&mut input.has_many);

@@ -31,6 +31,10 @@ struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     aid: Option<String>,
     exp: i64,
+    /// When a stateless anonymous session began (its `createdAt`); absent in tokens
+    /// minted before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iat: Option<i64>,
 }
 
 fn sign(secrets: &Secrets, claims: &Claims) -> Result<String, AuthError> {
@@ -72,14 +76,14 @@ fn identity(session: &session::Model) -> Identity {
     }
 }
 
-fn anonymous_identity(id: i64, expires_at: DateTime<Utc>) -> Identity {
+fn anonymous_identity(id: i64, expires_at: DateTime<Utc>, issued_at: Option<DateTime<Utc>>) -> Identity {
     Identity {
         session_id: Some(id),
         roles: vec![ROLE_ANONYMOUS.to_owned()],
         store_id: None,
         bigcommerce_user_id: None,
         expires_at: Some(expires_at),
-        issued_at: None,
+        issued_at,
         stateless_session: true,
         api_key_id: None,
     }
@@ -91,12 +95,14 @@ pub fn anonymous(secrets: &Secrets, lifetime: Duration) -> Result<(Identity, Str
     // Whole seconds, as the token holds them.
     let expires_at = at((Utc::now() + lifetime).timestamp())
         .ok_or_else(|| AuthError::Denied("the session lifetime is out of range".into()))?;
+    let issued_at = at(Utc::now().timestamp());
     let claims = Claims {
         sid: None,
         aid: Some(id.to_string()),
         exp: expires_at.timestamp(),
+        iat: issued_at.map(|t| t.timestamp()),
     };
-    Ok((anonymous_identity(id, expires_at), sign(secrets, &claims)?))
+    Ok((anonymous_identity(id, expires_at, issued_at), sign(secrets, &claims)?))
 }
 
 /// The session a token names, if the token is ours and unexpired and its session lives;
@@ -118,7 +124,7 @@ pub async fn resume(
             .parse()
             .ok()
             .filter(|id| ANONYMOUS_IDS.contains(id))
-            .map(|id| anonymous_identity(id, expires_at)));
+            .map(|id| anonymous_identity(id, expires_at, claims.iat.and_then(at))));
     }
     let Some(id) = claims.sid.and_then(|sid| sid.parse::<i64>().ok()) else {
         return Ok(None);
@@ -174,6 +180,7 @@ pub async fn persist_anonymous(
         sid: Some(id.to_string()),
         aid: None,
         exp: expires_at.timestamp(),
+        iat: None,
     };
     sign(secrets, &claims)
 }

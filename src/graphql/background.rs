@@ -45,7 +45,7 @@ fn status_of(job: &BackgroundAction) -> &'static str {
 const BACKGROUND_ACTION: &str = "BackgroundAction";
 const RESULT_UNION: &str = "BackgroundActionResult";
 const ENQUEUE_RESULT: &str = "EnqueueBackgroundActionResult";
-const ENQUEUE_BULK_RESULT: &str = "EnqueueBulkBackgroundActionResult";
+const ENQUEUE_BULK_RESULT: &str = "BulkEnqueueBackgroundActionResult";
 const CANCEL_RESULT: &str = "CancelBackgroundActionResult";
 const BULK_CANCEL_RESULT: &str = "BulkCancelBackgroundActionResult";
 
@@ -163,7 +163,7 @@ pub fn register_shared(schema: SchemaBuilder, registry: &Registry, globals: &Glo
         )
         .register(
             InputObject::new(RETRY_POLICY)
-                .field(InputValue::new("retryCount", TypeRef::named_nn(TypeRef::INT)))
+                .field(InputValue::new("retryCount", TypeRef::named(TypeRef::INT)))
                 .field(InputValue::new("initialInterval", TypeRef::named(TypeRef::INT)))
                 .field(InputValue::new("maxInterval", TypeRef::named(TypeRef::INT)))
                 .field(InputValue::new("backoffFactor", TypeRef::named(TypeRef::FLOAT)))

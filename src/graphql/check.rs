@@ -400,7 +400,7 @@ impl Walk<'_> {
                 let term = search.trim();
                 limits.check_search(term)?;
                 if !term.is_empty() {
-                    cond = Cond::All(vec![cond, Cond::Search(term.to_owned())]).simplify();
+                    cond = Cond::All(vec![cond, filter::search(model, term, None)]).simplify();
                 }
             }
             PageArgs::new(page.first, page.last, page.after, page.before, sort, cond)

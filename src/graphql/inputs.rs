@@ -59,10 +59,10 @@ impl Names {
         self.result("Delete")
     }
     fn nested_update(&self) -> String {
-        format!("Nested{}UpdateInput", self.t)
+        format!("NestedUpdate{}Input", self.t)
     }
     fn nested_delete(&self) -> String {
-        format!("Nested{}DeleteInput", self.t)
+        format!("NestedDelete{}Input", self.t)
     }
     fn belongs_to_input(&self) -> String {
         format!("{}BelongsToInput", self.t)
@@ -71,7 +71,7 @@ impl Names {
         format!("{}HasManyInput", self.t)
     }
     fn converge_input(&self) -> String {
-        format!("{}ConvergeInput", self.t)
+        format!("Converge{}Input", self.t)
     }
 }
 

@@ -1,6 +1,6 @@
 //! `gadgetMeta` (hydrations) and `currentSession`.
 
-use super::types::{GADGET_ID, HYDRATION_PLAN};
+use super::types::{DATE_TIME, GADGET_ID, HYDRATION_PLAN, JSON_OBJECT};
 use crate::auth::{Identity, role_name};
 use crate::model::{FieldType, Registry};
 use async_graphql::dynamic::{Field, FieldFuture, FieldValue, InputValue, Object, SchemaBuilder, TypeRef};
@@ -67,6 +67,27 @@ pub fn register(schema: SchemaBuilder, registry: &Arc<Registry>) -> SchemaBuilde
                 })
             },
         ))
+        .field(session_time("createdAt"))
+        .field(session_time("updatedAt"))
+        .field(Field::new("_all", TypeRef::named_nn(JSON_OBJECT), move |ctx| {
+            FieldFuture::new(async move {
+                let identity = identity(&ctx)?;
+                let context = ctx.data::<super::RequestContext>()?;
+                let times = session_times(context, &identity).await?;
+                let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                    t.map(|t| crate::query::value::format_datetime(&t))
+                };
+                let all = serde_json::json!({
+                    "id": identity.session_id.map(|id| id.to_string()),
+                    "createdAt": time(times.map(|t| t.0)),
+                    "updatedAt": time(times.map(|t| t.1)),
+                    "roles": identity.roles,
+                    "bigcommerceUserId": identity.bigcommerce_user_id,
+                    "bigcommerceStoreId": identity.store_id.map(|id| id.to_string()),
+                });
+                Ok(Some(FieldValue::value(Value::from_json(all)?)))
+            })
+        }))
         .field(Field::new("roles", TypeRef::named_nn_list_nn(ROLE), move |ctx| {
             FieldFuture::new(async move {
                 let roles = identity(&ctx)?.roles.into_iter().map(|key| {
@@ -142,6 +163,40 @@ pub fn register(schema: SchemaBuilder, registry: &Arc<Registry>) -> SchemaBuilde
                 .field(role_field("key"))
                 .field(role_field("name")),
         )
+}
+
+/// When the caller's session began and last changed: its row's times, or for a
+/// stateless anonymous session the time its token was minted. `None` without a session
+/// (an API key, the system).
+async fn session_times(
+    context: &super::RequestContext,
+    identity: &Identity,
+) -> async_graphql::Result<Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>> {
+    use sea_orm::EntityTrait;
+    let Some(id) = identity.session_id else {
+        return Ok(None);
+    };
+    if identity.stateless_session {
+        return Ok(identity.issued_at.map(|t| (t, t)));
+    }
+    let row = entity::internal::session::Entity::find_by_id(id)
+        .one(&context.api.db)
+        .await
+        .map_err(|e| super::errors::query_error(crate::query::QueryError::Database(e)))?;
+    Ok(row.map(|r| (r.created_at, r.updated_at)))
+}
+
+/// `createdAt` / `updatedAt` of the session, as every generated client selects them.
+fn session_time(name: &'static str) -> Field {
+    Field::new(name, TypeRef::named(DATE_TIME), move |ctx| {
+        FieldFuture::new(async move {
+            let identity = ctx.parent_value.try_downcast_ref::<Identity>()?.clone();
+            let context = ctx.data::<super::RequestContext>()?;
+            let times = session_times(context, &identity).await?;
+            let at = times.map(|(created, updated)| if name == "createdAt" { created } else { updated });
+            Ok(at.map(|t| FieldValue::value(crate::query::value::format_datetime(&t))))
+        })
+    })
 }
 
 pub fn gadget_meta_field() -> Field {

@@ -264,7 +264,7 @@ pub fn build_schema_with(
                 writes = writes.field(field);
             }
         }
-        let mut enqueues = Object::new(namespace_type(namespace, "BackgroundMutations"));
+        let mut enqueues = Object::new(format!("Background{}Mutations", pascal(namespace)));
         for model in models.iter().filter(|m| m.generic_writes) {
             for field in background::model_fields(model) {
                 enqueues = enqueues.field(field);

@@ -77,15 +77,15 @@ pub fn sort_type(model: &Model) -> String {
     format!("{}Sort", model.type_name())
 }
 fn belongs_to_filter_type(model: &Model) -> String {
-    format!("{}BelongsToFilter", model.type_name())
+    format!("{}RelationshipFilter", model.type_name())
 }
 fn has_many_filter_type(model: &Model) -> String {
-    format!("{}HasManyFilter", model.type_name())
+    format!("{}RelationshipFilter", model.plural_type_name())
 }
 
 /// The page arguments every list field takes.
 pub fn page_arguments(field: Field, model: &Model) -> Field {
-    field
+    let field = field
         .argument(InputValue::new("after", TypeRef::named(TypeRef::STRING)))
         .argument(InputValue::new("first", TypeRef::named(TypeRef::INT)))
         .argument(InputValue::new("before", TypeRef::named(TypeRef::STRING)))
@@ -95,7 +95,19 @@ pub fn page_arguments(field: Field, model: &Model) -> Field {
             "filter",
             TypeRef::named_nn_list(filter_type(model)),
         ))
-        .argument(InputValue::new("search", TypeRef::named(TypeRef::STRING)))
+        .argument(InputValue::new("search", TypeRef::named(TypeRef::STRING)));
+    if model.searchable.is_empty() {
+        return field;
+    }
+    field.argument(InputValue::new(
+        "searchFields",
+        TypeRef::named(search_fields_type(model)),
+    ))
+}
+
+/// `<Model>SearchFields`: one entry per searchable field, `true` or an options object.
+pub fn search_fields_type(model: &Model) -> String {
+    format!("{}SearchFields", model.type_name())
 }
 
 /// The most records a page of `args` holds, as the record budget reserves them.
@@ -136,10 +148,42 @@ pub fn page_args(
         let term = search.string()?.trim();
         limits.check_search(term).map_err(query_error)?;
         if !term.is_empty() {
-            cond = Cond::All(vec![cond, Cond::Search(term.to_owned())]).simplify();
+            let fields = match present("searchFields") {
+                Some(v) => Some(search_fields(model, &super::to_json(v.as_value())?)?),
+                None => None,
+            };
+            cond = Cond::All(vec![cond, filter::search(model, term, fields)]).simplify();
         }
     }
     PageArgs::new(first, last, after, before, sort, cond).map_err(query_error)
+}
+
+/// The fields `searchFields: {name: true, sku: {weight: 2}}` names: those whose value
+/// is neither `false` nor `null`. Weights and options are accepted and not used: the
+/// search filters, it does not rank.
+fn search_fields(model: &Model, value: &serde_json::Value) -> async_graphql::Result<Vec<usize>> {
+    let Some(object) = value.as_object() else {
+        return Err(super::coded(
+            super::errors::INVALID_QUERY_INPUT,
+            "`searchFields` must be an object",
+        ));
+    };
+    let mut fields = Vec::new();
+    for (name, options) in object {
+        if matches!(options, serde_json::Value::Null | serde_json::Value::Bool(false)) {
+            continue;
+        }
+        match model.field(name).filter(|i| model.searchable.contains(i)) {
+            Some(i) => fields.push(i),
+            None => {
+                return Err(super::coded(
+                    super::errors::INVALID_QUERY_INPUT,
+                    format!("`{name}` is not a searchable field of {}", model.qualified_name()),
+                ));
+            }
+        }
+    }
+    Ok(fields)
 }
 
 /// The columns a selection of records reads: its fields, the foreign keys of its
@@ -202,6 +246,16 @@ pub fn register(mut schema: SchemaBuilder, registry: &Arc<Registry>, model: &Mod
         )
         .register(filter_input(registry, model, &filter_type(model), false))
         .register(sort_input(model));
+    if !model.searchable.is_empty() {
+        let mut fields = InputObject::new(search_fields_type(model));
+        for &i in &model.searchable {
+            fields = fields.field(InputValue::new(
+                &model.fields[i].api_id,
+                TypeRef::named(types::JSON),
+            ));
+        }
+        schema = schema.register(fields);
+    }
     // Relationship filters are only generated for models that are the target of a relation.
     let targets: BTreeSet<(ModelId, bool)> = registry
         .models

@@ -32,13 +32,13 @@ pub fn scalar_of(ty: FieldType) -> &'static str {
 /// The filter input type for a field type.
 pub fn filter_of(ty: FieldType) -> &'static str {
     match ty {
-        FieldType::Id => "IDFilter",
+        FieldType::Id => "IdFilter",
         FieldType::Integer | FieldType::Float => "FloatFilter",
         FieldType::String => "StringFilter",
         FieldType::Enum => "SingleEnumFilter",
         FieldType::Boolean => "BooleanFilter",
         FieldType::DateTime => "DateTimeFilter",
-        FieldType::Json => "JSONFilter",
+        FieldType::Json => "JsonFilter",
     }
 }
 
@@ -114,7 +114,7 @@ pub fn register(mut schema: SchemaBuilder) -> SchemaBuilder {
         .chain(["before", "after", "isSet"])
         .collect();
     schema
-        .register(filter_input("IDFilter", GADGET_ID, &ordered))
+        .register(filter_input("IdFilter", GADGET_ID, &ordered))
         .register(filter_input("StringFilter", TypeRef::STRING, &with_starts_with))
         .register(filter_input("FloatFilter", TypeRef::FLOAT, &ordered))
         .register(filter_input(
@@ -124,7 +124,7 @@ pub fn register(mut schema: SchemaBuilder) -> SchemaBuilder {
         ))
         .register(filter_input("DateTimeFilter", DATE_TIME, &date_ops))
         .register(filter_input(
-            "JSONFilter",
+            "JsonFilter",
             JSON,
             &["equals", "notEquals", "in", "notIn", "matches", "isSet"],
         ))

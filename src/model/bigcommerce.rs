@@ -61,6 +61,8 @@ pub(super) fn declare(builder: RegistryBuilder) -> RegistryBuilder {
                 .unique("storeHash", None)
                 .search(&["storeHash", "ownerEmail"])
                 .enumeration("state", crate::bigcommerce::stores::StoreState::ALL)
+                // The platform's field: a store the system creates is installed.
+                .default_value("state", "installed")
                 .hidden(&["accessToken"])
                 // Everything BigCommerce's install grant says; an app's own fields stay writable.
                 .platform(&[

@@ -13,6 +13,7 @@ pub struct Declaration {
     plural: Option<&'static str>,
     searchable: &'static [&'static str],
     enums: Vec<(&'static str, &'static [&'static str])>,
+    defaults: Vec<(&'static str, &'static str)>,
     hidden: &'static [&'static str],
     platform: &'static [&'static str],
     uniques: Vec<(&'static str, Option<&'static str>)>,
@@ -28,6 +29,7 @@ impl Declaration {
             plural: None,
             searchable: &[],
             enums: Vec::new(),
+            defaults: Vec::new(),
             hidden: &[],
             platform: &[],
             uniques: Vec::new(),
@@ -63,6 +65,13 @@ impl Declaration {
     /// A string field limited to these values.
     pub fn enumeration(mut self, field: &'static str, values: &'static [&'static str]) -> Self {
         self.enums.push((field, values));
+        self
+    }
+
+    /// The value of a string or enum `field` when a create does not give one (a
+    /// store's `state` is `installed`). An upsert must still give it: it may update.
+    pub fn default_value(mut self, field: &'static str, value: &'static str) -> Self {
+        self.defaults.push((field, value));
         self
     }
 
@@ -214,6 +223,11 @@ impl RegistryBuilder {
                 ColumnType::String(_) | ColumnType::Char(_) => Some(255),
                 _ => None,
             };
+            let default = decl
+                .defaults
+                .iter()
+                .find(|(f, _)| *f == api_id.as_str())
+                .map(|(_, v)| v.to_string());
             fields.push(Field {
                 max_length,
                 hidden: decl.hidden.contains(&api_id.as_str()),
@@ -222,6 +236,7 @@ impl RegistryBuilder {
                 column: name,
                 ty,
                 nullable: def.is_null(),
+                default,
                 enum_values,
             });
         }
@@ -230,7 +245,14 @@ impl RegistryBuilder {
             Some("id"),
             "{table}: `id` must be the first column"
         );
-        for name in decl.searchable.iter().chain(decl.hidden).chain(decl.platform) {
+        let defaulted = decl.defaults.iter().map(|(f, _)| f);
+        for name in decl
+            .searchable
+            .iter()
+            .chain(decl.hidden)
+            .chain(decl.platform)
+            .chain(defaulted)
+        {
             assert!(
                 fields.iter().any(|f| f.api_id == *name),
                 "{table}: unknown field {name}"
@@ -317,6 +339,7 @@ impl RegistryBuilder {
             hidden: false,
             platform: false,
             enum_values: Vec::new(),
+            default: None,
         });
         self
     }

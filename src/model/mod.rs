@@ -47,6 +47,9 @@ pub struct Field {
     pub enum_values: Vec<String>,
     /// Longest string the column takes, in characters.
     pub max_length: Option<usize>,
+    /// The value a create without one gets (see `Declaration::default_value`); an
+    /// upsert, which may update, must still give it.
+    pub default: Option<String>,
 }
 
 impl Field {

@@ -89,7 +89,7 @@ impl InputLimits {
                 self.term("startsWith", prefix)?;
                 *values += 1;
             }
-            Cond::Search(term) => {
+            Cond::Search(term, _) => {
                 self.term("search", term)?;
                 *values += 1;
             }

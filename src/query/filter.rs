@@ -52,7 +52,19 @@ pub enum Cond {
         inner: Box<Cond>,
         every: bool,
     },
-    Search(String),
+    /// One word, found (case-insensitively) in one of these fields.
+    Search(String, Vec<usize>),
+}
+
+/// `search: term`: every word of `term` is found in one of `fields` (the model's
+/// searchable fields unless `searchFields` named some), as Gadget's search matches.
+pub fn search(model: &Model, term: &str, fields: Option<Vec<usize>>) -> Cond {
+    let fields = fields.unwrap_or_else(|| model.searchable.clone());
+    let words: Vec<Cond> = term
+        .split_whitespace()
+        .map(|word| Cond::Search(word.to_owned(), fields.clone()))
+        .collect();
+    Cond::All(words).simplify()
 }
 
 impl Cond {
@@ -582,14 +594,14 @@ impl<'a> Writer<'a> {
                 self.tenant_restriction(target, &sub);
                 self.sql.push(")");
             }
-            Cond::Search(term) => {
+            Cond::Search(term, fields) => {
                 let pattern = format!("%{}%", escape_like(&term.to_lowercase()));
-                if model.searchable.is_empty() {
+                if fields.is_empty() {
                     self.sql.push("1=0");
                     return Ok(());
                 }
                 self.sql.push("(");
-                for (i, field) in model.searchable.iter().enumerate() {
+                for (i, field) in fields.iter().enumerate() {
                     if i > 0 {
                         self.sql.push(" OR ");
                     }

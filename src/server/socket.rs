@@ -87,8 +87,10 @@ async fn serve(
         schema: state.schema.clone(),
         api: state.api.clone(),
         edge: state.edge.clone(),
+        changes: state.live.clone(),
         address,
         running: Arc::new(AtomicUsize::new(0)),
+        live: Arc::new(AtomicUsize::new(0)),
     };
     let init_state = state.clone();
     // Ending the input ends the connection (and drops its running operations).
@@ -255,9 +257,12 @@ struct SocketExecutor {
     schema: Schema,
     api: Api,
     edge: Arc<super::Edge>,
+    changes: crate::live::Changes,
     address: Option<ClientAddress>,
     /// Operations of this connection that have not finished.
     running: Arc<AtomicUsize>,
+    /// Live queries of this connection that are open.
+    live: Arc<AtomicUsize>,
 }
 
 /// An operation's place among its connection's running ones; given back when dropped.
@@ -273,16 +278,132 @@ fn once(response: async_graphql::Response) -> BoxStream<'static, async_graphql::
     futures::stream::once(async move { response }).boxed()
 }
 
+/// Take one of `max` places counted by `count`.
+fn take_place(count: &Arc<AtomicUsize>, max: usize) -> Option<Running> {
+    count
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .ok()
+        .map(|_| Running(count.clone()))
+}
+
 impl SocketExecutor {
     fn start(&self) -> Option<Running> {
-        let max = self.edge.limits.sockets.operations_per_connection;
-        self.running
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Running(self.running.clone()))
+        take_place(&self.running, self.edge.limits.sockets.operations_per_connection)
     }
+
+    /// A live query: its answer now, then a new one whenever a table it reads changed
+    /// and its answer with it (at most one per [`crate::live::COALESCE`]), until the
+    /// subscription lifetime or the client stops it. Each run is checked and budgeted
+    /// like a request of its own, as the connection's identity.
+    fn live_query(
+        &self,
+        text: String,
+        request: async_graphql::Request,
+        identity: Identity,
+        running: Running,
+    ) -> BoxStream<'static, async_graphql::Response> {
+        let limits = self.edge.limits.clone();
+        let max = limits.sockets.live_queries_per_connection;
+        let Some(open) = take_place(&self.live, max) else {
+            return once(graphql::errors::refusal(
+                TOO_MANY_REQUESTS,
+                &format!(
+                    "this connection already has {max} live queries, the most it may (BCGRAPH_WS_MAX_LIVE_QUERIES); \
+                     stop one first"
+                ),
+            ));
+        };
+        let tables = async_graphql::parser::parse_query(&text)
+            .map(|document| crate::live::tables_read(&document, &self.api.registry))
+            .unwrap_or_default();
+        let (variables, operation) = (request.variables, request.operation_name);
+        let (schema, api) = (self.schema.clone(), self.api.clone());
+        let run = move || {
+            let mut request = async_graphql::Request::new(text.clone()).variables(variables.clone());
+            if let Some(name) = &operation {
+                request = request.operation_name(name.clone());
+            }
+            let (schema, api, limits, identity) =
+                (schema.clone(), api.clone(), limits.clone(), identity.clone());
+            async move {
+                let checked = match cost::check(request, &limits.document) {
+                    Ok(checked) => checked,
+                    Err(refused) => return refused.response(),
+                };
+                let context = RequestContext::new(&api, identity)
+                    .with_limits(limits.records_per_request, &limits.input);
+                execute::run(&schema, checked.request, context, limits.execution_timeout).await
+            }
+        };
+        let changes = self.changes.subscribe();
+        let ends = tokio::time::Instant::now() + self.edge.limits.sockets.subscription_lifetime;
+        let lifetime = self.edge.limits.sockets.subscription_lifetime;
+        let state = LiveState {
+            changes,
+            last: None,
+            last_run: tokio::time::Instant::now(),
+            over: false,
+            _places: (running, open),
+        };
+        futures::stream::unfold(state, move |mut state| {
+            let run = run.clone();
+            let tables = tables.clone();
+            async move {
+                if state.over {
+                    return None;
+                }
+                if state.last.is_none() {
+                    let answer = run().await;
+                    state.last = Some(serde_json::to_value(&answer).unwrap_or_default());
+                    state.last_run = tokio::time::Instant::now();
+                    return Some((answer, state));
+                }
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(ends) => {
+                            state.over = true;
+                            let message = format!(
+                                "the live query reached its lifetime of {} s (BCGRAPH_SUBSCRIPTION_MAX_SECONDS); subscribe again",
+                                lifetime.as_secs()
+                            );
+                            return Some((graphql::errors::refusal(TOO_MANY_REQUESTS, &message), state));
+                        }
+                        change = state.changes.recv() => match change {
+                            Ok(table) if &*table == crate::live::EVERYTHING || tables.contains(&*table) => {}
+                            Ok(_) => continue,
+                            // Missed some: any of them may be ours.
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                        },
+                    }
+                    // Changes that arrive meanwhile are answered by this run.
+                    tokio::time::sleep_until(state.last_run + crate::live::COALESCE).await;
+                    while state.changes.try_recv().is_ok() {}
+                    let answer = run().await;
+                    state.last_run = tokio::time::Instant::now();
+                    let seen = serde_json::to_value(&answer).unwrap_or_default();
+                    if state.last.as_ref() != Some(&seen) {
+                        state.last = Some(seen);
+                        return Some((answer, state));
+                    }
+                }
+            }
+        })
+        .boxed()
+    }
+}
+
+/// Where a live query stands between two answers.
+struct LiveState {
+    changes: tokio::sync::broadcast::Receiver<Arc<str>>,
+    /// The last answer sent, to send only what differs.
+    last: Option<serde_json::Value>,
+    last_run: tokio::time::Instant,
+    over: bool,
+    /// The query's places among the connection's operations and live queries.
+    _places: (Running, Running),
 }
 
 impl async_graphql::Executor for SocketExecutor {
@@ -336,6 +457,20 @@ impl async_graphql::Executor for SocketExecutor {
                 ),
             ));
         };
+        // Too deep a document is refused by the check below before anything parses it.
+        let shallow = cost::check_nesting(&request.query, cost::MAX_NESTING).is_ok();
+        if shallow && request.query.contains("@live") {
+            match crate::live::strip_live(&request.query) {
+                Ok(Some(text)) => return self.live_query(text, request, identity, running),
+                Ok(None) => {}
+                Err(message) => {
+                    return once(graphql::errors::refusal(
+                        graphql::errors::INVALID_QUERY_INPUT,
+                        &message,
+                    ));
+                }
+            }
+        }
         let limits = &self.edge.limits;
         let checked = match cost::check(request, &limits.document) {
             Ok(checked) => checked,

@@ -1,0 +1,306 @@
+//! Live queries: a query sent with `@live` (what the client's `findMany({live: true})`
+//! and the React hooks' `live` option send over the websocket) answers with its full
+//! result, then again whenever a table it reads has changed, from any process.
+//!
+//! What changed is learnt from the database itself, so that every writer counts (the
+//! action runtime, the sync, an app's own SQL, another gateway process) and only
+//! committed changes are seen:
+//! - on PostgreSQL a statement trigger on each model table sends `NOTIFY bcgraph_live`
+//!   with the table's name (sent at commit, once per table per transaction) and one
+//!   `LISTEN`ing connection per process relays it;
+//! - on SQLite a trigger counts each table's writes in `bcgraph_live_version`, which
+//!   this process reads every [`SQLITE_POLL`] while any live query is open.
+//!
+//! The triggers follow the registry (an app's models too), so they are installed at
+//! start rather than by a migration. A change is known by table, not by row or store:
+//! each live query is run again as its caller, so tenancy applies to every answer, and
+//! an answer is sent only when it differs from the last one.
+
+use crate::model::{Registry, pascal};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Selection, SelectionSet};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// How often SQLite's change counters are read while a live query is open.
+pub const SQLITE_POLL: Duration = Duration::from_millis(50);
+/// The least time between two answers of one live query: changes that arrive in it
+/// are answered together.
+pub const COALESCE: Duration = Duration::from_millis(100);
+/// The PostgreSQL channel the triggers notify.
+const CHANNEL: &str = "bcgraph_live";
+/// Sent when changes may have been missed (a lost `LISTEN` connection): every live
+/// query runs again.
+pub const EVERYTHING: &str = "*";
+
+/// The stream of changed table names, shared by every connection of the process.
+#[derive(Clone)]
+pub struct Changes {
+    sender: broadcast::Sender<Arc<str>>,
+}
+
+impl Changes {
+    /// Install the triggers for every model table of `registry` and start relaying
+    /// what they report.
+    pub async fn start(db: &DatabaseConnection, registry: &Registry) -> Result<Changes, DbErr> {
+        let tables: Vec<String> = registry.models.iter().map(|m| m.table.clone()).collect();
+        let (sender, _) = broadcast::channel(1024);
+        let changes = Changes { sender };
+        match db.get_database_backend() {
+            DbBackend::Postgres => {
+                install_postgres(db, &tables).await?;
+                changes.relay_postgres(db).await?;
+            }
+            _ => {
+                install_sqlite(db, &tables).await?;
+                changes.poll_sqlite(db.clone());
+            }
+        }
+        Ok(changes)
+    }
+
+    /// Changed tables from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
+        self.sender.subscribe()
+    }
+
+    async fn relay_postgres(&self, db: &DatabaseConnection) -> Result<(), DbErr> {
+        use sea_orm::sqlx::postgres::PgListener;
+        let mut listener = PgListener::connect_with(db.get_postgres_connection_pool())
+            .await
+            .map_err(|e| DbErr::Custom(format!("cannot LISTEN for live queries: {e}")))?;
+        listener
+            .listen(CHANNEL)
+            .await
+            .map_err(|e| DbErr::Custom(format!("cannot LISTEN for live queries: {e}")))?;
+        let sender = self.sender.clone();
+        tokio::spawn(async move {
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(note)) => {
+                        let _ = sender.send(Arc::from(note.payload()));
+                    }
+                    // The connection was lost and is being remade: what happened
+                    // meanwhile is unknown, so everything may have changed.
+                    Ok(None) => {
+                        let _ = sender.send(Arc::from(EVERYTHING));
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "live queries lost their LISTEN connection; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+
+    fn poll_sqlite(&self, db: DatabaseConnection) {
+        let sender = self.sender.clone();
+        tokio::spawn(async move {
+            // Each table's count when last read; `None` until the first read.
+            let mut seen: Option<HashMap<String, i64>> = None;
+            let mut every = tokio::time::interval(SQLITE_POLL);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                // No live query is open: no read. The next one may see a change that
+                // happened meanwhile as new, which costs one run of it.
+                if sender.receiver_count() == 0 && seen.is_some() {
+                    continue;
+                }
+                let statement = Statement::from_string(
+                    DbBackend::Sqlite,
+                    "SELECT name, version FROM bcgraph_live_version",
+                );
+                let Ok(rows) = db.query_all_raw(statement).await else {
+                    continue;
+                };
+                let mut now = HashMap::new();
+                for row in rows {
+                    if let (Ok(name), Ok(version)) = (
+                        row.try_get::<String>("", "name"),
+                        row.try_get::<i64>("", "version"),
+                    ) {
+                        now.insert(name, version);
+                    }
+                }
+                if let Some(before) = &seen {
+                    for (name, version) in &now {
+                        if before.get(name) != Some(version) {
+                            let _ = sender.send(Arc::from(name.as_str()));
+                        }
+                    }
+                }
+                seen = Some(now);
+            }
+        });
+    }
+}
+
+async fn install_postgres(db: &DatabaseConnection, tables: &[String]) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    // Several processes start at once on one database; PostgreSQL refuses two
+    // concurrent replacements of one function, so they take turns.
+    txn.execute_unprepared("SELECT pg_advisory_xact_lock(7410031)")
+        .await?;
+    txn.execute_unprepared(&format!(
+        "CREATE OR REPLACE FUNCTION bcgraph_live_notify() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN PERFORM pg_notify('{CHANNEL}', TG_TABLE_NAME); RETURN NULL; END $$"
+    ))
+    .await?;
+    for table in tables {
+        txn.execute_unprepared(&format!(
+            "CREATE OR REPLACE TRIGGER bcgraph_live AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON \"{table}\" \
+             FOR EACH STATEMENT EXECUTE FUNCTION bcgraph_live_notify()"
+        ))
+        .await?;
+    }
+    txn.commit().await
+}
+
+async fn install_sqlite(db: &DatabaseConnection, tables: &[String]) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    txn.execute_unprepared(
+        "CREATE TABLE IF NOT EXISTS bcgraph_live_version (name TEXT PRIMARY KEY, version INTEGER NOT NULL DEFAULT 0)",
+    )
+    .await?;
+    for table in tables {
+        txn.execute_unprepared(&format!(
+            "INSERT OR IGNORE INTO bcgraph_live_version (name, version) VALUES ('{table}', 0)"
+        ))
+        .await?;
+        for event in ["INSERT", "UPDATE", "DELETE"] {
+            txn.execute_unprepared(&format!(
+                "CREATE TRIGGER IF NOT EXISTS \"bcgraph_live_{table}_{event}\" AFTER {event} ON \"{table}\" \
+                 BEGIN UPDATE bcgraph_live_version SET version = version + 1 WHERE name = '{table}'; END"
+            ))
+            .await?;
+        }
+    }
+    txn.commit().await
+}
+
+/// A live document made ordinary: the query text without its operations' `@live`,
+/// or `None` when no query operation of it is live (or it does not parse: the
+/// ordinary path reports that).
+pub fn strip_live(query: &str) -> Result<Option<String>, String> {
+    let Ok(document) = async_graphql::parser::parse_query(query) else {
+        return Ok(None);
+    };
+    let operations: Vec<_> = match &document.operations {
+        DocumentOperations::Single(op) => vec![op],
+        DocumentOperations::Multiple(ops) => ops.values().collect(),
+    };
+    let mut cuts = Vec::new();
+    for op in operations {
+        for directive in op.node.directives.iter().filter(|d| d.node.name.node == "live") {
+            if !directive.node.arguments.is_empty() {
+                return Err("`@live` takes no arguments".into());
+            }
+            let at = offset_of(query, directive.pos.line, directive.pos.column)
+                .filter(|&at| query[at..].starts_with("@live"))
+                .ok_or_else(|| "cannot find the `@live` directive in the document".to_owned())?;
+            cuts.push(at);
+        }
+    }
+    if cuts.is_empty() {
+        return Ok(None);
+    }
+    cuts.sort_unstable();
+    let mut text = query.to_owned();
+    for at in cuts.into_iter().rev() {
+        text.replace_range(at..at + "@live".len(), "");
+    }
+    Ok(Some(text))
+}
+
+/// The byte offset of a 1-based line and column (counted in characters).
+fn offset_of(text: &str, line: usize, column: usize) -> Option<usize> {
+    let start: usize = text
+        .split_inclusive('\n')
+        .take(line.checked_sub(1)?)
+        .map(str::len)
+        .sum();
+    let rest = text.get(start..)?;
+    let within = rest.char_indices().nth(column.checked_sub(1)?)?.0;
+    Some(start + within)
+}
+
+/// The tables a document may read: every model named by one of its fields (a root
+/// field, a relationship, an internal `list<Model>`). More than it reads is harmless
+/// (an extra run whose answer did not change is not sent); less would miss changes.
+pub fn tables_read(document: &ExecutableDocument, registry: &Registry) -> HashSet<String> {
+    let mut by_field: HashMap<String, Vec<&str>> = HashMap::new();
+    for model in &registry.models {
+        for name in [
+            model.api_id.clone(),
+            model.plural_api_id.clone(),
+            format!("list{}", pascal(&model.api_id)),
+        ] {
+            by_field.entry(name).or_default().push(&model.table);
+        }
+        for relation in &model.relations {
+            by_field
+                .entry(relation.api_id.clone())
+                .or_default()
+                .push(&registry.get(relation.target).table);
+        }
+    }
+    let mut names = HashSet::new();
+    let mut sets: Vec<&SelectionSet> = Vec::new();
+    match &document.operations {
+        DocumentOperations::Single(op) => sets.push(&op.node.selection_set.node),
+        DocumentOperations::Multiple(ops) => sets.extend(ops.values().map(|op| &op.node.selection_set.node)),
+    }
+    sets.extend(document.fragments.values().map(|f| &f.node.selection_set.node));
+    while let Some(set) = sets.pop() {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => {
+                    names.insert(field.node.name.node.to_string());
+                    sets.push(&field.node.selection_set.node);
+                }
+                Selection::InlineFragment(fragment) => sets.push(&fragment.node.selection_set.node),
+                Selection::FragmentSpread(_) => {}
+            }
+        }
+    }
+    names
+        .iter()
+        .filter_map(|name| by_field.get(name))
+        .flatten()
+        .map(|t| t.to_string())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_the_live_directive_only() {
+        let q = "query products @live { bigcommerce { products { edges { node { id } } } } }";
+        assert_eq!(
+            strip_live(q).unwrap().as_deref(),
+            Some("query products  { bigcommerce { products { edges { node { id } } } } }")
+        );
+        assert_eq!(strip_live("query { a }").unwrap(), None);
+        let two_lines = "query a($x: Int)\n  @live {\n a }";
+        assert_eq!(
+            strip_live(two_lines).unwrap().as_deref(),
+            Some("query a($x: Int)\n   {\n a }")
+        );
+        assert!(strip_live("query @live(if: true) { a }").is_err());
+        assert_eq!(strip_live("query @live {").unwrap(), None);
+    }
+
+    #[test]
+    fn offsets_count_characters() {
+        assert_eq!(offset_of("é @live", 1, 3), Some(3));
+        assert_eq!(offset_of("a\nb", 2, 1), Some(2));
+        assert_eq!(offset_of("a", 3, 1), None);
+    }
+}
