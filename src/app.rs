@@ -256,13 +256,19 @@ impl App {
 
     /// The GraphQL schema (SDL) the app serves: what `bcgraph schema` prints.
     pub fn schema_sdl(self) -> Result<String, AppError> {
+        self.registry_and_sdl().map(|(_, sdl)| sdl)
+    }
+
+    /// The registry and the schema (SDL) the app serves: what the client package
+    /// (`client --out`) is generated from.
+    pub(crate) fn registry_and_sdl(self) -> Result<(Arc<Registry>, String), AppError> {
         let registry = Arc::new(self.registry.build());
         let bigcommerce = BigCommerce::new("https://api.bigcommerce.com", ClientOptions::default())
             .map_err(|e| AppError::Start(e.to_string()))?;
         // The schema does not depend on the secret; handlers only need one to run.
         let globals = crate::bigcommerce::register(self.globals, &bigcommerce, &Default::default(), None);
-        crate::graphql::build_schema(registry, &globals)
-            .map(|s| s.sdl())
+        crate::graphql::build_schema(registry.clone(), &globals)
+            .map(|s| (registry, s.sdl()))
             .map_err(|e| AppError::Start(e.to_string()))
     }
 

@@ -36,6 +36,7 @@ internal_modules!(
     auth,
     bigcommerce,
     callbacks,
+    client_package,
     config,
     db,
     graphql,

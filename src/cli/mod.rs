@@ -1,6 +1,7 @@
 //! The `bcgraph` command line, for the built-in app and every app built on the library:
 //! `serve` (the default), `migrate`, `schema`, `sync`, `api-key`, `webhooks`, `secret`.
 
+mod client;
 mod sync;
 
 use crate::app::App;
@@ -25,6 +26,8 @@ pub(crate) enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Write (--out) or check (--check) the app's JavaScript client package.
+    Client(client::ClientArgs),
     /// Manage API keys for back-end code.
     #[command(name = "api-key", subcommand)]
     ApiKey(ApiKeyCommand),
@@ -99,6 +102,9 @@ pub(crate) async fn run(app: App, command: Command) -> anyhow::Result<()> {
         print!("{}", app.schema_sdl()?);
         return Ok(());
     }
+    if let Command::Client(args) = command {
+        return client::run(app, args);
+    }
     let config = Config::from_env()?;
     let db = crate::db::connect(&config.database_url).await?;
     app.migrate(&db).await?;
@@ -110,6 +116,7 @@ pub(crate) async fn run(app: App, command: Command) -> anyhow::Result<()> {
         Command::ApiKey(command) => return api_key(&db, command).await,
         Command::Serve
         | Command::Schema
+        | Command::Client(_)
         | Command::Webhooks(_)
         | Command::Secret(_)
         | Command::Sync { .. } => {}
