@@ -28,7 +28,7 @@ use tokio::sync::broadcast;
 pub const SQLITE_POLL: Duration = Duration::from_millis(50);
 /// The least time between two answers of one live query: changes that arrive in it
 /// are answered together.
-pub const COALESCE: Duration = Duration::from_millis(100);
+pub const COALESCE: Duration = Duration::from_millis(50);
 /// The PostgreSQL channel the triggers notify.
 const CHANNEL: &str = "bcgraph_live";
 /// Sent when changes may have been missed (a lost `LISTEN` connection): every live
@@ -43,8 +43,9 @@ pub struct Changes {
 
 impl Changes {
     /// Install the triggers for every model table of `registry` and start relaying
-    /// what they report.
-    pub async fn start(db: &DatabaseConnection, registry: &Registry) -> Result<Changes, DbErr> {
+    /// what they report. `url` is the database's: the relay has a connection of its own,
+    /// so that it neither waits for nor holds one of the pool's.
+    pub async fn start(db: &DatabaseConnection, url: &str, registry: &Registry) -> Result<Changes, DbErr> {
         let tables: Vec<String> = registry.models.iter().map(|m| m.table.clone()).collect();
         let (sender, _) = broadcast::channel(1024);
         let changes = Changes { sender };
@@ -55,7 +56,15 @@ impl Changes {
             }
             _ => {
                 install_sqlite(db, &tables).await?;
-                changes.poll_sqlite(db.clone());
+                // An in-memory database exists only on the pool's own connection.
+                let own = if url.contains(":memory:") || url.contains("mode=memory") {
+                    db.clone()
+                } else {
+                    let mut options = sea_orm::ConnectOptions::new(url);
+                    options.max_connections(1).min_connections(1).sqlx_logging(false);
+                    sea_orm::Database::connect(options).await?
+                };
+                changes.poll_sqlite(own);
             }
         }
         Ok(changes)
@@ -106,8 +115,8 @@ impl Changes {
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
-                // No live query is open: no read. The next one may see a change that
-                // happened meanwhile as new, which costs one run of it.
+                // No live query is open: no read. The next one may take a change made
+                // meanwhile for a new one, which costs one run of it, never a miss.
                 if sender.receiver_count() == 0 && seen.is_some() {
                     continue;
                 }

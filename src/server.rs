@@ -113,7 +113,7 @@ impl AppState {
         };
         let globals = crate::bigcommerce::register(globals, &bigcommerce, &auth.secret, Some(syncer.clone()));
         let schema = graphql::build_schema_with(registry.clone(), &globals, &config.limits.document)?;
-        let live = crate::live::Changes::start(&db, &registry).await?;
+        let live = crate::live::Changes::start(&db, &config.database_url, &registry).await?;
         let permissions = Arc::new(config.permissions.clone());
         let api = Api::new(db.clone(), registry)
             .with_globals(globals)
