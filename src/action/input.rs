@@ -19,6 +19,9 @@ pub struct RecordInput {
     pub belongs_to: Vec<(usize, BelongsTo)>,
     /// hasMany operations, by relation index.
     pub has_many: Vec<(usize, HasMany)>,
+    /// `_atomics`: amounts added to number fields in the database (`x = x + n`), so
+    /// that concurrent updates do not lose each other's changes. Updates only.
+    pub atomics: Vec<(usize, Value)>,
 }
 
 impl RecordInput {
@@ -28,6 +31,7 @@ impl RecordInput {
             .iter()
             .all(|(_, op)| matches!(op, BelongsTo::Link(_)))
             && self.has_many.is_empty()
+            && self.atomics.is_empty()
     }
 
     pub fn value(&self, field: usize) -> Option<&Value> {
@@ -109,6 +113,53 @@ pub fn field_value(model: &Model, field: usize, v: Json) -> Result<Value, FieldE
     }
 }
 
+/// `_atomics: {inventoryLevel: {increment: 2, decrement: 1}}`: one net amount per
+/// number field (whole for integer fields).
+fn atomics(model: &Model, v: Json) -> Result<Vec<(usize, Value)>, ActionError> {
+    let Json::Object(map) = v else {
+        return Err(shape("`_atomics` must be an object of number fields".into()));
+    };
+    let mut out = Vec::new();
+    for (key, ops) in map {
+        let field = model
+            .field(&key)
+            .filter(|&f| matches!(model.fields[f].ty, FieldType::Integer | FieldType::Float))
+            .ok_or_else(|| shape(format!("`_atomics.{key}`: {} has no number field `{key}`", model.api_id)))?;
+        let Json::Object(ops) = ops else {
+            return Err(shape(format!("`_atomics.{key}` takes {{increment, decrement}}")));
+        };
+        let integer = model.fields[field].ty == FieldType::Integer;
+        let (mut whole, mut real) = (0i64, 0f64);
+        for (op, amount) in ops {
+            let sign = match op.as_str() {
+                "increment" => 1,
+                "decrement" => -1,
+                other => {
+                    return Err(shape(format!(
+                        "`_atomics.{key}` takes increment or decrement, not `{other}`"
+                    )));
+                }
+            };
+            if amount.is_null() {
+                continue;
+            }
+            let bad = || shape(format!("`_atomics.{key}.{op}` must be a {}", if integer { "whole number" } else { "number" }));
+            if integer {
+                // GraphQL's Float may carry a whole number as `2.0`.
+                let n = amount
+                    .as_i64()
+                    .or_else(|| amount.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64))
+                    .ok_or_else(bad)?;
+                whole = n.checked_mul(sign).and_then(|n| whole.checked_add(n)).ok_or_else(bad)?;
+            } else {
+                real += amount.as_f64().filter(|n| n.is_finite()).ok_or_else(bad)? * sign as f64;
+            }
+        }
+        out.push((field, if integer { Value::Int(whole) } else { Value::Float(real) }));
+    }
+    Ok(out)
+}
+
 /// Parse `input` for `model`. Field type errors are collected into one
 /// `InvalidRecord`; input of the wrong shape is `InvalidInput`. Hidden fields (an
 /// access token) are input only from the gateway's own code (`internal`).
@@ -142,6 +193,10 @@ fn parse_into(
     };
     let mut out = RecordInput::default();
     for (key, v) in map {
+        if key == "_atomics" {
+            out.atomics = atomics(model, v)?;
+            continue;
+        }
         if key == "id" {
             if !v.is_null() {
                 out.id = Some(id_of(&v, "id")?);

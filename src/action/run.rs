@@ -138,6 +138,18 @@ pub fn check_platform_fields(ctx: &Ctx, model: &Model, input: &RecordInput) -> R
     }
 }
 
+/// `_atomics` add to a stored value: a record being created has none.
+fn no_atomics(model: &Model, input: &RecordInput) -> Result<(), ActionError> {
+    if input.atomics.is_empty() {
+        Ok(())
+    } else {
+        Err(ActionError::InvalidInput(format!(
+            "`_atomics` applies to updates of {}, not to creates or upserts",
+            model.api_id
+        )))
+    }
+}
+
 /// Give a created record the declared defaults of the fields its input leaves out.
 pub fn apply_defaults(model: &Model, input: &mut RecordInput) {
     for (i, field) in model.fields.iter().enumerate() {
@@ -433,6 +445,7 @@ pub fn create<'a, C: ConnectionTrait>(
     Box::pin(async move {
         let model = ctx.registry.get(model_id);
         ctx.caller.check(model, "create")?;
+        no_atomics(model, &input)?;
         let unlinked = belongs_to(conn, ctx, model, &mut input).await?;
         apply_tenant(ctx, model, &mut input)?;
         apply_defaults(model, &mut input);
@@ -484,6 +497,7 @@ async fn update_telling<C: ConnectionTrait>(
     check_platform_fields(ctx, model, &input)?;
     validate(conn, model, &input, Some(&existing)).await?;
     let children = std::mem::take(&mut input.has_many);
+    let atomics = std::mem::take(&mut input.atomics);
     let (record, how) = if input.values.is_empty() {
         (existing, Upserted::Unchanged)
     } else {
@@ -494,6 +508,14 @@ async fn update_telling<C: ConnectionTrait>(
             .pop()
             .ok_or_else(|| not_found(model, id))?;
         (record, Upserted::Updated)
+    };
+    let (record, how) = if atomics.is_empty() {
+        (record, how)
+    } else {
+        let added = statements::add(conn, model, id, &atomics, ctx.tenant)
+            .await?
+            .ok_or_else(|| not_found(model, id))?;
+        (added, Upserted::Updated)
     };
     delete_unlinked(conn, ctx, unlinked).await?;
     has_many(conn, ctx, model, &record, children).await?;
@@ -637,6 +659,7 @@ pub async fn upsert<C: ConnectionTrait>(
     let model = ctx.registry.get(model_id);
     ctx.caller.check(model, "create")?;
     ctx.caller.check(model, "update")?;
+    no_atomics(model, &input)?;
     let conflict = conflict_fields(ctx, model, on)?;
     if let Some(id) = input.id {
         if conflict != [Model::ID] {

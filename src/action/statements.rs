@@ -335,6 +335,31 @@ fn update_statement(
     sql
 }
 
+/// Add `amounts` to number fields of the record `id` in one statement
+/// (`x = COALESCE(x, 0) + n`, null counting as zero), race-free.
+pub async fn add<C: ConnectionTrait>(
+    conn: &C,
+    model: &Model,
+    id: i64,
+    amounts: &[(usize, Value)],
+    tenant: Tenant,
+) -> Result<Option<Record>, DbErr> {
+    let mut sql = Sql::new(conn.get_database_backend());
+    let table = format!("\"{}\"", model.table);
+    sql.push("UPDATE ").ident(&model.table).push(" SET ");
+    for (field, amount) in amounts {
+        let f = &model.fields[*field];
+        sql.ident(&f.column).push(" = COALESCE(").column(&table, &f.column).push(", 0) + ");
+        sql.bind(amount.to_sql(f.ty)).push(", ");
+    }
+    sql.push("\"updated_at\" = ").bind(write_time().into()).push(" WHERE ");
+    sql.column(&table, "id").push(" = ").bind(id.into());
+    tenant.restrict(&mut sql, model, &table, false);
+    returning(&mut sql, model);
+    let written = conn.query_all_raw(sql.build()).await?;
+    Ok(decode_all(model, &written)?.pop())
+}
+
 /// Like [`update`], returning only the ids written.
 pub async fn update_ids<C: ConnectionTrait>(
     conn: &C,

@@ -2,8 +2,8 @@
 //! and upsert, the nested and relationship inputs that carry writes of related records,
 //! and the bulk inputs. The mutations and their background forms both take these.
 
-use super::types::{GADGET_ID, JSON_OBJECT, scalar_of};
-use crate::model::{Model, Registry, RelationKind};
+use super::types::{GADGET_ID, JSON_OBJECT, NUMBER_ATOMICS, scalar_of};
+use crate::model::{FieldType, Model, Registry, RelationKind};
 use async_graphql::dynamic::{InputObject, InputValue, SchemaBuilder, TypeRef};
 
 /// Type names of a model's write types, spelled here only.
@@ -70,6 +70,9 @@ impl Names {
     fn has_many_input(&self) -> String {
         format!("{}HasManyInput", self.t)
     }
+    pub(crate) fn atomics_input(&self) -> String {
+        format!("{}AtomicsInput", self.t)
+    }
     fn converge_input(&self) -> String {
         format!("Converge{}Input", self.t)
     }
@@ -98,7 +101,33 @@ fn input_fields(registry: &Registry, model: &Model, mut input: InputObject) -> I
     input
 }
 
-/// Register the eleven write inputs of `model`.
+/// The number fields `_atomics` can add to.
+pub(crate) fn atomic_fields(model: &Model) -> Vec<&crate::model::Field> {
+    model
+        .fields
+        .iter()
+        .enumerate()
+        .filter(|(i, f)| {
+            matches!(f.ty, FieldType::Integer | FieldType::Float)
+                && !f.hidden
+                && !f.platform
+                && model.relation_of_field(*i).is_none()
+        })
+        .map(|(_, f)| f)
+        .collect()
+}
+
+/// `_atomics: {field: {increment, decrement}}` on an update input, when `model` has
+/// number fields.
+fn with_atomics(model: &Model, n: &Names, input: InputObject) -> InputObject {
+    if atomic_fields(model).is_empty() {
+        input
+    } else {
+        input.field(InputValue::new("_atomics", TypeRef::named(n.atomics_input())))
+    }
+}
+
+/// Register the write inputs of `model`.
 pub(crate) fn register(
     schema: SchemaBuilder,
     registry: &Registry,
@@ -106,18 +135,36 @@ pub(crate) fn register(
     n: &Names,
 ) -> SchemaBuilder {
     let api = model.api_id.clone();
+    let atomics = atomic_fields(model);
+    let schema = if atomics.is_empty() {
+        schema
+    } else {
+        let mut input = InputObject::new(n.atomics_input());
+        for f in atomics {
+            input = input.field(InputValue::new(f.api_id.clone(), TypeRef::named(NUMBER_ATOMICS)));
+        }
+        schema.register(input)
+    };
     schema
         .register(input_fields(registry, model, InputObject::new(n.create_input())))
-        .register(input_fields(registry, model, InputObject::new(n.update_input())))
+        .register(with_atomics(
+            model,
+            n,
+            input_fields(registry, model, InputObject::new(n.update_input())),
+        ))
         .register(input_fields(
             registry,
             model,
             InputObject::new(n.upsert_input()).field(InputValue::new("id", TypeRef::named(GADGET_ID))),
         ))
-        .register(input_fields(
-            registry,
+        .register(with_atomics(
             model,
-            InputObject::new(n.nested_update()).field(InputValue::new("id", TypeRef::named_nn(GADGET_ID))),
+            n,
+            input_fields(
+                registry,
+                model,
+                InputObject::new(n.nested_update()).field(InputValue::new("id", TypeRef::named_nn(GADGET_ID))),
+            ),
         ))
         .register(
             InputObject::new(n.nested_delete()).field(InputValue::new("id", TypeRef::named_nn(GADGET_ID))),

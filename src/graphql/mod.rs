@@ -11,6 +11,7 @@ pub mod cost;
 pub mod errors;
 pub mod execute;
 mod inputs;
+mod internal;
 mod loaders;
 mod models;
 mod mutations;
@@ -314,10 +315,13 @@ pub fn build_schema_with(
         TypeRef::named_nn("BackgroundMutations"),
         |_| namespace_value(),
     ));
+    let (next, internal_query, internal_mutation) = internal::register(schema, &registry);
+    schema = next;
     query = query
         .field(meta::gadget_meta_field())
-        .field(meta::current_session_field());
-    mutation = mutation.field(meta::gadget_meta_field());
+        .field(meta::current_session_field())
+        .field(internal_query);
+    mutation = mutation.field(meta::gadget_meta_field()).field(internal_mutation);
     schema = meta::register(schema, &registry);
     schema
         .register(query)

@@ -16,6 +16,8 @@ pub const JSON_OBJECT: &str = "JSONObject";
 pub const HYDRATION_PLAN: &str = "HydrationPlan";
 pub const SORT_ORDER: &str = "SortOrder";
 pub const PAGE_INFO: &str = "PageInfo";
+/// `{increment, decrement}` of one number field in `_atomics`.
+pub const NUMBER_ATOMICS: &str = "NumberAtomicsInput";
 
 /// The GraphQL type of a field's values.
 pub fn scalar_of(ty: FieldType) -> &'static str {
@@ -68,6 +70,11 @@ const ORDERED: &[&str] = &[
 
 pub fn register(mut schema: SchemaBuilder) -> SchemaBuilder {
     schema = schema
+        .register(
+            InputObject::new(NUMBER_ATOMICS)
+                .field(InputValue::new("increment", TypeRef::named(TypeRef::FLOAT)))
+                .field(InputValue::new("decrement", TypeRef::named(TypeRef::FLOAT))),
+        )
         .register(
             Scalar::new(GADGET_ID)
                 .description("A record id: a string of digits on the wire.")

@@ -7,6 +7,7 @@ mod bad_input;
 mod bigcommerce_client;
 mod browser;
 mod client_package;
+mod client_wire;
 mod filters;
 mod guide;
 mod limits;
