@@ -72,7 +72,10 @@ fn system<'a>(ctx: &'a ResolverContext<'a>) -> async_graphql::Result<&'a Request
     if context.api.caller.tenant == Tenant::System {
         Ok(context)
     } else {
-        Err(coded(ErrorCode::PermissionDenied, "the internal API is for system-admin API keys only"))
+        Err(coded(
+            ErrorCode::PermissionDenied,
+            "the internal API is for system-admin API keys only",
+        ))
     }
 }
 
@@ -91,7 +94,11 @@ fn select_arg(ctx: &ResolverContext<'_>) -> async_graphql::Result<Option<Vec<Str
         None => Ok(None),
         Some(v) => {
             let list = v.list()?;
-            Ok(Some(list.iter().map(|s| s.string().map(str::to_owned)).collect::<Result<_, _>>()?))
+            Ok(Some(
+                list.iter()
+                    .map(|s| s.string().map(str::to_owned))
+                    .collect::<Result<_, _>>()?,
+            ))
         }
     }
 }
@@ -267,7 +274,8 @@ fn result_json_field(name: &'static str) -> Field {
 /// `Internal<Model>Input`: the stored fields (belongsTo as `xId` or `x: {_link}`) and
 /// `_atomics`.
 fn record_input(registry: &Registry, model: &Model) -> InputObject {
-    let mut input = InputObject::new(ty(model, "Input")).field(InputValue::new("id", TypeRef::named(GADGET_ID)));
+    let mut input =
+        InputObject::new(ty(model, "Input")).field(InputValue::new("id", TypeRef::named(GADGET_ID)));
     for f in model.fields.iter().filter(|f| !f.is_managed() && !f.hidden) {
         input = input.field(InputValue::new(
             f.api_id.clone(),
@@ -279,7 +287,10 @@ fn record_input(registry: &Registry, model: &Model) -> InputObject {
         if let RelationKind::BelongsTo { .. } = relation.kind
             && registry.get(relation.target).id == relation.target
         {
-            input = input.field(InputValue::new(relation.api_id.clone(), TypeRef::named(JSON_OBJECT)));
+            input = input.field(InputValue::new(
+                relation.api_id.clone(),
+                TypeRef::named(JSON_OBJECT),
+            ));
         }
     }
     if !super::inputs::atomic_fields(model).is_empty() {
@@ -295,7 +306,10 @@ fn record_input(registry: &Registry, model: &Model) -> InputObject {
 /// `store: {_link: "5"}`; anything else is already in its shape.
 fn runtime_input(model: &Model, input: Json) -> Result<(Option<i64>, Json), ActionError> {
     let Json::Object(mut map) = input else {
-        return Err(ActionError::InvalidInput(format!("input for {} must be an object", model.api_id)));
+        return Err(ActionError::InvalidInput(format!(
+            "input for {} must be an object",
+            model.api_id
+        )));
     };
     let id = match map.remove("id") {
         None | Some(Json::Null) => None,
@@ -303,9 +317,11 @@ fn runtime_input(model: &Model, input: Json) -> Result<(Option<i64>, Json), Acti
             crate::query::value::parse_id(&s)
                 .ok_or_else(|| ActionError::InvalidInput(format!("`{s}` is not a record id")))?,
         ),
-        Some(other) => other.as_i64().filter(|i| *i > 0).map(Some).ok_or_else(|| {
-            ActionError::InvalidInput(format!("`{other}` is not a record id"))
-        })?,
+        Some(other) => other
+            .as_i64()
+            .filter(|i| *i > 0)
+            .map(Some)
+            .ok_or_else(|| ActionError::InvalidInput(format!("`{other}` is not a record id")))?,
     };
     for relation in &model.relations {
         if let RelationKind::BelongsTo { field } = relation.kind {
@@ -330,7 +346,10 @@ fn write_fields(model: &Model) -> Vec<Field> {
     let api = model.api_id.clone();
     let id = model.id;
     let one = |verb: &'static str| -> (String, TypeRef) {
-        (format!("{}{pascal_api}", verb.to_lowercase()), TypeRef::named(result_name(model, verb)))
+        (
+            format!("{}{pascal_api}", verb.to_lowercase()),
+            TypeRef::named(result_name(model, verb)),
+        )
     };
     let input_type = ty(model, "Input");
     let mut fields = Vec::new();
@@ -387,7 +406,11 @@ fn write_fields(model: &Model) -> Vec<Field> {
                 let model = context.api.registry.get(id);
                 let input = input_arg(&ctx, &key)?;
                 let on: Vec<String> = match ctx.args.get("on").filter(|v| !v.is_null()) {
-                    Some(v) => v.list()?.iter().map(|s| s.string().map(str::to_owned)).collect::<Result<_, _>>()?,
+                    Some(v) => v
+                        .list()?
+                        .iter()
+                        .map(|s| s.string().map(str::to_owned))
+                        .collect::<Result<_, _>>()?,
                     None => vec!["id".to_owned()],
                 };
                 let written = async {
@@ -396,7 +419,12 @@ fn write_fields(model: &Model) -> Vec<Field> {
                         map.insert("id".into(), Json::String(record_id.to_string()));
                     }
                     let on: Vec<&str> = on.iter().map(String::as_str).collect();
-                    context.api.model_by_id(id).upsert(input, &on).await.map(|(r, _)| r)
+                    context
+                        .api
+                        .model_by_id(id)
+                        .upsert(input, &on)
+                        .await
+                        .map(|(r, _)| r)
                 }
                 .await;
                 Ok(Some(FieldValue::owned_any(record_result(model, written))))
@@ -470,8 +498,14 @@ fn write_fields(model: &Model) -> Vec<Field> {
             },
         )
         .argument(InputValue::new("search", TypeRef::named(TypeRef::STRING)))
-        .argument(InputValue::new("filter", TypeRef::named_nn_list(filter_type(model))))
-        .argument(InputValue::new("searchFields", TypeRef::named(search_fields_type(model)))),
+        .argument(InputValue::new(
+            "filter",
+            TypeRef::named_nn_list(filter_type(model)),
+        ))
+        .argument(InputValue::new(
+            "searchFields",
+            TypeRef::named(search_fields_type(model)),
+        )),
     );
 
     let plural = model.plural_api_id.clone();
@@ -485,7 +519,11 @@ fn write_fields(model: &Model) -> Vec<Field> {
                     let context = system(&ctx)?;
                     let model = context.api.registry.get(id);
                     let inputs = match ctx.args.get(&plural) {
-                        Some(v) if !v.is_null() => v.list()?.iter().map(|v| super::to_json(v.as_value())).collect::<Result<Vec<_>, _>>()?,
+                        Some(v) if !v.is_null() => v
+                            .list()?
+                            .iter()
+                            .map(|v| super::to_json(v.as_value()))
+                            .collect::<Result<Vec<_>, _>>()?,
                         _ => Vec::new(),
                     };
                     let mut shaped = Vec::with_capacity(inputs.len());
@@ -497,11 +535,17 @@ fn write_fields(model: &Model) -> Vec<Field> {
                         }
                     }
                     if !errors.is_empty() {
-                        return Ok(Some(FieldValue::owned_any(ActionResult { errors, ..Default::default() })));
+                        return Ok(Some(FieldValue::owned_any(ActionResult {
+                            errors,
+                            ..Default::default()
+                        })));
                     }
                     let results = context.api.model_by_id(id).bulk_create(shaped).await;
                     let ids: Vec<i64> = results.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
-                    let errors: Vec<ErrorValue> = results.iter().filter_map(|r| r.as_ref().err().map(ErrorValue::from)).collect();
+                    let errors: Vec<ErrorValue> = results
+                        .iter()
+                        .filter_map(|r| r.as_ref().err().map(ErrorValue::from))
+                        .collect();
                     let found = context.reader.find_many(id, &ids).await.map_err(query_error)?;
                     let records: Vec<Json> = results
                         .iter()
@@ -539,4 +583,3 @@ fn record_result(model: &Model, written: Result<Record, ActionError>) -> ActionR
     result.result = json;
     result
 }
-

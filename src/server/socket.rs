@@ -93,9 +93,17 @@ async fn serve(
         live: Arc::new(AtomicUsize::new(0)),
     };
     let init_state = state.clone();
+    // A session minted for this connection (a browser session without a usable token)
+    // goes to the client in `connection_ack`'s payload, which async-graphql leaves empty.
+    let minted: Minted = Default::default();
+    let init_minted = minted.clone();
+    let acked = (&mut sink).with(move |message: Message| {
+        let minted = minted.clone();
+        async move { Ok::<_, axum::Error>(with_session_token(message, &minted)) }
+    });
     // Ending the input ends the connection (and drops its running operations).
-    GraphQLWebSocket::new_with_pair(&mut sink, stream.take_until(until_revoked), executor, protocol)
-        .on_connection_init(move |payload| connection_init(init_state, payload, identity_tx))
+    GraphQLWebSocket::new_with_pair(acked, stream.take_until(until_revoked), executor, protocol)
+        .on_connection_init(move |payload| connection_init(init_state, payload, identity_tx, init_minted))
         .serve()
         .await;
     if revoked.load(Ordering::Relaxed) {
@@ -150,11 +158,34 @@ async fn identity_revoked(state: &AppState, identity: &Identity) {
     }
 }
 
+/// The token of a session minted in `connection_init`, until `connection_ack` carries it.
+type Minted = Arc<Mutex<Option<String>>>;
+
+/// `connection_ack` with `{sessionToken}` when a session was minted for the connection
+/// (the client keeps it, as it keeps `x-set-authorization` over HTTP); any other
+/// message as it is.
+fn with_session_token(message: Message, minted: &Minted) -> Message {
+    let Message::Text(text) = &message else {
+        return message;
+    };
+    let is_ack = serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| v["type"] == "connection_ack");
+    if !is_ack {
+        return message;
+    }
+    match minted.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        Some(token) => Message::text(
+            serde_json::json!({"type": "connection_ack", "payload": {"sessionToken": token}}).to_string(),
+        ),
+        None => message,
+    }
+}
+
 /// `connection_init`: authenticate `payload.auth` for the life of the connection.
 async fn connection_init(
     state: AppState,
     payload: serde_json::Value,
     identity_tx: tokio::sync::oneshot::Sender<Identity>,
+    minted: Minted,
 ) -> async_graphql::Result<Data> {
     let auth = payload.get("auth").cloned().unwrap_or(serde_json::Value::Null);
     let authenticated = state
@@ -170,6 +201,9 @@ async fn connection_init(
             }
         })?;
     let credential = Credential::of(&authenticated.identity, false);
+    if let Some(token) = authenticated.new_token {
+        *minted.lock().unwrap_or_else(|e| e.into_inner()) = Some(token);
+    }
     let _ = identity_tx.send(authenticated.identity.clone());
     let mut data = Data::default();
     data.insert(authenticated.identity);

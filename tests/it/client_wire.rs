@@ -392,3 +392,31 @@ async fn create_store_defaults_state_and_sessions_have_times() {
     let enqueued = &enqueued["background"]["bigcommerce"]["createProduct"];
     assert_eq!(enqueued["success"], true, "{enqueued}");
 }
+
+#[tokio::test]
+async fn a_browser_session_socket_without_a_token_gets_one_in_its_ack() {
+    let app = TestApp::start().await;
+    let (_, ack) =
+        crate::live::socket_acked(&app, json!({"type": "browser-session", "sessionToken": null})).await;
+    let token = ack["payload"]["sessionToken"]
+        .as_str()
+        .expect("a minted session token")
+        .to_owned();
+    // The token is a session: HTTP resumes it without minting another.
+    let (headers, first) = app
+        .gql_as(
+            Some(&format!("Session {token}")),
+            "query { currentSession { id } }",
+            json!({}),
+        )
+        .await;
+    assert!(first["data"]["currentSession"]["id"].is_string(), "{first}");
+    assert!(
+        headers.get("x-set-authorization").is_none(),
+        "the token was accepted as it is"
+    );
+    // A connection with a good token is acknowledged without a new one.
+    let (_, again) =
+        crate::live::socket_acked(&app, json!({"type": "browser-session", "sessionToken": token})).await;
+    assert!(again["payload"]["sessionToken"].is_null(), "{again}");
+}

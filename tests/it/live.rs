@@ -10,11 +10,17 @@ use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub(crate) type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const PRODUCTS: &str = "query liveProducts($first: Int) @live { bigcommerce { products(first: $first, sort: {id: Ascending}) { edges { node { id name } } } } gadgetMeta { hydrations(modelName: \"bigcommerce.product\") } }";
 
-async fn socket(app: &TestApp, auth: Value) -> Socket {
+pub(crate) async fn socket(app: &TestApp, auth: Value) -> Socket {
+    socket_acked(app, auth).await.0
+}
+
+/// A connection and its `connection_ack`.
+pub(crate) async fn socket_acked(app: &TestApp, auth: Value) -> (Socket, Value) {
     let url = app.url.replace("http://", "ws://") + "/api/graphql/batch";
     let mut request = url.into_client_request().unwrap();
     request
@@ -25,10 +31,10 @@ async fn socket(app: &TestApp, auth: Value) -> Socket {
     ws.send(Message::text(init.to_string())).await.unwrap();
     let ack = next_json(&mut ws, Duration::from_secs(10)).await.expect("an ack");
     assert_eq!(ack["type"], "connection_ack", "{ack}");
-    ws
+    (ws, ack)
 }
 
-async fn next_json(ws: &mut Socket, wait: Duration) -> Option<Value> {
+pub(crate) async fn next_json(ws: &mut Socket, wait: Duration) -> Option<Value> {
     loop {
         let message = tokio::time::timeout(wait, ws.next())
             .await
