@@ -343,113 +343,31 @@ fn input_arg(ctx: &ResolverContext<'_>, name: &str) -> async_graphql::Result<Jso
 
 fn write_fields(model: &Model) -> Vec<Field> {
     let pascal_api = pascal(&model.api_id);
-    let api = model.api_id.clone();
     let id = model.id;
-    let one = |verb: &'static str| -> (String, TypeRef) {
-        (
-            format!("{}{pascal_api}", verb.to_lowercase()),
-            TypeRef::named(result_name(model, verb)),
-        )
-    };
     let input_type = ty(model, "Input");
-    let mut fields = Vec::new();
-
-    let (name, result) = one("Create");
-    let key = api.clone();
+    let mut fields: Vec<Field> = [Write::Create, Write::Update, Write::Upsert]
+        .into_iter()
+        .map(|write| single_write(model, write, &input_type))
+        .collect();
     fields.push(
-        Field::new(name, result, move |ctx| {
-            let key = key.clone();
-            FieldFuture::new(async move {
-                let context = system(&ctx)?;
-                let model = context.api.registry.get(id);
-                let input = input_arg(&ctx, &key)?;
-                let written = async {
-                    let (_, input) = runtime_input(model, input)?;
-                    context.api.model_by_id(id).create(input).await
-                }
-                .await;
-                Ok(Some(FieldValue::owned_any(record_result(model, written))))
-            })
-        })
-        .argument(InputValue::new(api.clone(), TypeRef::named(input_type.clone()))),
-    );
-
-    let (name, result) = one("Update");
-    let key = api.clone();
-    fields.push(
-        Field::new(name, result, move |ctx| {
-            let key = key.clone();
-            FieldFuture::new(async move {
-                let context = system(&ctx)?;
-                let model = context.api.registry.get(id);
-                let record_id = id_arg(&ctx)?;
-                let input = input_arg(&ctx, &key)?;
-                let written = async {
-                    let (_, input) = runtime_input(model, input)?;
-                    context.api.model_by_id(id).update(record_id, input).await
-                }
-                .await;
-                Ok(Some(FieldValue::owned_any(record_result(model, written))))
-            })
-        })
-        .argument(InputValue::new("id", TypeRef::named_nn(GADGET_ID)))
-        .argument(InputValue::new(api.clone(), TypeRef::named(input_type.clone()))),
-    );
-
-    let (name, result) = one("Upsert");
-    let key = api.clone();
-    fields.push(
-        Field::new(name, result, move |ctx| {
-            let key = key.clone();
-            FieldFuture::new(async move {
-                let context = system(&ctx)?;
-                let model = context.api.registry.get(id);
-                let input = input_arg(&ctx, &key)?;
-                let on: Vec<String> = match ctx.args.get("on").filter(|v| !v.is_null()) {
-                    Some(v) => v
-                        .list()?
-                        .iter()
-                        .map(|s| s.string().map(str::to_owned))
-                        .collect::<Result<_, _>>()?,
-                    None => vec!["id".to_owned()],
-                };
-                let written = async {
-                    let (record_id, mut input) = runtime_input(model, input)?;
-                    if let (Some(record_id), Json::Object(map)) = (record_id, &mut input) {
-                        map.insert("id".into(), Json::String(record_id.to_string()));
+        Field::new(
+            format!("delete{pascal_api}"),
+            TypeRef::named(result_name(model, "Delete")),
+            move |ctx| {
+                FieldFuture::new(async move {
+                    let context = system(&ctx)?;
+                    let model = context.api.registry.get(id);
+                    let record_id = id_arg(&ctx)?;
+                    let before = context.reader.find(id, record_id).await.map_err(query_error)?;
+                    let deleted = context.api.model_by_id(id).delete(record_id).await;
+                    let mut result = ActionResult::of_unit(deleted);
+                    if result.success {
+                        result.result = before.map(|r| record_json(model, &r, &None));
                     }
-                    let on: Vec<&str> = on.iter().map(String::as_str).collect();
-                    context
-                        .api
-                        .model_by_id(id)
-                        .upsert(input, &on)
-                        .await
-                        .map(|(r, _)| r)
-                }
-                .await;
-                Ok(Some(FieldValue::owned_any(record_result(model, written))))
-            })
-        })
-        .argument(InputValue::new("on", TypeRef::named_nn_list(TypeRef::STRING)))
-        .argument(InputValue::new(api.clone(), TypeRef::named(input_type.clone()))),
-    );
-
-    let (name, result) = one("Delete");
-    fields.push(
-        Field::new(name, result, move |ctx| {
-            FieldFuture::new(async move {
-                let context = system(&ctx)?;
-                let model = context.api.registry.get(id);
-                let record_id = id_arg(&ctx)?;
-                let before = context.reader.find(id, record_id).await.map_err(query_error)?;
-                let deleted = context.api.model_by_id(id).delete(record_id).await;
-                let mut result = ActionResult::of_unit(deleted);
-                if result.success {
-                    result.result = before.map(|r| record_json(model, &r, &None));
-                }
-                Ok(Some(FieldValue::owned_any(result)))
-            })
-        })
+                    Ok(Some(FieldValue::owned_any(result)))
+                })
+            },
+        )
         .argument(InputValue::new("id", TypeRef::named_nn(GADGET_ID))),
     );
 
@@ -573,6 +491,71 @@ fn write_fields(model: &Model) -> Vec<Field> {
         )),
     );
     fields
+}
+
+/// The writes of one record, each run as the public action of the same verb.
+#[derive(Clone, Copy)]
+enum Write {
+    Create,
+    Update,
+    Upsert,
+}
+
+fn single_write(model: &Model, write: Write, input_type: &str) -> Field {
+    let verb = match write {
+        Write::Create => "Create",
+        Write::Update => "Update",
+        Write::Upsert => "Upsert",
+    };
+    let (key, id) = (model.api_id.clone(), model.id);
+    let field = Field::new(
+        format!("{}{}", verb.to_lowercase(), pascal(&model.api_id)),
+        TypeRef::named(result_name(model, verb)),
+        move |ctx| {
+            let key = key.clone();
+            FieldFuture::new(async move {
+                let context = system(&ctx)?;
+                let model = context.api.registry.get(id);
+                let input = input_arg(&ctx, &key)?;
+                let record_id = match write {
+                    Write::Update => Some(id_arg(&ctx)?),
+                    _ => None,
+                };
+                let on: Vec<String> = match ctx.args.get("on").filter(|v| !v.is_null()) {
+                    Some(v) => v
+                        .list()?
+                        .iter()
+                        .map(|s| s.string().map(str::to_owned))
+                        .collect::<Result<_, _>>()?,
+                    None => vec!["id".to_owned()],
+                };
+                let written = async {
+                    let (given_id, mut input) = runtime_input(model, input)?;
+                    let api = context.api.model_by_id(id);
+                    match (write, record_id) {
+                        (Write::Update, Some(record_id)) => api.update(record_id, input).await,
+                        (Write::Upsert, _) => {
+                            // An upsert on `id` matches the id the input gives.
+                            if let (Some(given), Json::Object(map)) = (given_id, &mut input) {
+                                map.insert("id".into(), Json::String(given.to_string()));
+                            }
+                            let on: Vec<&str> = on.iter().map(String::as_str).collect();
+                            api.upsert(input, &on).await.map(|(r, _)| r)
+                        }
+                        _ => api.create(input).await,
+                    }
+                }
+                .await;
+                Ok(Some(FieldValue::owned_any(record_result(model, written))))
+            })
+        },
+    );
+    let field = match write {
+        Write::Create => field,
+        Write::Update => field.argument(InputValue::new("id", TypeRef::named_nn(GADGET_ID))),
+        Write::Upsert => field.argument(InputValue::new("on", TypeRef::named_nn_list(TypeRef::STRING))),
+    };
+    field.argument(InputValue::new(model.api_id.clone(), TypeRef::named(input_type)))
 }
 
 /// A single write's result, its record as JSON.

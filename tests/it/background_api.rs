@@ -4,49 +4,31 @@
 
 use crate::queue::{Probe, Seen, fast};
 use crate::support::client_documents as doc;
+use crate::support::ws::{self, Socket};
 use crate::support::{TestApp, seed};
 use bcgraph::action::GlobalActions;
 use bcgraph::queue::Worker;
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 async fn app() -> TestApp {
     TestApp::start_with(GlobalActions::default().register(Probe(Arc::new(Seen::default())))).await
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 /// A graphql-transport-ws connection authenticated with the admin key.
 async fn socket(app: &TestApp) -> Socket {
-    let url = app.url.replace("http://", "ws://") + "/api/graphql/batch";
-    let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.expect("connect");
-    let init =
-        json!({"type": "connection_init", "payload": {"auth": {"type": "api-key", "key": app.admin_key}}});
-    ws.send(Message::text(init.to_string())).await.unwrap();
-    let ack = next_json(&mut ws).await;
-    assert_eq!(ack["type"], "connection_ack", "{ack}");
-    ws
+    ws::connect(app, json!({"type": "api-key", "key": app.admin_key}))
+        .await
+        .0
 }
 
 async fn next_json(ws: &mut Socket) -> Value {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(15), ws.next())
-            .await
-            .expect("a message in time")
-            .expect("open")
-            .expect("readable");
-        if let Message::Text(text) = message {
-            return serde_json::from_str(&text).unwrap();
-        }
-    }
+    ws::next_json(ws, Duration::from_secs(15))
+        .await
+        .expect("a message in time")
 }
 
 async fn subscribe(ws: &mut Socket, sub: &str, query: &str, id: &str) {

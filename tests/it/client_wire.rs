@@ -397,7 +397,7 @@ async fn create_store_defaults_state_and_sessions_have_times() {
 async fn a_browser_session_socket_without_a_token_gets_one_in_its_ack() {
     let app = TestApp::start().await;
     let (_, ack) =
-        crate::live::socket_acked(&app, json!({"type": "browser-session", "sessionToken": null})).await;
+        crate::support::ws::connect(&app, json!({"type": "browser-session", "sessionToken": null})).await;
     let token = ack["payload"]["sessionToken"]
         .as_str()
         .expect("a minted session token")
@@ -417,6 +417,6 @@ async fn a_browser_session_socket_without_a_token_gets_one_in_its_ack() {
     );
     // A connection with a good token is acknowledged without a new one.
     let (_, again) =
-        crate::live::socket_acked(&app, json!({"type": "browser-session", "sessionToken": token})).await;
+        crate::support::ws::connect(&app, json!({"type": "browser-session", "sessionToken": token})).await;
     assert!(again["payload"]["sessionToken"].is_null(), "{again}");
 }

@@ -2,54 +2,16 @@
 //! (`query ... @live`), answered in full and then again when what it reads changes,
 //! whoever wrote the change, with tenancy on every answer, coalesced and capped.
 
+use crate::support::ws::{Socket, complete, next_json, subscribe};
 use crate::support::{TestApp, payload, seed};
-use futures::{SinkExt, StreamExt};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-pub(crate) type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const PRODUCTS: &str = "query liveProducts($first: Int) @live { bigcommerce { products(first: $first, sort: {id: Ascending}) { edges { node { id name } } } } gadgetMeta { hydrations(modelName: \"bigcommerce.product\") } }";
 
-pub(crate) async fn socket(app: &TestApp, auth: Value) -> Socket {
-    socket_acked(app, auth).await.0
-}
-
-/// A connection and its `connection_ack`.
-pub(crate) async fn socket_acked(app: &TestApp, auth: Value) -> (Socket, Value) {
-    let url = app.url.replace("http://", "ws://") + "/api/graphql/batch";
-    let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.expect("connect");
-    let init = json!({"type": "connection_init", "payload": {"auth": auth}});
-    ws.send(Message::text(init.to_string())).await.unwrap();
-    let ack = next_json(&mut ws, Duration::from_secs(10)).await.expect("an ack");
-    assert_eq!(ack["type"], "connection_ack", "{ack}");
-    (ws, ack)
-}
-
-pub(crate) async fn next_json(ws: &mut Socket, wait: Duration) -> Option<Value> {
-    loop {
-        let message = tokio::time::timeout(wait, ws.next())
-            .await
-            .ok()?
-            .expect("open")
-            .expect("readable");
-        if let Message::Text(text) = message {
-            return Some(serde_json::from_str(&text).unwrap());
-        }
-    }
-}
-
-async fn subscribe(ws: &mut Socket, id: &str, query: &str, variables: Value) {
-    let message = json!({"id": id, "type": "subscribe", "payload": {"query": query, "variables": variables}});
-    ws.send(Message::text(message.to_string())).await.unwrap();
+async fn socket(app: &TestApp, auth: Value) -> Socket {
+    crate::support::ws::connect(app, auth).await.0
 }
 
 /// The names in the next answer of the live query `id`, or `None` if none comes in `wait`.
@@ -154,9 +116,7 @@ async fn a_live_list_answers_at_once_then_on_each_change() {
     );
 
     // Stopping it ends it: a later change sends nothing.
-    ws.send(Message::text(json!({"id": "1", "type": "complete"}).to_string()))
-        .await
-        .unwrap();
+    complete(&mut ws, "1").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     create_product(&app, store, 100, "after stop").await;
     while let Some(message) = next_json(&mut ws, Duration::from_millis(700)).await {
@@ -243,9 +203,7 @@ async fn live_queries_per_connection_are_capped_and_bad_live_documents_refused()
         "{refused}"
     );
     // Stopping one frees its place.
-    ws.send(Message::text(json!({"id": "a", "type": "complete"}).to_string()))
-        .await
-        .unwrap();
+    complete(&mut ws, "a").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     subscribe(&mut ws, "d", PRODUCTS, json!({"first": 1})).await;
     assert!(next_names(&mut ws, "d", Duration::from_secs(10)).await.is_some());

@@ -3,14 +3,12 @@
 //! session, a kept session becomes a row, a store user's first requests share one row
 //! (L5), and expired rows are purged in batches (also by `bcgraph serve`).
 
-use crate::support::{TestApp, count_rows, payload, seed};
+use crate::support::{TestApp, count_rows, payload, seed, ws};
 use entity::internal::{session, used_payload};
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const SESSION: &str = "{ currentSession { id roles { key } } }";
 
@@ -26,27 +24,13 @@ fn new_token(headers: &reqwest::header::HeaderMap) -> Option<String> {
 
 /// `currentSession` over a websocket authenticated with `auth`.
 async fn websocket_session(app: &TestApp, auth: Value) -> Value {
-    let url = app.url.replace("http://", "ws://") + "/api/graphql/batch";
-    let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.expect("connect");
-    let init = json!({"type": "connection_init", "payload": {"auth": auth}});
-    ws.send(Message::text(init.to_string())).await.unwrap();
-    while let Some(Ok(message)) = ws.next().await {
-        let Message::Text(text) = message else { continue };
-        let value: Value = serde_json::from_str(&text).unwrap();
-        match value["type"].as_str() {
-            Some("connection_ack") => {
-                let subscribe = json!({"id": "1", "type": "subscribe", "payload": {"query": SESSION}});
-                ws.send(Message::text(subscribe.to_string())).await.unwrap();
-            }
-            Some("next") => return value["payload"]["data"]["currentSession"].clone(),
-            _ => panic!("unexpected {value}"),
-        }
-    }
-    panic!("the socket closed without an answer");
+    let (mut ws, _) = ws::connect(app, auth).await;
+    ws::subscribe(&mut ws, "1", SESSION, json!({})).await;
+    let answer = ws::next_json(&mut ws, Duration::from_secs(15))
+        .await
+        .expect("an answer");
+    assert_eq!(answer["type"], "next", "{answer}");
+    answer["payload"]["data"]["currentSession"].clone()
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ pub mod client_documents;
 pub mod mirror;
 pub mod payload;
 pub mod seed;
+pub mod ws;
 
 use bcgraph::action::{Api, GlobalActions};
 use bcgraph::auth::api_keys;
