@@ -233,11 +233,17 @@ pub(crate) fn model_action(
     let verb = pascal(action.name());
     let n = Names::of(model);
     let (input_type, result_type) = (n.input(&verb), n.result(&verb));
-    let mut input = InputObject::new(&input_type);
-    for argument in global_arguments(&action.params()) {
-        input = input.field(argument);
+    // An action without parameters takes no input: GraphQL has no empty input type.
+    let arguments = global_arguments(&action.params());
+    let takes_input = !arguments.is_empty();
+    if takes_input {
+        let mut input = InputObject::new(&input_type);
+        for argument in arguments {
+            input = input.field(argument);
+        }
+        schema = schema.register(input);
     }
-    schema = schema.register(input).register(
+    schema = schema.register(
         Object::new(&result_type)
             .field(success_field())
             .field(errors_field())
@@ -272,8 +278,8 @@ pub(crate) fn model_action(
     if on_record {
         field = field.argument(InputValue::new("id", TypeRef::named_nn(GADGET_ID)));
     }
-    (
-        schema,
-        field.argument(InputValue::new(model.api_id.clone(), TypeRef::named(input_type))),
-    )
+    if takes_input {
+        field = field.argument(InputValue::new(model.api_id.clone(), TypeRef::named(input_type)));
+    }
+    (schema, field)
 }

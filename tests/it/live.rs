@@ -125,6 +125,26 @@ async fn a_live_list_answers_at_once_then_on_each_change() {
 }
 
 #[tokio::test]
+async fn a_change_made_through_another_gateway_reaches_this_ones_live_query() {
+    let app = TestApp::start().await;
+    let other = app.beside().await;
+    let store = seed::store(&app.db, "livetwo").await;
+    let mut ws = socket(&app, json!({"type": "api-key", "key": app.admin_key})).await;
+    subscribe(&mut ws, "2", PRODUCTS, json!({"first": 50})).await;
+    assert!(
+        next_names(&mut ws, "2", Duration::from_secs(10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    create_product(&other, store, 1, "from the other host").await;
+    let names = next_names(&mut ws, "2", Duration::from_secs(2))
+        .await
+        .expect("an answer");
+    assert_eq!(names, ["from the other host"]);
+}
+
+#[tokio::test]
 async fn a_burst_of_changes_is_answered_in_few_answers_ending_in_the_last_state() {
     let app = TestApp::start().await;
     let store = seed::store(&app.db, "live2").await;

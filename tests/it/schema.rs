@@ -1,4 +1,4 @@
-//! The checked-in `schema.graphql` is what `bcgraph schema` prints.
+//! The checked-in `schema.graphql` is what `bcgraph schema` prints, and it parses.
 
 #[test]
 fn schema_graphql_is_current() {
@@ -18,4 +18,21 @@ fn schema_graphql_is_current() {
         printed == checked_in,
         "schema.graphql is stale: run `cargo run -- schema > schema.graphql`"
     );
+}
+
+/// The SDL is valid GraphQL that tools can read back (an input type without fields,
+/// which async-graphql prints for an action without parameters, is not).
+#[test]
+fn schema_graphql_parses_as_a_schema() {
+    for (name, sdl) in [
+        ("schema.graphql", include_str!("../../schema.graphql")),
+        (
+            "examples/guide/schema.graphql",
+            include_str!("../../examples/guide/schema.graphql"),
+        ),
+    ] {
+        if let Err(e) = async_graphql::parser::parse_schema(sdl) {
+            panic!("{name} does not parse: {e}");
+        }
+    }
 }

@@ -204,6 +204,18 @@ impl TestApp {
         Self::serve(test_db, listener, Served::Gateway(globals), vars).await
     }
 
+    /// Another gateway over this one's database, as a second host runs it: its own
+    /// process state (caches, listeners, live queries), the same rows.
+    pub async fn beside(&self) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        // The first gateway owns the database and drops it.
+        let shared = TestDb {
+            url: self.database_url(),
+            cleanup: None,
+        };
+        Self::serve(shared, listener, Served::Gateway(GlobalActions::default()), &[]).await
+    }
+
     /// An app built on the library ([`bcgraph::App`]), served as `bcgraph serve` serves
     /// it: its migrations, its gateway, and the configured workers and schedules.
     pub async fn start_app(app: bcgraph::App, vars: &[(&str, &str)]) -> TestApp {
