@@ -5,16 +5,19 @@
 //! What changed is learnt from the database itself, so that every writer counts (the
 //! action runtime, the sync, an app's own SQL, another gateway process) and only
 //! committed changes are seen:
-//! - on PostgreSQL a statement trigger on each model table sends `NOTIFY bcgraph_live`
-//!   with the table's name (sent at commit, once per table per transaction) and one
-//!   `LISTEN`ing connection per process relays it;
-//! - on SQLite a trigger counts each table's writes in `bcgraph_live_version`, which
-//!   this process reads every [`SQLITE_POLL`] while any live query is open.
+//! - on PostgreSQL statement triggers on each model table send `NOTIFY bcgraph_live`
+//!   with `table:store` for each store whose rows the statement wrote (sent at commit,
+//!   once per payload per transaction), and one `LISTEN`ing connection per process
+//!   relays them;
+//! - on SQLite row triggers count each table's writes per store in
+//!   `bcgraph_live_changes`, which this process reads every [`SQLITE_POLL`] while any
+//!   live query is open.
 //!
 //! The triggers follow the registry (an app's models too), so they are installed at
-//! start rather than by a migration. A change is known by table, not by row or store:
-//! each live query is run again as its caller, so tenancy applies to every answer, and
-//! an answer is sent only when it differs from the last one.
+//! start rather than by a migration. A change is known by table and store, not by row:
+//! a store's live queries run again on their own store's changes only, the system's on
+//! every change; each runs as its caller, so tenancy applies to every answer, and an
+//! answer is sent only when it differs from the last one.
 
 use crate::model::{Registry, pascal};
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Selection, SelectionSet};
@@ -35,10 +38,31 @@ const CHANNEL: &str = "bcgraph_live";
 /// query runs again.
 pub const EVERYTHING: &str = "*";
 
-/// The stream of changed table names, shared by every connection of the process.
+/// A change as the relay reports it: `table` (any of its rows), `table:store` (rows
+/// of one store) or [`EVERYTHING`].
+pub type Change = Arc<str>;
+
+/// Does `change` concern a live query that reads `tables` as a caller of `store` (or
+/// of every store)?
+pub fn concerns(change: &str, tables: &HashSet<String>, store: Option<i64>) -> bool {
+    if change == EVERYTHING {
+        return true;
+    }
+    let (table, changed_store) = match change.split_once(':') {
+        Some((table, s)) => (table, s.parse::<i64>().ok()),
+        None => (change, None),
+    };
+    tables.contains(table)
+        && match (store, changed_store) {
+            (Some(mine), Some(theirs)) => mine == theirs,
+            _ => true,
+        }
+}
+
+/// The stream of changes, shared by every connection of the process.
 #[derive(Clone)]
 pub struct Changes {
-    sender: broadcast::Sender<Arc<str>>,
+    sender: broadcast::Sender<Change>,
 }
 
 impl Changes {
@@ -46,7 +70,17 @@ impl Changes {
     /// what they report. `url` is the database's: the relay has a connection of its own,
     /// so that it neither waits for nor holds one of the pool's.
     pub async fn start(db: &DatabaseConnection, url: &str, registry: &Registry) -> Result<Changes, DbErr> {
-        let tables: Vec<String> = registry.models.iter().map(|m| m.table.clone()).collect();
+        // Each table with the column that names its rows' store, if it has one.
+        let tables: Vec<(String, Option<String>)> = registry
+            .models
+            .iter()
+            .map(|m| {
+                (
+                    m.table.clone(),
+                    m.tenant_scope().map(|f| m.fields[f].column.clone()),
+                )
+            })
+            .collect();
         let (sender, _) = broadcast::channel(1024);
         let changes = Changes { sender };
         match db.get_database_backend() {
@@ -70,8 +104,8 @@ impl Changes {
         Ok(changes)
     }
 
-    /// Changed tables from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
+    /// Changes from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
         self.sender.subscribe()
     }
 
@@ -109,7 +143,7 @@ impl Changes {
     fn poll_sqlite(&self, db: DatabaseConnection) {
         let sender = self.sender.clone();
         tokio::spawn(async move {
-            // Each table's count when last read; `None` until the first read.
+            // Each table's (and store's) count when last read; `None` until the first read.
             let mut seen: Option<HashMap<String, i64>> = None;
             let mut every = tokio::time::interval(SQLITE_POLL);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -122,7 +156,8 @@ impl Changes {
                 }
                 let statement = Statement::from_string(
                     DbBackend::Sqlite,
-                    "SELECT name, version FROM bcgraph_live_version",
+                    "SELECT name || CASE WHEN store_id = 0 THEN '' ELSE ':' || store_id END AS name, version \
+                     FROM bcgraph_live_changes",
                 );
                 let Ok(rows) = db.query_all_raw(statement).await else {
                     continue;
@@ -149,42 +184,93 @@ impl Changes {
     }
 }
 
-async fn install_postgres(db: &DatabaseConnection, tables: &[String]) -> Result<(), DbErr> {
+async fn install_postgres(db: &DatabaseConnection, tables: &[(String, Option<String>)]) -> Result<(), DbErr> {
     let txn = db.begin().await?;
     // Several processes start at once on one database; PostgreSQL refuses two
     // concurrent replacements of one function, so they take turns.
     txn.execute_unprepared("SELECT pg_advisory_xact_lock(7410031)")
         .await?;
+    // `TG_ARGV[0]` names the store column; the statement's rows are in `changed`.
     txn.execute_unprepared(&format!(
         "CREATE OR REPLACE FUNCTION bcgraph_live_notify() RETURNS trigger LANGUAGE plpgsql AS $$ \
-         BEGIN PERFORM pg_notify('{CHANNEL}', TG_TABLE_NAME); RETURN NULL; END $$"
+         BEGIN \
+           IF TG_NARGS = 0 OR TG_LEVEL <> 'STATEMENT' OR TG_OP = 'TRUNCATE' THEN \
+             PERFORM pg_notify('{CHANNEL}', TG_TABLE_NAME); \
+           ELSE \
+             EXECUTE format('SELECT pg_notify(%L, %L || '':'' || s) FROM (SELECT DISTINCT %I::text AS s FROM changed) AS x', \
+                            '{CHANNEL}', TG_TABLE_NAME, TG_ARGV[0]); \
+           END IF; \
+           RETURN NULL; \
+         END $$"
     ))
     .await?;
-    for table in tables {
-        txn.execute_unprepared(&format!(
-            "CREATE OR REPLACE TRIGGER bcgraph_live AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON \"{table}\" \
-             FOR EACH STATEMENT EXECUTE FUNCTION bcgraph_live_notify()"
-        ))
-        .await?;
+    for (table, store) in tables {
+        let triggers: Vec<(&str, String)> = match store {
+            Some(column) => vec![
+                (
+                    "insert",
+                    format!("AFTER INSERT ON \"{table}\" REFERENCING NEW TABLE AS changed"),
+                ),
+                (
+                    "update",
+                    format!("AFTER UPDATE ON \"{table}\" REFERENCING NEW TABLE AS changed"),
+                ),
+                (
+                    "delete",
+                    format!("AFTER DELETE ON \"{table}\" REFERENCING OLD TABLE AS changed"),
+                ),
+                ("truncate", format!("AFTER TRUNCATE ON \"{table}\"")),
+            ]
+            .into_iter()
+            .map(|(name, when)| {
+                let args = if name == "truncate" {
+                    String::new()
+                } else {
+                    format!("'{column}'")
+                };
+                (
+                    name,
+                    format!("{when} FOR EACH STATEMENT EXECUTE FUNCTION bcgraph_live_notify({args})"),
+                )
+            })
+            .collect(),
+            None => vec![(
+                "all",
+                format!(
+                    "AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON \"{table}\" \
+                     FOR EACH STATEMENT EXECUTE FUNCTION bcgraph_live_notify()"
+                ),
+            )],
+        };
+        for (name, definition) in triggers {
+            txn.execute_unprepared(&format!(
+                "CREATE OR REPLACE TRIGGER bcgraph_live_{name} {definition}"
+            ))
+            .await?;
+        }
     }
     txn.commit().await
 }
 
-async fn install_sqlite(db: &DatabaseConnection, tables: &[String]) -> Result<(), DbErr> {
+async fn install_sqlite(db: &DatabaseConnection, tables: &[(String, Option<String>)]) -> Result<(), DbErr> {
     let txn = db.begin().await?;
     txn.execute_unprepared(
-        "CREATE TABLE IF NOT EXISTS bcgraph_live_version (name TEXT PRIMARY KEY, version INTEGER NOT NULL DEFAULT 0)",
+        "CREATE TABLE IF NOT EXISTS bcgraph_live_changes (name TEXT NOT NULL, store_id INTEGER, \
+         version INTEGER NOT NULL DEFAULT 0, UNIQUE (name, store_id))",
     )
     .await?;
-    for table in tables {
-        txn.execute_unprepared(&format!(
-            "INSERT OR IGNORE INTO bcgraph_live_version (name, version) VALUES ('{table}', 0)"
-        ))
-        .await?;
-        for event in ["INSERT", "UPDATE", "DELETE"] {
+    for (table, store) in tables {
+        for (event, row) in [("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")] {
+            let store = match store {
+                Some(column) => format!("{row}.\"{column}\""),
+                None => "NULL".to_owned(),
+            };
+            // A table-wide count (no store) is kept with store_id 0: UNIQUE treats
+            // NULLs as distinct, so they could not be upserted.
             txn.execute_unprepared(&format!(
                 "CREATE TRIGGER IF NOT EXISTS \"bcgraph_live_{table}_{event}\" AFTER {event} ON \"{table}\" \
-                 BEGIN UPDATE bcgraph_live_version SET version = version + 1 WHERE name = '{table}'; END"
+                 BEGIN INSERT INTO bcgraph_live_changes (name, store_id, version) VALUES ('{table}', COALESCE({store}, 0), 1) \
+                 ON CONFLICT (name, store_id) DO UPDATE SET version = version + 1; END"
             ))
             .await?;
         }
@@ -304,6 +390,23 @@ mod tests {
         );
         assert!(strip_live("query @live(if: true) { a }").is_err());
         assert_eq!(strip_live("query @live {").unwrap(), None);
+    }
+
+    #[test]
+    fn a_change_concerns_the_queries_of_its_table_and_store() {
+        let tables: HashSet<String> = ["bigcommerce_product".to_owned()].into();
+        assert!(concerns("bigcommerce_product:7", &tables, Some(7)));
+        assert!(!concerns("bigcommerce_product:8", &tables, Some(7)));
+        assert!(
+            concerns("bigcommerce_product:8", &tables, None),
+            "the system sees every store"
+        );
+        assert!(
+            concerns("bigcommerce_product", &tables, Some(7)),
+            "a table-wide change"
+        );
+        assert!(!concerns("bigcommerce_order:7", &tables, Some(7)));
+        assert!(concerns(EVERYTHING, &tables, Some(7)));
     }
 
     #[test]

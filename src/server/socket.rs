@@ -349,6 +349,8 @@ impl SocketExecutor {
                 ),
             ));
         };
+        // A store's caller reruns on its own store's changes (and table-wide ones).
+        let store = identity.store_id;
         let tables = async_graphql::parser::parse_query(&text)
             .map(|document| crate::live::tables_read(&document, &self.api.registry))
             .unwrap_or_default();
@@ -405,7 +407,7 @@ impl SocketExecutor {
                             return Some((graphql::errors::refusal(TOO_MANY_REQUESTS, &message), state));
                         }
                         change = state.changes.recv() => match change {
-                            Ok(table) if &*table == crate::live::EVERYTHING || tables.contains(&*table) => {}
+                            Ok(change) if crate::live::concerns(&change, &tables, store) => {}
                             Ok(_) => continue,
                             // Missed some: any of them may be ours.
                             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}

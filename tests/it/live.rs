@@ -192,10 +192,42 @@ async fn a_store_sessions_live_query_never_shows_another_store() {
         next_names(&mut ws, "t", Duration::from_secs(10)).await.unwrap(),
         ["mine 1"]
     );
-    // Another store's change reruns the query, whose answer is unchanged: nothing is sent.
-    create_product(&app, theirs, 2, "theirs 2").await;
+    // Another store's change is not this session's: the query does not even run again
+    // (the write goes through a connection of its own, so the gateway's statement count
+    // is the query's alone), and nothing is sent.
+    let other = Database::connect(app.database_url()).await.unwrap();
+    // SQLite's relay may first report the seeding above, made before any live query was
+    // open, as new: one run that sends nothing. Let it pass.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = app.statements.load(std::sync::atomic::Ordering::Relaxed);
+    seed::product(&other, theirs, 2, "theirs 2", |_| {}).await;
     assert!(
         next_names(&mut ws, "t", Duration::from_millis(700))
+            .await
+            .is_none()
+    );
+    assert_eq!(
+        app.count_since(before),
+        0,
+        "the live query ran again for another store"
+    );
+    // The system's live query runs again on any store's change.
+    let mut system = socket(&app, json!({"type": "api-key", "key": app.admin_key})).await;
+    subscribe(&mut system, "s", PRODUCTS, json!({"first": 50})).await;
+    assert_eq!(
+        next_names(&mut system, "s", Duration::from_secs(10))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    seed::product(&other, theirs, 3, "theirs 3", |_| {}).await;
+    let names = next_names(&mut system, "s", Duration::from_secs(2))
+        .await
+        .expect("the system's answer");
+    assert_eq!(names.len(), 4);
+    assert!(
+        next_names(&mut ws, "t", Duration::from_millis(300))
             .await
             .is_none()
     );
