@@ -4,4 +4,17 @@ import { defineConfig } from "vite";
 export default defineConfig({
   base: "/app/",
   esbuild: { jsx: "automatic" },
+  build: {
+    // BigDesign's modules begin with React's "use client", which means nothing in a
+    // single-page bundle; the bundler warns about each one.
+    rollupOptions: {
+      onwarn(warning, warn) {
+        if (warning.code === "MODULE_LEVEL_DIRECTIVE") return;
+        warn(warning);
+      },
+    },
+    // BigDesign, styled-components and the Gadget hooks make one bundle of about 1 MB
+    // (under 300 kB gzipped); an example app does not split it.
+    chunkSizeWarningLimit: 1500,
+  },
 });
