@@ -307,13 +307,21 @@ async fn graphql_post(
     body: Bytes,
 ) -> Response {
     // `?operation=<name>` from the client is informational and ignored.
-    let request = match graphql::check::read_request(&body) {
+    let mut request = match graphql::check::read_request(&body) {
         Ok(request) => request,
         Err(message) => {
             return error_response(StatusCode::BAD_REQUEST, ErrorCode::InvalidQueryInput, &message);
         }
     };
     let limits = &state.edge.limits;
+    // A live query over HTTP is answered once: only the websocket can answer again.
+    if request.query.contains("@live") && cost::check_nesting(&request.query, cost::MAX_NESTING).is_ok() {
+        match crate::live::strip_live(&request.query) {
+            Ok(Some(text)) => request.query = text,
+            Ok(None) => {}
+            Err(message) => return error_response(StatusCode::BAD_REQUEST, ErrorCode::InvalidQueryInput, &message),
+        }
+    }
     // Before authentication: a refused document costs no session row.
     let checked = match cost::check(request, &limits.document) {
         Ok(checked) => checked,

@@ -285,3 +285,23 @@ async fn live_queries_per_connection_are_capped_and_bad_live_documents_refused()
         "{answer}"
     );
 }
+
+#[tokio::test]
+async fn a_live_query_over_http_is_answered_once() {
+    let app = TestApp::start().await;
+    let store = seed::store(&app.db, "livehttp").await;
+    seed::product(&app.db, store, 1, "over http", |_| {}).await;
+    let data = app.data(PRODUCTS, json!({"first": 5})).await;
+    assert_eq!(
+        data["bigcommerce"]["products"]["edges"][0]["node"]["name"],
+        "over http"
+    );
+    let refused = app
+        .gql("query @live(throttle: 1) { currentSession { id } }", json!({}))
+        .await;
+    assert_eq!(
+        crate::support::error_codes(&refused),
+        ["GGT_INVALID_QUERY_INPUT"],
+        "{refused}"
+    );
+}
