@@ -6,7 +6,7 @@
 // Usage: node e2e.mjs <load url> <search term>
 //
 // Steps (stdout)                         Commands (stdin)
-//   {"event":"listed", ...}                {"cmd":"edit","product":NAME,"name":NAME,"price":TEXT}
+//   {"event":"listed", ...}                {"cmd":"edit","product":NAME,"name":NAME,"price":TEXT,"screenshot":PATH?}
 //   {"event":"edited", ...}                {"cmd":"watch","expect":NAME}
 //   {"event":"watching"}
 //   {"event":"seen", ...}                  {"cmd":"finish","screenshot":PATH}
@@ -37,6 +37,9 @@ try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
+  // What the page logs as errors (a failed request, a failed operation), reported as is.
+  const consoleErrors = [];
+  page.on("console", (m) => m.type() === "error" && consoleErrors.push(m.text()));
   // Every document the tab loads: the load URL's redirect and the app, then nothing more.
   const documents = [];
   page.on("framenavigated", (frame) => frame === page.mainFrame() && documents.push(frame.url()));
@@ -91,13 +94,35 @@ try {
   await page.getByRole("columnheader", { name: /Name/ }).click();
   await namesAre(before);
 
-  report("listed", { store, before, searched, sortedOnce });
+  // A search that matches nothing shows the empty state.
+  await search.first().fill("no-such-product");
+  await page.waitForSelector('[data-testid="empty"]', { timeout: TIMEOUT });
+  const empty = await page.textContent('[data-testid="empty"]');
+  await search.first().fill("");
+  await namesAre(before);
+
+  // The next page by cursor, and back.
+  await page.getByRole("button", { name: "Next page" }).click();
+  await page.waitForFunction(
+    (first) => {
+      const now = [...document.querySelectorAll('[data-testid="product"]')].map((e) => e.textContent);
+      return now.length > 0 && !now.includes(first);
+    },
+    before[0],
+    { timeout: TIMEOUT },
+  );
+  const nextPage = await names();
+  await page.getByRole("button", { name: "Previous page" }).click();
+  await namesAre(before);
+
+  report("listed", { store, before, searched, empty, nextPage, sortedOnce });
 
   // Edit a product through the modal; the live table shows what was saved.
   const edit = await command("edit");
   await page.getByRole("button", { name: `Edit ${edit.product}` }).click();
   await page.getByTestId("product-name-input").fill(edit.name);
   await page.getByTestId("product-price-input").fill(edit.price);
+  if (edit.screenshot) await page.screenshot({ path: edit.screenshot });
   await page.getByTestId("save-product").click();
   await page.waitForSelector('[data-testid="edit-form"]', { state: "detached", timeout: TIMEOUT });
   await page.waitForFunction(
@@ -135,7 +160,7 @@ try {
   await page.waitForSelector('[data-testid="sync-started"]', { timeout: TIMEOUT });
   const syncMessage = await page.textContent('[data-testid="sync-started"]');
   const everShown = await page.evaluate(() => [...window.__namesEverShown].sort());
-  report("done", { names: await names(), everShown, syncMessage, documents, errors });
+  report("done", { names: await names(), everShown, syncMessage, documents, errors, consoleErrors });
 } finally {
   await browser.close();
   // An open stdin would keep node running after the last step.

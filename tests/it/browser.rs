@@ -95,8 +95,9 @@ impl Script {
     }
 }
 
-/// Where the screenshot goes: beside the build, kept after the test.
-fn screenshot_path() -> PathBuf {
+/// Where a screenshot goes: `$CARGO_TARGET_DIR/browser-artifacts/`, kept after the test
+/// (one per database, so that the two runs of CI do not overwrite each other's).
+fn screenshot_path(what: &str) -> PathBuf {
     let base = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
@@ -106,7 +107,7 @@ fn screenshot_path() -> PathBuf {
         Ok(url) if !url.is_empty() => "postgres",
         _ => "sqlite",
     };
-    dir.join(format!("single-click-app-{backend}.png"))
+    dir.join(format!("single-click-app-{what}-{backend}.png"))
 }
 
 /// Wait until `check` holds, polling the database.
@@ -176,6 +177,10 @@ async fn the_example_frontend_shows_the_signed_in_stores_products() {
         ("Blue Shirt", "BS-1", 20.0, 12),
         ("Red Shirt", "RS-1", 22.0, 3),
         ("Green Hat", "GH-1", 15.0, 40),
+        ("Orange Belt", "OB-1", 30.0, 7),
+        ("Purple Scarf", "PS-1", 18.0, 0),
+        // Sorted by name, the sixth is on the second page of five.
+        ("Yellow Sock", "YS-1", 5.0, 100),
     ] {
         let p = abc
             .create_product(
@@ -221,7 +226,7 @@ async fn the_example_frontend_shows_the_signed_in_stores_products() {
         assert_eq!(reqwest::get(&install).await.unwrap().status().as_u16(), 200);
     }
     until("the first syncs", Duration::from_secs(60), || async {
-        product::Entity::find().all(&app.db).await.unwrap().len() == 4
+        product::Entity::find().all(&app.db).await.unwrap().len() == 7
             && bcgraph::queue::pending_count(&app.db).await.unwrap() == 0
     })
     .await;
@@ -260,19 +265,53 @@ async fn the_example_frontend_shows_the_signed_in_stores_products() {
     let listed = script.step("listed").await;
     let first_steps = started.elapsed();
     assert_eq!(listed["store"], "Store abc");
-    assert_eq!(listed["before"], json!(["Blue Shirt", "Green Hat", "Red Shirt"]));
+    assert_eq!(
+        listed["before"],
+        json!([
+            "Blue Shirt",
+            "Green Hat",
+            "Orange Belt",
+            "Purple Scarf",
+            "Red Shirt"
+        ])
+    );
+    assert_eq!(listed["nextPage"], json!(["Yellow Sock"]));
+    assert!(
+        listed["empty"]
+            .as_str()
+            .is_some_and(|t| t.contains("No product matches")),
+        "{listed}"
+    );
     assert_eq!(listed["searched"], json!(["Blue Shirt", "Red Shirt"]));
     assert_eq!(
         listed["sortedOnce"],
-        json!(["Red Shirt", "Green Hat", "Blue Shirt"])
+        json!([
+            "Yellow Sock",
+            "Red Shirt",
+            "Purple Scarf",
+            "Orange Belt",
+            "Green Hat"
+        ])
     );
 
     // Edited in the page's modal.
     script
-        .command(json!({"cmd": "edit", "product": "Green Hat", "name": "Green Cap", "price": "12.5"}))
+        .command(
+            json!({"cmd": "edit", "product": "Green Hat", "name": "Green Cap", "price": "12.5",
+                "screenshot": screenshot_path("edit").display().to_string()}),
+        )
         .await;
     let edited = script.step("edited").await;
-    assert_eq!(edited["names"], json!(["Blue Shirt", "Green Cap", "Red Shirt"]));
+    assert_eq!(
+        edited["names"],
+        json!([
+            "Blue Shirt",
+            "Green Cap",
+            "Orange Belt",
+            "Purple Scarf",
+            "Red Shirt"
+        ])
+    );
     assert_eq!(
         edited["row"],
         json!({"sku": "GH-1", "price": "$12.50", "inventory": "40"})
@@ -330,7 +369,16 @@ async fn the_example_frontend_shows_the_signed_in_stores_products() {
         "the webhook's change reached the open page after {latency:?}"
     );
     assert_eq!(seen["sameDocument"], true, "the page was not reloaded");
-    assert_eq!(seen["names"], json!(["Blue Shirt", "Crimson Shirt", "Green Cap"]));
+    assert_eq!(
+        seen["names"],
+        json!([
+            "Blue Shirt",
+            "Crimson Shirt",
+            "Green Cap",
+            "Orange Belt",
+            "Purple Scarf"
+        ])
+    );
     // It came by a signed delivery that the gateway acknowledged.
     let deliveries = fake.deliveries();
     let delivery = deliveries
@@ -353,7 +401,7 @@ async fn the_example_frontend_shows_the_signed_in_stores_products() {
     );
 
     // A screenshot, then the sync button (the bigcommerce.syncStore global action).
-    let screenshot = screenshot_path();
+    let screenshot = screenshot_path("page");
     script
         .command(json!({"cmd": "finish", "screenshot": screenshot.display().to_string()}))
         .await;
@@ -392,5 +440,6 @@ async fn the_example_frontend_shows_the_signed_in_stores_products() {
         "one document loaded, never reloaded: {done}"
     );
     assert_eq!(done["errors"], json!([]));
+    assert_eq!(done["consoleErrors"], json!([]), "the page logged errors");
     worker.shutdown().await;
 }

@@ -5,7 +5,7 @@ import { useEffect, useState } from "react";
 import { api } from "./api.js";
 import { EditProduct } from "./EditProduct.jsx";
 
-const PAGE_SIZES = [5, 10, 25];
+const PAGE_SIZES = [5, 10, 25, 50];
 const SELECT = { id: true, name: true, sku: true, price: true, inventoryLevel: true };
 const money = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" });
 
@@ -28,7 +28,7 @@ export function Products() {
   const [typed, setTyped] = useState("");
   const search = useSettled(typed.trim(), 250);
   const [sort, setSort] = useState({ columnHash: "name", direction: "ASC" });
-  const [pageSize, setPageSize] = useState(10);
+  const [pageSize, setPageSize] = useState(PAGE_SIZES[0]);
   // The `after` cursors of the pages before this one; a new search, order or page size
   // starts from the first page again.
   const [cursors, setCursors] = useState([]);
