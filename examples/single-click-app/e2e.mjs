@@ -9,7 +9,9 @@
 //   {"event":"listed", ...}                {"cmd":"edit","product":NAME,"name":NAME,"price":TEXT,"screenshot":PATH?}
 //   {"event":"edited", ...}                {"cmd":"watch","expect":NAME}
 //   {"event":"watching"}
-//   {"event":"seen", ...}                  {"cmd":"finish","screenshot":PATH}
+//   {"event":"seen", ...}                  {"cmd":"hold","product":NAME,"name":NAME}
+//   {"event":"holding"}
+//   {"event":"refused", ...}               {"cmd":"finish","screenshot":PATH}
 //   {"event":"done", ...}
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
@@ -152,6 +154,24 @@ try {
   const seenAfterMs = Date.now() - watchingSince;
   const sameDocument = await page.evaluate(() => window.__stillTheSameDocument === true);
   report("seen", { names: await names(), seenAfterMs, sameDocument });
+
+  // Editing a product that BigCommerce deletes meanwhile: the row goes by itself, and
+  // saving shows why it failed in the modal.
+  const hold = await command("hold");
+  await page.getByRole("button", { name: `Edit ${hold.product}` }).click();
+  await page.getByTestId("product-name-input").fill(hold.name);
+  report("holding");
+  await page.waitForFunction(
+    (name) => ![...document.querySelectorAll('[data-testid="product"]')].some((e) => e.textContent === name),
+    hold.product,
+    { timeout: TIMEOUT },
+  );
+  await page.getByTestId("save-product").click();
+  await page.waitForSelector('[data-testid="edit-error"]', { timeout: TIMEOUT });
+  const message = await page.textContent('[data-testid="edit-error"]');
+  await page.getByRole("button", { name: "Cancel" }).click();
+  await page.waitForSelector('[data-testid="edit-form"]', { state: "detached", timeout: TIMEOUT });
+  report("refused", { names: await names(), message });
 
   // A screenshot of the page as the merchant sees it, then a sync through the global action.
   const { screenshot } = await command("finish");

@@ -172,7 +172,7 @@ async fn the_example_frontend_shows_the_signed_in_stores_products() {
     .expect("fake");
     let abc = fake.store("abc").unwrap();
     let xyz = fake.store("xyz").unwrap();
-    let mut red_shirt = 0;
+    let mut ids = std::collections::HashMap::new();
     for (name, sku, price, stock) in [
         ("Blue Shirt", "BS-1", 20.0, 12),
         ("Red Shirt", "RS-1", 22.0, 3),
@@ -188,10 +188,9 @@ async fn the_example_frontend_shows_the_signed_in_stores_products() {
                 "sku": sku, "inventory_level": stock, "inventory_tracking": "product"}),
             )
             .unwrap();
-        if name == "Red Shirt" {
-            red_shirt = p["id"].as_i64().unwrap();
-        }
+        ids.insert(name, p["id"].as_i64().unwrap());
     }
+    let red_shirt = ids["Red Shirt"];
     let secret = xyz
         .create_product(
             json!({"name": "Secret Shirt", "type": "physical", "weight": 1, "price": 99.0, "sku": "SS-1"}),
@@ -399,6 +398,30 @@ async fn the_example_frontend_shows_the_signed_in_stores_products() {
         product_named(&app, "Crimson Shirt").await.unwrap().price,
         Some(24.0)
     );
+
+    // A product deleted at BigCommerce while the merchant edits it: its row goes, and
+    // saving shows the error in the modal instead of closing it.
+    script
+        .command(json!({"cmd": "hold", "product": "Purple Scarf", "name": "Lilac Scarf"}))
+        .await;
+    script.step("holding").await;
+    abc.delete_product(ids["Purple Scarf"]).unwrap();
+    let refused = script.step("refused").await;
+    assert_eq!(
+        refused["names"],
+        json!([
+            "Blue Shirt",
+            "Crimson Shirt",
+            "Green Cap",
+            "Orange Belt",
+            "Yellow Sock"
+        ])
+    );
+    let message = refused["message"].as_str().unwrap_or_default();
+    assert!(message.contains("Not saved"), "{refused}");
+    eprintln!("browser: saving a product deleted meanwhile shows: {message}");
+    assert!(product_named(&app, "Purple Scarf").await.is_none());
+    assert!(product_named(&app, "Lilac Scarf").await.is_none());
 
     // A screenshot, then the sync button (the bigcommerce.syncStore global action).
     let screenshot = screenshot_path("page");

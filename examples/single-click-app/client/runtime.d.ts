@@ -72,6 +72,9 @@ export interface ModelTypes {
 /** The record a call with `Options` resolves to. */
 export type RecordOf<T extends ModelTypes, Options> = GadgetRecord<Selected<T["record"], Options, T["defaults"]>>;
 
+/** Options that ask for a live result: an async iterable of answers instead of one. */
+type Live = { live: true };
+
 export interface SelectOptions<T extends ModelTypes> {
   /** The fields to fetch instead of the default selection. */
   select?: T["selection"] | null;
@@ -82,6 +85,8 @@ export interface FindManyOptions<T extends ModelTypes> extends SelectOptions<T> 
   filter?: T["filter"] | T["filter"][] | null;
   sort?: T["sort"] | T["sort"][] | null;
   search?: string | null;
+  /** The searchable fields `search` looks in: `{name: true, sku: {weight: 2}}`. */
+  searchFields?: Record<string, boolean | { weight?: number; fuzzy?: boolean } | null> | null;
   first?: number | null;
   last?: number | null;
   after?: string | null;
@@ -115,6 +120,7 @@ interface FinderMetadata<T extends ModelTypes, OptionsT> {
 }
 
 export interface FindOneFunction<T extends ModelTypes> extends FinderMetadata<T, SelectOptions<T>> {
+  <Options extends SelectOptions<T> & Live>(id: string, options: Options): AsyncIterable<RecordOf<T, Options>>;
   <Options extends SelectOptions<T>>(id: string, options?: Options): Promise<RecordOf<T, Options>>;
   type: "findOne";
   findByVariableName: string;
@@ -122,6 +128,7 @@ export interface FindOneFunction<T extends ModelTypes> extends FinderMetadata<T,
 }
 
 export interface MaybeFindOneFunction<T extends ModelTypes> extends FinderMetadata<T, SelectOptions<T>> {
+  <Options extends SelectOptions<T> & Live>(id: string, options: Options): AsyncIterable<RecordOf<T, Options> | null>;
   <Options extends SelectOptions<T>>(id: string, options?: Options): Promise<RecordOf<T, Options> | null>;
   type: "maybeFindOne";
   findByVariableName: string;
@@ -129,6 +136,7 @@ export interface MaybeFindOneFunction<T extends ModelTypes> extends FinderMetada
 }
 
 export interface FindByFunction<T extends ModelTypes> extends FinderMetadata<T, SelectOptions<T>> {
+  <Options extends SelectOptions<T> & Live>(value: string | number, options: Options): AsyncIterable<RecordOf<T, Options>>;
   <Options extends SelectOptions<T>>(value: string | number, options?: Options): Promise<RecordOf<T, Options>>;
   type: "findOne";
   functionName: string;
@@ -138,6 +146,7 @@ export interface FindByFunction<T extends ModelTypes> extends FinderMetadata<T, 
 }
 
 export interface MaybeFindByFunction<T extends ModelTypes> extends FinderMetadata<T, SelectOptions<T>> {
+  <Options extends SelectOptions<T> & Live>(value: string | number, options: Options): AsyncIterable<RecordOf<T, Options> | null>;
   <Options extends SelectOptions<T>>(value: string | number, options?: Options): Promise<RecordOf<T, Options> | null>;
   type: "maybeFindOne";
   functionName: string;
@@ -147,18 +156,21 @@ export interface MaybeFindByFunction<T extends ModelTypes> extends FinderMetadat
 }
 
 export interface FindManyFunction<T extends ModelTypes> extends FinderMetadata<T, FindManyOptions<T>> {
+  <Options extends FindManyOptions<T> & Live>(options: Options): AsyncIterable<GadgetRecordList<Selected<T["record"], Options, T["defaults"]>>>;
   <Options extends FindManyOptions<T>>(options?: Options): Promise<GadgetRecordList<Selected<T["record"], Options, T["defaults"]>>>;
   type: "findMany";
   plan(options?: FindManyOptions<T>): Plan;
 }
 
 export interface FindFirstFunction<T extends ModelTypes> extends FinderMetadata<T, FindManyOptions<T>> {
+  <Options extends FindManyOptions<T> & Live>(options: Options): AsyncIterable<RecordOf<T, Options>>;
   <Options extends FindManyOptions<T>>(options?: Options): Promise<RecordOf<T, Options>>;
   type: "findFirst";
   plan(options?: FindManyOptions<T>): Plan;
 }
 
 export interface MaybeFindFirstFunction<T extends ModelTypes> extends FinderMetadata<T, FindManyOptions<T>> {
+  <Options extends FindManyOptions<T> & Live>(options: Options): AsyncIterable<RecordOf<T, Options> | null>;
   <Options extends FindManyOptions<T>>(options?: Options): Promise<RecordOf<T, Options> | null>;
   type: "maybeFindFirst";
   plan(options?: FindManyOptions<T>): Plan;

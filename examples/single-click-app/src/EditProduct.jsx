@@ -29,7 +29,11 @@ export function EditProduct({ product, onClose }) {
         { text: "Save", isLoading: fetching, disabled: !!invalid, onClick: save, "data-testid": "save-product" },
       ]}
     >
-      {error && <Message type="error" header="Not saved" messages={[{ text: error.message }]} marginBottom="medium" />}
+      {error && (
+        <div data-testid="edit-error">
+          <Message type="error" header="Not saved" messages={[{ text: error.message }]} marginBottom="medium" />
+        </div>
+      )}
       <Form
         data-testid="edit-form"
         onSubmit={(e) => {
