@@ -3,7 +3,7 @@
 //! element by element, so one bad element cannot sink the others.
 
 use super::error::ActionError;
-use super::input::{self, BelongsTo, RecordInput};
+use super::input::{self, BelongsTo, HasMany, RecordInput};
 use super::run::{self, Ctx};
 use super::{Api, Upserted, statements};
 use crate::model::{Model, ModelId, RelationKind};
@@ -187,15 +187,20 @@ pub async fn create(api: &Api, model_id: ModelId, inputs: Vec<Json>) -> Vec<Resu
     }
     let mut slots: Slots<i64> = slots(inputs.len());
     let mut batch = Vec::new();
+    let mut with_children = Vec::new();
     // A model with hooks is written one record at a time, so that each one's hooks run.
     let one_by_one = api.hooks.any(model_id);
     for (idx, parsed) in parse_all(api, model, inputs).into_iter().enumerate() {
         match parsed {
             Err(e) => slots[idx] = Some(Err(e)),
             Ok(input) if input.is_plain() && !one_by_one => batch.push((idx, input)),
+            Ok(input) if !one_by_one && creates_plain_children(api, &ctx, model, &input) => {
+                with_children.push((idx, input))
+            }
             Ok(input) => slots[idx] = Some(api.create_parsed(model_id, input).await.map(|r| r.id())),
         }
     }
+    create_with_children(api, &ctx, model, with_children, &mut slots).await;
     let mut failed = HashMap::new();
     if let Err(e) = resolve_links(api, &ctx, model, &mut batch, &mut failed).await {
         return fail_all(slots, e);
@@ -238,6 +243,152 @@ pub async fn create(api: &Api, model_id: ModelId, inputs: Vec<Json>) -> Vec<Resu
         }
     }
     finish(slots)
+}
+
+/// Is `input` a record whose only nested writes create plain children (a product with
+/// its variants), of models without hooks that the caller may create?
+fn creates_plain_children(api: &Api, ctx: &Ctx<'_>, model: &Model, input: &RecordInput) -> bool {
+    input.atomics.is_empty()
+        && input.belongs_to.iter().all(|(_, op)| matches!(op, BelongsTo::Link(_)))
+        && !input.has_many.is_empty()
+        && input.has_many.iter().all(|(rel, op)| {
+            let target = model.relations[*rel].target;
+            matches!(op, HasMany::Create(child) if child.is_plain())
+                && !api.hooks.any(target)
+                && ctx.caller.check(ctx.registry.get(target), "create").is_ok()
+        })
+}
+
+/// Records with plain children: the records in multi-row statements, then all their
+/// children in multi-row statements, in one transaction. A batch that anything spoils
+/// (a link that fails, a missing field, a statement the database refuses) is rolled
+/// back and its elements go down the one-record path one by one, which finds and
+/// reports the culprit, as the plain batches do.
+async fn create_with_children(
+    api: &Api,
+    ctx: &Ctx<'_>,
+    model: &Model,
+    elements: Vec<(usize, RecordInput)>,
+    slots: &mut Slots<i64>,
+) {
+    if elements.is_empty() {
+        return;
+    }
+    for chunk in elements.chunks(statements::rows_per_statement(model.fields.len())) {
+        match try_create_with_children(api, ctx, model, chunk.to_vec()).await {
+            Ok(ids) => {
+                for (idx, id) in ids {
+                    slots[idx] = Some(Ok(id));
+                }
+            }
+            Err(_) => {
+                for (idx, input) in chunk.iter().cloned() {
+                    slots[idx] = Some(api.create_parsed(model.id, input).await.map(|r| r.id()));
+                }
+            }
+        }
+    }
+}
+
+/// One batch of [`create_with_children`]: the ids of its records by input position, or
+/// the first thing that spoiled it.
+async fn try_create_with_children(
+    api: &Api,
+    ctx: &Ctx<'_>,
+    model: &Model,
+    mut parents: Vec<(usize, RecordInput)>,
+) -> Result<Vec<(usize, i64)>, ActionError> {
+    let spoiled = |why: &str| ActionError::InvalidInput(format!("the batch cannot be written at once: {why}"));
+    // The records, checked as plain ones are.
+    let mut kids: Vec<(usize, usize, RecordInput)> = Vec::new();
+    for (idx, input) in parents.iter_mut() {
+        for (rel, op) in std::mem::take(&mut input.has_many) {
+            if let HasMany::Create(child) = op {
+                kids.push((*idx, rel, child));
+            }
+        }
+    }
+    let mut failed = HashMap::new();
+    resolve_links(api, ctx, model, &mut parents, &mut failed).await?;
+    if !failed.is_empty() {
+        return Err(spoiled("a link"));
+    }
+    let scope = model.tenant_scope();
+    let mut tenant_of = HashMap::new();
+    for (idx, input) in parents.iter_mut() {
+        run::apply_tenant(ctx, model, input)?;
+        run::apply_defaults(model, input);
+        if !run::check_required(model, input, true).is_empty() {
+            return Err(spoiled("a required field"));
+        }
+        if let Some(value) = scope.and_then(|f| input.value(f)) {
+            tenant_of.insert(*idx, value.clone());
+        }
+    }
+    // The children, by model: their store is their parent's unless they name one, and
+    // their links are checked before the transaction (the lookups use other connections).
+    let mut by_target: HashMap<ModelId, Vec<(usize, RecordInput)>> = HashMap::new();
+    let mut parent_of: HashMap<(ModelId, usize), (usize, usize)> = HashMap::new();
+    for (n, (idx, rel, mut child)) in kids.into_iter().enumerate() {
+        let target = ctx.registry.get(model.relations[rel].target);
+        if let (Some(cf), Some(tenant)) = (target.tenant_field(), tenant_of.get(&idx))
+            && child.value(cf).is_none()
+            && !child.belongs_to.iter().any(|(r, _)| Some(*r) == target.tenant)
+        {
+            child.set(cf, tenant.clone());
+        }
+        parent_of.insert((target.id, n), (idx, rel));
+        by_target.entry(target.id).or_default().push((n, child));
+    }
+    for (target, children) in by_target.iter_mut() {
+        let target = ctx.registry.get(*target);
+        resolve_links(api, ctx, target, children, &mut failed).await?;
+        if !failed.is_empty() {
+            return Err(spoiled("a child's link"));
+        }
+        for (_, child) in children.iter_mut() {
+            run::apply_tenant(ctx, target, child)?;
+            run::apply_defaults(target, child);
+        }
+    }
+    let txn = api.begin().await?;
+    let mut ids = HashMap::new();
+    for (fields, members) in group(parents) {
+        for chunk in members.chunks(statements::rows_per_statement(fields.len() + 2)) {
+            let rows: Vec<Vec<Value>> = chunk.iter().map(|(_, v)| v.clone()).collect();
+            let written = statements::insert_ids(&txn, model, &fields, rows).await?;
+            if written.len() != chunk.len() {
+                return Err(spoiled("a record was not written"));
+            }
+            for ((idx, _), id) in chunk.iter().zip(written) {
+                ids.insert(*idx, id);
+            }
+        }
+    }
+    for (target, mut children) in by_target {
+        let target_model = ctx.registry.get(target);
+        for (n, child) in children.iter_mut() {
+            let (idx, rel) = parent_of[&(target, *n)];
+            let RelationKind::HasMany { target_field } = model.relations[rel].kind else {
+                return Err(spoiled("not a hasMany"));
+            };
+            child.set(target_field, Value::Int(ids[&idx]));
+            if !run::check_required(target_model, child, true).is_empty() {
+                return Err(spoiled("a child's required field"));
+            }
+        }
+        for (fields, members) in group(children) {
+            for chunk in members.chunks(statements::rows_per_statement(fields.len() + 2)) {
+                let rows: Vec<Vec<Value>> = chunk.iter().map(|(_, v)| v.clone()).collect();
+                let written = statements::insert_ids(&txn, target_model, &fields, rows).await?;
+                if written.len() != chunk.len() {
+                    return Err(spoiled("a child was not written"));
+                }
+            }
+        }
+    }
+    txn.commit().await?;
+    Ok(ids.into_iter().collect())
 }
 
 pub async fn upsert(

@@ -569,6 +569,99 @@ async fn bulk_upsert_writes_many_rows_per_statement() {
     assert!(statements <= 12, "{statements} statements for 200 rows");
 }
 
+/// Products with nested variant creates, as a catalog import sends them.
+fn with_variants(store: &str, from: i64, n: i64) -> Vec<Value> {
+    (from..from + n)
+        .map(|i| {
+            let variants: Vec<Value> = (1..=3)
+                .map(|v| json!({"create": {"bigcommerceId": i * 10 + v, "sku": format!("S{i}-{v}"), "store": {"_link": store}}}))
+                .collect();
+            json!({"product": {"bigcommerceId": i, "name": format!("P{i}"), "store": {"_link": store}, "variants": variants}})
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn bulk_creates_with_children_write_many_rows_per_statement() {
+    let app = TestApp::start().await;
+    let store = seed::store(&app.db, "abc").await.to_string();
+    let start = app.statements.load(std::sync::atomic::Ordering::Relaxed);
+    let r = app
+        .data(BULK_CREATE, json!({"inputs": with_variants(&store, 1, 200)}))
+        .await;
+    let statements = app.count_since(start);
+    assert_eq!(result(&r, "bulkCreateProducts")["success"], true, "{r}");
+    assert_eq!(count(&app, "bigcommerce_product").await, 200);
+    assert_eq!(count(&app, "bigcommerce_product_variant").await, 600);
+    // Every variant belongs to its own product and store.
+    let misplaced = app
+        .db
+        .query_one_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT COUNT(*) FROM bigcommerce_product_variant v JOIN bigcommerce_product p ON p.id = v.product_id \
+             WHERE v.bigcommerce_id / 10 <> p.bigcommerce_id OR v.store_id <> p.store_id"
+                .to_owned(),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap();
+    assert_eq!(misplaced, 0);
+    // Link checks, BEGIN, one statement per table, COMMIT, and the answer's reads: not
+    // one transaction per product.
+    assert!(statements <= 16, "{statements} statements for 800 rows");
+}
+
+#[tokio::test]
+async fn a_bulk_create_with_children_fails_per_element() {
+    let app = TestApp::start().await;
+    let store = seed::store(&app.db, "abc").await.to_string();
+    let other = seed::store(&app.db, "xyz").await.to_string();
+    let mut inputs = with_variants(&store, 1, 4);
+    // A variant that repeats a sibling's identity, one without its required
+    // bigcommerceId, and (below, as a store's session) one linking another store.
+    inputs[1]["product"]["variants"][2]["create"]["bigcommerceId"] = json!(21);
+    inputs[2]["product"]["variants"][0]["create"]
+        .as_object_mut()
+        .unwrap()
+        .remove("bigcommerceId");
+    let r = app.data(BULK_CREATE, json!({"inputs": inputs})).await;
+    let r = result(&r, "bulkCreateProducts");
+    assert_eq!(r["success"], false, "{r}");
+    assert!(
+        r["products"][0]["id"].is_string() && r["products"][3]["id"].is_string(),
+        "{r}"
+    );
+    assert!(r["products"][1].is_null() && r["products"][2].is_null(), "{r}");
+    assert_eq!(codes(r), ["GGT_INVALID_RECORD", "GGT_INVALID_RECORD"], "{r}");
+    // The failed elements left nothing behind, not even their products.
+    assert_eq!(
+        rows(&app, "bigcommerce_product", "name")
+            .await
+            .iter()
+            .map(|r| r.0)
+            .collect::<Vec<_>>(),
+        [1, 4]
+    );
+    assert_eq!(count(&app, "bigcommerce_product_variant").await, 6);
+
+    let session = crate::support::payload::header(&crate::support::payload::jwt("abc", 3));
+    let mut inputs = with_variants(&store, 10, 2);
+    inputs[0]["product"]["variants"][1]["create"]["store"] = json!({"_link": other});
+    let (_, r) = app
+        .gql_as(Some(&session), BULK_CREATE, json!({"inputs": inputs}))
+        .await;
+    let r = result(&r["data"], "bulkCreateProducts");
+    assert_eq!(codes(r), ["GGT_PERMISSION_DENIED"], "{r}");
+    assert!(
+        r["products"][0].is_null() && r["products"][1]["id"].is_string(),
+        "{r}"
+    );
+    assert_eq!(count(&app, "bigcommerce_product").await, 3);
+    assert_eq!(count(&app, "bigcommerce_product_variant").await, 9);
+}
+
 #[tokio::test]
 async fn fifty_concurrent_identical_upserts_make_one_row() {
     let app = TestApp::start().await;
