@@ -391,6 +391,9 @@ pub struct Limits {
     pub rates: RateLimits,
     /// `BCGRAPH_GRAPHIQL`: serve GraphiQL on `GET /api/graphql`.
     pub graphiql: bool,
+    /// `BCGRAPH_FAST_READS`: answer plain model reads without async-graphql's executor
+    /// (`graphql::fast`). On by default; off answers every document the general way.
+    pub fast_reads: bool,
     /// `BCGRAPH_MAX_BODY_BYTES`: the largest request body, and websocket message.
     pub body_bytes: usize,
     pub sockets: SocketLimits,
@@ -456,6 +459,7 @@ impl Default for Limits {
                 client_ip_header: None,
             },
             graphiql: true,
+            fast_reads: true,
             body_bytes: DEFAULT_BODY_BYTES,
             sockets: SocketLimits {
                 connections: DEFAULT_WS_CONNECTIONS,
@@ -500,17 +504,17 @@ impl Limits {
         let seconds = |variable: &'static str, default: Duration| {
             number(var, variable, default.as_secs(), 1..=86_400, "seconds").map(Duration::from_secs)
         };
-        let graphiql = match var("BCGRAPH_GRAPHIQL").map(|v| v.to_ascii_lowercase()) {
-            None => d.graphiql,
-            Some(v) if matches!(v.as_str(), "1" | "true" | "on" | "yes") => true,
-            Some(v) if matches!(v.as_str(), "0" | "false" | "off" | "no") => false,
-            Some(v) => {
-                return Err(ConfigError {
-                    variable: "BCGRAPH_GRAPHIQL",
-                    message: format!("`{v}` is not on or off"),
-                });
-            }
+        let switch = |variable: &'static str, default: bool| match var(variable).map(|v| v.to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if matches!(v.as_str(), "1" | "true" | "on" | "yes") => Ok(true),
+            Some(v) if matches!(v.as_str(), "0" | "false" | "off" | "no") => Ok(false),
+            Some(v) => Err(ConfigError {
+                variable,
+                message: format!("`{v}` is not on or off"),
+            }),
         };
+        let graphiql = switch("BCGRAPH_GRAPHIQL", d.graphiql)?;
+        let fast_reads = switch("BCGRAPH_FAST_READS", d.fast_reads)?;
         let client_ip_header = match var("BCGRAPH_CLIENT_IP_HEADER") {
             None => None,
             Some(name) => Some(
@@ -618,6 +622,7 @@ impl Limits {
                 client_ip_header,
             },
             graphiql,
+            fast_reads,
             sockets: SocketLimits {
                 connections: number(
                     var,
@@ -737,6 +742,7 @@ mod tests {
             ("BCGRAPH_MAX_FILTER_VALUES", "0"),
             ("BCGRAPH_MAX_SEARCH_LENGTH", "0"),
             ("BCGRAPH_GRAPHIQL", "maybe"),
+            ("BCGRAPH_FAST_READS", "sometimes"),
             ("BCGRAPH_WS_MAX_CONNECTIONS", "0"),
             ("BCGRAPH_WS_MAX_CONNECTIONS_PER_ADDRESS", "none"),
             ("BCGRAPH_WS_MAX_OPERATIONS", "0"),

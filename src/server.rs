@@ -346,8 +346,22 @@ async fn graphql_post(
     }
     let context = RequestContext::new(&state.api, authenticated.identity)
         .with_limits(limits.records_per_request, &limits.input);
-    let response = execute::run(&state.schema, checked.request, context, limits.execution_timeout).await;
-    let mut answer = graphql_response(&response);
+    // A plain model read is answered by the fast path, after async-graphql's validation.
+    let mut request = checked.request;
+    let fast = match limits.fast_reads {
+        true => graphql::fast::FastRead::prepare(&state.api.registry, &mut request),
+        false => None,
+    };
+    let (request, fast_body) = match fast {
+        Some((fast, body)) => (request.data(fast), Some(body)),
+        None => (request, None),
+    };
+    let response = execute::run(&state.schema, request, context, limits.execution_timeout).await;
+    let fast_answer = fast_body.and_then(|body| body.lock().unwrap_or_else(|e| e.into_inner()).take());
+    let mut answer = match fast_answer {
+        Some(body) => json_response(StatusCode::OK, body),
+        None => graphql_response(&response),
+    };
     if let Some(token) = authenticated.new_token
         && let Ok(value) = HeaderValue::from_str(&format!("Session {token}"))
     {

@@ -151,7 +151,7 @@ fn list(registry: &Arc<Registry>, model: &Model) -> Field {
                 let context = system(&ctx)?;
                 let model = registry.get(model_id);
                 let select = select_arg(&ctx)?;
-                let args = page_args(&registry, model, &ctx.args, &context.input_limits)?;
+                let args = page_args(&registry, model, ctx.args.as_index_map(), &context.input_limits)?;
                 let page = context
                     .reader
                     .page(model_id, &args, &Columns::All, true)
@@ -380,7 +380,7 @@ fn write_fields(model: &Model) -> Vec<Field> {
                     let context = system(&ctx)?;
                     let registry = context.api.registry.clone();
                     let model = registry.get(id);
-                    let mut args = page_args(&registry, model, &ctx.args, &context.input_limits)?;
+                    let mut args = page_args(&registry, model, ctx.args.as_index_map(), &context.input_limits)?;
                     args.first = Some(DELETE_MANY_BATCH);
                     let mut errors = Vec::new();
                     // Round after round of the first matching ids, until none match.

@@ -10,6 +10,7 @@ pub mod check;
 pub mod cost;
 pub mod errors;
 pub mod execute;
+pub mod fast;
 mod inputs;
 mod internal;
 mod loaders;
@@ -235,7 +236,8 @@ pub fn build_schema_with(
         .limit_depth(limits.depth)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(MAX_RECURSION)
-        .limit_directives(cost::MAX_DIRECTIVES_PER_FIELD);
+        .limit_directives(cost::MAX_DIRECTIVES_PER_FIELD)
+        .extension(fast::FastReads);
     schema = types::register(schema);
     schema = results::register_shared(schema);
     schema = background::register_shared(schema, &registry, globals);
@@ -376,7 +378,7 @@ fn find_many(registry: &Arc<Registry>, model: &Model) -> Field {
             FieldFuture::new(async move {
                 let model = registry.get(model_id);
                 let context = ctx.data::<RequestContext>()?;
-                let args = page_args(&registry, model, &ctx.args, &context.input_limits)?;
+                let args = page_args(&registry, model, ctx.args.as_index_map(), &context.input_limits)?;
                 let across = if args.backward() {
                     "hasNextPage"
                 } else {

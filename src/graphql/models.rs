@@ -9,9 +9,10 @@ use super::types::{self, JSON_OBJECT, PAGE_INFO, PageInfoValue, SORT_ORDER};
 use crate::model::{FieldType, Model, ModelId, Registry, RelationKind};
 use crate::query::bounds::InputLimits;
 use crate::query::{Columns, Cond, Page, PageArgs, Record, Value, filter, parse_sort};
-use async_graphql::SelectionField;
+use async_graphql::indexmap::IndexMap;
+use async_graphql::{Name, SelectionField, Value as GqlValue};
 use async_graphql::dynamic::{
-    Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ObjectAccessor, ResolverContext,
+    Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext,
     SchemaBuilder, TypeRef,
 };
 use std::collections::BTreeSet;
@@ -123,33 +124,45 @@ pub fn page_size(args: &PageArgs) -> usize {
 pub fn page_args(
     registry: &Registry,
     model: &Model,
-    args: &ObjectAccessor,
+    args: &IndexMap<Name, GqlValue>,
     limits: &InputLimits,
 ) -> async_graphql::Result<PageArgs> {
-    let present = |name: &str| args.get(name).filter(|v| !v.is_null());
-    let first = present("first").map(|v| v.i64()).transpose()?;
-    let last = present("last").map(|v| v.i64()).transpose()?;
-    let after = present("after")
-        .map(|v| v.string().map(str::to_owned))
-        .transpose()?;
-    let before = present("before")
-        .map(|v| v.string().map(str::to_owned))
-        .transpose()?;
+    let present = |name: &str| args.get(name).filter(|v| !matches!(v, GqlValue::Null));
+    let int = |name: &str| -> async_graphql::Result<Option<i64>> {
+        present(name)
+            .map(|v| match v {
+                GqlValue::Number(n) => n.as_i64().ok_or_else(|| async_graphql::Error::new("internal: not an Int")),
+                _ => Err(async_graphql::Error::new("internal: not an Int")),
+            })
+            .transpose()
+    };
+    let string = |name: &str| -> async_graphql::Result<Option<&str>> {
+        present(name)
+            .map(|v| match v {
+                GqlValue::String(s) => Ok(s.as_str()),
+                _ => Err(async_graphql::Error::new("internal: not a String")),
+            })
+            .transpose()
+    };
+    let first = int("first")?;
+    let last = int("last")?;
+    let after = string("after")?.map(str::to_owned);
+    let before = string("before")?.map(str::to_owned);
     let sort = match present("sort") {
-        Some(v) => parse_sort(model, &super::to_json(v.as_value())?).map_err(query_error)?,
+        Some(v) => parse_sort(model, &super::to_json(v)?).map_err(query_error)?,
         None => parse_sort(model, &serde_json::Value::Null).map_err(query_error)?,
     };
     let mut cond = match present("filter") {
-        Some(v) => filter::parse(registry, model, &super::to_json(v.as_value())?).map_err(query_error)?,
+        Some(v) => filter::parse(registry, model, &super::to_json(v)?).map_err(query_error)?,
         None => Cond::Const(true),
     };
     limits.check(&cond).map_err(query_error)?;
-    if let Some(search) = present("search") {
-        let term = search.string()?.trim();
+    if let Some(term) = string("search")? {
+        let term = term.trim();
         limits.check_search(term).map_err(query_error)?;
         if !term.is_empty() {
             let fields = match present("searchFields") {
-                Some(v) => Some(search_fields(model, &super::to_json(v.as_value())?)?),
+                Some(v) => Some(search_fields(model, &super::to_json(v)?)?),
                 None => None,
             };
             cond = Cond::All(vec![cond, filter::search(model, term, fields)]).simplify();
@@ -389,7 +402,7 @@ async fn has_many<'a>(
     let args = page_args(
         registry,
         registry.get(target_id),
-        &ctx.args,
+        ctx.args.as_index_map(),
         &context.input_limits,
     )?;
     let sort = args.sort.clone();

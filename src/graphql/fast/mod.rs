@@ -1,0 +1,355 @@
+//! The fast read path. A query made only of model reads — lists and finders, their
+//! fields, `_all`, belongsTo and hasMany relations, aliases, fragments, `__typename` —
+//! is answered without async-graphql's executor, which resolves every field of every
+//! record as a future of its own and builds the whole answer as a `Value` tree first.
+//! Here each relation level is one statement for all of its records (as the general
+//! path's loaders batch them) and the JSON is written straight into the response body.
+//!
+//! async-graphql still parses and validates every document: the plan runs from the
+//! `execute` hook of an extension, which validation has passed by then. Anything the
+//! plan does not cover, and any error on the way (a refused argument, a denied
+//! relation, a spent record budget), is answered by the general executor instead, so
+//! that the two answer the same; `tests/it/fast_reads.rs` runs a corpus through both.
+
+mod plan;
+mod write;
+
+pub use plan::Plan;
+
+use super::RequestContext;
+use super::models::{page_args, page_size};
+use crate::model::{ModelId, RelationKind};
+use crate::query::{Page, PageArgs, Record, find_many_in};
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
+use async_graphql::{Name, Response, Value as ConstValue, Variables};
+use futures::future::BoxFuture;
+use indexmap::IndexMap;
+use plan::{ConnectionItem, EdgeItem, NamespaceItem, Node, NodeItem, PageInfoItem, RootItem};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// A field's arguments as the document gives them, variables unresolved.
+type Args = Vec<(Name, async_graphql_value::Value)>;
+
+/// What a request hands the extension: the plan, its variables, and where the answer goes.
+pub struct FastRead {
+    plan: Arc<Plan>,
+    variables: Variables,
+    body: Arc<Mutex<Option<Vec<u8>>>>,
+}
+
+impl FastRead {
+    /// The fast path for `request`, when its document has a plan. The returned slot holds
+    /// the response body once the fast path has answered.
+    pub fn prepare(
+        registry: &crate::model::Registry,
+        request: &mut async_graphql::Request,
+    ) -> Option<(FastRead, Arc<Mutex<Option<Vec<u8>>>>)> {
+        let operation_name = request.operation_name.clone();
+        let document = request.parsed_query().ok()?;
+        let plan = Plan::compile(registry, document, operation_name.as_deref())?;
+        let body = Arc::new(Mutex::new(None));
+        let fast = FastRead {
+            plan: Arc::new(plan),
+            variables: request.variables.clone(),
+            body: body.clone(),
+        };
+        Some((fast, body))
+    }
+}
+
+/// The extension that runs [`FastRead`]s (registered on every schema).
+pub struct FastReads;
+
+impl ExtensionFactory for FastReads {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(FastReads)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for FastReads {
+    async fn execute(&self, ctx: &ExtensionContext<'_>, operation_name: Option<&str>, next: NextExecute<'_>) -> Response {
+        if let (Some(fast), Some(context)) = (ctx.data_opt::<FastRead>(), ctx.data_opt::<RequestContext>()) {
+            let mut run = Run {
+                context,
+                plan: &fast.plan,
+                variables: &fast.variables,
+                taken: 0,
+            };
+            match run.answer().await {
+                Ok(body) => {
+                    *fast.body.lock().unwrap_or_else(|e| e.into_inner()) = Some(body);
+                    return Response::default();
+                }
+                // Records the fast path took are the general path's to take again.
+                Err(Fallback) => context.give_back_records(run.taken),
+            }
+        }
+        next.run(ctx, operation_name).await
+    }
+}
+
+/// The fast path cannot answer exactly as the general one would: let it answer.
+#[derive(Debug)]
+struct Fallback;
+
+impl From<async_graphql::Error> for Fallback {
+    fn from(_: async_graphql::Error) -> Fallback {
+        Fallback
+    }
+}
+
+impl From<crate::query::QueryError> for Fallback {
+    fn from(_: crate::query::QueryError) -> Fallback {
+        Fallback
+    }
+}
+
+/// What one plan level read: per relation item of a node, the records or pages it
+/// reads for every record of that level, and what their own relations read.
+#[derive(Default)]
+struct Loaded {
+    items: Vec<LoadedItem>,
+}
+
+enum LoadedItem {
+    Leaf,
+    BelongsTo(HashMap<i64, Record>, Loaded),
+    HasMany(HashMap<i64, Page>, Loaded, Arc<[crate::query::SortKey]>),
+}
+
+enum LoadedRoot {
+    Leaf,
+    Namespace(Vec<LoadedNamespace>),
+}
+
+enum LoadedNamespace {
+    Leaf,
+    List(Page, Loaded),
+    One(Option<Record>, Loaded),
+}
+
+struct Run<'a> {
+    context: &'a RequestContext,
+    plan: &'a Plan,
+    variables: &'a Variables,
+    /// Records taken from the budget, given back if the general path takes over.
+    taken: usize,
+}
+
+impl<'a> Run<'a> {
+    async fn answer(&mut self) -> Result<Vec<u8>, Fallback> {
+        let plan = self.plan;
+        let mut loaded = Vec::with_capacity(plan.root.len());
+        for (_, item) in &plan.root {
+            loaded.push(match item {
+                RootItem::Typename => LoadedRoot::Leaf,
+                RootItem::Namespace { items, .. } => LoadedRoot::Namespace(self.namespace(items).await?),
+            });
+        }
+        let registry = &self.context.reader.registry;
+        write::response(registry, plan, &loaded)
+    }
+
+    /// The arguments of a field with its variables resolved, as async-graphql hands
+    /// them to a resolver.
+    fn resolve(&self, args: &Args) -> Result<IndexMap<Name, ConstValue>, Fallback> {
+        let mut out = IndexMap::with_capacity(args.len());
+        for (name, value) in args {
+            let value = value.clone().into_const_with(|var: Name| {
+                self.plan
+                    .variables
+                    .iter()
+                    .find(|(n, _)| *n == var)
+                    .and_then(|(n, default)| self.variables.get(n).or(default.as_ref()))
+                    .cloned()
+                    .ok_or(Fallback)
+            })?;
+            out.insert(name.clone(), value);
+        }
+        Ok(out)
+    }
+
+    fn page_args(&self, model: ModelId, args: &Args) -> Result<PageArgs, Fallback> {
+        let registry = &self.context.reader.registry;
+        let args = self.resolve(args)?;
+        let args = page_args(registry, registry.get(model), &args, &self.context.input_limits)?;
+        self.context.check_list(registry.get(model), &args)?;
+        Ok(args)
+    }
+
+    fn take(&mut self, n: usize) -> Result<(), Fallback> {
+        if !self.context.take_records(n) {
+            return Err(Fallback);
+        }
+        self.taken += n;
+        Ok(())
+    }
+
+    fn give_back(&mut self, n: usize) {
+        self.context.give_back_records(n);
+        self.taken -= n;
+    }
+
+    /// A namespace's lists and finders: every one reserves its records first, as the
+    /// general path's sibling resolvers do, then each is read.
+    async fn namespace(&mut self, items: &[(Name, NamespaceItem)]) -> Result<Vec<LoadedNamespace>, Fallback> {
+        let registry = self.context.reader.registry.clone();
+        enum Ready<'p> {
+            Leaf,
+            List(PageArgs, &'p plan::Connection, usize),
+            One(i64, &'p Node),
+        }
+        let mut ready = Vec::with_capacity(items.len());
+        for (_, item) in items {
+            ready.push(match item {
+                NamespaceItem::Typename => Ready::Leaf,
+                NamespaceItem::List { args, connection } => {
+                    let args = self.page_args(connection.model, args)?;
+                    let size = page_size(&args);
+                    self.take(size)?;
+                    Ready::List(args, connection, size)
+                }
+                NamespaceItem::One { args, node } => {
+                    let id = match self.resolve(args)?.get("id") {
+                        Some(ConstValue::String(s)) => crate::query::value::parse_id(s),
+                        Some(ConstValue::Number(n)) => n.as_i64(),
+                        _ => None,
+                    }
+                    .ok_or(Fallback)?;
+                    self.context.check_read(registry.get(node.model))?;
+                    self.take(1)?;
+                    Ready::One(id, node)
+                }
+            });
+        }
+        let mut out = Vec::with_capacity(ready.len());
+        for item in ready {
+            out.push(match item {
+                Ready::Leaf => LoadedNamespace::Leaf,
+                Ready::List(args, connection, size) => {
+                    let exact = asks_across(connection, args.backward());
+                    let node = connection_node(connection);
+                    let columns = node.map_or_else(|| crate::query::Columns::id_only(registry.get(connection.model)), |n| n.columns.clone());
+                    let page = self.context.reader.page(connection.model, &args, &columns, exact).await?;
+                    self.give_back(size.saturating_sub(page.records.len()));
+                    let loaded = match node {
+                        Some(node) => self.node(node, page.records.iter().collect()).await?,
+                        None => Loaded::default(),
+                    };
+                    LoadedNamespace::List(page, loaded)
+                }
+                Ready::One(id, node) => {
+                    let found = self.context.reader.find(node.model, id).await?;
+                    if found.is_none() {
+                        self.give_back(1);
+                    }
+                    let loaded = self.node(node, found.iter().collect()).await?;
+                    LoadedNamespace::One(found, loaded)
+                }
+            });
+        }
+        Ok(out)
+    }
+
+    /// The relations of `node` for all of `records` (one plan level): each reserves its
+    /// records, then each is read in one statement, then the level below.
+    fn node<'r>(&'r mut self, node: &'r Node, records: Vec<&'r Record>) -> BoxFuture<'r, Result<Loaded, Fallback>> {
+        Box::pin(async move {
+            let registry = self.context.reader.registry.clone();
+            let model = registry.get(node.model);
+            if records.is_empty() || !node.items.iter().any(|(_, i)| matches!(i, NodeItem::BelongsTo { .. } | NodeItem::HasMany { .. })) {
+                return Ok(Loaded {
+                    items: node.items.iter().map(|_| LoadedItem::Leaf).collect(),
+                });
+            }
+            // Reserve first, for every relation of the level.
+            let mut reserved = Vec::with_capacity(node.items.len());
+            for (_, item) in &node.items {
+                reserved.push(match item {
+                    NodeItem::BelongsTo { field, node: target } => {
+                        let pointing = records.iter().filter(|r| r.int(*field).is_some()).count();
+                        self.context.check_read(registry.get(target.model))?;
+                        self.take(pointing)?;
+                        (None, pointing)
+                    }
+                    NodeItem::HasMany { args, connection, .. } => {
+                        let args = self.page_args(connection.model, args)?;
+                        let size = page_size(&args).saturating_mul(records.len());
+                        self.take(size)?;
+                        (Some(args), size)
+                    }
+                    _ => (None, 0),
+                });
+            }
+            let mut items = Vec::with_capacity(node.items.len());
+            for ((_, item), (args, reserved)) in node.items.iter().zip(reserved) {
+                items.push(match item {
+                    NodeItem::BelongsTo { field, node: target } => {
+                        let mut ids: Vec<i64> = records.iter().filter_map(|r| r.int(*field)).collect();
+                        ids.sort_unstable();
+                        ids.dedup();
+                        let reader = &self.context.reader;
+                        let found = find_many_in(&reader.db, &registry, reader.tenant, target.model, &ids, &target.columns).await?;
+                        let found: HashMap<i64, Record> = found.into_iter().map(|r| (r.id(), r)).collect();
+                        let missing = records
+                            .iter()
+                            .filter(|r| r.int(*field).is_some_and(|fk| !found.contains_key(&fk)))
+                            .count();
+                        self.give_back(missing);
+                        let below = self.node(target, found.values().collect()).await?;
+                        LoadedItem::BelongsTo(found, below)
+                    }
+                    NodeItem::HasMany { relation, connection, .. } => {
+                        let args = args.ok_or(Fallback)?;
+                        let child = connection_node(connection);
+                        let mut columns = child.map_or_else(
+                            || crate::query::Columns::id_only(registry.get(connection.model)),
+                            |n| n.columns.clone(),
+                        );
+                        if let RelationKind::HasMany { target_field } = model.relations[*relation].kind {
+                            columns.add(target_field);
+                        }
+                        let parents: Vec<i64> = records.iter().map(|r| r.id()).collect();
+                        let pages = self.context.reader.children(node.model, *relation, &parents, &args, &columns).await?;
+                        let found: usize = pages.values().map(|p| p.records.len()).sum();
+                        self.give_back(reserved.saturating_sub(found));
+                        let below = match child {
+                            Some(child) => self.node(child, pages.values().flat_map(|p| p.records.iter()).collect()).await?,
+                            None => Loaded::default(),
+                        };
+                        LoadedItem::HasMany(pages, below, args.sort.into())
+                    }
+                    _ => LoadedItem::Leaf,
+                });
+            }
+            Ok(Loaded { items })
+        })
+    }
+}
+
+/// The node selection of a connection's edges, if it has one.
+fn connection_node(connection: &plan::Connection) -> Option<&Node> {
+    connection.items.iter().find_map(|(_, item)| match item {
+        ConnectionItem::Edges(edges) => edges.iter().find_map(|(_, e)| match e {
+            EdgeItem::Node(node) => Some(node),
+            _ => None,
+        }),
+        _ => None,
+    })
+}
+
+/// Whether `pageInfo` asks across the cursor (`hasPreviousPage` going forward), which
+/// costs the general path one more statement too.
+fn asks_across(connection: &plan::Connection, backward: bool) -> bool {
+    let across = if backward {
+        PageInfoItem::HasNextPage
+    } else {
+        PageInfoItem::HasPreviousPage
+    };
+    connection.items.iter().any(|(_, item)| match item {
+        ConnectionItem::PageInfo(items) => items.iter().any(|(_, i)| *i == across),
+        _ => false,
+    })
+}
