@@ -300,6 +300,10 @@ fn auth_failure(e: AuthError) -> Response {
     }
 }
 
+/// Set on answers of the fast read path (`graphql::fast`): which path answered is
+/// otherwise invisible, and both must answer alike.
+const READ_PATH: HeaderName = HeaderName::from_static("x-bcgraph-read-path");
+
 async fn graphql_post(
     State(state): State<AppState>,
     deferred: Option<axum::Extension<rate_limit::AddressDeferred>>,
@@ -359,7 +363,11 @@ async fn graphql_post(
     let response = execute::run(&state.schema, request, context, limits.execution_timeout).await;
     let fast_answer = fast_body.and_then(|body| body.lock().unwrap_or_else(|e| e.into_inner()).take());
     let mut answer = match fast_answer {
-        Some(body) => json_response(StatusCode::OK, body),
+        Some(body) => {
+            let mut answer = json_response(StatusCode::OK, body);
+            answer.headers_mut().insert(READ_PATH, HeaderValue::from_static("fast"));
+            answer
+        }
         None => graphql_response(&response),
     };
     if let Some(token) = authenticated.new_token

@@ -8,7 +8,24 @@ use async_graphql::{Name, Value};
 use indexmap::IndexMap;
 use std::sync::Arc;
 
-const META: &str = "GadgetApplicationMeta";
+pub(super) const META: &str = "GadgetApplicationMeta";
+/// The constant fields of `gadgetMeta`.
+pub(super) const CONSTANTS: [(&str, &str); 4] = [
+    ("name", "bcgraph"),
+    ("slug", "bcgraph"),
+    ("environmentName", "Production"),
+    ("environmentSlug", "production"),
+];
+
+/// A model's hydration plan: the fields the client turns into richer types (dates).
+pub(super) fn hydration_plan(model: &crate::model::Model) -> IndexMap<Name, Value> {
+    model
+        .fields
+        .iter()
+        .filter(|f| f.ty == FieldType::DateTime && !f.hidden)
+        .map(|f| (Name::new(&f.api_id), Value::String("DateTime".into())))
+        .collect()
+}
 const SESSION: &str = "Session";
 const ROLE: &str = "Role";
 
@@ -25,15 +42,7 @@ pub fn register(schema: SchemaBuilder, registry: &Arc<Registry>) -> SchemaBuilde
     let plans: IndexMap<String, Value> = registry
         .models
         .iter()
-        .map(|m| {
-            let plan: IndexMap<Name, Value> = m
-                .fields
-                .iter()
-                .filter(|f| f.ty == FieldType::DateTime && !f.hidden)
-                .map(|f| (Name::new(&f.api_id), Value::String("DateTime".into())))
-                .collect();
-            (m.qualified_name(), Value::Object(plan))
-        })
+        .map(|m| (m.qualified_name(), Value::Object(hydration_plan(m))))
         .collect();
     let hydrations = Arc::new(Hydrations(plans));
     let identity = |ctx: &async_graphql::dynamic::ResolverContext<'_>| -> async_graphql::Result<Identity> {
@@ -137,14 +146,13 @@ pub fn register(schema: SchemaBuilder, registry: &Arc<Registry>) -> SchemaBuilde
             })
         })
     };
+    let mut meta = Object::new(META);
+    for (name, value) in CONSTANTS {
+        meta = meta.field(constant(name, value));
+    }
     schema
         .register(
-            Object::new(META)
-                .field(constant("name", "bcgraph"))
-                .field(constant("slug", "bcgraph"))
-                .field(constant("environmentName", "Production"))
-                .field(constant("environmentSlug", "production"))
-                .field(
+            meta.field(
                     Field::new("hydrations", TypeRef::named(HYDRATION_PLAN), move |ctx| {
                         let plan = ctx
                             .args

@@ -8,6 +8,7 @@ mod bigcommerce_client;
 mod browser;
 mod client_package;
 mod client_wire;
+mod fast_reads;
 mod filters;
 mod guide;
 mod limits;

@@ -121,6 +121,8 @@ enum LoadedItem {
 
 enum LoadedRoot {
     Leaf,
+    /// `gadgetMeta`, its hydration plans resolved.
+    Meta(Vec<Option<async_graphql::Value>>),
     Namespace(Vec<LoadedNamespace>),
 }
 
@@ -145,6 +147,7 @@ impl<'a> Run<'a> {
         for (_, item) in &plan.root {
             loaded.push(match item {
                 RootItem::Typename => LoadedRoot::Leaf,
+                RootItem::Meta(items) => LoadedRoot::Meta(self.meta(items)?),
                 RootItem::Namespace { items, .. } => LoadedRoot::Namespace(self.namespace(items).await?),
             });
         }
@@ -157,16 +160,39 @@ impl<'a> Run<'a> {
     fn resolve(&self, args: &Args) -> Result<IndexMap<Name, ConstValue>, Fallback> {
         let mut out = IndexMap::with_capacity(args.len());
         for (name, value) in args {
+            // A variable the request leaves out takes its default, or reads as null
+            // (validation has refused a missing non-null one).
             let value = value.clone().into_const_with(|var: Name| {
-                self.plan
-                    .variables
-                    .iter()
-                    .find(|(n, _)| *n == var)
-                    .and_then(|(n, default)| self.variables.get(n).or(default.as_ref()))
-                    .cloned()
-                    .ok_or(Fallback)
+                let (name, default) = self.plan.variables.iter().find(|(n, _)| *n == var).ok_or(Fallback)?;
+                Ok::<_, Fallback>(
+                    self.variables
+                        .get(name)
+                        .or(default.as_ref())
+                        .cloned()
+                        .unwrap_or(ConstValue::Null),
+                )
             })?;
             out.insert(name.clone(), value);
+        }
+        Ok(out)
+    }
+
+    /// The hydration plans `gadgetMeta` is asked for, as its resolver finds them.
+    fn meta(&self, items: &[(Name, plan::MetaItem)]) -> Result<Vec<Option<ConstValue>>, Fallback> {
+        let registry = &self.context.reader.registry;
+        let mut out = Vec::with_capacity(items.len());
+        for (_, item) in items {
+            out.push(match item {
+                plan::MetaItem::Hydrations(args) => match self.resolve(args)?.get("modelName") {
+                    Some(ConstValue::String(name)) => registry
+                        .models
+                        .iter()
+                        .find(|m| m.qualified_name() == *name)
+                        .map(|m| ConstValue::Object(super::meta::hydration_plan(m))),
+                    _ => None,
+                },
+                _ => None,
+            });
         }
         Ok(out)
     }
@@ -181,6 +207,9 @@ impl<'a> Run<'a> {
 
     fn take(&mut self, n: usize) -> Result<(), Fallback> {
         if !self.context.take_records(n) {
+            // The budget is spent and the answer is its refusal whichever path gives
+            // it; what was handed out so far stays handed, as the refusal counts it.
+            self.taken = 0;
             return Err(Fallback);
         }
         self.taken += n;

@@ -26,8 +26,18 @@ pub struct Plan {
 #[derive(Debug)]
 pub(super) enum RootItem {
     Typename,
+    /// `gadgetMeta { ... }`, which every generated client's document selects.
+    Meta(Vec<(Name, MetaItem)>),
     /// `bigcommerce { ... }`: a namespace's queries.
     Namespace { type_name: String, items: Vec<(Name, NamespaceItem)> },
+}
+
+#[derive(Debug)]
+pub(super) enum MetaItem {
+    Typename,
+    Constant(&'static str),
+    /// `hydrations(modelName: ...)`
+    Hydrations(Args),
 }
 
 #[derive(Debug)]
@@ -102,6 +112,7 @@ impl Plan {
         for field in compiler.fields(&operation.selection_set.node, "Query")? {
             let item = match field.name.node.as_str() {
                 "__typename" => RootItem::Typename,
+                "gadgetMeta" if field.arguments.is_empty() => RootItem::Meta(compiler.meta(field)?),
                 name => compiler.namespace(name, field)?,
             };
             push(&mut root, field, item)?;
@@ -148,6 +159,15 @@ trait Leaf {
 impl Leaf for RootItem {
     fn same_leaf(&self, other: &Self) -> bool {
         matches!((self, other), (RootItem::Typename, RootItem::Typename))
+    }
+}
+impl Leaf for MetaItem {
+    fn same_leaf(&self, other: &Self) -> bool {
+        match (self, other) {
+            (MetaItem::Typename, MetaItem::Typename) => true,
+            (MetaItem::Constant(a), MetaItem::Constant(b)) => a == b,
+            _ => false,
+        }
     }
 }
 impl Leaf for NamespaceItem {
@@ -231,6 +251,25 @@ impl<'d> Compiler<'d> {
             }
         }
         Some(())
+    }
+
+    fn meta(&self, field: &'d Field) -> Option<Vec<(Name, MetaItem)>> {
+        let mut items = Vec::new();
+        for field in self.fields(&field.selection_set.node, crate::graphql::meta::META)? {
+            let name = field.name.node.as_str();
+            let item = match name {
+                "__typename" => MetaItem::Typename,
+                "hydrations" => MetaItem::Hydrations(args(field)),
+                _ => MetaItem::Constant(
+                    crate::graphql::meta::CONSTANTS
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .map(|(_, value)| *value)?,
+                ),
+            };
+            push(&mut items, field, item)?;
+        }
+        Some(items)
     }
 
     fn namespace(&self, name: &str, field: &'d Field) -> Option<RootItem> {

@@ -4,7 +4,7 @@
 //! What it would answer with an error (a null in a non-null field, an id the
 //! `GadgetID` scalar refuses) makes the whole answer fall back to it.
 
-use super::plan::{Connection, ConnectionItem, EdgeItem, NamespaceItem, Node, NodeItem, PageInfoItem, RootItem};
+use super::plan::{Connection, ConnectionItem, EdgeItem, MetaItem, NamespaceItem, Node, NodeItem, PageInfoItem, RootItem};
 use super::{Fallback, Loaded, LoadedItem, LoadedNamespace, LoadedRoot, Plan};
 use crate::graphql::models::connection_type;
 use crate::model::{Field, FieldType, Registry};
@@ -22,6 +22,23 @@ pub(super) fn response(registry: &Registry, plan: &Plan, loaded: &[LoadedRoot]) 
         field_key(&mut out, i, key);
         match (item, loaded) {
             (RootItem::Typename, _) => string(&mut out, "Query"),
+            (RootItem::Meta(items), LoadedRoot::Meta(plans)) => {
+                out.push(b'{');
+                for (i, ((key, item), plan)) in items.iter().zip(plans).enumerate() {
+                    field_key(&mut out, i, key);
+                    match item {
+                        MetaItem::Typename => string(&mut out, crate::graphql::meta::META),
+                        MetaItem::Constant(value) => string(&mut out, value),
+                        MetaItem::Hydrations(_) => match plan {
+                            Some(plan) => {
+                                let _ = serde_json::to_writer(&mut out, plan);
+                            }
+                            None => out.extend_from_slice(b"null"),
+                        },
+                    }
+                }
+                out.push(b'}');
+            }
             (RootItem::Namespace { type_name, items }, LoadedRoot::Namespace(loaded)) => {
                 out.push(b'{');
                 for (i, ((key, item), loaded)) in items.iter().zip(loaded).enumerate() {

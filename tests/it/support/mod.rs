@@ -207,13 +207,18 @@ impl TestApp {
     /// Another gateway over this one's database, as a second host runs it: its own
     /// process state (caches, listeners, live queries), the same rows.
     pub async fn beside(&self) -> TestApp {
+        self.beside_configured(&[]).await
+    }
+
+    /// [`TestApp::beside`], configured with `vars`.
+    pub async fn beside_configured(&self, vars: &[(&str, &str)]) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         // The first gateway owns the database and drops it.
         let shared = TestDb {
             url: self.database_url(),
             cleanup: None,
         };
-        Self::serve(shared, listener, Served::Gateway(GlobalActions::default()), &[]).await
+        Self::serve(shared, listener, Served::Gateway(GlobalActions::default()), vars).await
     }
 
     /// An app built on the library ([`bcgraph::App`]), served as `bcgraph serve` serves

@@ -1,0 +1,418 @@
+//! The fast read path (`graphql::fast`) answers exactly as the general executor does.
+//! Two gateways share one database, one with `BCGRAPH_FAST_READS=0`; a corpus of
+//! documents — generated from the registry and the schema's filter types, plus paging
+//! both ways, aliases, fragments, `_all`, hydrations, the client's own documents and
+//! errors — goes to both as each kind of caller, and the answers must be the same JSON. Every answer without errors must have come from the fast path (the
+//! corpus stays within what it covers) and every answer with errors from the general one.
+
+use crate::read_api::catalog;
+use crate::support::client_documents::{FIND_BY, FIND_MANY, FIND_ONE};
+use crate::support::{TestApp, payload};
+use bcgraph::model::{FieldType, Model, Registry, RelationKind};
+use serde_json::{Value, json};
+
+struct Pair {
+    fast: TestApp,
+    general: TestApp,
+    /// Documents answered, and how many of them the fast path answered.
+    asked: usize,
+    fast_answers: usize,
+}
+
+impl Pair {
+    /// Ask both gateways; the bodies must be identical. Returns the parsed body.
+    async fn ask(&mut self, auth: Option<&str>, query: &str, variables: Value) -> Value {
+        let body = json!({"query": query, "variables": variables}).to_string();
+        let (fast_path, fast_body) = post(&self.fast, auth, &body).await;
+        let (general_path, general_body) = post(&self.general, auth, &body).await;
+        assert!(
+            !general_path,
+            "the gateway with BCGRAPH_FAST_READS=0 used the fast path"
+        );
+        // Compared as JSON values: the general executor puts an object's keys in the
+        // order its fields finished (async-graphql joins sibling fields unordered), the
+        // fast path in the order the document selects them, as GraphQL says.
+        let parsed: Value = serde_json::from_str(&fast_body).expect("JSON");
+        let general: Value = serde_json::from_str(&general_body).expect("JSON");
+        assert_eq!(
+            parsed, general,
+            "the fast and general paths answered differently as {auth:?}\ndocument: {query}\nvariables: {variables}"
+        );
+        let errors = parsed.get("errors").is_some_and(|e| !e.is_null());
+        assert_eq!(
+            fast_path,
+            !errors,
+            "an answer {} errors came from the {} path\ndocument: {query}\nvariables: {variables}\nanswer: {parsed}",
+            if errors { "with" } else { "without" },
+            if fast_path { "fast" } else { "general" }
+        );
+        self.asked += 1;
+        self.fast_answers += usize::from(fast_path);
+        parsed
+    }
+}
+
+/// POST a document; whether the fast path answered it, and the body as sent.
+async fn post(app: &TestApp, auth: Option<&str>, body: &str) -> (bool, String) {
+    let mut request = app
+        .http
+        .post(format!("{}/api/graphql", app.url))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(auth) = auth {
+        request = request.header("authorization", auth);
+    }
+    let response = request.send().await.expect("request");
+    assert_eq!(response.status().as_u16(), 200);
+    let fast = response
+        .headers()
+        .get("x-bcgraph-read-path")
+        .is_some_and(|v| v == "fast");
+    (fast, response.text().await.expect("body"))
+}
+
+/// Every visible field of `model`, `_all`, `__typename`, each belongsTo's `id` and each
+/// hasMany's first two children with cursors and `pageInfo`.
+fn selection(registry: &Registry, model: &Model, depth: usize) -> String {
+    let mut s = String::from("__typename ");
+    for f in model.fields.iter().filter(|f| !f.hidden) {
+        s.push_str(&f.api_id);
+        s.push(' ');
+    }
+    s.push_str("_all ");
+    for rel in &model.relations {
+        let target = registry.get(rel.target);
+        let inner = if depth > 0 {
+            selection(registry, target, depth - 1)
+        } else {
+            "id __typename".to_owned()
+        };
+        match rel.kind {
+            RelationKind::BelongsTo { .. } => s.push_str(&format!("{} {{ {inner} }} ", rel.api_id)),
+            RelationKind::HasMany { .. } => s.push_str(&format!(
+                "{}(first: 2) {{ __typename edges {{ __typename cursor node {{ {inner} }} }} \
+                 pageInfo {{ __typename hasNextPage hasPreviousPage startCursor endCursor }} }} ",
+                rel.api_id
+            )),
+        }
+    }
+    s
+}
+
+fn list(model: &Model, args: &str, selection: &str) -> String {
+    format!(
+        "{{ {ns} {{ __typename {plural}{args} {{ edges {{ cursor node {{ {selection} }} }} \
+         pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }} }} }} }}",
+        ns = model.namespace,
+        plural = model.plural_api_id
+    )
+}
+
+/// A value for `operator` on a field of type `ty`, from `sample` when it has one.
+fn operand(ty: FieldType, operator: &str, sample: &Value) -> Value {
+    let value = if sample.is_null() {
+        match ty {
+            FieldType::Integer | FieldType::Float => json!(10),
+            FieldType::Boolean => json!(true),
+            FieldType::DateTime => json!("2020-01-01T00:00:00.000Z"),
+            FieldType::Id => json!("1"),
+            FieldType::Json => json!({"color": "Blue"}),
+            FieldType::String | FieldType::Enum => json!("S"),
+        }
+    } else {
+        sample.clone()
+    };
+    match operator {
+        "in" | "notIn" => json!([value]),
+        "isSet" => json!(true),
+        "startsWith" => json!(
+            value
+                .as_str()
+                .map(|s| s.chars().take(2).collect::<String>())
+                .unwrap_or_default()
+        ),
+        _ => value,
+    }
+}
+
+#[tokio::test]
+async fn the_fast_path_answers_as_the_general_one() {
+    let fast = TestApp::start().await;
+    let general = fast.beside_configured(&[("BCGRAPH_FAST_READS", "0")]).await;
+    let c = catalog(&fast).await;
+    let registry = Registry::bigcommerce();
+    let admin = format!("Bearer {}", fast.admin_key);
+    let merchant = payload::header(&payload::jwt("abc", 3));
+    let other_merchant = payload::header(&payload::jwt("xyz", 4));
+    let callers: Vec<Option<&str>> = vec![Some(&admin), Some(&merchant), Some(&other_merchant), None];
+    let mut pair = Pair {
+        fast,
+        general,
+        asked: 0,
+        fast_answers: 0,
+    };
+
+    // Every model, as every caller: a page forwards, backwards, after its cursor, and
+    // the first record by id, with every field and relation two levels deep.
+    for model in &registry.models {
+        let full = selection(&registry, model, 1);
+        for auth in &callers {
+            let page = pair
+                .ask(*auth, &list(model, "(first: 3)", &full), json!({}))
+                .await;
+            let edges = page["data"][&model.namespace][&model.plural_api_id]["edges"].clone();
+            pair.ask(*auth, &list(model, "(last: 2)", &full), json!({})).await;
+            if let Some(cursor) = edges[0]["cursor"].as_str() {
+                let args = format!("(first: 2, after: \"{cursor}\")");
+                pair.ask(*auth, &list(model, &args, &full), json!({})).await;
+                let args = format!("(last: 1, before: \"{cursor}\", sort: {{id: Descending}})");
+                pair.ask(*auth, &list(model, &args, "id"), json!({})).await;
+            }
+            if let Some(id) = edges[0]["node"]["id"].as_str() {
+                let one = format!(
+                    "query One($id: GadgetID!) {{ {} {{ {}(id: $id) {{ {full} }} }} }}",
+                    model.namespace, model.api_id
+                );
+                pair.ask(*auth, &one, json!({"id": id})).await;
+                pair.ask(*auth, &one, json!({"id": 999_999_999})).await;
+            }
+        }
+    }
+
+    // Every filter operator the schema has for every filterable product field, with a
+    // value from the first product, as a variable and as a literal list.
+    let product = registry
+        .models
+        .iter()
+        .find(|m| m.type_name() == "BigcommerceProduct")
+        .expect("product");
+    let sample = pair
+        .ask(
+            Some(&admin),
+            &list(product, "(first: 1, sort: {id: Ascending})", "_all"),
+            json!({}),
+        )
+        .await["data"]["bigcommerce"]["products"]["edges"][0]["node"]["_all"]
+        .clone();
+    let mut operators_tried = 0;
+    for field in product.fields.iter().filter(|f| !f.hidden) {
+        let filter_type = format!(
+            "{{ __type(name: \"{}\") {{ inputFields {{ name }} }} }}",
+            filter_of(field.ty)
+        );
+        let ops = pair.fast.data(&filter_type, json!({})).await;
+        for op in ops["__type"]["inputFields"].as_array().expect("operators") {
+            let op = op["name"].as_str().expect("name");
+            let value = operand(field.ty, op, &sample[&field.api_id]);
+            let filter = json!([{ (field.api_id.clone()): { (op): value } }]);
+            let doc = "query F($filter: [BigcommerceProductFilter!]) { bigcommerce { products(filter: $filter, first: 5) \
+                       { edges { node { id name price } } pageInfo { hasNextPage } } } }";
+            for auth in [Some(admin.as_str()), Some(merchant.as_str())] {
+                pair.ask(auth, doc, json!({"filter": filter})).await;
+            }
+            operators_tried += 1;
+        }
+    }
+    assert!(
+        operators_tried > 40,
+        "only {operators_tried} filter operators were tried"
+    );
+
+    // Logical filters, relationship filters, search, sorts on several keys, paging a
+    // whole list both ways by cursor.
+    let filters = [
+        json!([{"OR": [{"price": {"greaterThan": 16}}, {"name": {"startsWith": "Green"}}]}]),
+        json!([{"NOT": [{"price": {"isSet": true}}]}]),
+        json!([{"store": {"storeHash": {"equals": "abc"}}}]),
+        json!([{"variants": {"some": [{"sku": {"startsWith": "SH-B"}}]}}]),
+        json!({"name": {"in": ["Blue Shirt", "Wool Scarf"]}}),
+    ];
+    for filter in filters {
+        for auth in &callers {
+            pair.ask(*auth, FIND_MANY, json!({"filter": filter, "first": 3}))
+                .await;
+        }
+    }
+    for search in ["shirt", "blue shirt", "SH-", "  ", "nothing matches this"] {
+        pair.ask(Some(&admin), FIND_MANY, json!({"search": search})).await;
+    }
+    for sort in [
+        json!([{"price": "Descending"}, {"id": "Ascending"}]),
+        json!({"name": "Ascending"}),
+        json!([{"dateModified": "Descending"}]),
+    ] {
+        let mut vars = json!({"sort": sort, "first": 2});
+        loop {
+            let page = pair.ask(Some(&merchant), FIND_MANY, vars.clone()).await;
+            let info = &page["data"]["bigcommerce"]["products"]["pageInfo"];
+            if info["hasNextPage"] != json!(true) {
+                break;
+            }
+            vars["after"] = info["endCursor"].clone();
+        }
+        let mut vars = json!({"sort": sort, "last": 2});
+        loop {
+            let page = pair.ask(Some(&merchant), FIND_MANY, vars.clone()).await;
+            let info = &page["data"]["bigcommerce"]["products"]["pageInfo"];
+            if info["hasPreviousPage"] != json!(true) {
+                break;
+            }
+            vars["before"] = info["startCursor"].clone();
+        }
+    }
+
+    // The client's own documents, with `gadgetMeta { hydrations }`.
+    pair.ask(
+        Some(&merchant),
+        FIND_ONE,
+        json!({"id": c.products[0].to_string()}),
+    )
+    .await;
+    pair.ask(Some(&merchant), FIND_ONE, json!({"id": c.products[0]}))
+        .await;
+    pair.ask(
+        Some(&merchant),
+        FIND_BY,
+        json!({"filter": {"sku": {"equals": "SH-R"}}, "first": 2}),
+    )
+    .await;
+
+    // Aliases, fragments (named and inline), a field selected twice, `__typename` at
+    // every level, the same list twice under two aliases, a finder beside a list, and
+    // metadata fields.
+    let shapes = [
+        "fragment P on BigcommerceProduct { id name sku } \
+         query { __typename bigcommerce { __typename cheap: products(first: 2, sort: {price: Ascending}) { edges { node { ...P price } } } \
+         dear: products(first: 2, sort: {price: Descending}) { edges { node { ...P ... on BigcommerceProduct { price name } } } } } }",
+        "query { gadgetMeta { __typename name slug environmentName environmentSlug hydrations(modelName: \"bigcommerce.product\") \
+         none: hydrations(modelName: \"bigcommerce.nothing\") } bigcommerce { products(first: 1) { edges { node { id createdAt updatedAt } } } } }",
+        "query { bigcommerce { products(first: 2) { edges { node { id id name n: name store { id storeHash products(first: 1) { edges { node { id variants(first: 1) { edges { node { id sku product { id name } } } } } } } } } } } } }",
+        "query Named { bigcommerce { products(first: 2) { pageInfo { startCursor } edges { cursor cursor node { variants(last: 2) { edges { cursor node { id } } pageInfo { hasPreviousPage hasNextPage } } } } } } }",
+        "query { bigcommerce { productVariants(first: 3, filter: {product: {name: {equals: \"Blue Shirt\"}}}) { edges { node { id sku product { id variants(first: 1, sort: {sku: Descending}) { edges { node { sku } } } } } } } } }",
+    ];
+    for doc in shapes {
+        for auth in &callers {
+            pair.ask(*auth, doc, json!({})).await;
+        }
+    }
+
+    // Errors: each answered by the general path alike.
+    let refused = [
+        (
+            "query { bigcommerce { products(first: -1) { edges { node { id } } } } }",
+            json!({}),
+        ),
+        (
+            "query { bigcommerce { products(first: 2, after: \"not a cursor\") { edges { node { id } } } } }",
+            json!({}),
+        ),
+        (
+            "query { bigcommerce { products(first: 1, last: 1) { edges { node { id } } } } }",
+            json!({}),
+        ),
+        (
+            "query { bigcommerce { products(filter: {nope: {equals: 1}}) { edges { node { id } } } } }",
+            json!({}),
+        ),
+        (
+            "query { bigcommerce { products { edges { node { nope } } } } }",
+            json!({}),
+        ),
+        (
+            "query Q($first: Int) { bigcommerce { products(first: $first) { edges { node { id } } } } }",
+            json!({"first": "two"}),
+        ),
+        (
+            "query Q($id: GadgetID!) { bigcommerce { product(id: $id) { id } } }",
+            json!({}),
+        ),
+        ("query { bigcommerce { product(id: \"-4\") { id } } }", json!({})),
+        (
+            "query { bigcommerce { products(search: \"x\", searchFields: {nope: true}) { edges { node { id } } } } }",
+            json!({}),
+        ),
+        (
+            "{ bigcommerce { products(first: 1) { edges { node { id } } } } } { bigcommerce { products { edges { node { id } } } } }",
+            json!({}),
+        ),
+    ];
+    for (doc, vars) in refused {
+        for auth in &callers {
+            pair.ask(*auth, doc, vars.clone()).await;
+        }
+    }
+
+    assert!(
+        pair.fast_answers * 2 > pair.asked,
+        "only {} of {} answers came from the fast path",
+        pair.fast_answers,
+        pair.asked
+    );
+    println!(
+        "{} documents, {} answered by the fast path",
+        pair.asked, pair.fast_answers
+    );
+}
+
+/// The record budget refuses a document on both paths alike, and a plain document
+/// within it is still fast.
+#[tokio::test]
+async fn the_record_budget_applies_to_both_paths() {
+    let base = TestApp::start().await;
+    catalog(&base).await;
+    let fast = base
+        .beside_configured(&[("BCGRAPH_MAX_RECORDS_PER_REQUEST", "6")])
+        .await;
+    let general = base
+        .beside_configured(&[
+            ("BCGRAPH_MAX_RECORDS_PER_REQUEST", "6"),
+            ("BCGRAPH_FAST_READS", "0"),
+        ])
+        .await;
+    let mut pair = Pair {
+        fast,
+        general,
+        asked: 0,
+        fast_answers: 0,
+    };
+    let admin = format!("Bearer {}", base.admin_key);
+    let over = pair
+        .ask(
+            Some(&admin),
+            "query { bigcommerce { products(first: 5) { edges { node { id variants(first: 3) { edges { node { id } } } } } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        over["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("BCGRAPH_MAX_RECORDS_PER_REQUEST")),
+        "{over}"
+    );
+    let within = pair
+        .ask(
+            Some(&admin),
+            "query { bigcommerce { products(first: 3) { edges { node { id } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        within["data"]["bigcommerce"]["products"]["edges"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+    assert_eq!(pair.fast_answers, 1);
+}
+
+fn filter_of(ty: FieldType) -> &'static str {
+    match ty {
+        FieldType::Id => "IdFilter",
+        FieldType::Integer | FieldType::Float => "FloatFilter",
+        FieldType::String => "StringFilter",
+        FieldType::Enum => "SingleEnumFilter",
+        FieldType::Boolean => "BooleanFilter",
+        FieldType::DateTime => "DateTimeFilter",
+        FieldType::Json => "JsonFilter",
+    }
+}
