@@ -31,11 +31,14 @@ use std::sync::{Arc, Mutex};
 /// A field's arguments as the document gives them, variables unresolved.
 type Args = Vec<(Name, async_graphql_value::Value)>;
 
+/// Where the extension leaves the response body of a request it answered.
+pub type AnswerSlot = Arc<Mutex<Option<Vec<u8>>>>;
+
 /// What a request hands the extension: the plan, its variables, and where the answer goes.
 pub struct FastRead {
     plan: Arc<Plan>,
     variables: Variables,
-    body: Arc<Mutex<Option<Vec<u8>>>>,
+    body: AnswerSlot,
 }
 
 impl FastRead {
@@ -44,7 +47,7 @@ impl FastRead {
     pub fn prepare(
         registry: &crate::model::Registry,
         request: &mut async_graphql::Request,
-    ) -> Option<(FastRead, Arc<Mutex<Option<Vec<u8>>>>)> {
+    ) -> Option<(FastRead, AnswerSlot)> {
         let operation_name = request.operation_name.clone();
         let document = request.parsed_query().ok()?;
         let plan = Plan::compile(registry, document, operation_name.as_deref())?;
