@@ -35,7 +35,8 @@ impl Pair {
         let parsed: Value = serde_json::from_str(&fast_body).expect("JSON");
         let general: Value = serde_json::from_str(&general_body).expect("JSON");
         assert_eq!(
-            parsed, general,
+            without_budget_count(&parsed),
+            without_budget_count(&general),
             "the fast and general paths answered differently as {auth:?}\ndocument: {query}\nvariables: {variables}"
         );
         let errors = parsed.get("errors").is_some_and(|e| !e.is_null());
@@ -50,6 +51,21 @@ impl Pair {
         self.fast_answers += usize::from(fast_path);
         parsed
     }
+}
+
+/// The answer with the number of records a budget refusal says it stopped after left
+/// out: the general path's resolvers run concurrently, so where it stopped depends on
+/// their order, while both paths refuse the same documents.
+fn without_budget_count(answer: &Value) -> Value {
+    let mut answer = answer.clone();
+    if let Some(message) = answer["errors"][0]["message"].as_str()
+        && let Some(at) = message.find("stopped after ")
+        && let Some(end) = message[at..].find(" records")
+    {
+        let message = format!("{}stopped after N{}", &message[..at], &message[at + end..]);
+        answer["errors"][0]["message"] = Value::String(message);
+    }
+    answer
 }
 
 /// POST a document; whether the fast path answered it, and the body as sent.
@@ -388,6 +404,21 @@ async fn the_record_budget_applies_to_both_paths() {
             .as_str()
             .is_some_and(|m| m.contains("BCGRAPH_MAX_RECORDS_PER_REQUEST")),
         "{over}"
+    );
+    // A record read once and written many times is charged per appearance: every
+    // product's store is one store, with its own products below it.
+    let shared = pair
+        .ask(
+            Some(&admin),
+            "query { bigcommerce { products(first: 2) { edges { node { store { products(first: 2) { edges { node { id } } } } } } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        shared["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("BCGRAPH_MAX_RECORDS_PER_REQUEST")),
+        "{shared}"
     );
     let within = pair
         .ask(

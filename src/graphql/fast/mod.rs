@@ -267,7 +267,7 @@ impl<'a> Run<'a> {
                     let page = self.context.reader.page(connection.model, &args, &columns, exact).await?;
                     self.give_back(size.saturating_sub(page.records.len()));
                     let loaded = match node {
-                        Some(node) => self.node(node, page.records.iter().collect()).await?,
+                        Some(node) => self.node(node, page.records.iter().map(|r| (r, 1)).collect()).await?,
                         None => Loaded::default(),
                     };
                     LoadedNamespace::List(page, loaded)
@@ -277,7 +277,7 @@ impl<'a> Run<'a> {
                     if found.is_none() {
                         self.give_back(1);
                     }
-                    let loaded = self.node(node, found.iter().collect()).await?;
+                    let loaded = self.node(node, found.iter().map(|r| (r, 1)).collect()).await?;
                     LoadedNamespace::One(found, loaded)
                 }
             });
@@ -287,7 +287,17 @@ impl<'a> Run<'a> {
 
     /// The relations of `node` for all of `records` (one plan level): each reserves its
     /// records, then each is read in one statement, then the level below.
-    fn node<'r>(&'r mut self, node: &'r Node, records: Vec<&'r Record>) -> BoxFuture<'r, Result<Loaded, Fallback>> {
+    ///
+    /// A record read once can appear many times in the answer (every product's `store`
+    /// is the same store): each comes with the number of times it is written, and the
+    /// budget is charged per appearance, as the general path's resolvers charge it.
+    /// Otherwise `store { products { edges { node { store { products ...` would read a
+    /// little and write an answer that grows by 250 times at every turn.
+    fn node<'r>(
+        &'r mut self,
+        node: &'r Node,
+        records: Vec<(&'r Record, usize)>,
+    ) -> BoxFuture<'r, Result<Loaded, Fallback>> {
         Box::pin(async move {
             let registry = self.context.reader.registry.clone();
             let model = registry.get(node.model);
@@ -301,14 +311,18 @@ impl<'a> Run<'a> {
             for (_, item) in &node.items {
                 reserved.push(match item {
                     NodeItem::BelongsTo { field, node: target } => {
-                        let pointing = records.iter().filter(|r| r.int(*field).is_some()).count();
+                        let pointing = records
+                            .iter()
+                            .filter(|(r, _)| r.int(*field).is_some())
+                            .fold(0usize, |sum, (_, times)| sum.saturating_add(*times));
                         self.context.check_read(registry.get(target.model))?;
                         self.take(pointing)?;
                         (None, pointing)
                     }
                     NodeItem::HasMany { args, connection, .. } => {
                         let args = self.page_args(connection.model, args)?;
-                        let size = page_size(&args).saturating_mul(records.len());
+                        let appearances = records.iter().fold(0usize, |sum, (_, times)| sum.saturating_add(*times));
+                        let size = page_size(&args).saturating_mul(appearances);
                         self.take(size)?;
                         (Some(args), size)
                     }
@@ -319,18 +333,26 @@ impl<'a> Run<'a> {
             for ((_, item), (args, reserved)) in node.items.iter().zip(reserved) {
                 items.push(match item {
                     NodeItem::BelongsTo { field, node: target } => {
-                        let mut ids: Vec<i64> = records.iter().filter_map(|r| r.int(*field)).collect();
-                        ids.sort_unstable();
-                        ids.dedup();
+                        // How often each target appears: the appearances of the records pointing at it.
+                        let mut pointed: HashMap<i64, usize> = HashMap::new();
+                        for (r, times) in &records {
+                            if let Some(fk) = r.int(*field) {
+                                let count = pointed.entry(fk).or_default();
+                                *count = count.saturating_add(*times);
+                            }
+                        }
+                        let ids: Vec<i64> = pointed.keys().copied().collect();
                         let reader = &self.context.reader;
                         let found = find_many_in(&reader.db, &registry, reader.tenant, target.model, &ids, &target.columns).await?;
                         let found: HashMap<i64, Record> = found.into_iter().map(|r| (r.id(), r)).collect();
-                        let missing = records
+                        let missing = pointed
                             .iter()
-                            .filter(|r| r.int(*field).is_some_and(|fk| !found.contains_key(&fk)))
-                            .count();
+                            .filter(|(fk, _)| !found.contains_key(fk))
+                            .fold(0usize, |sum, (_, times)| sum.saturating_add(*times));
                         self.give_back(missing);
-                        let below = self.node(target, found.values().collect()).await?;
+                        let below = self
+                            .node(target, found.values().map(|r| (r, pointed.get(&r.id()).copied().unwrap_or(1))).collect())
+                            .await?;
                         LoadedItem::BelongsTo(found, below)
                     }
                     NodeItem::HasMany { relation, connection, .. } => {
@@ -343,12 +365,23 @@ impl<'a> Run<'a> {
                         if let RelationKind::HasMany { target_field } = model.relations[*relation].kind {
                             columns.add(target_field);
                         }
-                        let parents: Vec<i64> = records.iter().map(|r| r.id()).collect();
-                        let pages = self.context.reader.children(node.model, *relation, &parents, &args, &columns).await?;
-                        let found: usize = pages.values().map(|p| p.records.len()).sum();
+                        let mut parents: HashMap<i64, usize> = HashMap::new();
+                        for (r, times) in &records {
+                            let count = parents.entry(r.id()).or_default();
+                            *count = count.saturating_add(*times);
+                        }
+                        let ids: Vec<i64> = parents.keys().copied().collect();
+                        let pages = self.context.reader.children(node.model, *relation, &ids, &args, &columns).await?;
+                        let found = pages
+                            .iter()
+                            .fold(0usize, |sum, (parent, page)| sum.saturating_add(page.records.len().saturating_mul(parents.get(parent).copied().unwrap_or(1))));
                         self.give_back(reserved.saturating_sub(found));
+                        let children = pages
+                            .iter()
+                            .flat_map(|(parent, page)| page.records.iter().map(|r| (r, parents.get(parent).copied().unwrap_or(1))))
+                            .collect();
                         let below = match child {
-                            Some(child) => self.node(child, pages.values().flat_map(|p| p.records.iter()).collect()).await?,
+                            Some(child) => self.node(child, children).await?,
                             None => Loaded::default(),
                         };
                         LoadedItem::HasMany(pages, below, args.sort.into())
