@@ -109,21 +109,68 @@ impl Refused {
 /// ([`check_nesting`], before anything parses it), then its expanded size. A document
 /// that does not parse passes untouched: async-graphql reports the syntax error as usual.
 pub fn check(mut request: async_graphql::Request, limits: &DocumentLimits) -> Result<Checked, Refused> {
-    check_nesting(&request.query, MAX_NESTING)?;
-    let document = match async_graphql::parser::parse_query(&request.query) {
-        Ok(document) => document,
-        Err(_) => {
-            return Ok(Checked {
-                request,
-                operation: None,
-            });
+    let document = match parsed::get(&request.query, limits) {
+        Some(document) => document,
+        None => {
+            check_nesting(&request.query, MAX_NESTING)?;
+            let document = match async_graphql::parser::parse_query(&request.query) {
+                Ok(document) => document,
+                Err(_) => {
+                    return Ok(Checked {
+                        request,
+                        operation: None,
+                    });
+                }
+            };
+            measure(&document, limits)?;
+            parsed::keep(&request.query, limits, &document);
+            document
         }
     };
-    measure(&document, limits)?;
     check_strings(&request.variables, &document)?;
     let operation = operation_type(&document, request.operation_name.as_deref());
     request.set_parsed_query(document);
     Ok(Checked { request, operation })
+}
+
+/// Documents that passed the check, by their text: an app sends the same few
+/// documents over and over, and parsing one (async-graphql's parser is a pest grammar)
+/// was a tenth of a read's time in the gateway. A copy of a parsed document costs a
+/// fraction of parsing it again.
+mod parsed {
+    use super::DocumentLimits;
+    use async_graphql::parser::types::ExecutableDocument;
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+
+    /// Documents kept; past this the cache starts over (an app has a few dozen).
+    const MAX_DOCUMENTS: usize = 512;
+    /// Longer texts are parsed every time rather than kept.
+    const MAX_TEXT: usize = 16 * 1024;
+
+    type Documents = HashMap<String, (DocumentLimits, ExecutableDocument)>;
+    static DOCUMENTS: LazyLock<Mutex<Documents>> = LazyLock::new(Mutex::default);
+
+    /// A copy of `text`'s document, if it passed the check under these `limits` before.
+    pub(super) fn get(text: &str, limits: &DocumentLimits) -> Option<ExecutableDocument> {
+        let documents = DOCUMENTS.lock().unwrap_or_else(|e| e.into_inner());
+        match documents.get(text) {
+            Some((checked_under, document)) if checked_under == limits => Some(document.clone()),
+            _ => None,
+        }
+    }
+
+    /// Keep `document`, which passed the check under `limits`.
+    pub(super) fn keep(text: &str, limits: &DocumentLimits, document: &ExecutableDocument) {
+        if text.len() > MAX_TEXT {
+            return;
+        }
+        let mut documents = DOCUMENTS.lock().unwrap_or_else(|e| e.into_inner());
+        if documents.len() >= MAX_DOCUMENTS {
+            documents.clear();
+        }
+        documents.insert(text.to_owned(), (limits.clone(), document.clone()));
+    }
 }
 
 /// Deepest bracket nesting (`{`, `[` and `(` together) a document may have. Fixed:
