@@ -121,12 +121,12 @@ impl AppState {
             .with_hooks(hooks)
             .with_platform(bigcommerce.clone(), auth.secret.clone())
             .as_caller(Caller::system(permissions));
-        let ingest = Ingest {
-            api: api.clone(),
-            triggers: Arc::new(triggers),
-            gateway_secret: auth.secret.clone(),
-            client_secret: config.bigcommerce.client_secret.clone(),
-        };
+        let ingest = Ingest::new(
+            api.clone(),
+            Arc::new(triggers),
+            auth.secret.clone(),
+            config.bigcommerce.client_secret.clone(),
+        );
         Ok(AppState {
             db,
             api,
