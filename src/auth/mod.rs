@@ -308,19 +308,10 @@ impl Auth {
 /// Drop cached payloads whose store or user was revoked anywhere in this process (the
 /// uninstall webhook too, not only the callbacks that call `forget_store`).
 fn forget_revoked(cache: std::sync::Weak<PayloadCache>) {
-    let mut events = revocation::subscribe();
-    tokio::spawn(async move {
-        loop {
-            let event = events.recv().await;
-            let Some(cache) = cache.upgrade() else { return };
-            let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
-            match event {
-                Ok(event) => cache.retain(|_, (identity, _)| {
-                    !event.affects(identity.store_id, identity.bigcommerce_user_id.as_deref())
-                }),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => cache.clear(),
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            }
-        }
+    revocation::prune(cache, |cache, event| match event {
+        Some(event) => cache.retain(|_, (identity, _)| {
+            !event.affects(identity.store_id, identity.bigcommerce_user_id.as_deref())
+        }),
+        None => cache.clear(),
     });
 }

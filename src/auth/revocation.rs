@@ -43,3 +43,25 @@ pub fn subscribe() -> broadcast::Receiver<Revoked> {
 pub fn announce(event: Revoked) {
     let _ = CHANNEL.send(event);
 }
+
+/// Keep `cache` clear of what revocations in this process end, for as long as it lives:
+/// `forget` gets each event, or `None` when events were missed (then it should forget
+/// everything).
+pub fn prune<T: Send + 'static>(
+    cache: std::sync::Weak<std::sync::Mutex<T>>,
+    forget: impl Fn(&mut T, Option<&Revoked>) + Send + 'static,
+) {
+    let mut events = subscribe();
+    tokio::spawn(async move {
+        loop {
+            let event = events.recv().await;
+            let Some(cache) = cache.upgrade() else { return };
+            let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+            match event {
+                Ok(event) => forget(&mut cache, Some(&event)),
+                Err(broadcast::error::RecvError::Lagged(_)) => forget(&mut cache, None),
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+}

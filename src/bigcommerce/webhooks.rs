@@ -373,19 +373,10 @@ impl Ingest {
 /// Forget a store uninstalled anywhere in this process.
 fn forget_uninstalled(stores: std::sync::Weak<InstalledStores>) {
     use crate::auth::revocation::{self, Revoked};
-    let mut events = revocation::subscribe();
-    tokio::spawn(async move {
-        loop {
-            let event = events.recv().await;
-            let Some(stores) = stores.upgrade() else { return };
-            let mut stores = stores.lock().unwrap_or_else(|e| e.into_inner());
-            match event {
-                Ok(Revoked::Store { store_id }) => stores.retain(|_, (id, _)| *id != store_id),
-                Ok(Revoked::User { .. }) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => stores.clear(),
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            }
-        }
+    revocation::prune(stores, |stores, event| match event {
+        Some(Revoked::Store { store_id }) => stores.retain(|_, (id, _)| id != store_id),
+        Some(Revoked::User { .. }) => {}
+        None => stores.clear(),
     });
 }
 
