@@ -1,6 +1,8 @@
 //! Read benchmark: `products(first: 50, filter: {price: {greaterThan: 10}})` with
 //! `store` and `variants(first: 10)`, over HTTP with concurrent clients, against a
-//! store of 100,000 products with 3 variants each.
+//! store of 100,000 products with 3 variants each: with an API key and as a merchant's
+//! session (tenancy on); then a `product(id)` with its store and variants, and a
+//! `products(search: ...)` page, with the API key.
 //!
 //! `cargo bench --bench read_api` runs on SQLite; set `BCGRAPH_BENCH_DATABASE_URL`
 //! to a PostgreSQL server URL to run there. The seeded database is kept and reused.
@@ -22,9 +24,14 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const QUERY: &str = "query($first: Int, $filter: [BigcommerceProductFilter!]) { bigcommerce { products(first: $first, filter: $filter) {
+const QUERY: &str = "query($first: Int, $filter: [BigcommerceProductFilter!], $search: String) { bigcommerce { products(first: $first, filter: $filter, search: $search) {
   pageInfo { hasNextPage endCursor }
   edges { cursor node { id name sku price inventoryLevel createdAt store { id storeHash } variants(first: 10) { edges { node { id sku price } } } } } } } }";
+
+/// One product with its store and its variants, as a detail page asks.
+const FIND_ONE: &str =
+    "query($id: GadgetID!) { bigcommerce { product(id: $id) { id name sku price inventoryLevel createdAt
+  store { id storeHash } variants(first: 10) { edges { node { id sku price } } } } } }";
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -272,23 +279,31 @@ async fn run() -> anyhow::Result<()> {
         .await?
         .map(|s| s.store_hash)
         .unwrap_or_default();
+    let api_key = format!("Bearer {key}");
+    let session = format!("BigCommerceSignedPayload {}", signed_payload(&store_hash)?);
+    let list = json!({"query": QUERY, "variables": {"first": 50, "filter": {"price": {"greaterThan": 10}}}})
+        .to_string();
+    let some_product = product::Entity::find()
+        .one(&db)
+        .await?
+        .map(|p| p.id)
+        .unwrap_or_default();
+    let one = json!({"query": FIND_ONE, "variables": {"id": some_product.to_string()}}).to_string();
+    let search = json!({"query": QUERY, "variables": {"first": 50, "search": "Product 12"}}).to_string();
+    // (name, authorization, body, how many products the answer must have)
     let modes = [
-        ("API key", format!("Bearer {key}")),
-        (
-            "signed payload",
-            format!("BigCommerceSignedPayload {}", signed_payload(&store_hash)?),
-        ),
+        ("API key", api_key.clone(), list.clone(), Some(50)),
+        ("signed payload", session, list, Some(50)),
+        ("findOne + relations", api_key.clone(), one, None),
+        ("findMany + search", api_key, search, Some(50)),
     ];
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let endpoint = format!("http://{}/api/graphql", listener.local_addr()?);
     let app = server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let body = json!({"query": QUERY, "variables": {"first": 50, "filter": {"price": {"greaterThan": 10}}}})
-        .to_string();
-
     // Check the answers once before measuring.
     let http = reqwest::Client::new();
-    for (name, authorization) in &modes {
+    for (name, authorization, body, products) in &modes {
         let check: serde_json::Value = http
             .post(&endpoint)
             .body(body.clone())
@@ -298,11 +313,21 @@ async fn run() -> anyhow::Result<()> {
             .await?
             .json()
             .await?;
-        let edges = check["data"]["bigcommerce"]["products"]["edges"]
-            .as_array()
-            .map(Vec::len)
-            .unwrap_or(0);
-        anyhow::ensure!(edges == 50, "{name}: unexpected answer: {check}");
+        let answered = match products {
+            Some(n) => {
+                check["data"]["bigcommerce"]["products"]["edges"]
+                    .as_array()
+                    .map(Vec::len)
+                    == Some(*n)
+            }
+            None => check["data"]["bigcommerce"]["product"]["variants"]["edges"]
+                .as_array()
+                .is_some(),
+        };
+        anyhow::ensure!(
+            answered && check["errors"].is_null(),
+            "{name}: unexpected answer: {check}"
+        );
     }
 
     let database = if url.starts_with("postgres") {
@@ -312,8 +337,8 @@ async fn run() -> anyhow::Result<()> {
     };
     println!("read_api on {database}: {products} products, {clients} clients, {seconds} s per mode");
     let mut rates = Vec::new();
-    for (name, authorization) in &modes {
-        let run = load(&endpoint, &body, authorization, clients, seconds, &statements).await;
+    for (name, authorization, body, _) in &modes {
+        let run = load(&endpoint, body, authorization, clients, seconds, &statements).await;
         rates.push(report(name, &run, seconds));
     }
     println!(
