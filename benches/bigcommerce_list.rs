@@ -5,6 +5,8 @@
 //! `cargo bench --bench bigcommerce_list` (`BENCH_PRODUCTS=20000` for a shorter run,
 //! `BENCH_REPEAT=5` for more runs per scenario; the median wall time is printed).
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use bcgraph::bigcommerce::{BigCommerce, ClientOptions};
@@ -26,13 +28,6 @@ fn peak_rss_mb() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 struct Run {
@@ -76,8 +71,8 @@ async fn list_once(fake: &FakeBigCommerce, concurrency: usize) -> Run {
 }
 
 async fn run() {
-    let products = env_number("BENCH_PRODUCTS", 100_000);
-    let repeats = env_number("BENCH_REPEAT", 3).max(1);
+    let products = support::env_number("BENCH_PRODUCTS", 100_000);
+    let repeats = support::env_number("BENCH_REPEAT", 3).max(1);
     let started = Instant::now();
     let fake = FakeBigCommerce::start(
         FakeOptions::default()

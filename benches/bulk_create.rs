@@ -9,10 +9,12 @@
 //! `cargo bench --bench bulk_create` runs on SQLite; set `BCGRAPH_BENCH_DATABASE_URL` to
 //! a PostgreSQL server URL to run there.
 
+mod support;
+
 use bcgraph::action::Api;
 use bcgraph::model::Registry;
 use bcgraph::server::{self, AppState};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectionTrait, DbBackend};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,13 +24,6 @@ use std::time::{Duration, Instant};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const VARIANTS: i64 = 3;
-
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Products `first..first + n` with their variants, as the API takes them.
 fn batch(first: i64, n: i64, store: i64) -> Vec<Value> {
@@ -42,36 +37,6 @@ fn batch(first: i64, n: i64, store: i64) -> Vec<Value> {
                    "store": {"_link": store.to_string()}, "variants": variants})
         })
         .collect()
-}
-
-async fn database() -> anyhow::Result<(DatabaseConnection, String)> {
-    let url = match std::env::var("BCGRAPH_BENCH_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    {
-        Some(admin_url) => {
-            let name = "bcgraph_bench_load";
-            let admin = sea_orm::Database::connect(&admin_url).await?;
-            admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .await?;
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                .await?;
-            let (base, _) = admin_url.rsplit_once('/').unwrap_or((&admin_url, ""));
-            format!("{base}/{name}")
-        }
-        None => {
-            let path = std::env::temp_dir().join("bcgraph-bench-load.db");
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-            }
-            format!("sqlite://{}?mode=rwc", path.display())
-        }
-    };
-    let db = bcgraph::db::connect(&url).await?;
-    bcgraph::db::migrate(&db).await?;
-    Ok((db, url))
 }
 
 async fn new_store(api: &Api, hash: &str) -> anyhow::Result<i64> {
@@ -194,11 +159,11 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let rows = setting("BENCH_ROWS", 1_000_000) as i64;
-    let size = setting("BENCH_BATCH", 250) as i64;
-    let clients = setting("BENCH_CLIENTS", 4);
+    let rows = support::env_number("BENCH_ROWS", 1_000_000) as i64;
+    let size = support::env_number("BENCH_BATCH", 250) as i64;
+    let clients = support::env_number("BENCH_CLIENTS", 4);
     let products = rows / (1 + VARIANTS);
-    let (db, url) = database().await?;
+    let (db, url) = support::fresh_database("bcgraph_bench_load").await?;
     let config = bench_config(&url)?;
     let state = AppState::new(
         db.clone(),

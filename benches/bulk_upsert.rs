@@ -5,6 +5,8 @@
 //! `cargo bench --bench bulk_upsert` runs on SQLite; set `BCGRAPH_BENCH_DATABASE_URL`
 //! to a PostgreSQL server URL to run there. `BENCH_ROUNDS` sets the repetitions.
 
+mod support;
+
 use bcgraph::action::Api;
 use bcgraph::model::Registry;
 use bcgraph::server::{self, AppState};
@@ -32,36 +34,6 @@ fn product(i: i64, round: usize) -> Value {
         "raw": {"id": i, "name": format!("Product {i}"), "sku": format!("SKU-{i}"), "price": format!("{}.00", i % 1000),
                 "categories": [i % 20, 99], "date_modified": "2026-01-02T03:04:05+00:00"},
     })
-}
-
-async fn database() -> anyhow::Result<DatabaseConnection> {
-    let url = match std::env::var("BCGRAPH_BENCH_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    {
-        Some(admin_url) => {
-            let name = "bcgraph_bench_write";
-            let admin = sea_orm::Database::connect(&admin_url).await?;
-            admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .await?;
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                .await?;
-            let (base, _) = admin_url.rsplit_once('/').unwrap_or((&admin_url, ""));
-            format!("{base}/{name}")
-        }
-        None => {
-            let path = std::env::temp_dir().join("bcgraph-bench-write.db");
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-            }
-            format!("sqlite://{}?mode=rwc", path.display())
-        }
-    };
-    let db = bcgraph::db::connect(&url).await?;
-    bcgraph::db::migrate(&db).await?;
-    Ok(db)
 }
 
 /// Empty the table and store the "existing" half (odd ids).
@@ -203,7 +175,7 @@ async fn run() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
-    let db = database().await?;
+    let (db, _) = support::fresh_database("bcgraph_bench_write").await?;
     let now = Utc::now();
     let store_id = store::ActiveModel {
         created_at: Set(now),

@@ -8,6 +8,8 @@
 //! to a PostgreSQL server URL to run there. The seeded database is kept and reused.
 //! `BENCH_SECONDS`, `BENCH_CLIENTS` and `BENCH_PRODUCTS` change the run.
 
+mod support;
+
 use bcgraph::model::Registry;
 use bcgraph::server::{self, AppState};
 use chrono::Utc;
@@ -32,13 +34,6 @@ const QUERY: &str = "query($first: Int, $filter: [BigcommerceProductFilter!], $s
 const FIND_ONE: &str =
     "query($id: GadgetID!) { bigcommerce { product(id: $id) { id name sku price inventoryLevel createdAt
   store { id storeHash } variants(first: 10) { edges { node { id sku price } } } } } }";
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 async fn database(products: u64) -> anyhow::Result<(String, DatabaseConnection)> {
     let url = match std::env::var("BCGRAPH_BENCH_DATABASE_URL")
@@ -255,9 +250,9 @@ fn signed_payload(store_hash: &str) -> anyhow::Result<String> {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let products = env_number("BENCH_PRODUCTS", 100_000);
-    let seconds = env_number("BENCH_SECONDS", 10);
-    let clients = env_number("BENCH_CLIENTS", 16);
+    let products = support::env_number("BENCH_PRODUCTS", 100_000);
+    let seconds = support::env_number("BENCH_SECONDS", 10);
+    let clients = support::env_number("BENCH_CLIENTS", 16);
     let (url, mut db) = database(products).await?;
     seed(&db, products).await?;
     let statements = Arc::new(AtomicU64::new(0));

@@ -11,6 +11,8 @@
 //! `cargo bench --bench webhooks` runs on SQLite; set `BCGRAPH_BENCH_DATABASE_URL` to a
 //! PostgreSQL server URL to run there (a fresh database each time, dropped afterwards).
 
+mod support;
+
 use bcgraph::bigcommerce::webhooks::{SECRET_HEADER, store_secret};
 use bcgraph::model::Registry;
 use bcgraph::queue::{Worker, WorkerOptions};
@@ -35,13 +37,6 @@ fn secrets() -> bcgraph::auth::Secrets {
 const HASH: &str = "bench1";
 const TOKEN: &str = "bench-token";
 const PRODUCTS: i64 = 2_000;
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -173,9 +168,9 @@ fn report(name: &str, acks: &mut [f64], elapsed: Duration, written: &[f64], drai
 }
 
 async fn run() -> anyhow::Result<()> {
-    let rate = env_number("BENCH_RATE", 500);
-    let seconds = env_number("BENCH_SECONDS", 5);
-    let clients = env_number("BENCH_CLIENTS", 16) as usize;
+    let rate = support::env_number("BENCH_RATE", 500);
+    let seconds = support::env_number("BENCH_SECONDS", 5);
+    let clients = support::env_number("BENCH_CLIENTS", 16) as usize;
     let fake = FakeBigCommerce::start(
         FakeOptions::default()
             .rate_limit(None)

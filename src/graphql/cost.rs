@@ -141,23 +141,33 @@ mod parsed {
     use super::DocumentLimits;
     use async_graphql::parser::types::ExecutableDocument;
     use std::collections::HashMap;
-    use std::sync::{LazyLock, Mutex};
+    use std::sync::{Arc, LazyLock, Mutex};
 
-    /// Documents kept; past this the cache starts over (an app has a few dozen).
-    const MAX_DOCUMENTS: usize = 512;
-    /// Longer texts are parsed every time rather than kept.
-    const MAX_TEXT: usize = 16 * 1024;
+    /// Longer texts are parsed every time rather than kept (the client's are 1-2 KB).
+    const MAX_TEXT: usize = 8 * 1024;
+    /// Text kept in all; past this the cache starts over. The check runs before
+    /// authentication, so anyone can fill the cache: this bounds what they fill it
+    /// with (a parsed document is some tens of times its text) to a few megabytes.
+    const MAX_TOTAL_TEXT: usize = 256 * 1024;
 
-    type Documents = HashMap<String, (DocumentLimits, ExecutableDocument)>;
+    #[derive(Default)]
+    struct Documents {
+        by_text: HashMap<String, (DocumentLimits, Arc<ExecutableDocument>)>,
+        text_bytes: usize,
+    }
     static DOCUMENTS: LazyLock<Mutex<Documents>> = LazyLock::new(Mutex::default);
 
     /// A copy of `text`'s document, if it passed the check under these `limits` before.
     pub(super) fn get(text: &str, limits: &DocumentLimits) -> Option<ExecutableDocument> {
-        let documents = DOCUMENTS.lock().unwrap_or_else(|e| e.into_inner());
-        match documents.get(text) {
-            Some((checked_under, document)) if checked_under == limits => Some(document.clone()),
-            _ => None,
-        }
+        let found = {
+            let documents = DOCUMENTS.lock().unwrap_or_else(|e| e.into_inner());
+            match documents.by_text.get(text) {
+                Some((checked_under, document)) if checked_under == limits => Some(document.clone()),
+                _ => None,
+            }
+        };
+        // Copied outside the lock: other requests need not wait for it.
+        found.map(|document| ExecutableDocument::clone(&document))
     }
 
     /// Keep `document`, which passed the check under `limits`.
@@ -165,11 +175,14 @@ mod parsed {
         if text.len() > MAX_TEXT {
             return;
         }
+        let kept = Arc::new(document.clone());
         let mut documents = DOCUMENTS.lock().unwrap_or_else(|e| e.into_inner());
-        if documents.len() >= MAX_DOCUMENTS {
-            documents.clear();
+        if documents.text_bytes + text.len() > MAX_TOTAL_TEXT {
+            *documents = Documents::default();
         }
-        documents.insert(text.to_owned(), (limits.clone(), document.clone()));
+        if documents.by_text.insert(text.to_owned(), (limits.clone(), kept)).is_none() {
+            documents.text_bytes += text.len();
+        }
     }
 }
 
@@ -540,6 +553,24 @@ mod tests {
         (0..=MAX_NESTING + 1)
             .find(|max| check_nesting(text, *max).is_ok())
             .unwrap_or(usize::MAX)
+    }
+
+    /// A document kept after passing under loose limits is checked again under tight
+    /// ones (another gateway in the process), and its variables every time.
+    #[test]
+    fn kept_documents_are_checked_under_each_gateways_limits_and_variables() {
+        let text = "query Kept($s: String) { a b c d { e f } }";
+        let request = || async_graphql::Request::new(text);
+        assert!(check(request(), &DocumentLimits::default()).is_ok());
+        assert!(check(request(), &DocumentLimits::default()).is_ok());
+        let tight = DocumentLimits {
+            selections: 3,
+            ..DocumentLimits::default()
+        };
+        let refused = check(request(), &tight).err().expect("refused under 3 selections");
+        assert!(refused.0.contains("BCGRAPH_MAX_QUERY_SELECTIONS"), "{}", refused.0);
+        let nul = async_graphql::Variables::from_json(serde_json::json!({"s": "a\u{0}b"}));
+        assert!(check(request().variables(nul), &DocumentLimits::default()).is_err(), "variables are checked every time");
     }
 
     #[test]

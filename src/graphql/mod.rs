@@ -10,7 +10,7 @@ pub mod check;
 pub mod cost;
 pub mod errors;
 pub mod execute;
-pub mod fast;
+pub(crate) mod fast;
 mod inputs;
 mod internal;
 mod loaders;

@@ -221,7 +221,7 @@ impl<'a> Run<'a> {
 
     fn give_back(&mut self, n: usize) {
         self.context.give_back_records(n);
-        self.taken -= n;
+        self.taken = self.taken.saturating_sub(n);
     }
 
     /// A namespace's lists and finders: every one reserves its records first, as the
