@@ -114,6 +114,11 @@ impl AppState {
         let globals = crate::bigcommerce::register(globals, &bigcommerce, &auth.secret, Some(syncer.clone()));
         let schema = graphql::build_schema_with(registry.clone(), &globals, &config.limits.document)?;
         let live = crate::live::Changes::start(&db, &config.database_url, &registry).await?;
+        // Without them searches are slower, not wrong: a role that may not create them
+        // (it does not own the tables) still gets a gateway.
+        if let Err(e) = crate::query::search_statistics::ensure(&db, &registry).await {
+            tracing::warn!(error = %e, "cannot create the statistics that plan searches");
+        }
         let permissions = Arc::new(config.permissions.clone());
         let api = Api::new(db.clone(), registry)
             .with_globals(globals)

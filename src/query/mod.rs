@@ -2,6 +2,7 @@
 //! built from the model registry as SQL for SQLite or PostgreSQL. It knows no GraphQL.
 
 pub mod bounds;
+pub mod search_statistics;
 pub mod filter;
 mod reader;
 pub mod sql;
