@@ -1,6 +1,8 @@
 //! Write benchmark: `bulkUpsertProducts` of 10,000 products (half new, half
 //! existing) in batches of 250, next to the same rows written by one hand-written
-//! multi-row `INSERT ... ON CONFLICT` per batch through sqlx.
+//! multi-row `INSERT ... ON CONFLICT` per batch through sqlx; then the same upserts
+//! with three nested variant creates per product, from 4 clients at once (rows/s
+//! counts products and variants).
 //!
 //! `cargo bench --bench bulk_upsert` runs on SQLite; set `BCGRAPH_BENCH_DATABASE_URL`
 //! to a PostgreSQL server URL to run there. `BENCH_ROUNDS` sets the repetitions.
@@ -38,6 +40,8 @@ fn product(i: i64, round: usize) -> Value {
 
 /// Empty the table and store the "existing" half (odd ids).
 async fn reset(db: &DatabaseConnection, api: &Api, store_id: i64) -> anyhow::Result<()> {
+    db.execute_unprepared("DELETE FROM bigcommerce_product_variant")
+        .await?;
     db.execute_unprepared("DELETE FROM bigcommerce_product").await?;
     let existing: Vec<(Value, Vec<String>)> = (0..PRODUCTS)
         .filter(|i| i % 2 == 1)
@@ -99,6 +103,65 @@ async fn graphql(
     }
     Ok(started.elapsed())
 }
+
+/// `bulkUpsertProducts` with three nested variant creates per product, `CLIENTS`
+/// requests at once. Each round's variants are new records.
+async fn graphql_nested(
+    endpoint: &str,
+    authorization: &str,
+    store_id: i64,
+    round: usize,
+) -> anyhow::Result<Duration> {
+    use futures::StreamExt;
+    const CLIENTS: usize = 4;
+    let http = reqwest::Client::new();
+    let doc = "mutation($inputs: [BulkUpsertBigcommerceProductsInput!]!) { bigcommerce { bulkUpsertProducts(inputs: $inputs) { success errors { code message } } } }";
+    let bodies: Vec<String> = (0..PRODUCTS)
+        .collect::<Vec<_>>()
+        .chunks(BATCH)
+        .map(|ids| {
+            let inputs: Vec<Value> = ids
+                .iter()
+                .map(|i| {
+                    let mut p = product(*i, round);
+                    p["store"] = json!({"_link": store_id.to_string()});
+                    let first = (round as i64 * PRODUCTS + i) * 10;
+                    p["variants"] = (1..=VARIANTS)
+                        .map(|v| json!({"create": {"bigcommerceId": first + v, "sku": format!("V{}", first + v), "price": 10 + v,
+                                                   "inventoryLevel": v, "store": {"_link": store_id.to_string()}}}))
+                        .collect();
+                    json!({"on": ["bigcommerceId", "store"], "product": p})
+                })
+                .collect();
+            json!({"query": doc, "variables": {"inputs": inputs}}).to_string()
+        })
+        .collect();
+    let started = Instant::now();
+    let mut sent = futures::stream::iter(bodies.into_iter().map(|body| {
+        let http = http.clone();
+        async move {
+            let response: Value = http
+                .post(endpoint)
+                .header("content-type", "application/json")
+                .header("authorization", authorization)
+                .body(body)
+                .send()
+                .await?
+                .json()
+                .await?;
+            let r = &response["data"]["bigcommerce"]["bulkUpsertProducts"];
+            anyhow::ensure!(r["success"] == true, "bulk upsert failed: {response}");
+            anyhow::Ok(())
+        }
+    }))
+    .buffer_unordered(CLIENTS);
+    while let Some(done) = sent.next().await {
+        done?;
+    }
+    Ok(started.elapsed())
+}
+
+const VARIANTS: i64 = 3;
 
 /// Through the Rust API of the same runtime, without HTTP and JSON encoding.
 async fn rust_api(api: &Api, store_id: i64, round: usize) -> anyhow::Result<Duration> {
@@ -209,8 +272,9 @@ async fn run() -> anyhow::Result<()> {
         "SQLite"
     };
     println!("bulk_upsert on {name}: {PRODUCTS} products (half new) in batches of {BATCH}, {rounds} rounds");
-    let (mut ours_http, mut ours_rust, mut floor) = (Vec::new(), Vec::new(), Vec::new());
-    // BENCH_ONLY=floor|rust|http runs one variant, for profiling.
+    let (mut ours_http, mut ours_rust, mut floor, mut nested) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // BENCH_ONLY=floor|rust|http|nested runs one variant, for profiling.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let run = |name: &str| only.is_empty() || only == name;
     for round in 1..=rounds {
@@ -226,14 +290,23 @@ async fn run() -> anyhow::Result<()> {
             reset(&db, &api, store_id).await?;
             ours_http.push(graphql(&endpoint, &authorization, store_id, round).await?);
         }
+        if run("nested") {
+            reset(&db, &api, store_id).await?;
+            nested.push(graphql_nested(&endpoint, &authorization, store_id, round).await?);
+        }
     }
-    for v in [&mut floor, &mut ours_rust, &mut ours_http] {
+    for v in [&mut floor, &mut ours_rust, &mut ours_http, &mut nested] {
         if v.is_empty() {
             v.push(Duration::from_secs(1));
         }
     }
     let rate = |d: Duration| PRODUCTS as f64 / d.as_secs_f64();
-    let (floor, ours_rust, ours_http) = (median(floor), median(ours_rust), median(ours_http));
+    let (floor, ours_rust, ours_http, nested) = (
+        median(floor),
+        median(ours_rust),
+        median(ours_http),
+        median(nested),
+    );
     println!(
         "hand-written INSERT ... ON CONFLICT: {:>9.0} rows/s  ({floor:.2?})",
         rate(floor)
@@ -247,6 +320,10 @@ async fn run() -> anyhow::Result<()> {
         "bulkUpsertProducts over HTTP:        {:>9.0} rows/s  ({ours_http:.2?})  {:.0}% of hand-written",
         rate(ours_http),
         100.0 * floor.as_secs_f64() / ours_http.as_secs_f64()
+    );
+    println!(
+        "with 3 nested variants, 4 clients:   {:>9.0} rows/s  ({nested:.2?}, products and variants)",
+        (PRODUCTS * (1 + VARIANTS)) as f64 / nested.as_secs_f64()
     );
     Ok(())
 }

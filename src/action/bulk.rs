@@ -195,12 +195,14 @@ pub async fn create(api: &Api, model_id: ModelId, inputs: Vec<Json>) -> Vec<Resu
             Err(e) => slots[idx] = Some(Err(e)),
             Ok(input) if input.is_plain() && !one_by_one => batch.push((idx, input)),
             Ok(input) if !one_by_one && creates_plain_children(api, &ctx, model, &input) => {
-                with_children.push((idx, input))
+                with_children.push((idx, input, Vec::new()))
             }
             Ok(input) => slots[idx] = Some(api.create_parsed(model_id, input).await.map(|r| r.id())),
         }
     }
-    create_with_children(api, &ctx, model, with_children, &mut slots).await;
+    for (idx, written) in write_with_children(api, &ctx, model, with_children, ParentWrite::Create).await {
+        slots[idx] = Some(written.map(|(id, _)| id));
+    }
     let mut failed = HashMap::new();
     if let Err(e) = resolve_links(api, &ctx, model, &mut batch, &mut failed).await {
         return fail_all(slots, e);
@@ -259,45 +261,62 @@ fn creates_plain_children(api: &Api, ctx: &Ctx<'_>, model: &Model, input: &Recor
         })
 }
 
+/// How a batch with children writes its records.
+#[derive(Clone, Copy)]
+enum ParentWrite<'a> {
+    /// `INSERT`: every record is new.
+    Create,
+    /// `INSERT ... ON CONFLICT` on these fields: a record whose keys match is updated and
+    /// gets the children as new ones, as the one-record upsert does.
+    Upsert(&'a [usize]),
+}
+
 /// Records with plain children: the records in multi-row statements, then all their
 /// children in multi-row statements, in one transaction. A batch that anything spoils
 /// (a link that fails, a missing field, a statement the database refuses) is rolled
 /// back and its elements go down the one-record path one by one, which finds and
-/// reports the culprit, as the plain batches do.
-async fn create_with_children(
+/// reports the culprit, as the plain batches do. Results by input position.
+async fn write_with_children(
     api: &Api,
     ctx: &Ctx<'_>,
     model: &Model,
-    elements: Vec<(usize, RecordInput)>,
-    slots: &mut Slots<i64>,
-) {
-    if elements.is_empty() {
-        return;
-    }
+    elements: Vec<(usize, RecordInput, Vec<String>)>,
+    write: ParentWrite<'_>,
+) -> Vec<(usize, Result<(i64, Upserted), ActionError>)> {
+    let mut results = Vec::with_capacity(elements.len());
     for chunk in elements.chunks(statements::rows_per_statement(model.fields.len())) {
-        match try_create_with_children(api, ctx, model, chunk.to_vec()).await {
-            Ok(ids) => {
-                for (idx, id) in ids {
-                    slots[idx] = Some(Ok(id));
-                }
-            }
+        let parents = chunk.iter().map(|(idx, input, _)| (*idx, input.clone())).collect();
+        match try_write_with_children(api, ctx, model, parents, write).await {
+            Ok(written) => results.extend(written.into_iter().map(|(idx, w)| (idx, Ok(w)))),
             Err(_) => {
-                for (idx, input) in chunk.iter().cloned() {
-                    slots[idx] = Some(api.create_parsed(model.id, input).await.map(|r| r.id()));
+                for (idx, input, on) in chunk.iter().cloned() {
+                    let one = match write {
+                        ParentWrite::Create => api
+                            .create_parsed(model.id, input)
+                            .await
+                            .map(|r| (r.id(), Upserted::Created)),
+                        ParentWrite::Upsert(_) => api
+                            .upsert_parsed(model.id, input, &on)
+                            .await
+                            .map(|(r, how)| (r.id(), how)),
+                    };
+                    results.push((idx, one));
                 }
             }
         }
     }
+    results
 }
 
-/// One batch of [`create_with_children`]: the ids of its records by input position, or
-/// the first thing that spoiled it.
-async fn try_create_with_children(
+/// One batch of [`write_with_children`]: what became of each record by input position,
+/// or the first thing that spoiled the batch.
+async fn try_write_with_children(
     api: &Api,
     ctx: &Ctx<'_>,
     model: &Model,
     mut parents: Vec<(usize, RecordInput)>,
-) -> Result<Vec<(usize, i64)>, ActionError> {
+    write: ParentWrite<'_>,
+) -> Result<Vec<(usize, (i64, Upserted))>, ActionError> {
     let spoiled = |why: &str| ActionError::InvalidInput(format!("the batch cannot be written at once: {why}"));
     // The records, checked as plain ones are.
     let mut kids: Vec<(usize, usize, RecordInput)> = Vec::new();
@@ -320,6 +339,11 @@ async fn try_create_with_children(
         run::apply_defaults(model, input);
         if !run::check_required(model, input, true).is_empty() {
             return Err(spoiled("a required field"));
+        }
+        if let ParentWrite::Upsert(conflict) = write
+            && run::conflict_values(input, conflict).is_none()
+        {
+            return Err(spoiled("a record without its keys"));
         }
         if let Some(value) = scope.and_then(|f| input.value(f)) {
             tenant_of.insert(*idx, value.clone());
@@ -356,12 +380,23 @@ async fn try_create_with_children(
     for (fields, members) in group(parents) {
         for chunk in members.chunks(statements::rows_per_statement(fields.len() + 2)) {
             let rows: Vec<Vec<Value>> = chunk.iter().map(|(_, v)| v.clone()).collect();
-            let written = statements::insert_ids(&txn, model, &fields, rows).await?;
+            let written: Vec<Option<(i64, Upserted)>> = match write {
+                ParentWrite::Create => statements::insert_ids(&txn, model, &fields, rows)
+                    .await?
+                    .into_iter()
+                    .map(|id| Some((id, Upserted::Created)))
+                    .collect(),
+                // A key repeated in the batch makes the statement fail: one by one then.
+                ParentWrite::Upsert(conflict) => {
+                    statements::upsert(&txn, model, &fields, rows, conflict, ctx.tenant).await?
+                }
+            };
             if written.len() != chunk.len() {
                 return Err(spoiled("a record was not written"));
             }
-            for ((idx, _), id) in chunk.iter().zip(written) {
-                ids.insert(*idx, id);
+            for ((idx, _), w) in chunk.iter().zip(written) {
+                // `None`: the key matched a record the caller may not touch.
+                ids.insert(*idx, w.ok_or_else(|| spoiled("a record was not written"))?);
             }
         }
     }
@@ -372,7 +407,7 @@ async fn try_create_with_children(
             let RelationKind::HasMany { target_field } = model.relations[rel].kind else {
                 return Err(spoiled("not a hasMany"));
             };
-            child.set(target_field, Value::Int(ids[&idx]));
+            child.set(target_field, Value::Int(ids[&idx].0));
             if !run::check_required(target_model, child, true).is_empty() {
                 return Err(spoiled("a child's required field"));
             }
@@ -417,6 +452,9 @@ pub async fn upsert(
     let (bodies, ons): (Vec<Json>, Vec<Vec<String>>) = inputs.into_iter().unzip();
     let mut batch = Vec::new();
     let mut conflicts: HashMap<usize, Vec<usize>> = HashMap::new();
+    // Records with plain children, by conflict target.
+    type WithChildren = (Vec<usize>, Vec<(usize, RecordInput, Vec<String>)>);
+    let mut with_children: Vec<WithChildren> = Vec::new();
     for (idx, parsed) in parse_all(api, model, bodies).into_iter().enumerate() {
         match parsed {
             Err(e) => slots[idx] = Some(Err(e)),
@@ -429,7 +467,26 @@ pub async fn upsert(
                     Err(e) => slots[idx] = Some(Err(e)),
                 }
             }
+            Ok(input)
+                if !api.hooks.any(model_id)
+                    && input.id.is_none()
+                    && !run::upserts_carefully(&ctx, model)
+                    && creates_plain_children(api, &ctx, model, &input) =>
+            {
+                match run::conflict_fields(&ctx, model, &ons[idx]) {
+                    Ok(conflict) => match with_children.iter_mut().find(|(c, _)| *c == conflict) {
+                        Some((_, members)) => members.push((idx, input, ons[idx].clone())),
+                        None => with_children.push((conflict, vec![(idx, input, ons[idx].clone())])),
+                    },
+                    Err(e) => slots[idx] = Some(Err(e)),
+                }
+            }
             Ok(input) => slots[idx] = Some(single(input, &ons[idx]).await),
+        }
+    }
+    for (conflict, members) in with_children {
+        for (idx, written) in write_with_children(api, &ctx, model, members, ParentWrite::Upsert(&conflict)).await {
+            slots[idx] = Some(written);
         }
     }
     let mut failed = HashMap::new();

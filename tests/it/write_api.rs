@@ -663,6 +663,112 @@ async fn a_bulk_create_with_children_fails_per_element() {
 }
 
 #[tokio::test]
+async fn bulk_upserts_with_children_write_many_rows_per_statement() {
+    let app = TestApp::start().await;
+    let store = seed::store(&app.db, "abc").await.to_string();
+    let on = json!(["bigcommerceId", "store"]);
+    let upserts = |inputs: Vec<Value>| -> Vec<Value> {
+        inputs
+            .into_iter()
+            .map(|i| json!({"on": on, "product": i["product"]}))
+            .collect()
+    };
+    // 100 products exist (ids 1..=100) with 3 variants each.
+    let r = app
+        .data(
+            BULK_UPSERT,
+            json!({"inputs": upserts(with_variants(&store, 1, 100))}),
+        )
+        .await;
+    assert_eq!(result(&r, "bulkUpsertProducts")["success"], true, "{r}");
+    // Then 200 more: the first 100 match and get three new variants each (their
+    // identities moved by 1,000,000), the other 100 are new.
+    let mut inputs = upserts(with_variants(&store, 51, 200));
+    for input in &mut inputs {
+        input["product"]["name"] = json!(format!("{} v2", input["product"]["name"].as_str().unwrap()));
+        for v in input["product"]["variants"].as_array_mut().unwrap() {
+            let id = v["create"]["bigcommerceId"].as_i64().unwrap();
+            v["create"]["bigcommerceId"] = json!(id + 1_000_000);
+        }
+    }
+    let start = app.statements.load(std::sync::atomic::Ordering::Relaxed);
+    let r = app.data(BULK_UPSERT, json!({"inputs": inputs})).await;
+    let statements = app.count_since(start);
+    let r = result(&r, "bulkUpsertProducts");
+    assert_eq!(r["success"], true, "{r}");
+    let answered = r["products"].as_array().unwrap();
+    assert_eq!(answered.len(), 200);
+    for (n, p) in answered.iter().enumerate() {
+        assert_eq!(
+            p["bigcommerceId"],
+            json!(51 + n as i64),
+            "answers keep the input order"
+        );
+        assert_eq!(p["name"], json!(format!("P{} v2", 51 + n)));
+        // An existing product keeps its old variants and gets the new ones.
+        let variants = p["variants"]["edges"].as_array().unwrap().len();
+        assert_eq!(variants, if n < 50 { 6 } else { 3 }, "{p}");
+    }
+    assert_eq!(count(&app, "bigcommerce_product").await, 250);
+    assert_eq!(count(&app, "bigcommerce_product_variant").await, 300 + 600);
+    // Link checks, BEGIN, one upsert, one insert of the children, COMMIT, and the
+    // answer's reads: not one transaction per product.
+    assert!(statements <= 16, "{statements} statements for 800 rows");
+}
+
+#[tokio::test]
+async fn a_bulk_upsert_with_children_fails_per_element_and_keeps_to_its_store() {
+    let app = TestApp::start().await;
+    let store = seed::store(&app.db, "abc").await.to_string();
+    let other = seed::store(&app.db, "xyz").await.to_string();
+    let on = json!(["bigcommerceId", "store"]);
+    let upsert = |p: &Value| json!({"on": on, "product": p["product"]});
+    // Store xyz has product 7.
+    let theirs: Vec<Value> = with_variants(&other, 7, 1).iter().map(upsert).collect();
+    let r = app.data(BULK_UPSERT, json!({"inputs": theirs})).await;
+    assert_eq!(result(&r, "bulkUpsertProducts")["success"], true, "{r}");
+
+    // One element repeats a sibling variant's identity: it alone fails, and leaves nothing.
+    let mut inputs: Vec<Value> = with_variants(&store, 1, 4).iter().map(upsert).collect();
+    inputs[1]["product"]["variants"][2]["create"]["bigcommerceId"] = json!(21);
+    let r = app.data(BULK_UPSERT, json!({"inputs": inputs})).await;
+    let r = result(&r, "bulkUpsertProducts");
+    assert_eq!(r["success"], false, "{r}");
+    assert_eq!(codes(r), ["GGT_INVALID_RECORD"], "{r}");
+    assert!(
+        r["products"][1].is_null() && r["products"][3]["id"].is_string(),
+        "{r}"
+    );
+    assert_eq!(count(&app, "bigcommerce_product").await, 1 + 3);
+    assert_eq!(count(&app, "bigcommerce_product_variant").await, 3 + 9);
+
+    // Store abc's merchant upserts product 7 with children: it matches only abc's rows,
+    // so it creates abc's own product 7 and leaves xyz's alone.
+    let session = crate::support::payload::header(&crate::support::payload::jwt("abc", 3));
+    let mine: Vec<Value> = with_variants(&store, 7, 2).iter().map(upsert).collect();
+    let (_, r) = app
+        .gql_as(Some(&session), BULK_UPSERT, json!({"inputs": mine}))
+        .await;
+    let r = result(&r["data"], "bulkUpsertProducts");
+    assert_eq!(r["success"], true, "{r}");
+    let names = rows(&app, "bigcommerce_product", "name").await;
+    let sevens: Vec<_> = names.iter().filter(|(id, _)| *id == 7).collect();
+    assert_eq!(sevens.len(), 2, "{names:?}");
+    // Naming another store in the link is refused, and writes nothing.
+    let (_, r) = app
+        .gql_as(
+            Some(&session),
+            BULK_UPSERT,
+            json!({"inputs": with_variants(&other, 30, 1).iter().map(upsert).collect::<Vec<_>>()}),
+        )
+        .await;
+    let r = result(&r["data"], "bulkUpsertProducts");
+    assert_eq!(codes(r), ["GGT_PERMISSION_DENIED"], "{r}");
+    assert_eq!(count(&app, "bigcommerce_product").await, 1 + 3 + 2);
+    assert_eq!(count(&app, "bigcommerce_product_variant").await, 3 + 9 + 6);
+}
+
+#[tokio::test]
 async fn fifty_concurrent_identical_upserts_make_one_row() {
     let app = TestApp::start().await;
     let store = seed::store(&app.db, "abc").await;
