@@ -3,6 +3,9 @@
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
 use std::time::Duration;
 
+/// How much of a SQLite file is read through a memory map.
+const MMAP_BYTES: u64 = 1 << 30;
+
 /// Connect to `url`. SQLite gets WAL, a busy timeout and foreign keys, so that
 /// several tasks (and processes) can share one file.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
@@ -14,6 +17,11 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true)
                 .create_if_missing(true)
+                // Reads map the file instead of copying each page through `read(2)`
+                // into every connection's own small cache; the mapped pages are the
+                // kernel's page cache, shared by the connections and not the process's
+                // own memory.
+                .pragma("mmap_size", MMAP_BYTES.to_string())
         });
     } else {
         options.max_connections(32);
