@@ -19,6 +19,7 @@ mod queue;
 mod quotas;
 mod read_api;
 mod revalidate;
+mod scale_out;
 mod schema;
 mod secret_rotation;
 mod sessions;
