@@ -419,9 +419,10 @@ impl Gateway {
             )));
         }
         if let Some(interval) = config.purge_interval {
-            tasks.push(tokio::spawn(crate::auth::purge::schedule(
+            tasks.push(tokio::spawn(crate::retention::schedule(
                 self.state.db.clone(),
                 interval,
+                config.retention,
             )));
         }
         for schedule in &self.schedules {

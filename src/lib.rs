@@ -44,6 +44,7 @@ internal_modules!(
     model,
     query,
     queue,
+    retention,
     server
 );
 mod app;

@@ -110,6 +110,7 @@ impl AppState {
             secret: auth.secret.clone(),
             lease: config.job_lease,
             db: db::connect_relaxed(&config.database_url, &db).await?,
+            retries: config.sync_retries,
         };
         let globals = crate::bigcommerce::register(globals, &bigcommerce, &auth.secret, Some(syncer.clone()));
         let schema = graphql::build_schema_with(registry.clone(), &globals, &config.limits.document)?;
