@@ -49,6 +49,7 @@ internal_modules!(
 );
 mod app;
 mod cli;
+mod logging;
 
 pub use action::{
     ActionError, Api, BigCommerceConnection, Caller, Change, Context, CurrentStore, Done, ErrorCode,

@@ -4,6 +4,7 @@
 //! here too (`rate_limit`, the document check, the time and record budgets).
 
 pub mod rate_limit;
+pub mod request_id;
 pub mod socket;
 
 use crate::action::{Api, Caller, GlobalActions, Hooks};
@@ -214,6 +215,8 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             limits.request_timeout,
         ))
         .layer(cors)
+        // Outermost: every answer, even a refusal of the layers above, carries its id.
+        .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)
 }
 
@@ -232,7 +235,10 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::CONTENT_TYPE,
             HeaderName::from_static("x-gadget-environment"),
         ])
-        .expose_headers([HeaderName::from_static(SET_AUTHORIZATION)])
+        .expose_headers([
+            HeaderName::from_static(SET_AUTHORIZATION),
+            HeaderName::from_static(request_id::HEADER),
+        ])
 }
 
 async fn graphiql() -> Html<String> {

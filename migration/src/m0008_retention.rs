@@ -17,11 +17,20 @@ impl MigrationName for Migration {
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for (name, table) in [
-            ("bcgraph_background_action_finished_at", "bcgraph_background_action"),
+            (
+                "bcgraph_background_action_finished_at",
+                "bcgraph_background_action",
+            ),
             ("bigcommerce_sync_finished_at", "bigcommerce_sync"),
         ] {
             manager
-                .create_index(Index::create().name(name).table(table).col("finished_at").to_owned())
+                .create_index(
+                    Index::create()
+                        .name(name)
+                        .table(table)
+                        .col("finished_at")
+                        .to_owned(),
+                )
                 .await?;
         }
         let db = manager.get_connection();
@@ -53,7 +62,10 @@ impl MigrationTrait for Migration {
         for (name, table) in [
             ("bigcommerce_sync_one_unfinished", "bigcommerce_sync"),
             ("bigcommerce_sync_finished_at", "bigcommerce_sync"),
-            ("bcgraph_background_action_finished_at", "bcgraph_background_action"),
+            (
+                "bcgraph_background_action_finished_at",
+                "bcgraph_background_action",
+            ),
         ] {
             manager
                 .drop_index(Index::drop().name(name).table(table).to_owned())
