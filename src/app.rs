@@ -215,7 +215,8 @@ impl App {
     }
 
     /// Parse the command line and run it: `serve` (the default), `migrate`, `schema`,
-    /// `sync`, `api-key`, `webhooks`, `secret`. Logs go to stderr (`RUST_LOG`).
+    /// `sync`, `api-key`, `webhooks`, `secret`. Logs go to stderr (`RUST_LOG`, and
+    /// `BCGRAPH_LOG_FORMAT=json` for JSON lines).
     pub fn run(self) -> ExitCode {
         use clap::{CommandFactory, FromArgMatches};
         let name = std::env::args()
@@ -231,12 +232,10 @@ impl App {
             Ok(cli) => cli,
             Err(e) => e.exit(),
         };
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-            )
-            .with_writer(std::io::stderr)
-            .try_init();
+        if let Err(e) = crate::logging::init() {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
         let runtime = match tokio::runtime::Runtime::new() {
             Ok(rt) => rt,
             Err(e) => {
@@ -419,9 +418,10 @@ impl Gateway {
             )));
         }
         if let Some(interval) = config.purge_interval {
-            tasks.push(tokio::spawn(crate::auth::purge::schedule(
+            tasks.push(tokio::spawn(crate::retention::schedule(
                 self.state.db.clone(),
                 interval,
+                config.retention,
             )));
         }
         for schedule in &self.schedules {

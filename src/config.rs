@@ -33,6 +33,10 @@ pub struct Config {
     /// `BCGRAPH_PURGE_INTERVAL_SECONDS`: how often `bcgraph serve` deletes expired sessions
     /// and remembered payloads (`None`: never, set with 0).
     pub purge_interval: Option<std::time::Duration>,
+    /// How long the purge keeps finished work (`BCGRAPH_RETAIN_*_SECONDS`).
+    pub retention: Retention,
+    /// How a sync that failed on a transient error is tried again.
+    pub sync_retries: SyncRetries,
     /// The app's BigCommerce credentials, URLs and webhook scopes.
     pub bigcommerce: BigCommerceConfig,
     /// `BCGRAPH_FRONTEND_URL`: where a merchant's browser goes after the app loads.
@@ -343,7 +347,11 @@ impl Config {
             )? as u64,
         };
         let limits = Limits::read(&var)?;
+        let retention = Retention::read(&var)?;
+        let sync_retries = SyncRetries::read(&var)?;
         Ok(Config {
+            retention,
+            sync_retries,
             limits,
             queue_limits,
             previous_secrets,
@@ -371,6 +379,130 @@ impl Config {
             },
             frontend_url,
         })
+    }
+}
+
+/// How long finished work is kept before the purge deletes it (`None`: for ever).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// `BCGRAPH_RETAIN_FINISHED_ACTIONS_SECONDS`: finished background actions (a webhook
+    /// delivery's have their own setting).
+    pub finished_actions: Option<Duration>,
+    /// `BCGRAPH_RETAIN_WEBHOOK_KEYS_SECONDS`: a webhook delivery's background action, whose
+    /// id is the delivery's dedupe key; at least as long as BigCommerce retries a delivery.
+    pub webhook_keys: Option<Duration>,
+    /// `BCGRAPH_RETAIN_SYNCS_SECONDS`: finished syncs, except each store's last completed
+    /// one (the next incremental sync starts from it).
+    pub syncs: Option<Duration>,
+}
+
+pub const DEFAULT_RETAIN_FINISHED_ACTIONS_SECONDS: u64 = 7 * 24 * 60 * 60;
+/// BigCommerce retries a delivery for 48 hours; a day more covers clocks and queues.
+pub const DEFAULT_RETAIN_WEBHOOK_KEYS_SECONDS: u64 = 3 * 24 * 60 * 60;
+/// A shorter life would let a retried delivery through twice.
+pub const MIN_RETAIN_WEBHOOK_KEYS_SECONDS: u64 = 48 * 60 * 60;
+pub const DEFAULT_RETAIN_SYNCS_SECONDS: u64 = 30 * 24 * 60 * 60;
+const MAX_RETAIN_SECONDS: u64 = 10 * 365 * 24 * 60 * 60;
+
+impl Default for Retention {
+    fn default() -> Self {
+        let days = |s: u64| Some(Duration::from_secs(s));
+        Retention {
+            finished_actions: days(DEFAULT_RETAIN_FINISHED_ACTIONS_SECONDS),
+            webhook_keys: days(DEFAULT_RETAIN_WEBHOOK_KEYS_SECONDS),
+            syncs: days(DEFAULT_RETAIN_SYNCS_SECONDS),
+        }
+    }
+}
+
+impl Retention {
+    fn read(var: &impl Fn(&str) -> Option<String>) -> Result<Retention, ConfigError> {
+        // 0 keeps for ever; anything else from `min` seconds up.
+        let age = |variable: &'static str, default: u64, min: u64| match var(variable) {
+            None => Ok(Some(Duration::from_secs(default))),
+            Some(text) => match text.parse::<u64>() {
+                Ok(0) => Ok(None),
+                Ok(n) if (min..=MAX_RETAIN_SECONDS).contains(&n) => Ok(Some(Duration::from_secs(n))),
+                _ => Err(ConfigError {
+                    variable,
+                    message: format!(
+                        "`{text}` is not 0 (keep for ever) or a number of seconds from {min} to {MAX_RETAIN_SECONDS}"
+                    ),
+                }),
+            },
+        };
+        Ok(Retention {
+            finished_actions: age(
+                "BCGRAPH_RETAIN_FINISHED_ACTIONS_SECONDS",
+                DEFAULT_RETAIN_FINISHED_ACTIONS_SECONDS,
+                1,
+            )?,
+            webhook_keys: age(
+                "BCGRAPH_RETAIN_WEBHOOK_KEYS_SECONDS",
+                DEFAULT_RETAIN_WEBHOOK_KEYS_SECONDS,
+                MIN_RETAIN_WEBHOOK_KEYS_SECONDS,
+            )?,
+            syncs: age("BCGRAPH_RETAIN_SYNCS_SECONDS", DEFAULT_RETAIN_SYNCS_SECONDS, 1)?,
+        })
+    }
+}
+
+/// How a sync that failed on a transient error (BigCommerce's 5xx or 429 past the
+/// client's retries, the network, the database) is tried again from its checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncRetries {
+    /// `BCGRAPH_SYNC_RETRIES`: retries after the first attempt; then it stays errored.
+    pub retries: u32,
+    /// `BCGRAPH_SYNC_RETRY_SECONDS`: the wait before the first retry, doubled for each
+    /// further one (at most an hour).
+    pub first_wait: Duration,
+}
+
+pub const DEFAULT_SYNC_RETRIES: u32 = 5;
+pub const DEFAULT_SYNC_RETRY_SECONDS: u64 = 60;
+
+impl Default for SyncRetries {
+    fn default() -> Self {
+        SyncRetries {
+            retries: DEFAULT_SYNC_RETRIES,
+            first_wait: Duration::from_secs(DEFAULT_SYNC_RETRY_SECONDS),
+        }
+    }
+}
+
+impl SyncRetries {
+    /// The longest wait between two attempts.
+    pub const MAX_WAIT: Duration = Duration::from_secs(60 * 60);
+
+    /// The wait before retry `retry` (1 for the first).
+    pub fn wait(&self, retry: u32) -> Duration {
+        let doubled = self.first_wait.saturating_mul(1u32 << retry.saturating_sub(1).min(20));
+        doubled.min(Self::MAX_WAIT)
+    }
+
+    fn read(var: &impl Fn(&str) -> Option<String>) -> Result<SyncRetries, ConfigError> {
+        let number = |variable: &'static str, default: u64, max: u64| match var(variable) {
+            None => Ok(default),
+            Some(text) => text
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| ConfigError {
+                    variable,
+                    message: format!("`{text}` is not a number from 0 to {max}"),
+                }),
+        };
+        let retries = number("BCGRAPH_SYNC_RETRIES", DEFAULT_SYNC_RETRIES.into(), 100)? as u32;
+        let first_wait = match number("BCGRAPH_SYNC_RETRY_SECONDS", DEFAULT_SYNC_RETRY_SECONDS, 3600)? {
+            0 => {
+                return Err(ConfigError {
+                    variable: "BCGRAPH_SYNC_RETRY_SECONDS",
+                    message: "must be at least 1".into(),
+                });
+            }
+            n => Duration::from_secs(n),
+        };
+        Ok(SyncRetries { retries, first_wait })
     }
 }
 
@@ -674,6 +806,24 @@ mod tests {
     }
 
     #[test]
+    fn retention_and_sync_retries() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.retention, Retention::default());
+        assert_eq!(c.sync_retries, SyncRetries::default());
+        let c = config(&[
+            ("BCGRAPH_RETAIN_FINISHED_ACTIONS_SECONDS", "0"),
+            ("BCGRAPH_RETAIN_WEBHOOK_KEYS_SECONDS", "172800"),
+            ("BCGRAPH_SYNC_RETRY_SECONDS", "10"),
+        ])
+        .unwrap();
+        assert_eq!(c.retention.finished_actions, None);
+        assert_eq!(c.retention.webhook_keys, Some(Duration::from_secs(172_800)));
+        let waits: Vec<u64> = (1..=4).map(|r| c.sync_retries.wait(r).as_secs()).collect();
+        assert_eq!(waits, [10, 20, 40, 80]);
+        assert_eq!(c.sync_retries.wait(30), SyncRetries::MAX_WAIT);
+    }
+
+    #[test]
     fn defaults() {
         let c = config(&[]).unwrap();
         assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
@@ -747,6 +897,10 @@ mod tests {
             ("BCGRAPH_WS_MAX_CONNECTIONS_PER_ADDRESS", "none"),
             ("BCGRAPH_WS_MAX_OPERATIONS", "0"),
             ("BCGRAPH_SUBSCRIPTION_MAX_SECONDS", "0"),
+            ("BCGRAPH_RETAIN_WEBHOOK_KEYS_SECONDS", "3600"),
+            ("BCGRAPH_RETAIN_SYNCS_SECONDS", "-1"),
+            ("BCGRAPH_SYNC_RETRIES", "many"),
+            ("BCGRAPH_SYNC_RETRY_SECONDS", "0"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             let expected = if var == "BIGCOMMERCE_CLIENT_ID" {

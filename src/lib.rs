@@ -44,10 +44,12 @@ internal_modules!(
     model,
     query,
     queue,
+    retention,
     server
 );
 mod app;
 mod cli;
+mod logging;
 
 pub use action::{
     ActionError, Api, BigCommerceConnection, Caller, Change, Context, CurrentStore, Done, ErrorCode,

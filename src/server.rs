@@ -4,6 +4,7 @@
 //! here too (`rate_limit`, the document check, the time and record budgets).
 
 pub mod rate_limit;
+pub mod request_id;
 pub mod socket;
 
 use crate::action::{Api, Caller, GlobalActions, Hooks};
@@ -110,6 +111,7 @@ impl AppState {
             secret: auth.secret.clone(),
             lease: config.job_lease,
             db: db::connect_relaxed(&config.database_url, &db).await?,
+            retries: config.sync_retries,
         };
         let globals = crate::bigcommerce::register(globals, &bigcommerce, &auth.secret, Some(syncer.clone()));
         let schema = graphql::build_schema_with(registry.clone(), &globals, &config.limits.document)?;
@@ -218,6 +220,8 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             limits.request_timeout,
         ))
         .layer(cors)
+        // Outermost: every answer, even a refusal of the layers above, carries its id.
+        .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)
 }
 
@@ -236,7 +240,10 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::CONTENT_TYPE,
             HeaderName::from_static("x-gadget-environment"),
         ])
-        .expose_headers([HeaderName::from_static(SET_AUTHORIZATION)])
+        .expose_headers([
+            HeaderName::from_static(SET_AUTHORIZATION),
+            HeaderName::from_static(request_id::HEADER),
+        ])
 }
 
 async fn graphiql() -> Html<String> {

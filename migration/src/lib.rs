@@ -10,6 +10,7 @@ mod m0004_queue;
 mod m0005_sync;
 mod m0006_authorization;
 mod m0007_credentials;
+mod m0008_retention;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_sync::Migration),
             Box::new(m0006_authorization::Migration),
             Box::new(m0007_credentials::Migration),
+            Box::new(m0008_retention::Migration),
         ]
     }
 }

@@ -1,5 +1,6 @@
 //! Workers: claim ready jobs, run them through the action runtime, record the outcome.
 
+use tracing::Instrument;
 use super::lease::{self, Beats, Clock, Lease, RUNNING};
 use super::{Job, Retries, Scope, State, TABLE, WAKE, is_postgres, now_ms};
 use crate::action::{Api, Caller};
@@ -125,7 +126,9 @@ impl Shared {
             let per_store = self.api.queue_limits.max_running_per_store;
             match claim(&self.api.db, &self.worker, self.options.lease, per_store).await {
                 Ok(Some(job)) => {
-                    self.run_one(job).await;
+                    // Every log line of the attempt names the job.
+                    let span = tracing::info_span!("job", job_id = %job.id, attempt = job.attempts);
+                    self.run_one(job).instrument(span).await;
                     continue;
                 }
                 Ok(None) => {}

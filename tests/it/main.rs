@@ -18,6 +18,8 @@ mod properties;
 mod queue;
 mod quotas;
 mod read_api;
+mod request_ids;
+mod retention;
 mod revalidate;
 mod scale_out;
 mod schema;

@@ -76,7 +76,9 @@ struct Stats {
 /// A value of `f`'s type for a seeded record; strings carry the store's marker.
 fn seed_value(f: &Field, mark: &str, n: i64) -> Option<Json> {
     Some(match f.ty {
-        _ if !f.enum_values.is_empty() => json!(f.enum_values[0]),
+        // The last value: a sync's first values are unfinished states, and a store may have
+        // only one unfinished sync.
+        _ if !f.enum_values.is_empty() => json!(f.enum_values[f.enum_values.len() - 1]),
         FieldType::String => {
             let text = format!("{mark} {n}");
             match f.max_length {

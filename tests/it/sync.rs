@@ -715,3 +715,206 @@ async fn an_aborted_sync_stops_after_its_page() {
     assert_eq!(row.state, "aborted");
     assert!(row.lease_until.is_none());
 }
+
+/// Many `syncStore` calls at once for one store: one sync starts, every other caller is
+/// told another is unfinished (never an internal error), and the database itself refuses
+/// a second unfinished sync of the store (the unique index), whatever the code checks.
+#[tokio::test]
+async fn concurrent_starts_leave_one_unfinished_sync() {
+    let fake = FakeBigCommerce::start(
+        FakeOptions::default()
+            .rate_limit(None)
+            .store(StoreSpec::new(HASH, TOKEN).products(1).orders(0).customers(0)),
+    )
+    .await
+    .expect("fake starts");
+    let app = gateway(&fake).await;
+    let store = seed::store(&app.db, HASH).await;
+    // No worker: the started sync stays unfinished while the others try.
+    let query = "mutation($storeHash: String) { bigcommerce { syncStore(storeHash: $storeHash) {
+        success errors { code message } result } } }";
+    let calls = (0..12).map(|_| app.gql(query, json!({"storeHash": HASH})));
+    let answers = futures::future::join_all(calls).await;
+    let mut started = 0;
+    for answer in &answers {
+        assert!(answer.get("errors").is_none_or(Value::is_null), "{answer}");
+        let result = &answer["data"]["bigcommerce"]["syncStore"];
+        if result["success"] == true {
+            started += 1;
+            continue;
+        }
+        let error = &result["errors"][0];
+        assert_eq!(error["code"], "GGT_INVALID_ACTION_INPUT", "{answer}");
+        let message = error["message"].as_str().unwrap_or("");
+        assert!(
+            message.contains("has not finished") || message.contains("has just started"),
+            "{message}"
+        );
+    }
+    assert_eq!(started, 1, "{answers:#?}");
+    let unfinished = crate::support::count_rows(
+        &app.db,
+        "bigcommerce_sync",
+        &format!("\"store_id\" = {store} AND \"state\" IN ('created', 'running')"),
+    )
+    .await;
+    assert_eq!(unfinished, 1);
+    // Past the code's own check: the index refuses a second unfinished row.
+    let now = chrono::Utc::now();
+    let second = entity::bigcommerce::sync::ActiveModel {
+        created_at: sea_orm::Set(now),
+        updated_at: sea_orm::Set(now),
+        state: sea_orm::Set("running".into()),
+        store_id: sea_orm::Set(store),
+        ..Default::default()
+    };
+    let refused = sea_orm::ActiveModelTrait::insert(second, &app.db).await;
+    assert!(
+        matches!(
+            refused.as_ref().map_err(|e| e.sql_err()),
+            Err(Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+        ),
+        "{refused:?}"
+    );
+    // A finished sync does not count: another may start once it ends.
+    app.db
+        .execute_unprepared("UPDATE \"bigcommerce_sync\" SET \"state\" = 'aborted'")
+        .await
+        .unwrap();
+    let again = app.data(query, json!({"storeHash": HASH})).await;
+    assert_eq!(again["bigcommerce"]["syncStore"]["success"], true, "{again}");
+}
+
+async fn wait_for_sync(
+    app: &TestApp,
+    id: &str,
+    within: Duration,
+    done: impl Fn(&entity::bigcommerce::sync::Model) -> bool,
+) -> entity::bigcommerce::sync::Model {
+    let start = Instant::now();
+    loop {
+        let row = sync_row(app, id).await;
+        if done(&row) {
+            return row;
+        }
+        assert!(start.elapsed() < within, "sync {id}: {row:?} after {within:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn start_sync(app: &TestApp) -> String {
+    let query = "mutation($storeHash: String) { bigcommerce { syncStore(storeHash: $storeHash) {
+        success errors { code message } result } } }";
+    let data = app.data(query, json!({"storeHash": HASH})).await;
+    let result = &data["bigcommerce"]["syncStore"];
+    assert_eq!(result["success"], true, "{result}");
+    result["result"]["syncId"].as_str().expect("a sync id").to_owned()
+}
+
+/// BigCommerce answers 503 to everything for a while: the sync's attempt fails once the
+/// client's retries are spent, the sync waits for its retry (seconds here, not the next
+/// day's schedule), and the retry continues it to the end once BigCommerce is back.
+#[tokio::test]
+async fn a_sync_failing_on_a_transient_error_is_retried() {
+    let fake = FakeBigCommerce::start(
+        FakeOptions::default()
+            .rate_limit(None)
+            .store(StoreSpec::new(HASH, TOKEN).products(300).orders(0).customers(0)),
+    )
+    .await
+    .expect("fake starts");
+    let app = TestApp::start_configured(
+        GlobalActions::default(),
+        &[
+            ("BIGCOMMERCE_API_URL", fake.url()),
+            ("BCGRAPH_SYNC_RETRIES", "3"),
+            ("BCGRAPH_SYNC_RETRY_SECONDS", "1"),
+        ],
+    )
+    .await;
+    let store = seed::store(&app.db, HASH).await;
+    fake.set_faults(fake_bigcommerce::Faults {
+        error_503: 1.0,
+        ..Default::default()
+    });
+    let _worker = worker(&app);
+    let id = start_sync(&app).await;
+    let waiting = wait_for_sync(&app, &id, Duration::from_secs(90), |row| {
+        row.error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("retry 1 of 3"))
+    })
+    .await;
+    assert!(
+        matches!(waiting.state.as_str(), "created" | "running"),
+        "{waiting:?}"
+    );
+    assert!(
+        waiting.error_message.as_deref().unwrap_or("").contains("503"),
+        "{waiting:?}"
+    );
+    fake.set_faults(fake_bigcommerce::Faults::default());
+    let done = wait_for_sync(&app, &id, Duration::from_secs(90), |row| {
+        !matches!(row.state.as_str(), "created" | "running")
+    })
+    .await;
+    assert_eq!(done.state, "completed", "{done:?}");
+    assert_eq!(done.error_message, None);
+    assert_eq!(counter(&done, "products", "created"), 300);
+    assert_eq!(product::Entity::find().all(&app.db).await.unwrap().len(), 300);
+    // The retry ran as its own job, queued by the failed attempt.
+    let retried = crate::support::count_rows(
+        &app.db,
+        "bcgraph_background_action",
+        &format!("\"id\" LIKE 'internal/bigcommerce-sync-{id}-retry-%' AND \"state\" = 'completed'"),
+    )
+    .await;
+    assert!(retried >= 1, "no retry job completed");
+    let _ = store;
+}
+
+/// A failure that outlasts every retry leaves the sync errored, saying so.
+#[tokio::test]
+async fn a_sync_stays_errored_once_its_retries_are_spent() {
+    let fake = FakeBigCommerce::start(
+        FakeOptions::default()
+            .rate_limit(None)
+            .store(StoreSpec::new(HASH, TOKEN).products(10).orders(0).customers(0)),
+    )
+    .await
+    .expect("fake starts");
+    let app = TestApp::start_configured(
+        GlobalActions::default(),
+        &[
+            ("BIGCOMMERCE_API_URL", fake.url()),
+            ("BCGRAPH_SYNC_RETRIES", "1"),
+            ("BCGRAPH_SYNC_RETRY_SECONDS", "1"),
+        ],
+    )
+    .await;
+    seed::store(&app.db, HASH).await;
+    fake.set_faults(fake_bigcommerce::Faults {
+        error_500: 1.0,
+        ..Default::default()
+    });
+    let _worker = worker(&app);
+    let id = start_sync(&app).await;
+    let done = wait_for_sync(&app, &id, Duration::from_secs(120), |row| {
+        !matches!(row.state.as_str(), "created" | "running")
+    })
+    .await;
+    assert_eq!(done.state, "errored", "{done:?}");
+    let message = done.error_message.unwrap_or_default();
+    assert!(
+        message.contains("500") && message.contains("gave up after 2 attempts"),
+        "{message}"
+    );
+    // Nothing is left queued for it.
+    let pending = crate::support::count_rows(
+        &app.db,
+        "bcgraph_background_action",
+        &format!("\"id\" LIKE 'internal/bigcommerce-sync-{id}%' AND \"state\" IN ('waiting', 'running')"),
+    )
+    .await;
+    assert_eq!(pending, 0);
+}

@@ -2,6 +2,7 @@
 //! action, the background job that runs a sync, and the schedule.
 
 use super::row::SyncState;
+use super::run::Attempt;
 use super::{MODEL, Outcome, Request, Syncer};
 use crate::action::{
     ActionError, Api, Caller, Context, GlobalAction, GlobalActions, ModelAction, Param, ParamType,
@@ -36,24 +37,30 @@ fn sync_params() -> Vec<Param> {
 pub async fn start(api: &Api, store: i64, request: Request) -> Result<Record, ActionError> {
     let txn = api.begin().await?;
     let sync = super::create_in(api, &txn, store, request).await?;
-    enqueue(
-        api,
-        &txn,
-        store,
-        sync.id(),
-        format!("bigcommerce-sync-{}", sync.id()),
-    )
-    .await?;
+    let job = Continue {
+        id: sync.id(),
+        retry: 0,
+        at: None,
+    };
+    enqueue(api, &txn, store, job, format!("bigcommerce-sync-{}", sync.id())).await?;
     txn.commit().await?;
     Ok(sync)
 }
 
-/// Queue the job that runs sync `id`, as the gateway's own background action `job_id`.
+/// A run of a sync for the queue: the first, a continuation, or retry `retry` after a
+/// transient failure, not before `at`.
+struct Continue {
+    id: i64,
+    retry: u32,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Queue the job that runs `job`'s sync, as the gateway's own background action `job_id`.
 async fn enqueue<C: ConnectionTrait>(
     api: &Api,
     conn: &C,
     store: i64,
-    id: i64,
+    job: Continue,
     job_id: String,
 ) -> Result<String, ActionError> {
     let options = Options {
@@ -62,9 +69,14 @@ async fn enqueue<C: ConnectionTrait>(
             max_concurrency: QUEUE_CONCURRENCY,
         }),
         id: Some(job_id),
+        start_at: job.at,
         ..Default::default()
     };
-    let job = Job::global(RESUME, json!({"id": id}));
+    let params = match job.retry {
+        0 => json!({"id": job.id}),
+        retry => json!({"id": job.id, "retry": retry}),
+    };
+    let job = Job::global(RESUME, params);
     let mut ids = queue::enqueue(&system_for(api, store), conn, &[job], &options).await?;
     Ok(ids.pop().unwrap_or_default())
 }
@@ -201,6 +213,9 @@ impl GlobalAction for SyncStore {
 #[derive(Deserialize)]
 pub struct ResumeParams {
     id: i64,
+    /// Which retry after a transient failure this run is (0: the first run).
+    #[serde(default)]
+    retry: u32,
 }
 
 /// The background job that runs (or continues) a sync.
@@ -231,7 +246,11 @@ impl GlobalAction for ResumeSync {
             .0
             .as_ref()
             .ok_or_else(|| ActionError::InvalidInput("this process does not run syncs".into()))?;
-        match syncer.run(api, params.id, &()).await? {
+        let outcome = match syncer.attempt(api, params.id, &()).await? {
+            Attempt::Ended(outcome) => outcome,
+            Attempt::Transient(message) => return retry_later(api, syncer, &params, message).await,
+        };
+        match outcome {
             // Retried by the queue until the other process's lease runs out.
             Outcome::Busy(until) => Err(ActionError::Busy(format!(
                 "sync {} is held by another process until {until}",
@@ -244,6 +263,40 @@ impl GlobalAction for ResumeSync {
             }
         }
     }
+}
+
+/// After a transient failure: queue the next retry, the sync waiting for it from its
+/// checkpoint (both or neither), or once the retries are spent end the sync as errored.
+async fn retry_later(api: &Api, syncer: &Syncer, params: &ResumeParams, message: String) -> Result<Json, ActionError> {
+    let id = params.id;
+    let retries = syncer.retries;
+    if params.retry >= retries.retries {
+        let message = format!("{message} (gave up after {} attempts)", params.retry + 1);
+        tracing::warn!(sync = id, error = %message, "a sync failed for good");
+        super::row::finish(api, id, &Outcome::Errored(message.clone())).await?;
+        return Ok(json!({"state": SyncState::Errored.as_str(), "errorMessage": message}));
+    }
+    let retry = params.retry + 1;
+    let at = chrono::Utc::now() + chrono::Duration::from_std(retries.wait(retry)).unwrap_or_default();
+    let store = super::row::load(api, id).await?.store_id;
+    let note = format!(
+        "{message}; retry {retry} of {} at {}",
+        retries.retries,
+        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    tracing::warn!(sync = id, retry, error = %message, %at, "a sync failed on a transient error; retrying");
+    let txn = api.begin().await?;
+    // Aborted meanwhile: nothing to continue.
+    if super::row::hand_back(&txn, id, &note).await? {
+        let job = Continue {
+            id,
+            retry,
+            at: Some(at),
+        };
+        enqueue(api, &txn, store, job, format!("bigcommerce-sync-{id}-retry-{retry}")).await?;
+    }
+    txn.commit().await?;
+    Ok(json!({"state": SyncState::Created.as_str(), "retry": retry, "retryAt": at.to_rfc3339()}))
 }
 
 /// The sync's actions; without a syncer (`bcgraph schema` has no database) they are
@@ -309,7 +362,12 @@ async fn tend(
         Some(sync) => match sync.lease_until {
             Some(lease) if lease < now => {
                 let job_id = format!("bigcommerce-sync-{}-after-{}", sync.id, lease.timestamp_millis());
-                duplicate_is_fine(enqueue(api, &api.db, store, sync.id, job_id).await)
+                let job = Continue {
+                    id: sync.id,
+                    retry: 0,
+                    at: None,
+                };
+                duplicate_is_fine(enqueue(api, &api.db, store, job, job_id).await)
             }
             // Running somewhere, or waiting for its job.
             _ => Ok(()),

@@ -124,7 +124,7 @@ pub async fn create_in<C: ConnectionTrait>(
             .map(|started| started - chrono::Duration::from_std(OVERLAP).unwrap_or_default()),
     };
     let models: Vec<&str> = request.models.iter().map(|m| m.name()).collect();
-    store_caller(api, store)
+    let created = store_caller(api, store)
         .model(MODEL)
         .create_in(
             conn,
@@ -136,7 +136,44 @@ pub async fn create_in<C: ConnectionTrait>(
                 "state": SyncState::Created.as_str(),
             }),
         )
-        .await
+        .await;
+    match created {
+        // Another caller's sync was created between the check above and this insert: the
+        // unique index on a store's unfinished sync (migration m0008) refused this one.
+        Err(e) if is_unfinished_conflict(&e) => Err(ActionError::InvalidInput(
+            "another sync of this store has just started; abort it or wait for it".into(),
+        )),
+        other => other,
+    }
+}
+
+/// The runtime reports a unique index's refusal as an invalid record ("must be unique");
+/// the sync model has no unique field of its own, so that is the unfinished-sync index.
+fn is_unfinished_conflict(e: &ActionError) -> bool {
+    match e {
+        ActionError::InvalidRecord { errors, .. } => {
+            !errors.is_empty() && errors.iter().all(|f| f.message == "must be unique")
+        }
+        other => other.is_unique_violation(),
+    }
+}
+
+/// Give a running sync back after an attempt that failed on a transient error: it waits
+/// (`created`, no lease) for the job that continues it from its checkpoint, and its
+/// message says why and when. Answers whether the sync was still running (not aborted).
+pub(super) async fn hand_back<C: ConnectionTrait>(conn: &C, id: i64, message: &str) -> Result<bool, ActionError> {
+    let now = Utc::now();
+    let running = [SyncState::Running.as_str()];
+    let back = sync_lease("id", id).end(
+        conn.get_database_backend(),
+        &running,
+        SyncState::Created.as_str(),
+        |sets| {
+            sets.value("error_message", message.to_owned().into())
+                .time("updated_at", now);
+        },
+    );
+    Ok(conn.execute_raw(back).await?.rows_affected() == 1)
 }
 
 /// A JSON column of the row as what it holds; empty when unset (a sync not yet run).

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
 
 /// Pages fetched ahead of the writes.
 const AHEAD: usize = 2;
@@ -36,6 +37,8 @@ pub struct Syncer {
     pub lease: Duration,
     /// Where the sync writes (see [`crate::db::connect_relaxed`]).
     pub db: sea_orm::DatabaseConnection,
+    /// How the queue's job tries again after a transient failure.
+    pub retries: crate::config::SyncRetries,
 }
 
 /// The in-memory state of a running sync, saved to its row after each page.
@@ -65,20 +68,36 @@ impl Run {
 }
 
 impl Syncer {
-    /// Run (or continue) sync `id` to its end in this task.
+    /// Run (or continue) sync `id` to its end in this task; a transient failure ends it
+    /// as errored too (`bcgraph sync` reports it; the queue's job retries instead, see
+    /// [`Syncer::attempt`]).
     pub async fn run(&self, api: &Api, id: i64, observer: &dyn Observer) -> Result<Outcome, ActionError> {
+        match self.attempt(api, id, observer).await? {
+            Attempt::Ended(outcome) => Ok(outcome),
+            Attempt::Transient(message) => {
+                let outcome = Outcome::Errored(message);
+                finish(api, id, &outcome).await?;
+                Ok(outcome)
+            }
+        }
+    }
+
+    /// One attempt at sync `id`: it ends the sync, unless it failed on a transient error,
+    /// which leaves the sync running (its lease runs out) for the caller to retry or end.
+    pub(crate) async fn attempt(&self, api: &Api, id: i64, observer: &dyn Observer) -> Result<Attempt, ActionError> {
         let sync = load(api, id).await?;
         if let Some(ended) = Outcome::of_ended(&sync) {
-            return Ok(ended);
+            return Ok(Attempt::Ended(ended));
         }
         let api = store_caller(api, sync.store_id).with_pool(self.db.clone());
         let lease = match claim(&api, id, self.lease).await? {
             Ok(lease) => lease,
-            Err(busy) => return Ok(busy),
+            Err(busy) => return Ok(Attempt::Ended(busy)),
         };
         let (stop_tx, stop) = watch::channel(None);
         let heartbeat = tokio::spawn(heartbeat(api.clone(), id, lease, self.lease, stop_tx));
-        let result = self.work(&api, &sync, stop.clone(), observer).await;
+        let span = tracing::info_span!("sync", sync = id, store = sync.store_id);
+        let result = self.work(&api, &sync, stop.clone(), observer).instrument(span).await;
         heartbeat.abort();
         let stopped = stop.borrow().clone();
         let aborted = load(&api, id)
@@ -88,13 +107,16 @@ impl Syncer {
             _ if aborted => Outcome::Aborted,
             (_, Some(Stop::Aborted)) => Outcome::Aborted,
             // Someone else runs it now: leave the row to them.
-            (_, Some(Stop::LeaseLost)) => return Ok(Outcome::Busy(Utc::now())),
+            (_, Some(Stop::LeaseLost)) => return Ok(Attempt::Ended(Outcome::Busy(Utc::now()))),
             (Ok(()), None) => Outcome::Completed,
             // The reason is shown to the store's sessions: our own failures are logged, not told.
-            (Err(e), None) => Outcome::Errored(e.public_message()),
+            (Err(failure), None) if failure.transient => {
+                return Ok(Attempt::Transient(failure.error.public_message()));
+            }
+            (Err(failure), None) => Outcome::Errored(failure.error.public_message()),
         };
         finish(&api, id, &outcome).await?;
-        Ok(outcome)
+        Ok(Attempt::Ended(outcome))
     }
 
     async fn work(
@@ -103,7 +125,7 @@ impl Syncer {
         sync: &row::Model,
         stop: watch::Receiver<Option<Stop>>,
         observer: &dyn Observer,
-    ) -> Result<(), ActionError> {
+    ) -> Result<(), Failure> {
         let store = super::super::handlers::resolve_store(api, None).await?;
         let client = store_client(&self.bigcommerce, &self.secret, &store)?;
         let models: Vec<Resource> = match &sync.models {
@@ -124,11 +146,36 @@ impl Syncer {
             progress: decoded(&sync.progress),
         };
         for resource in models {
-            if run_resource(api, &client, &store, resource, &mut run, &stop, observer).await? {
+            let span = tracing::info_span!("sync_resource", resource = resource.name());
+            let stopped = run_resource(api, &client, &store, resource, &mut run, &stop, observer)
+                .instrument(span)
+                .await?;
+            if stopped {
                 break;
             }
         }
         Ok(())
+    }
+}
+
+/// How one attempt at a sync ended ([`Syncer::attempt`]).
+pub(crate) enum Attempt {
+    Ended(Outcome),
+    /// Failed on a transient error (the message says which); the sync is still running.
+    Transient(String),
+}
+
+/// Why an attempt stopped, and whether trying again later may succeed: BigCommerce's
+/// 5xx, 429 and network failures past the client's retries, and the database's errors.
+struct Failure {
+    error: ActionError,
+    transient: bool,
+}
+
+impl From<ActionError> for Failure {
+    fn from(error: ActionError) -> Self {
+        let transient = matches!(error, ActionError::Database(_));
+        Failure { error, transient }
     }
 }
 
@@ -149,7 +196,7 @@ async fn run_resource(
     run: &mut Run,
     stop: &watch::Receiver<Option<Stop>>,
     observer: &dyn Observer,
-) -> Result<bool, ActionError> {
+) -> Result<bool, Failure> {
     let key = resource.name().to_owned();
     let incremental = run.since.is_some() && resource.incremental();
     loop {
@@ -160,15 +207,18 @@ async fn run_resource(
         let sweep = checkpoint.phase == Phase::Sweep;
         let since = if incremental && !sweep { run.since } else { None };
         let (tx, mut rx) = mpsc::channel::<Result<Fetched, super::super::Error>>(AHEAD);
-        let fetcher = tokio::spawn(fetch_pages(
-            client.clone(),
-            resource,
-            checkpoint.lane,
-            checkpoint.at.clone(),
-            since,
-            sweep,
-            tx,
-        ));
+        let fetcher = tokio::spawn(
+            fetch_pages(
+                client.clone(),
+                resource,
+                checkpoint.lane,
+                checkpoint.at.clone(),
+                since,
+                sweep,
+                tx,
+            )
+            .in_current_span(),
+        );
         let _abort_fetcher = AbortOnDrop(fetcher);
         let mut finished = false;
         // Where the time goes, for the log: waiting on BigCommerce, writing, saving.
@@ -178,19 +228,29 @@ async fn run_resource(
             let Some(fetched) = rx.recv().await else { break };
             waited += waiting.elapsed();
             let writing = std::time::Instant::now();
-            let Fetched { page, after } = fetched.map_err(|e| remote(resource, e))?;
-            let mut tally = if sweep {
-                resource::Tally::new()
-            } else {
-                resource::write(api, store.id, resource, &page).await?
-            };
-            if sweep || !incremental {
-                let seen = resource::ids(&page);
-                let covered = resource.covered(checkpoint.lane, after, &page);
-                let deleted =
-                    resource::delete_missing(api, resource.model(), store.id, &covered, &seen).await?;
-                tally.entry(resource.name()).or_default().deleted += deleted;
+            let Fetched { page, after } = fetched.map_err(|e| Failure {
+                transient: transient(&e),
+                error: remote(resource, e),
+            })?;
+            // What one page causes (writes, deletions, the checkpoint) logs under its span.
+            let page_span = tracing::info_span!("sync_page", after = ?after, items = page.items.len());
+            let mut tally = async {
+                let mut tally = if sweep {
+                    resource::Tally::new()
+                } else {
+                    resource::write(api, store.id, resource, &page).await?
+                };
+                if sweep || !incremental {
+                    let seen = resource::ids(&page);
+                    let covered = resource.covered(checkpoint.lane, after, &page);
+                    let deleted =
+                        resource::delete_missing(api, resource.model(), store.id, &covered, &seen).await?;
+                    tally.entry(resource.name()).or_default().deleted += deleted;
+                }
+                Ok::<_, ActionError>(tally)
             }
+            .instrument(page_span.clone())
+            .await?;
             tally.entry(resource.name()).or_default().pages += 1;
             for (name, counters) in tally {
                 run.progress.entry(name.to_owned()).or_default().add(&counters);
@@ -204,7 +264,7 @@ async fn run_resource(
             }
             wrote += writing.elapsed();
             let saving = std::time::Instant::now();
-            let aborted = run.save(api).await?;
+            let aborted = run.save(api).instrument(page_span).await?;
             saved += saving.elapsed();
             // Listings by id tell how many remain: only the first page tells the whole.
             let total = page
@@ -229,10 +289,10 @@ async fn run_resource(
             "listing done"
         );
         if !finished {
-            return Err(ActionError::Remote(format!(
+            return Err(Failure::from(ActionError::Remote(format!(
                 "the {} listing ended without its last page",
                 resource.name()
-            )));
+            ))));
         }
     }
 }
@@ -245,10 +305,9 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Transient failures (rate limits past the client's own retries, 5xx, network) are
-/// retried here after a pause, rate limits without end: the quota always comes back.
-const PAGE_ATTEMPTS: u32 = 8;
-
+/// Is trying again later worth it? A 5xx, a 429 or a network failure that outlasted
+/// the client's own retries: the sync is then retried as a whole from its checkpoint
+/// (`bigcommerce::sync::actions`), with a growing wait, rather than page by page here.
 fn transient(e: &super::super::Error) -> bool {
     matches!(
         e,
@@ -265,11 +324,11 @@ async fn fetch_pages(
     ids_only: bool,
     tx: mpsc::Sender<Result<Fetched, super::super::Error>>,
 ) {
-    let mut failures = 0u32;
+    let mut rate_limited = 0u32;
     loop {
         match resource::fetch(&client, resource, lane, &at, since, ids_only).await {
             Ok(page) => {
-                failures = 0;
+                rate_limited = 0;
                 let after = at.last_id;
                 at = page.next.clone();
                 let end = page.end;
@@ -277,13 +336,11 @@ async fn fetch_pages(
                     return;
                 }
             }
-            Err(e)
-                if transient(&e)
-                    && (failures < PAGE_ATTEMPTS || matches!(e, super::super::Error::RateLimited { .. })) =>
-            {
-                failures += 1;
-                let pause = Duration::from_secs(1 << failures.min(5));
-                tracing::warn!(resource = resource.name(), error = %e, ?pause, "retrying a sync page");
+            // Rate limits are waited out without end: the quota always comes back.
+            Err(e @ super::super::Error::RateLimited { .. }) => {
+                rate_limited += 1;
+                let pause = Duration::from_secs(1 << rate_limited.min(5));
+                tracing::warn!(resource = resource.name(), error = %e, ?pause, "a sync page is rate limited; waiting");
                 tokio::time::sleep(pause).await;
             }
             Err(e) => {
