@@ -400,17 +400,34 @@ impl Gateway {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let config = self.state.config.clone();
+        // Bound before anything starts, so that a taken address stops `serve` at once.
+        let metrics_listener = match config.metrics.listen {
+            Some(address) => Some(tokio::net::TcpListener::bind(address).await?),
+            None => None,
+        };
         let workers = (config.workers > 0).then(|| {
-            Worker::start(
+            Worker::start_counted(
                 self.state.api.clone(),
                 WorkerOptions {
                     concurrency: config.workers,
                     lease: config.job_lease,
                     ..Default::default()
                 },
+                self.state.metrics.clone(),
             )
         });
         let mut tasks = Vec::new();
+        if let Some(listener) = metrics_listener {
+            if let Ok(address) = listener.local_addr() {
+                tracing::info!(%address, "serving /metrics");
+            }
+            let metrics = server::metrics_router(self.state.clone());
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, metrics).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            }));
+        }
         if let Some(interval) = config.sync_interval {
             tasks.push(tokio::spawn(crate::bigcommerce::sync::actions::schedule(
                 self.state.api.clone(),

@@ -3,6 +3,7 @@
 
 use crate::auth::Permissions;
 use crate::graphql::cost::DocumentLimits;
+pub use crate::metrics::MetricsConfig;
 use crate::query::bounds::{InputLimits, MAX_VALUES_CEILING};
 use crate::queue::QueueLimits;
 use axum::http::HeaderName;
@@ -60,6 +61,9 @@ pub struct Config {
     pub queue_limits: QueueLimits,
     /// What one request may cost, at the edge and during execution (`Limits::read`).
     pub limits: Limits,
+    /// `BCGRAPH_METRICS_LISTEN`, `BCGRAPH_METRICS_TOKEN`, `BCGRAPH_METRICS_STORE_LABELS`:
+    /// where Prometheus metrics are served, if anywhere (`read_metrics`).
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Clone, Debug)]
@@ -349,10 +353,12 @@ impl Config {
         let limits = Limits::read(&var)?;
         let retention = Retention::read(&var)?;
         let sync_retries = SyncRetries::read(&var)?;
+        let metrics = read_metrics(&var, listen)?;
         Ok(Config {
             retention,
             sync_retries,
             limits,
+            metrics,
             queue_limits,
             previous_secrets,
             session_lifetime,
@@ -504,6 +510,51 @@ impl SyncRetries {
         };
         Ok(SyncRetries { retries, first_wait })
     }
+}
+
+/// A metrics token shorter than this is refused: it is all that guards `/metrics` on
+/// the public listener.
+pub const MIN_METRICS_TOKEN_LENGTH: usize = 16;
+
+/// Where `/metrics` is served: on an address of its own, and/or on the public listener
+/// behind a bearer token; neither by default.
+fn read_metrics(var: &impl Fn(&str) -> Option<String>, listen: SocketAddr) -> Result<MetricsConfig, ConfigError> {
+    let address = match var("BCGRAPH_METRICS_LISTEN") {
+        None => None,
+        Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| ConfigError {
+            variable: "BCGRAPH_METRICS_LISTEN",
+            message: format!("`{text}` is not an address like 127.0.0.1:9464"),
+        })?),
+    };
+    if address.is_some_and(|a| a == listen && a.port() != 0) {
+        return Err(ConfigError {
+            variable: "BCGRAPH_METRICS_LISTEN",
+            message: "must differ from BCGRAPH_LISTEN (set BCGRAPH_METRICS_TOKEN to serve /metrics there)".into(),
+        });
+    }
+    let token = var("BCGRAPH_METRICS_TOKEN");
+    if token.as_ref().is_some_and(|t| t.len() < MIN_METRICS_TOKEN_LENGTH) {
+        return Err(ConfigError {
+            variable: "BCGRAPH_METRICS_TOKEN",
+            message: format!("must be at least {MIN_METRICS_TOKEN_LENGTH} characters long"),
+        });
+    }
+    let store_labels = match var("BCGRAPH_METRICS_STORE_LABELS").map(|v| v.to_ascii_lowercase()) {
+        None => false,
+        Some(v) if matches!(v.as_str(), "1" | "true" | "on" | "yes") => true,
+        Some(v) if matches!(v.as_str(), "0" | "false" | "off" | "no") => false,
+        Some(v) => {
+            return Err(ConfigError {
+                variable: "BCGRAPH_METRICS_STORE_LABELS",
+                message: format!("`{v}` is not on or off"),
+            });
+        }
+    };
+    Ok(MetricsConfig {
+        listen: address,
+        token,
+        store_labels,
+    })
 }
 
 /// Bounds on what one request may cost: the document, the records it reads, its time,
@@ -834,6 +885,7 @@ mod tests {
         assert_eq!(c.session_lifetime.as_secs(), 30 * 24 * 60 * 60);
         assert_eq!(c.legacy_payload_max_age.as_secs(), 24 * 60 * 60);
         assert_eq!(c.purge_interval.map(|d| d.as_secs()), Some(3600));
+        assert!(!c.metrics.enabled(), "metrics are off by default");
         let c = config(&[
             (
                 "BCGRAPH_PREVIOUS_SECRETS",
@@ -844,6 +896,21 @@ mod tests {
         .unwrap();
         assert_eq!(c.previous_secrets.len(), 2);
         assert_eq!(c.purge_interval, None);
+    }
+
+    #[test]
+    fn metrics_settings() {
+        let c = config(&[
+            ("BCGRAPH_METRICS_LISTEN", "127.0.0.1:9464"),
+            ("BCGRAPH_METRICS_TOKEN", " a-token-of-sixteen-or-more "),
+            ("BCGRAPH_METRICS_STORE_LABELS", "on"),
+        ])
+        .unwrap();
+        assert_eq!(c.metrics.listen.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:9464"));
+        assert_eq!(c.metrics.token.as_deref(), Some("a-token-of-sixteen-or-more"));
+        assert!(c.metrics.store_labels && c.metrics.enabled());
+        let token_only = config(&[("BCGRAPH_METRICS_TOKEN", "a-token-of-sixteen-or-more")]).unwrap();
+        assert!(token_only.metrics.enabled() && token_only.metrics.listen.is_none());
     }
 
     #[test]
@@ -901,6 +968,10 @@ mod tests {
             ("BCGRAPH_RETAIN_SYNCS_SECONDS", "-1"),
             ("BCGRAPH_SYNC_RETRIES", "many"),
             ("BCGRAPH_SYNC_RETRY_SECONDS", "0"),
+            ("BCGRAPH_METRICS_LISTEN", "9464"),
+            ("BCGRAPH_METRICS_LISTEN", "127.0.0.1:3000"),
+            ("BCGRAPH_METRICS_TOKEN", "short"),
+            ("BCGRAPH_METRICS_STORE_LABELS", "per store"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             let expected = if var == "BIGCOMMERCE_CLIENT_ID" {

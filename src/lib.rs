@@ -41,6 +41,7 @@ internal_modules!(
     db,
     graphql,
     live,
+    metrics,
     model,
     query,
     queue,

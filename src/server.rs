@@ -10,10 +10,11 @@ pub mod socket;
 use crate::action::{Api, Caller, GlobalActions, Hooks};
 use crate::auth::{Auth, AuthError};
 use crate::bigcommerce::sync::Syncer;
-use crate::bigcommerce::webhooks::{Accepted, Ingest, Triggers};
+use crate::bigcommerce::webhooks::{Accepted, Ingest, Triggers, WebhookRefusal};
 use crate::bigcommerce::{BigCommerce, ClientOptions};
 use crate::config::{Config, Limits};
 use crate::db;
+use crate::metrics::{Metrics, WebhookOutcome, first_code};
 use crate::graphql::errors::ErrorCode;
 use crate::graphql::{self, RequestContext, cost, execute};
 use crate::model::Registry;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub(crate) edge: Arc<Edge>,
     /// Changed tables, for live queries.
     pub(crate) live: crate::live::Changes,
+    /// This gateway's Prometheus metrics (off unless configured).
+    pub(crate) metrics: Metrics,
 }
 
 /// The limits on requests and the counters behind them, shared by every request.
@@ -104,7 +107,12 @@ impl AppState {
         triggers: Triggers,
         config: &Config,
     ) -> anyhow::Result<AppState> {
-        let bigcommerce = BigCommerce::new(config.bigcommerce.api_url.as_str(), ClientOptions::default())?;
+        let metrics = Metrics::new(&config.metrics);
+        let bigcommerce = BigCommerce::with_metrics(
+            config.bigcommerce.api_url.as_str(),
+            ClientOptions::default(),
+            metrics.clone(),
+        )?;
         let auth = Auth::new(db.clone(), config).await?;
         let syncer = Syncer {
             bigcommerce: bigcommerce.clone(),
@@ -112,6 +120,7 @@ impl AppState {
             lease: config.job_lease,
             db: db::connect_relaxed(&config.database_url, &db).await?,
             retries: config.sync_retries,
+            metrics: metrics.clone(),
         };
         let globals = crate::bigcommerce::register(globals, &bigcommerce, &auth.secret, Some(syncer.clone()));
         let schema = graphql::build_schema_with(registry.clone(), &globals, &config.limits.document)?;
@@ -146,6 +155,7 @@ impl AppState {
             syncer,
             edge: Arc::new(Edge::new(&config.limits)),
             live,
+            metrics,
         })
     }
 
@@ -206,7 +216,12 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     } else {
         extra
     };
-    router
+    // `/metrics` on the public listener only behind its token; without one it is not a
+    // route here at all (404), and `BCGRAPH_METRICS_LISTEN` serves it apart.
+    if state.metrics.is_on() && state.config.metrics.token.is_some() {
+        router = router.route("/metrics", get(metrics_endpoint));
+    }
+    let router = router
         .merge(crate::callbacks::routes())
         .merge(api)
         .merge(extra)
@@ -219,10 +234,65 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             limits.request_timeout,
         ))
-        .layer(cors)
-        // Outermost: every answer, even a refusal of the layers above, carries its id.
+        .layer(cors);
+    // Counted outside the timeout and CORS, so that their answers are counted too.
+    let router = match state.metrics.layer() {
+        Some(layer) => router.layer(layer),
+        None => router,
+    };
+    // Outermost: every answer, even a refusal of the layers above, carries its id.
+    router
         .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)
+}
+
+/// What `BCGRAPH_METRICS_LISTEN` serves: `/metrics` and nothing else.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_endpoint))
+        .with_state(state)
+}
+
+/// The Prometheus text format of this gateway's series; with `BCGRAPH_METRICS_TOKEN`,
+/// to its bearer only (401 otherwise).
+async fn metrics_endpoint(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.config.metrics.token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !crate::metrics::token_matches(given, token) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "a metrics token is required",
+            )
+                .into_response();
+        }
+    }
+    let postgres = state.db.get_database_backend() == sea_orm::DbBackend::Postgres;
+    let mut pools = vec![("main", &state.db)];
+    // On SQLite the sync shares the main pool.
+    if postgres {
+        pools.push(("sync", &state.syncer.db));
+    }
+    let sources = crate::metrics::sample::Sources {
+        pools,
+        db: &state.db,
+        bigcommerce: &state.bigcommerce,
+        websockets: state.edge.sockets.open_connections(),
+        live_queries: state.edge.sockets.open_live_queries(),
+    };
+    match state.metrics.render(sources).await {
+        Some(text) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            text,
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 /// Browsers may call the API from the configured origins.
@@ -264,7 +334,20 @@ async fn healthz(State(state): State<AppState>) -> Response {
 
 /// A BigCommerce webhook delivery: checked, then enqueued; answered at once.
 async fn bigcommerce_webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match state.ingest.deliver(&headers, &body).await {
+    let started = std::time::Instant::now();
+    let delivered = state.ingest.deliver(&headers, &body).await;
+    let (scope, outcome) = match &delivered {
+        Ok(Accepted::Enqueued { scope, .. }) => (Some(scope.as_str()), WebhookOutcome::Enqueued),
+        Ok(Accepted::Duplicate { scope }) => (Some(scope.as_str()), WebhookOutcome::Duplicate),
+        Ok(Accepted::UnknownScope(scope)) => (Some(scope.as_str()), WebhookOutcome::Unhandled),
+        // Refused before its sender was known: its scope says nothing.
+        Err(WebhookRefusal::Malformed(_)) => (None, WebhookOutcome::Malformed),
+        Err(WebhookRefusal::Unauthenticated(_)) => (None, WebhookOutcome::Unauthenticated),
+        Err(WebhookRefusal::UnknownStore(_)) => (None, WebhookOutcome::UnknownStore),
+        Err(WebhookRefusal::TooLarge) => (None, WebhookOutcome::TooLarge),
+    };
+    state.metrics.webhook_delivery(scope, outcome, started.elapsed());
+    match delivered {
         Ok(accepted) => {
             if let Accepted::UnknownScope(scope) = &accepted {
                 tracing::debug!(%scope, "acknowledged a webhook nothing handles");
@@ -275,10 +358,10 @@ async fn bigcommerce_webhook(State(state): State<AppState>, headers: HeaderMap, 
             tracing::warn!(?refusal, "refused a webhook delivery");
             let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::BAD_REQUEST);
             let message = match &refusal {
-                crate::bigcommerce::webhooks::WebhookRefusal::Malformed(m)
-                | crate::bigcommerce::webhooks::WebhookRefusal::Unauthenticated(m)
-                | crate::bigcommerce::webhooks::WebhookRefusal::UnknownStore(m) => m.clone(),
-                crate::bigcommerce::webhooks::WebhookRefusal::TooLarge => "the delivery is too large".to_owned(),
+                WebhookRefusal::Malformed(m) | WebhookRefusal::Unauthenticated(m) | WebhookRefusal::UnknownStore(m) => {
+                    m.clone()
+                }
+                WebhookRefusal::TooLarge => "the delivery is too large".to_owned(),
             };
             (status, message).into_response()
         }
@@ -316,16 +399,38 @@ fn auth_failure(e: AuthError) -> Response {
 /// otherwise invisible, and both must answer alike.
 const READ_PATH: HeaderName = HeaderName::from_static("x-bcgraph-read-path");
 
+/// What the metrics count of a GraphQL request: its operation's kind, once known, and the
+/// code of its first error.
+#[derive(Default)]
+struct Operation {
+    kind: Option<async_graphql::parser::types::OperationType>,
+    code: Option<&'static str>,
+}
+
 async fn graphql_post(
     State(state): State<AppState>,
     deferred: Option<axum::Extension<rate_limit::AddressDeferred>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let mut operation = Operation::default();
+    let answer = graphql_answer(&state, deferred, &headers, &body, &mut operation).await;
+    state.metrics.graphql_operation(operation.kind, operation.code);
+    answer
+}
+
+async fn graphql_answer(
+    state: &AppState,
+    deferred: Option<axum::Extension<rate_limit::AddressDeferred>>,
+    headers: &HeaderMap,
+    body: &Bytes,
+    operation: &mut Operation,
+) -> Response {
     // `?operation=<name>` from the client is informational and ignored.
-    let mut request = match graphql::check::read_request(&body) {
+    let mut request = match graphql::check::read_request(body) {
         Ok(request) => request,
         Err(message) => {
+            operation.code = Some(ErrorCode::InvalidQueryInput.as_str());
             return error_response(StatusCode::BAD_REQUEST, ErrorCode::InvalidQueryInput, &message);
         }
     };
@@ -335,14 +440,22 @@ async fn graphql_post(
         match crate::live::strip_live(&request.query) {
             Ok(Some(text)) => request.query = text,
             Ok(None) => {}
-            Err(message) => return error_response(StatusCode::BAD_REQUEST, ErrorCode::InvalidQueryInput, &message),
+            Err(message) => {
+                operation.code = Some(ErrorCode::InvalidQueryInput.as_str());
+                return error_response(StatusCode::BAD_REQUEST, ErrorCode::InvalidQueryInput, &message);
+            }
         }
     }
     // Before authentication: a refused document costs no session row.
     let checked = match cost::check(request, &limits.document) {
         Ok(checked) => checked,
-        Err(refused) => return graphql_response(&refused.response()),
+        Err(refused) => {
+            let response = refused.response();
+            operation.code = first_code(&response);
+            return graphql_response(&response);
+        }
     };
+    operation.kind = checked.operation;
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let authenticated = state.auth.authenticate(authorization).await;
     // A request with an API key is charged to its address unless the key opened.
@@ -350,14 +463,22 @@ async fn graphql_post(
         && !matches!(&authenticated, Ok(a) if a.identity.api_key_id.is_some())
         && let Err(limited) = state.edge.rates.check_address(address)
     {
+        operation.code = Some(ErrorCode::TooManyRequests.as_str());
         return limited.response();
     }
     let authenticated = match authenticated {
         Ok(a) => a,
-        Err(e) => return auth_failure(e),
+        Err(e) => {
+            operation.code = Some(match &e {
+                AuthError::Denied(_) => ErrorCode::PermissionDenied.as_str(),
+                AuthError::Database(_) => ErrorCode::InternalError.as_str(),
+            });
+            return auth_failure(e);
+        }
     };
     let credential = Credential::of(&authenticated.identity, authenticated.new_token.is_some());
     if let Err(limited) = state.edge.rates.check_credential(credential.as_ref()) {
+        operation.code = Some(ErrorCode::TooManyRequests.as_str());
         return limited.response();
     }
     let context = RequestContext::new(&state.api, authenticated.identity)
@@ -373,6 +494,7 @@ async fn graphql_post(
         None => (request, None),
     };
     let response = execute::run(&state.schema, request, context, limits.execution_timeout).await;
+    operation.code = first_code(&response);
     let fast_answer = fast_body.and_then(|body| body.lock().unwrap_or_else(|e| e.into_inner()).take());
     let mut answer = match fast_answer {
         Some(body) => {

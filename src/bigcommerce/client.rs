@@ -29,6 +29,7 @@ struct Inner {
     base_url: String,
     options: ClientOptions,
     pacers: Mutex<HashMap<String, Arc<Pacer>>>,
+    metrics: crate::metrics::Metrics,
 }
 
 impl fmt::Debug for BigCommerce {
@@ -42,6 +43,15 @@ impl fmt::Debug for BigCommerce {
 impl BigCommerce {
     /// `base_url` is the API root (`https://api.bigcommerce.com` in production).
     pub fn new(base_url: impl Into<String>, options: ClientOptions) -> Result<Self, Error> {
+        Self::with_metrics(base_url, options, crate::metrics::Metrics::off())
+    }
+
+    /// [`BigCommerce::new`], counting its requests, retries and 429s in `metrics`.
+    pub(crate) fn with_metrics(
+        base_url: impl Into<String>,
+        options: ClientOptions,
+        metrics: crate::metrics::Metrics,
+    ) -> Result<Self, Error> {
         let base_url = base_url.into().trim_end_matches('/').to_string();
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
             return Err(Error::InvalidRequest(format!(
@@ -60,6 +70,7 @@ impl BigCommerce {
                 base_url,
                 options,
                 pacers: Mutex::new(HashMap::new()),
+                metrics,
             }),
         })
     }
@@ -72,6 +83,16 @@ impl BigCommerce {
     /// Its retry, pacing and timeout options.
     pub fn options(&self) -> &ClientOptions {
         &self.inner.options
+    }
+
+    /// Each store's requests left in its quota window, as last heard (see
+    /// [`Pacer::quota_left`]), for the metrics.
+    pub(crate) fn quota_left(&self) -> Vec<(String, u64)> {
+        let pacers = self.inner.pacers.lock().unwrap_or_else(|e| e.into_inner());
+        pacers
+            .iter()
+            .filter_map(|(store, pacer)| Some((store.clone(), pacer.quota_left()?)))
+            .collect()
     }
 
     /// A client for one store; every client of the same store hash shares its pacing.
@@ -274,6 +295,7 @@ impl StoreClient {
                 }
                 Ok(response) => {
                     let status = response.status().as_u16();
+                    self.inner.metrics.bigcommerce_answer(status);
                     let limits = RateHeaders::from_headers(response.headers());
                     permit.finish(status, &limits, options);
                     match response.bytes().await {
@@ -289,6 +311,7 @@ impl StoreClient {
                 Attempt::Retry(reason) => reason,
             };
             tries.count(&reason);
+            self.inner.metrics.bigcommerce_retry(reason.label());
             tracing::debug!(%method, path = %api_path, ?reason, failures = tries.failures,
                 rate_limited = tries.rate_limited, "BigCommerce request not answered; retrying");
             // After a 429 the pacer holds every task of this store until the pause is over.
@@ -348,6 +371,18 @@ enum Reason {
     Undecodable,
     /// The request, or its answer, did not make it.
     Network,
+}
+
+impl Reason {
+    /// The `reason` label of the retry counter.
+    fn label(self) -> &'static str {
+        match self {
+            Reason::RateLimited => "rate_limited",
+            Reason::ServerError(_) => "server_error",
+            Reason::Undecodable => "undecodable",
+            Reason::Network => "network",
+        }
+    }
 }
 
 /// What to do after one attempt.

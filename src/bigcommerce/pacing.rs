@@ -209,6 +209,16 @@ impl Pacer {
     pub fn in_flight(&self) -> u64 {
         self.lock().in_flight
     }
+
+    /// Requests left in the store's quota window as last heard (the whole quota once
+    /// the window has turned over), `None` before any answer told.
+    pub fn quota_left(&self) -> Option<u64> {
+        let state = self.lock();
+        match state.reset_at {
+            Some(reset) if Instant::now() >= reset => state.quota.or(state.left),
+            _ => state.left,
+        }
+    }
 }
 
 /// One request counted against a store's budget; finish it with the response's headers.

@@ -152,8 +152,10 @@ impl WebhookRefusal {
 /// What a delivery did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Accepted {
-    Enqueued(String),
-    Duplicate,
+    /// Enqueued as the background action `id`.
+    Enqueued { id: String, scope: String },
+    /// Delivered before (its `hash`): nothing enqueued.
+    Duplicate { scope: String },
     UnknownScope(String),
 }
 
@@ -332,9 +334,13 @@ impl Ingest {
             priority: Priority::Platform,
             ..Options::default()
         };
+        let scope = checked.scope;
         match queue::enqueue(&api, &api.db, &[job], &options).await {
-            Ok(mut ids) => Ok(Accepted::Enqueued(ids.pop().unwrap_or_default())),
-            Err(QueueError::Duplicate(_)) => Ok(Accepted::Duplicate),
+            Ok(mut ids) => Ok(Accepted::Enqueued {
+                id: ids.pop().unwrap_or_default(),
+                scope,
+            }),
+            Err(QueueError::Duplicate(_)) => Ok(Accepted::Duplicate { scope }),
             Err(e) => {
                 tracing::error!(error = %e, "could not enqueue a webhook");
                 Err(WebhookRefusal::Malformed("could not enqueue".into()))

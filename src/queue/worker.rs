@@ -3,7 +3,8 @@
 use tracing::Instrument;
 use super::lease::{self, Beats, Clock, Lease, RUNNING};
 use super::{Job, Retries, Scope, State, TABLE, WAKE, is_postgres, now_ms};
-use crate::action::{Api, Caller};
+use crate::action::{Api, Caller, Trigger};
+use crate::metrics::{ActionOutcome, Metrics};
 use crate::action::ErrorCode;
 use crate::query::Tenant;
 use crate::query::sql::Sql;
@@ -55,12 +56,21 @@ struct Claimed {
     caller: Caller,
     attempts: i32,
     retries: Retries,
+    /// Its stored queue name, and when it was enqueued (ms): for the metrics.
+    queue: Option<String>,
+    created_at: i64,
 }
 
 impl Worker {
     /// Start `options.concurrency` workers that run jobs through `api` (the system API;
     /// each job runs as the caller that enqueued it, with `api`'s permissions).
     pub fn start(api: Api, options: WorkerOptions) -> Worker {
+        Self::start_counted(api, options, Metrics::off())
+    }
+
+    /// [`Worker::start`], counting each attempt's outcome (and how long after its delivery
+    /// a webhook's data was stored) in `metrics`.
+    pub fn start_counted(api: Api, options: WorkerOptions, metrics: Metrics) -> Worker {
         let id = format!("w-{:016x}", rand::random::<u64>());
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -68,6 +78,7 @@ impl Worker {
             api: api.clone(),
             worker: id.clone(),
             options: options.clone(),
+            metrics,
         });
         for _ in 0..options.concurrency.max(1) {
             let shared = shared.clone();
@@ -115,6 +126,7 @@ struct Shared {
     api: Api,
     worker: String,
     options: WorkerOptions,
+    metrics: Metrics,
 }
 
 impl Shared {
@@ -162,6 +174,24 @@ impl Shared {
             outcome = claimed.job.run(&api) => outcome,
             never = heartbeat => never,
         };
+        let counted = match &outcome {
+            Ok(_) => ActionOutcome::Succeeded,
+            Err(e) if e.is_retryable() && (claimed.attempts as u32) <= claimed.retries.retry_count => {
+                ActionOutcome::Retried
+            }
+            Err(_) => ActionOutcome::Failed,
+        };
+        self.metrics.background_action(claimed.queue.as_deref(), counted);
+        if counted == ActionOutcome::Succeeded
+            && let Job::Global {
+                trigger: Some(Trigger::Webhook { .. }),
+                ..
+            } = &claimed.job
+        {
+            // Enqueued as the delivery was acknowledged: its data is stored now.
+            let delay_ms = (now_ms() - claimed.created_at).max(0) as u64;
+            self.metrics.webhook_stored(Duration::from_millis(delay_ms));
+        }
         let finished = match outcome {
             Ok(result) => {
                 let result = json!({"success": true, "errors": null, "result": result});
@@ -239,8 +269,8 @@ async fn claim(
     let mut sql = Sql::new(backend);
     sql.push(&format!(
         "SELECT j.\"id\", j.\"job\", j.\"tenant\", j.\"roles\", j.\"queue\", j.\"max_concurrency\", j.\"attempts\", \
-         j.\"retry_count\", j.\"initial_interval\", j.\"max_interval\", j.\"backoff_factor\", j.\"randomize\", j.\"scope\" \
-         FROM \"{TABLE}\" j WHERE ((j.\"state\" = 'waiting' AND j.\"run_at\" <= "
+         j.\"retry_count\", j.\"initial_interval\", j.\"max_interval\", j.\"backoff_factor\", j.\"randomize\", j.\"scope\", \
+         j.\"created_at\" FROM \"{TABLE}\" j WHERE ((j.\"state\" = 'waiting' AND j.\"run_at\" <= "
     ))
     .bind(now.into())
     .push(") OR (j.\"state\" = 'running' AND j.\"lease_until\" < ")
@@ -269,6 +299,7 @@ async fn claim(
     let queue: Option<String> = row.try_get_by_index(4)?;
     let max_concurrency: i32 = row.try_get_by_index(5)?;
     let scope: String = row.try_get_by_index(12)?;
+    let created_at: i64 = row.try_get_by_index(13)?;
     if postgres {
         // Serialize the claims of this queue (and of this store) across processes, then
         // count again: under READ COMMITTED this statement sees every claim committed
@@ -336,6 +367,8 @@ async fn claim(
                 caller: Caller::default(),
                 attempts,
                 retries,
+                queue,
+                created_at,
             };
             let result = json!({"success": false, "errors": [{"code": ErrorCode::InternalError.as_str(), "message": message}]});
             finish(db, &claimed, worker, State::Failed, Some(result), Some(&message)).await?;
@@ -357,6 +390,8 @@ async fn claim(
         },
         attempts,
         retries,
+        queue,
+        created_at,
     }))
 }
 

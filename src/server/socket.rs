@@ -91,6 +91,7 @@ async fn serve(
         address,
         running: Arc::new(AtomicUsize::new(0)),
         live: Arc::new(AtomicUsize::new(0)),
+        metrics: state.metrics.clone(),
     };
     let init_state = state.clone();
     // A session minted for this connection (a browser session without a usable token)
@@ -221,6 +222,8 @@ pub struct SocketSlots {
     max_per_address: usize,
     open: AtomicUsize,
     per_address: Mutex<HashMap<ClientAddress, usize>>,
+    /// Live queries open over every connection (for the metrics).
+    live_queries: Arc<AtomicUsize>,
 }
 
 /// A connection's place; given back when dropped.
@@ -236,6 +239,16 @@ impl SocketSlots {
             max_per_address: limits.sockets.connections_per_address,
             ..Default::default()
         }
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Live queries open now, over every connection.
+    pub fn open_live_queries(&self) -> usize {
+        self.live_queries.load(Ordering::Relaxed)
     }
 
     /// Take a place for a connection from `address`, or say why there is none.
@@ -297,6 +310,8 @@ struct SocketExecutor {
     running: Arc<AtomicUsize>,
     /// Live queries of this connection that are open.
     live: Arc<AtomicUsize>,
+    /// Counts each query, mutation and subscription started here.
+    metrics: crate::metrics::Metrics,
 }
 
 /// An operation's place among its connection's running ones; given back when dropped.
@@ -373,6 +388,8 @@ impl SocketExecutor {
                 execute::run(&schema, checked.request, context, limits.execution_timeout).await
             }
         };
+        self.edge.sockets.live_queries.fetch_add(1, Ordering::AcqRel);
+        let counted = Running(self.edge.sockets.live_queries.clone());
         let changes = self.changes.subscribe();
         let ends = tokio::time::Instant::now() + self.edge.limits.sockets.subscription_lifetime;
         let lifetime = self.edge.limits.sockets.subscription_lifetime;
@@ -381,7 +398,7 @@ impl SocketExecutor {
             last: None,
             last_run: tokio::time::Instant::now(),
             over: false,
-            _places: (running, open),
+            _places: (running, open, counted),
         };
         futures::stream::unfold(state, move |mut state| {
             let run = run.clone();
@@ -438,8 +455,9 @@ struct LiveState {
     last: Option<serde_json::Value>,
     last_run: tokio::time::Instant,
     over: bool,
-    /// The query's places among the connection's operations and live queries.
-    _places: (Running, Running),
+    /// The query's places among the connection's operations and live queries, and
+    /// among every connection's live queries.
+    _places: (Running, Running, Running),
 }
 
 impl async_graphql::Executor for SocketExecutor {
@@ -515,6 +533,8 @@ impl async_graphql::Executor for SocketExecutor {
         let context =
             RequestContext::new(&self.api, identity).with_limits(limits.records_per_request, &limits.input);
         if checked.is_subscription() {
+            // Counted as it starts: its events may end in errors much later.
+            self.metrics.graphql_operation(checked.operation, None);
             let events = execute::subscription(
                 &self.schema,
                 checked.request,
@@ -530,11 +550,14 @@ impl async_graphql::Executor for SocketExecutor {
                 })
                 .boxed()
         } else {
-            let schema = self.schema.clone();
+            let (schema, metrics) = (self.schema.clone(), self.metrics.clone());
             let timeout = limits.execution_timeout;
+            let kind = checked.operation;
             let answer: BoxFuture<'static, async_graphql::Response> = async move {
                 let _running = running;
-                execute::run(&schema, checked.request, context, timeout).await
+                let response = execute::run(&schema, checked.request, context, timeout).await;
+                metrics.graphql_operation(kind, crate::metrics::first_code(&response));
+                response
             }
             .boxed();
             answer.into_stream().boxed()

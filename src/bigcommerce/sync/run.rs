@@ -39,6 +39,8 @@ pub struct Syncer {
     pub db: sea_orm::DatabaseConnection,
     /// How the queue's job tries again after a transient failure.
     pub retries: crate::config::SyncRetries,
+    /// Records written and their rate, by resource.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// The in-memory state of a running sync, saved to its row after each page.
@@ -47,6 +49,7 @@ struct Run {
     since: Option<DateTime<Utc>>,
     checkpoint: BTreeMap<String, Checkpoint>,
     progress: BTreeMap<String, Counters>,
+    metrics: crate::metrics::Metrics,
 }
 
 impl Run {
@@ -144,6 +147,7 @@ impl Syncer {
             since: sync.sync_since,
             checkpoint: decoded(&sync.checkpoint),
             progress: decoded(&sync.progress),
+            metrics: self.metrics.clone(),
         };
         for resource in models {
             let span = tracing::info_span!("sync_resource", resource = resource.name());
@@ -223,6 +227,8 @@ async fn run_resource(
         let mut finished = false;
         // Where the time goes, for the log: waiting on BigCommerce, writing, saving.
         let (mut waited, mut wrote, mut saved) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+        // Records written by this listing, by model, for its rate.
+        let (listing, mut written) = (std::time::Instant::now(), BTreeMap::<&'static str, u64>::new());
         loop {
             let waiting = std::time::Instant::now();
             let Some(fetched) = rx.recv().await else { break };
@@ -253,6 +259,10 @@ async fn run_resource(
             .await?;
             tally.entry(resource.name()).or_default().pages += 1;
             for (name, counters) in tally {
+                let total = written.entry(name).or_default();
+                *total += counters.created + counters.updated;
+                let rate = *total as f64 / listing.elapsed().as_secs_f64().max(0.001);
+                run.metrics.sync_written(name, counters.created + counters.updated, rate);
                 run.progress.entry(name.to_owned()).or_default().add(&counters);
             }
             let entry = run.checkpoint.entry(key.clone()).or_default();
@@ -277,6 +287,9 @@ async fn run_resource(
             if finished {
                 break;
             }
+        }
+        for name in written.keys() {
+            run.metrics.sync_idle(name);
         }
         tracing::info!(
             sync = run.id,
