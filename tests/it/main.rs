@@ -13,6 +13,7 @@ mod filters;
 mod guide;
 mod limits;
 mod live;
+mod outages;
 mod ownership;
 mod properties;
 mod queue;
