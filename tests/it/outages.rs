@@ -4,7 +4,7 @@
 //! time), in process and as the real binary on SIGTERM.
 
 use crate::queue::{Probe, Seen};
-use crate::support::proxy::DbProxy;
+use crate::support::proxy::{DbProxy, Outage};
 use crate::support::{TEST_SECRET, TestApp, count_rows, error_codes, payload, seed};
 use bcgraph::action::{ActionError, GlobalAction, Param};
 use bcgraph::bigcommerce::webhooks::{SECRET_HEADER, store_secret};
@@ -269,114 +269,145 @@ async fn a_database_outage_fails_requests_fast_and_heals() {
 
     let load = Load::start(&app, product);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    // One action running when the database goes (it outlives the cut), one due during it.
-    let running = Job::global("probe", json!({"key": "running", "sleepMs": 1500}));
-    app.api
-        .enqueue(&running, &Options::from_json(&json!({"id": "running"})).unwrap())
-        .await
-        .unwrap();
-    wait_for_state(&app.db, "running", "running", Duration::from_secs(10)).await;
-    let due = Job::global("probe", json!({"key": "due"}));
-    let start_at = chrono::Utc::now() + chrono::Duration::seconds(1);
-    app.api
-        .enqueue(
-            &due,
-            &Options::from_json(&json!({"id": "due", "startAt": start_at.to_rfc3339()})).unwrap(),
-        )
-        .await
-        .unwrap();
-    let cut = Instant::now();
-    proxy.cut();
-    // Health checks while it is away: the database's is 503 within a second, liveness 200.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let (healthz, healthz_took) = health("/healthz").await;
-    let (livez, _) = health("/livez").await;
-    assert_eq!(healthz, 503, "/healthz during the outage");
-    assert!(
-        healthz_took < Duration::from_secs(1),
-        "/healthz took {healthz_took:?}"
-    );
-    assert_eq!(livez, 200, "/livez during the outage");
-    tokio::time::sleep(Duration::from_secs(3 * TIMEOUT)).await;
-    let restored = Instant::now();
-    proxy.restore();
+    let mut windows = Vec::new();
+    for outage in [Outage::Blackhole, Outage::Refuse] {
+        // One action running when the database goes (it outlives the cut), one due
+        // during it.
+        let running = format!("running-{outage:?}");
+        let job = Job::global("probe", json!({"key": running, "sleepMs": 1500}));
+        app.api
+            .enqueue(&job, &Options::from_json(&json!({"id": running})).unwrap())
+            .await
+            .unwrap();
+        wait_for_state(&app.db, &running, "running", Duration::from_secs(10)).await;
+        let due = format!("due-{outage:?}");
+        let job = Job::global("probe", json!({"key": due}));
+        let start_at = chrono::Utc::now() + chrono::Duration::seconds(1);
+        app.api
+            .enqueue(
+                &job,
+                &Options::from_json(&json!({"id": due, "startAt": start_at.to_rfc3339()})).unwrap(),
+            )
+            .await
+            .unwrap();
 
-    // Back by itself: wait for the first read that succeeds, then a while more of load.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let healed = loop {
-        let now = Instant::now();
-        if let Some(first) = load
-            .between(restored, now)
-            .iter()
-            .filter(|o| o.kind == "read" && o.ok())
-            .map(|o| o.started)
-            .min()
-        {
-            break first;
-        }
+        let cut = Instant::now();
+        proxy.cut(outage);
+        // While it is away: the database's health is 503 within a second, liveness 200.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (healthz, healthz_took) = health("/healthz").await;
+        let (livez, _) = health("/livez").await;
+        assert_eq!(healthz, 503, "/healthz during the outage ({outage:?})");
         assert!(
-            now < deadline,
-            "no read succeeded within 30 s of the database's return"
+            healthz_took < Duration::from_secs(1),
+            "/healthz took {healthz_took:?} ({outage:?})"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let (healthz, _) = health("/healthz").await;
-    assert_eq!(healthz, 200, "/healthz once the database is back");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let after_healed = Instant::now();
+        assert_eq!(livez, 200, "/livez during the outage ({outage:?})");
+        tokio::time::sleep(Duration::from_secs(3 * TIMEOUT)).await;
+        let restored = Instant::now();
+        proxy.restore();
+
+        // Back by itself: the first read that succeeds, then a while more of load.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let healed = loop {
+            let now = Instant::now();
+            if let Some(first) = load
+                .between(restored, now)
+                .iter()
+                .filter(|o| o.kind == "read" && o.ok())
+                .map(|o| o.started)
+                .min()
+            {
+                break first;
+            }
+            assert!(
+                now < deadline,
+                "no read succeeded within 30 s of the database's return ({outage:?})"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(
+            health("/healthz").await.0,
+            200,
+            "/healthz once the database is back ({outage:?})"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        windows.push((
+            outage,
+            cut,
+            restored,
+            healed,
+            Instant::now(),
+            healthz_took,
+            running,
+            due,
+        ));
+    }
     let outcomes = load.finish().await;
 
-    let before: Vec<&Outcome> = outcomes.iter().filter(|o| o.started + o.took < cut).collect();
+    let first_cut = windows[0].1;
+    let before: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| o.started + o.took < first_cut)
+        .collect();
     assert!(before.iter().any(|o| o.kind == "webhook") && before.iter().any(|o| o.kind == "write"));
     assert!(before.iter().all(|o| o.ok()), "before the cut: {before:#?}");
-
-    // During the outage (requests started after the cut, answered before the return).
-    let during: Vec<&Outcome> = outcomes
-        .iter()
-        .filter(|o| o.started >= cut && o.started + o.took < restored)
-        .collect();
-    for kind in ["read", "write", "webhook"] {
-        assert!(
-            during.iter().any(|o| o.kind == kind),
-            "no {kind} during the outage"
-        );
-    }
     let limit = Duration::from_secs(TIMEOUT) + Duration::from_millis(1500);
-    let slowest = during.iter().map(|o| o.took).max().unwrap_or_default();
-    for o in &during {
-        assert!(
-            o.took <= limit,
-            "{} took {:?} during the outage (limit {limit:?}): {o:?}",
-            o.kind,
-            o.took
-        );
-        match o.kind {
-            "webhook" => assert_eq!(o.status, 503, "{o:?}"),
-            _ => {
-                assert_eq!(o.status, 503, "{o:?}");
-                assert!(o.retry_after, "{o:?}");
-                assert_eq!(o.codes, ["GGT_UNAVAILABLE"], "{o:?}");
+    for (outage, cut, restored, healed, until, healthz_took, running, due) in windows {
+        // During the outage: requests started after the cut and answered before the return.
+        let during: Vec<&Outcome> = outcomes
+            .iter()
+            .filter(|o| o.started >= cut && o.started + o.took < restored)
+            .collect();
+        for kind in ["read", "write", "webhook"] {
+            assert!(
+                during.iter().any(|o| o.kind == kind),
+                "no {kind} during the outage ({outage:?})"
+            );
+        }
+        let slowest = during.iter().map(|o| o.took).max().unwrap_or_default();
+        for o in &during {
+            assert!(
+                o.took <= limit,
+                "{outage:?}: took {:?} (limit {limit:?}): {o:?}",
+                o.took
+            );
+            assert_eq!(o.status, 503, "{outage:?}: {o:?}");
+            if o.kind != "webhook" {
+                assert!(o.retry_after, "{outage:?}: {o:?}");
+                assert_eq!(o.codes, ["GGT_UNAVAILABLE"], "{outage:?}: {o:?}");
             }
         }
+        let after: Vec<&Outcome> = outcomes
+            .iter()
+            .filter(|o| o.started >= healed && o.started < until)
+            .collect();
+        for kind in ["read", "write", "webhook"] {
+            assert!(
+                after.iter().any(|o| o.kind == kind),
+                "no {kind} after the outage ({outage:?})"
+            );
+        }
+        // A request that was waiting for a connection when the first read got one may
+        // still fail; from a second later on, none does.
+        let settled: Vec<&&Outcome> = after
+            .iter()
+            .filter(|o| o.started >= healed + Duration::from_secs(1))
+            .collect();
+        assert!(
+            settled.iter().all(|o| o.ok()),
+            "after the outage ({outage:?}): {settled:#?}"
+        );
+        // Background work resumed by itself.
+        wait_for_state(&app.db, &running, "completed", Duration::from_secs(30)).await;
+        wait_for_state(&app.db, &due, "completed", Duration::from_secs(30)).await;
+        eprintln!(
+            "outage ({outage:?}): {} requests during it, slowest {slowest:?} (timeout {TIMEOUT} s); \
+             /healthz {healthz_took:?}; first read succeeded {:?} after the return",
+            during.len(),
+            healed - restored,
+        );
     }
-    let after: Vec<&Outcome> = outcomes
-        .iter()
-        .filter(|o| o.started >= healed && o.started < after_healed)
-        .collect();
-    for kind in ["read", "write", "webhook"] {
-        assert!(after.iter().any(|o| o.kind == kind), "no {kind} after the outage");
-    }
-    // A write or webhook that was waiting for a connection when the first read got one
-    // may still fail; from a second later on, none does.
-    let settled: Vec<&&Outcome> = after
-        .iter()
-        .filter(|o| o.started >= healed + Duration::from_secs(1))
-        .collect();
-    assert!(settled.iter().all(|o| o.ok()), "after the outage: {settled:#?}");
-
-    // Background work resumed by itself.
-    wait_for_state(&app.db, "running", "completed", Duration::from_secs(30)).await;
-    wait_for_state(&app.db, "due", "completed", Duration::from_secs(30)).await;
     // Every acknowledged delivery is stored, once.
     let acknowledged: Vec<&String> = outcomes
         .iter()
@@ -386,24 +417,15 @@ async fn a_database_outage_fails_requests_fast_and_heals() {
     assert!(acknowledged.len() > 2);
     for hash in &acknowledged {
         let id = format!("webhook-{store}-{hash}");
-        assert_eq!(
-            count_rows(
-                &app.db,
-                "bcgraph_background_action",
-                &format!("\"id\" LIKE '%/{id}'")
-            )
-            .await,
-            1,
-            "{id}"
-        );
+        let stored = count_rows(
+            &app.db,
+            "bcgraph_background_action",
+            &format!("\"id\" LIKE '%/{id}'"),
+        )
+        .await;
+        assert_eq!(stored, 1, "{id}");
     }
-    eprintln!(
-        "outage: {} requests during it, slowest {slowest:?} (timeout {TIMEOUT} s); /healthz {healthz_took:?}; \
-         first read succeeded {:?} after the return; {} webhooks acknowledged",
-        during.len(),
-        healed - restored,
-        acknowledged.len()
-    );
+    eprintln!("{} webhooks acknowledged, each stored once", acknowledged.len());
 }
 
 /// A GraphQL request whose body is sent in two halves: it is in flight until
@@ -603,6 +625,37 @@ async fn sigterm_drains_and_exits_within_the_timeout() {
         .await
         .expect("websocket");
     let in_flight = SlowRequest::start(&address, &format!("Bearer {}", app.admin_key)).await;
+    // And a load of reads, which goes on through the signal.
+    let (stop_load, load_stopped) = tokio::sync::watch::channel(false);
+    let load: Vec<_> = (0..3)
+        .map(|_| {
+            let (http, address, key, stopped) = (
+                http.clone(),
+                address.clone(),
+                app.admin_key.clone(),
+                load_stopped.clone(),
+            );
+            tokio::spawn(async move {
+                let (mut answered, mut refused) = (Vec::new(), 0);
+                while !*stopped.borrow() {
+                    let sent = http
+                        .post(format!("http://{address}/api/graphql"))
+                        .header("authorization", format!("Bearer {key}"))
+                        .json(&json!({"query": READ}))
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(response) => answered.push(response.status().as_u16()),
+                        // Refused once the listener is closed (or a kept-alive
+                        // connection closed as it was reused): the client tries elsewhere.
+                        Err(_) => refused += 1,
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                (answered, refused)
+            })
+        })
+        .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let pid = serve.id().expect("a pid");
@@ -640,6 +693,22 @@ async fn sigterm_drains_and_exits_within_the_timeout() {
         took < Duration::from_secs(SHUTDOWN_TIMEOUT) + Duration::from_secs(2),
         "SIGTERM to exit took {took:?}"
     );
+    let _ = stop_load.send(true);
+    let (mut answered, mut refused) = (Vec::new(), 0);
+    for client in load {
+        let (a, r) = client.await.unwrap();
+        answered.extend(a);
+        refused += r;
+    }
+    assert!(
+        answered.len() > 3 && refused > 0,
+        "{} answered, {refused} refused",
+        answered.len()
+    );
+    assert!(
+        answered.iter().all(|s| *s == 200),
+        "every answer of the load is a 200: {answered:?}"
+    );
     // Handed back: waiting, its attempt not counted, no lease; another worker takes it.
     assert_eq!(job_row(&app.db, &job).await, ("waiting".to_owned(), 0, true));
     let handed_back = Instant::now();
@@ -647,5 +716,9 @@ async fn sigterm_drains_and_exits_within_the_timeout() {
     wait_for_state(&app.db, &job, "running", Duration::from_secs(5)).await;
     let taken = handed_back.elapsed();
     worker.shutdown().await;
-    eprintln!("SIGTERM to exit: {took:?} (timeout {SHUTDOWN_TIMEOUT} s); taken again after {taken:?}");
+    eprintln!(
+        "SIGTERM to exit: {took:?} (timeout {SHUTDOWN_TIMEOUT} s) under a load of {} answered reads; \
+         taken again after {taken:?}",
+        answered.len()
+    );
 }

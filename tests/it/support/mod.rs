@@ -137,7 +137,7 @@ enum Served {
     Gateway(GlobalActions),
     /// An app, as `serve` runs it (workers and schedules included); its database URL
     /// when it is not the test database's own (a proxy's).
-    App(bcgraph::App, Option<String>),
+    App(Box<bcgraph::App>, Option<String>),
 }
 
 /// A running gateway.
@@ -245,7 +245,7 @@ impl TestApp {
     pub async fn start_app(app: bcgraph::App, vars: &[(&str, &str)]) -> TestApp {
         let test_db = TestDb::new().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        Self::serve(test_db, listener, Served::App(app, None), vars).await
+        Self::serve(test_db, listener, Served::App(Box::new(app), None), vars).await
     }
 
     /// [`TestApp::start_app`] with the gateway reaching its database through `proxy`
@@ -258,7 +258,7 @@ impl TestApp {
         let test_db = TestDb::new().await;
         let through = proxy.url_for(&test_db.url);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        Self::serve(test_db, listener, Served::App(app, Some(through)), vars).await
+        Self::serve(test_db, listener, Served::App(Box::new(app), Some(through)), vars).await
     }
 
     async fn serve(
