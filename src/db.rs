@@ -7,22 +7,28 @@ use std::time::Duration;
 /// unless `BCGRAPH_DATABASE_TIMEOUT_SECONDS` says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long SQLite waits for its writer's lock, and for a connection of the pool.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Connect to `url`, waiting at most [`DEFAULT_TIMEOUT`] for a connection.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     connect_with(url, DEFAULT_TIMEOUT).await
 }
 
-/// Connect to `url`; a statement that cannot get a connection within `timeout` fails
-/// (see [`is_unavailable`]) instead of waiting for the database to come back. SQLite
-/// gets WAL, a busy timeout and foreign keys, so that several tasks (and processes) can
-/// share one file.
+/// Connect to `url`; on PostgreSQL a statement that cannot get a connection within
+/// `timeout` fails (see [`is_unavailable`]) instead of waiting for the server to come
+/// back. SQLite is a local file that cannot go away: a wait for one of its connections
+/// is a wait for its writer's lock, and lasts as long as its busy timeout, as a
+/// statement waiting for the lock does. SQLite gets WAL, that busy timeout and foreign
+/// keys, so that several tasks (and processes) can share one file.
 pub async fn connect_with(url: &str, timeout: Duration) -> Result<DatabaseConnection, DbErr> {
-    let mut options = options(url, timeout);
-    if url.starts_with("sqlite:") {
+    let sqlite = url.starts_with("sqlite:");
+    let mut options = options(url, if sqlite { SQLITE_BUSY_TIMEOUT } else { timeout });
+    if sqlite {
         options.max_connections(8).map_sqlx_sqlite_opts(|o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(30))
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .foreign_keys(true)
                 .create_if_missing(true)
         });
