@@ -244,7 +244,11 @@ impl App {
             }
         };
         let command = cli.command.unwrap_or(crate::cli::Command::Serve);
-        match runtime.block_on(crate::cli::run(self, command)) {
+        let outcome = runtime.block_on(crate::cli::run(self, command));
+        // Tasks still running (a request dropped at the shutdown timeout) do not hold
+        // the exit up.
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        match outcome {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -393,7 +397,12 @@ impl Gateway {
     }
 
     /// Serve on `listener` until `shutdown` completes, with the configured workers and
-    /// the app's schedules; running background actions finish or are handed back.
+    /// the app's schedules. Then the listener closes, websockets get a close frame, and
+    /// in-flight requests and running background actions have
+    /// `BCGRAPH_SHUTDOWN_TIMEOUT_SECONDS` to finish: requests past it are dropped,
+    /// actions past it are stopped and handed back to the queue (their attempt not
+    /// counted) for another process to take at once. Last, the live-query relay's
+    /// connection is given back.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
@@ -411,6 +420,7 @@ impl Gateway {
                 WorkerOptions {
                     concurrency: config.workers,
                     lease: config.job_lease,
+                    shutdown_grace: config.shutdown_timeout,
                     ..Default::default()
                 },
                 self.state.metrics.clone(),
@@ -451,13 +461,23 @@ impl Gateway {
         let app = self
             .router()
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
-        for task in tasks {
-            task.abort();
-        }
-        if let Some(workers) = workers {
-            workers.shutdown().await;
-        }
+        // Once the drain starts the listener closes and requests in flight finish.
+        let drain = self.state.edge.drain.clone();
+        let serving = axum::serve(listener, app).with_graceful_shutdown({
+            let drain = drain.clone();
+            async move { drain.started().await }
+        });
+        let stopping = async move {
+            for task in tasks {
+                task.abort();
+            }
+            if let Some(workers) = workers {
+                workers.shutdown().await;
+            }
+        };
+        let served =
+            server::drain::serve_until(serving, shutdown, &drain, config.shutdown_timeout, stopping).await;
+        self.state.live.stop().await;
         served
     }
 }

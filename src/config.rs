@@ -64,6 +64,13 @@ pub struct Config {
     /// `BCGRAPH_METRICS_LISTEN`, `BCGRAPH_METRICS_TOKEN`, `BCGRAPH_METRICS_STORE_LABELS`:
     /// where Prometheus metrics are served, if anywhere (`read_metrics`).
     pub metrics: MetricsConfig,
+    /// `BCGRAPH_DATABASE_TIMEOUT_SECONDS`: how long a statement waits for a database
+    /// connection before its request fails as unavailable (503, `GGT_UNAVAILABLE`).
+    pub database_timeout: std::time::Duration,
+    /// `BCGRAPH_SHUTDOWN_TIMEOUT_SECONDS`: on SIGTERM or Ctrl-C, how long in-flight
+    /// requests and running background actions may take to finish before they are
+    /// stopped (the actions handed back to the queue).
+    pub shutdown_timeout: std::time::Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -92,6 +99,8 @@ pub const DEFAULT_SESSION_LIFETIME_SECONDS: u64 = 30 * 24 * 60 * 60;
 /// The lifetime BigCommerce gives its signed-payload JWTs.
 pub const DEFAULT_LEGACY_PAYLOAD_MAX_AGE_SECONDS: u64 = 24 * 60 * 60;
 pub const DEFAULT_PURGE_INTERVAL_SECONDS: u64 = 60 * 60;
+pub const DEFAULT_DATABASE_TIMEOUT_SECONDS: u64 = 5;
+pub const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS: u64 = 20;
 
 impl Config {
     /// Read the configuration from the process environment.
@@ -193,6 +202,16 @@ impl Config {
             0 => None,
             n => Some(std::time::Duration::from_secs(n)),
         };
+        let database_timeout = std::time::Duration::from_secs(seconds(
+            "BCGRAPH_DATABASE_TIMEOUT_SECONDS",
+            DEFAULT_DATABASE_TIMEOUT_SECONDS,
+            1..=300,
+        )?);
+        let shutdown_timeout = std::time::Duration::from_secs(seconds(
+            "BCGRAPH_SHUTDOWN_TIMEOUT_SECONDS",
+            DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
+            0..=3600,
+        )?);
         let client_id = var("BIGCOMMERCE_CLIENT_ID");
         let client_secret = var("BIGCOMMERCE_CLIENT_SECRET");
         if client_id.is_some() != client_secret.is_some() {
@@ -357,6 +376,8 @@ impl Config {
         Ok(Config {
             retention,
             sync_retries,
+            database_timeout,
+            shutdown_timeout,
             limits,
             metrics,
             queue_limits,
@@ -911,6 +932,27 @@ mod tests {
         assert!(c.metrics.store_labels && c.metrics.enabled());
         let token_only = config(&[("BCGRAPH_METRICS_TOKEN", "a-token-of-sixteen-or-more")]).unwrap();
         assert!(token_only.metrics.enabled() && token_only.metrics.listen.is_none());
+    }
+
+    #[test]
+    fn database_and_shutdown_timeouts() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.database_timeout.as_secs(), DEFAULT_DATABASE_TIMEOUT_SECONDS);
+        assert_eq!(c.shutdown_timeout.as_secs(), DEFAULT_SHUTDOWN_TIMEOUT_SECONDS);
+        let c = config(&[
+            ("BCGRAPH_DATABASE_TIMEOUT_SECONDS", "2"),
+            ("BCGRAPH_SHUTDOWN_TIMEOUT_SECONDS", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.database_timeout.as_secs(), 2);
+        assert_eq!(c.shutdown_timeout.as_secs(), 0);
+        for (variable, bad) in [
+            ("BCGRAPH_DATABASE_TIMEOUT_SECONDS", "0"),
+            ("BCGRAPH_DATABASE_TIMEOUT_SECONDS", "five"),
+            ("BCGRAPH_SHUTDOWN_TIMEOUT_SECONDS", "3601"),
+        ] {
+            assert_eq!(config(&[(variable, bad)]).unwrap_err().variable, variable);
+        }
     }
 
     #[test]

@@ -1,20 +1,37 @@
 //! Connecting to SQLite or PostgreSQL, and migrating.
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::{ConnAcquireErr, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, RuntimeErr};
 use std::time::Duration;
 
 /// How much of a SQLite file is read through a memory map.
 const MMAP_BYTES: u64 = 1 << 30;
 
-/// Connect to `url`. SQLite gets WAL, a busy timeout and foreign keys, so that
-/// several tasks (and processes) can share one file.
+/// How long a statement waits for a connection (a free one of the pool, or a new one)
+/// unless `BCGRAPH_DATABASE_TIMEOUT_SECONDS` says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long SQLite waits for its writer's lock, and for a connection of the pool.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connect to `url`, waiting at most [`DEFAULT_TIMEOUT`] for a connection.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
-    let mut options = options(url);
-    if url.starts_with("sqlite:") {
+    connect_with(url, DEFAULT_TIMEOUT).await
+}
+
+/// Connect to `url`; on PostgreSQL a statement that cannot get a connection within
+/// `timeout` fails (see [`is_unavailable`]) instead of waiting for the server to come
+/// back. SQLite is a local file that cannot go away: a wait for one of its connections
+/// is a wait for its writer's lock, and lasts as long as its busy timeout, as a
+/// statement waiting for the lock does. SQLite gets WAL, that busy timeout and foreign
+/// keys, so that several tasks (and processes) can share one file.
+pub async fn connect_with(url: &str, timeout: Duration) -> Result<DatabaseConnection, DbErr> {
+    let sqlite = url.starts_with("sqlite:");
+    let mut options = options(url, if sqlite { SQLITE_BUSY_TIMEOUT } else { timeout });
+    if sqlite {
         options.max_connections(8).map_sqlx_sqlite_opts(|o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(30))
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .foreign_keys(true)
                 .create_if_missing(true)
                 // Reads map the file instead of copying each page through `read(2)`
@@ -40,36 +57,72 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
 /// PostgreSQL its commits do not wait for the disk (`synchronous_commit = off`; commits
 /// still reach the disk in order, so a checkpoint never outlives its data); SQLite
 /// already commits that way (WAL with `synchronous = NORMAL`) and shares `db`.
-pub async fn connect_relaxed(url: &str, db: &DatabaseConnection) -> Result<DatabaseConnection, DbErr> {
+pub async fn connect_relaxed(
+    url: &str,
+    db: &DatabaseConnection,
+    timeout: Duration,
+) -> Result<DatabaseConnection, DbErr> {
     if !url.starts_with("postgres") {
         return Ok(db.clone());
     }
-    let mut options = options(url);
+    let mut options = options(url, timeout);
     options
         .max_connections(8)
         .map_sqlx_postgres_opts(|o| o.options([("synchronous_commit", "off")]));
     Database::connect(options).await
 }
 
-/// What every pool has: no statement logging, timeouts, a ping only for connections
-/// idle long enough to have been dropped, and on PostgreSQL no Nagle and no TLS to this
-/// machine.
+/// What every pool has: no statement logging, `timeout` to get a connection (a waiting
+/// request fails then, rather than hanging on while the database is away), a ping only
+/// for connections idle long enough to have been dropped, and on PostgreSQL no Nagle
+/// and no TLS to this machine.
 ///
 /// sqlx pings every connection it hands out by default: one more round trip per
 /// statement, which was a quarter of a read's round trips (profiled with `perf` under
 /// the peers kit's load). A connection that breaks while busy fails its statement and
 /// leaves the pool.
-fn options(url: &str) -> ConnectOptions {
+fn options(url: &str, timeout: Duration) -> ConnectOptions {
     let mut options = ConnectOptions::new(local_without_tls(url));
+    // SeaORM's "connect timeout" is sqlx's acquire timeout too, which bounds making a
+    // new connection as well as waiting for a free one.
     options
         .sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(30))
+        .connect_timeout(timeout)
+        .acquire_timeout(timeout)
         .test_before_acquire_if_idle_for(Duration::from_secs(30));
     if url.starts_with("postgres") {
         no_delay(&mut options, url);
     }
     options
+}
+
+/// Is `error` the database being away (unreachable, restarting, out of connections, or
+/// SQLite's file locked past its busy timeout) rather than something about the
+/// statement? Such a failure is worth retrying as it is: requests answer it as
+/// `GGT_UNAVAILABLE` (HTTP 503), webhooks with a status BigCommerce retries.
+pub fn is_unavailable(error: &DbErr) -> bool {
+    use sea_orm::sqlx::Error;
+    let sqlx = match error {
+        DbErr::ConnectionAcquire(ConnAcquireErr::Timeout | ConnAcquireErr::ConnectionClosed) => return true,
+        DbErr::Conn(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    match sqlx.as_ref() {
+        Error::Io(_) | Error::PoolTimedOut | Error::PoolClosed | Error::WorkerCrashed => true,
+        Error::Database(e) => e.code().is_some_and(|code| unavailable_code(&code)),
+        _ => false,
+    }
+}
+
+/// PostgreSQL's SQLSTATEs for a lost or refused connection (class 08), a server
+/// shutting down or starting (57P01-57P03) and too many connections (53300); SQLite's
+/// result codes, extended ones too, of a busy (5) or locked (6) database.
+fn unavailable_code(code: &str) -> bool {
+    code.starts_with("08")
+        || matches!(
+            code,
+            "57P01" | "57P02" | "57P03" | "53300" | "5" | "261" | "517" | "773" | "6" | "262" | "518"
+        )
 }
 
 /// A PostgreSQL URL to this machine (`localhost`, `127.0.0.1`, `::1`) that does not

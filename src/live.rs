@@ -63,6 +63,9 @@ pub fn concerns(change: &str, tables: &HashSet<String>, store: Option<i64>) -> b
 #[derive(Clone)]
 pub struct Changes {
     sender: broadcast::Sender<Change>,
+    /// Ends the relay ([`Changes::stop`]).
+    stop: crate::server::drain::Drain,
+    relay: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl Changes {
@@ -82,7 +85,11 @@ impl Changes {
             })
             .collect();
         let (sender, _) = broadcast::channel(1024);
-        let changes = Changes { sender };
+        let changes = Changes {
+            sender,
+            stop: Default::default(),
+            relay: Default::default(),
+        };
         match db.get_database_backend() {
             DbBackend::Postgres => {
                 install_postgres(db, &tables).await?;
@@ -104,6 +111,22 @@ impl Changes {
         Ok(changes)
     }
 
+    /// Stop relaying, and give the relay's connection back (on PostgreSQL its `LISTEN`
+    /// ends): the process is shutting down. Waits a second at most.
+    pub async fn stop(&self) {
+        self.stop.start();
+        let relay = self.relay.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(relay) = relay
+            && tokio::time::timeout(Duration::from_secs(1), relay).await.is_err()
+        {
+            tracing::warn!("the live-query relay did not stop within a second");
+        }
+    }
+
+    fn keep(&self, relay: tokio::task::JoinHandle<()>) {
+        *self.relay.lock().unwrap_or_else(|e| e.into_inner()) = Some(relay);
+    }
+
     /// Changes from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {
         self.sender.subscribe()
@@ -118,10 +141,14 @@ impl Changes {
             .listen(CHANNEL)
             .await
             .map_err(|e| DbErr::Custom(format!("cannot LISTEN for live queries: {e}")))?;
-        let sender = self.sender.clone();
-        tokio::spawn(async move {
+        let (sender, stop) = (self.sender.clone(), self.stop.clone());
+        self.keep(tokio::spawn(async move {
             loop {
-                match listener.try_recv().await {
+                let received = tokio::select! {
+                    received = listener.try_recv() => received,
+                    () = stop.started() => break,
+                };
+                match received {
                     Ok(Some(note)) => {
                         let _ = sender.send(Arc::from(note.payload()));
                     }
@@ -136,19 +163,24 @@ impl Changes {
                     }
                 }
             }
-        });
+            // The connection goes back to the pool listening to nothing.
+            let _ = tokio::time::timeout(Duration::from_millis(500), listener.unlisten_all()).await;
+        }));
         Ok(())
     }
 
     fn poll_sqlite(&self, db: DatabaseConnection) {
-        let sender = self.sender.clone();
-        tokio::spawn(async move {
+        let (sender, stop) = (self.sender.clone(), self.stop.clone());
+        self.keep(tokio::spawn(async move {
             // Each table's (and store's) count when last read; `None` until the first read.
             let mut seen: Option<HashMap<String, i64>> = None;
             let mut every = tokio::time::interval(SQLITE_POLL);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                every.tick().await;
+                tokio::select! {
+                    _ = every.tick() => {}
+                    () = stop.started() => return,
+                }
                 // No live query is open: no read. The next one may take a change made
                 // meanwhile for a new one, which costs one run of it, never a miss.
                 if sender.receiver_count() == 0 && seen.is_some() {
@@ -180,7 +212,7 @@ impl Changes {
                 }
                 seen = Some(now);
             }
-        });
+        }));
     }
 }
 

@@ -1,8 +1,10 @@
 //! The HTTP surface: `/api/graphql` (POST; GraphiQL on GET), `/api/graphql/batch`
-//! (graphql-transport-ws, `socket`) and `/healthz`. Every request is authenticated here
+//! (graphql-transport-ws, `socket`), `/healthz` and `/livez` (`health`). Every request is authenticated here
 //! and carries its identity into the GraphQL context; what a request may cost is bounded
 //! here too (`rate_limit`, the document check, the time and record budgets).
 
+pub mod drain;
+mod health;
 pub mod rate_limit;
 pub mod request_id;
 pub mod socket;
@@ -66,6 +68,8 @@ pub struct Edge {
     pub limits: Limits,
     pub rates: RateLimiters,
     pub sockets: SocketSlots,
+    /// Set once the process starts shutting down.
+    pub drain: drain::Drain,
 }
 
 impl Edge {
@@ -74,6 +78,7 @@ impl Edge {
             limits: limits.clone(),
             rates: RateLimiters::new(&limits.rates),
             sockets: SocketSlots::new(limits),
+            drain: drain::Drain::default(),
         }
     }
 }
@@ -118,7 +123,7 @@ impl AppState {
             bigcommerce: bigcommerce.clone(),
             secret: auth.secret.clone(),
             lease: config.job_lease,
-            db: db::connect_relaxed(&config.database_url, &db).await?,
+            db: db::connect_relaxed(&config.database_url, &db, config.database_timeout).await?,
             retries: config.sync_retries,
             metrics: metrics.clone(),
         };
@@ -226,7 +231,8 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .merge(api)
         .merge(extra)
         .route("/webhooks/bigcommerce", post(bigcommerce_webhook))
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(health::healthz))
+        .route("/livez", get(health::livez))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         // A websocket outlives its upgrade request, so neither timeout reaches it.
         .layer(RequestBodyTimeoutLayer::new(limits.request_body_timeout))
@@ -325,13 +331,6 @@ async fn graphiql() -> Html<String> {
     )
 }
 
-async fn healthz(State(state): State<AppState>) -> Response {
-    match state.db.ping().await {
-        Ok(()) => (StatusCode::OK, "ok").into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response(),
-    }
-}
-
 /// A BigCommerce webhook delivery: checked, then enqueued; answered at once.
 async fn bigcommerce_webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let started = std::time::Instant::now();
@@ -345,6 +344,7 @@ async fn bigcommerce_webhook(State(state): State<AppState>, headers: HeaderMap, 
         Err(WebhookRefusal::Unauthenticated(_)) => (None, WebhookOutcome::Unauthenticated),
         Err(WebhookRefusal::UnknownStore(_)) => (None, WebhookOutcome::UnknownStore),
         Err(WebhookRefusal::TooLarge) => (None, WebhookOutcome::TooLarge),
+        Err(WebhookRefusal::Unavailable) => (None, WebhookOutcome::Unavailable),
     };
     state.metrics.webhook_delivery(scope, outcome, started.elapsed());
     match delivered {
@@ -362,6 +362,10 @@ async fn bigcommerce_webhook(State(state): State<AppState>, headers: HeaderMap, 
                     m.clone()
                 }
                 WebhookRefusal::TooLarge => "the delivery is too large".to_owned(),
+                // Not stored: BigCommerce delivers it again later.
+                WebhookRefusal::Unavailable => {
+                    return health::unavailable((status, "the database is unavailable").into_response());
+                }
             };
             (status, message).into_response()
         }
@@ -384,6 +388,14 @@ pub(crate) fn error_response(status: StatusCode, code: ErrorCode, message: &str)
 fn auth_failure(e: AuthError) -> Response {
     match e {
         AuthError::Denied(message) => error_response(StatusCode::OK, ErrorCode::PermissionDenied, &message),
+        AuthError::Database(e) if db::is_unavailable(&e) => {
+            tracing::warn!(error = %e, "the database is unavailable to authentication");
+            health::unavailable(error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                crate::action::UNAVAILABLE_MESSAGE,
+            ))
+        }
         AuthError::Database(e) => {
             tracing::error!(error = %e, "database error while authenticating");
             error_response(
@@ -504,6 +516,10 @@ async fn graphql_answer(
         }
         None => graphql_response(&response),
     };
+    // A read the database could not answer: the client may send it again as it is.
+    if graphql::errors::is_unavailable(&response) {
+        answer = health::unavailable(answer);
+    }
     if let Some(token) = authenticated.new_token
         && let Ok(value) = HeaderValue::from_str(&format!("Session {token}"))
     {

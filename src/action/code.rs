@@ -30,11 +30,14 @@ pub enum ErrorCode {
     TooManyRequests,
     /// Anything the caller cannot fix; the details stay in the logs.
     InternalError,
+    /// The database is unreachable for now (not one of Gadget's codes: bcgraph's own, so
+    /// that clients can tell an outage, worth retrying as it is, from an internal error).
+    Unavailable,
 }
 
 impl ErrorCode {
     /// Every code.
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::InvalidRecord,
         ErrorCode::RecordNotFound,
         ErrorCode::PermissionDenied,
@@ -45,6 +48,7 @@ impl ErrorCode {
         ErrorCode::BackgroundActionCancelled,
         ErrorCode::TooManyRequests,
         ErrorCode::InternalError,
+        ErrorCode::Unavailable,
     ];
 
     /// `GGT_...`, as the wire spells it.
@@ -60,6 +64,7 @@ impl ErrorCode {
             ErrorCode::BackgroundActionCancelled => "GGT_BACKGROUND_ACTION_CANCELLED",
             ErrorCode::TooManyRequests => "GGT_TOO_MANY_REQUESTS",
             ErrorCode::InternalError => "GGT_INTERNAL_ERROR",
+            ErrorCode::Unavailable => "GGT_UNAVAILABLE",
         }
     }
 }

@@ -4,6 +4,9 @@ use super::code::ErrorCode;
 use crate::query::QueryError;
 use sea_orm::{DbErr, SqlErr};
 
+/// What a caller reads when the database is away.
+pub(crate) const UNAVAILABLE_MESSAGE: &str = "the database is unavailable; try again shortly";
+
 /// A validation failure of one field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldError {
@@ -73,6 +76,7 @@ impl ActionError {
             ActionError::InvalidInput(_) => ErrorCode::InvalidActionInput,
             ActionError::DuplicateBackgroundAction(_) => ErrorCode::DuplicateBackgroundActionId,
             ActionError::TooManyRequests(_) => ErrorCode::TooManyRequests,
+            ActionError::Database(e) if crate::db::is_unavailable(e) => ErrorCode::Unavailable,
             ActionError::Database(_) | ActionError::Remote(_) | ActionError::Busy(_) => {
                 ErrorCode::InternalError
             }
@@ -94,6 +98,10 @@ impl ActionError {
     /// The message a caller may see: database details stay in the logs.
     pub fn public_message(&self) -> String {
         match self {
+            ActionError::Database(e) if crate::db::is_unavailable(e) => {
+                tracing::warn!(error = %e, "the database is unavailable to an action");
+                UNAVAILABLE_MESSAGE.to_owned()
+            }
             ActionError::Database(e) => {
                 tracing::error!(error = %e, "database error in an action");
                 "internal error while writing data".to_owned()

@@ -30,6 +30,7 @@ pub use code::ErrorCode;
 pub(crate) use code::UnknownCode;
 pub use context::{BigCommerceConnection, Context, CurrentStore, Trigger};
 pub use error::{ActionError, FieldError};
+pub(crate) use error::UNAVAILABLE_MESSAGE;
 pub use global::{
     ErasedGlobalAction as ErasedGlobal, GlobalAction, GlobalActions, ModelAction, Param, ParamType,
 };

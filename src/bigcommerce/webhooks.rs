@@ -136,6 +136,8 @@ pub enum WebhookRefusal {
     UnknownStore(String),
     /// 413
     TooLarge,
+    /// 503: the database is away; the delivery was not stored.
+    Unavailable,
 }
 
 impl WebhookRefusal {
@@ -145,6 +147,7 @@ impl WebhookRefusal {
             WebhookRefusal::Unauthenticated(_) => 401,
             WebhookRefusal::UnknownStore(_) => 404,
             WebhookRefusal::TooLarge => 413,
+            WebhookRefusal::Unavailable => 503,
         }
     }
 }
@@ -341,6 +344,11 @@ impl Ingest {
                 scope,
             }),
             Err(QueueError::Duplicate(_)) => Ok(Accepted::Duplicate { scope }),
+            // Not stored, so not acknowledged: BigCommerce sends it again.
+            Err(QueueError::Database(e)) if crate::db::is_unavailable(&e) => {
+                tracing::warn!(error = %e, "the database is unavailable to a webhook");
+                Err(WebhookRefusal::Unavailable)
+            }
             Err(e) => {
                 tracing::error!(error = %e, "could not enqueue a webhook");
                 Err(WebhookRefusal::Malformed("could not enqueue".into()))
@@ -367,6 +375,10 @@ impl Ingest {
         let store = super::stores::installed_by_hash(&self.api.db, store_hash)
             .await
             .map_err(|e| {
+                if crate::db::is_unavailable(&e) {
+                    tracing::warn!(error = %e, "the database is unavailable to a webhook");
+                    return WebhookRefusal::Unavailable;
+                }
                 tracing::error!(error = %e, "looking up a webhook's store");
                 WebhookRefusal::UnknownStore("the store could not be read".into())
             })?;

@@ -106,7 +106,7 @@ pub(crate) async fn run(app: App, command: Command) -> anyhow::Result<()> {
         return client::run(app, args);
     }
     let config = Config::from_env()?;
-    let db = crate::db::connect(&config.database_url).await?;
+    let db = crate::db::connect_with(&config.database_url, config.database_timeout).await?;
     app.migrate(&db).await?;
     match command {
         Command::Migrate => {
@@ -121,7 +121,7 @@ pub(crate) async fn run(app: App, command: Command) -> anyhow::Result<()> {
         | Command::Secret(_)
         | Command::Sync { .. } => {}
     }
-    let gateway = app.gateway(db, &config).await?;
+    let gateway = app.gateway(db.clone(), &config).await?;
     let state = gateway.state();
     match command {
         Command::Secret(SecretCommand::Rotate) => {
@@ -166,6 +166,16 @@ pub(crate) async fn run(app: App, command: Command) -> anyhow::Result<()> {
                 tracing::info!(address = %config.listen, workers = config.workers, "serving");
             }
             gateway.serve(listener, shutdown_signal()).await?;
+            // Every connection ends with a goodbye to the server rather than a dropped
+            // socket; a connection still out (a request dropped at the timeout) is not
+            // waited for long.
+            if tokio::time::timeout(std::time::Duration::from_secs(2), db.close())
+                .await
+                .is_err()
+            {
+                tracing::warn!("the database pool did not close within 2 s");
+            }
+            tracing::info!("shut down");
             Ok(())
         }
     }

@@ -9,6 +9,7 @@ pub use crate::action::ErrorCode;
 pub const INVALID_QUERY_INPUT: ErrorCode = ErrorCode::InvalidQueryInput;
 pub const INTERNAL_ERROR: ErrorCode = ErrorCode::InternalError;
 pub const TOO_MANY_REQUESTS: ErrorCode = ErrorCode::TooManyRequests;
+pub const UNAVAILABLE: ErrorCode = ErrorCode::Unavailable;
 
 /// A GraphQL error carrying a Gadget error code in `extensions.code`.
 pub fn coded(code: ErrorCode, message: impl Into<String>) -> async_graphql::Error {
@@ -19,12 +20,27 @@ pub fn coded(code: ErrorCode, message: impl Into<String>) -> async_graphql::Erro
 pub fn query_error(err: QueryError) -> async_graphql::Error {
     match err {
         QueryError::InvalidInput(msg) => coded(INVALID_QUERY_INPUT, msg),
+        QueryError::Database(db) if crate::db::is_unavailable(&db) => {
+            tracing::warn!(error = %db, "the database is unavailable to a read");
+            coded(UNAVAILABLE, crate::action::UNAVAILABLE_MESSAGE)
+        }
         QueryError::Database(db) => {
             // The caller learns that something failed, never the SQL.
             tracing::error!(error = %db, "database error while reading");
             coded(INTERNAL_ERROR, "internal error while reading data")
         }
     }
+}
+
+/// Did `response` fail (wholly or in part) because the database is away? Its HTTP
+/// answer is then a 503 the client may retry.
+pub fn is_unavailable(response: &async_graphql::Response) -> bool {
+    response.errors.iter().any(|e| {
+        e.extensions
+            .as_ref()
+            .and_then(|ext| ext.get("code"))
+            .is_some_and(|code| matches!(code, async_graphql::Value::String(s) if s == UNAVAILABLE.as_str()))
+    })
 }
 
 /// A response refused as a whole: `data: null` and this one error.

@@ -208,10 +208,12 @@ pub enum WebhookOutcome {
     UnknownStore,
     /// Over the size limit.
     TooLarge,
+    /// Not stored because the database is away: answered 503 for BigCommerce to retry.
+    Unavailable,
 }
 
 impl WebhookOutcome {
-    const COUNT: usize = 7;
+    const COUNT: usize = 8;
 
     fn as_str(self) -> &'static str {
         match self {
@@ -222,6 +224,7 @@ impl WebhookOutcome {
             WebhookOutcome::Unauthenticated => "unauthenticated",
             WebhookOutcome::UnknownStore => "unknown_store",
             WebhookOutcome::TooLarge => "too_large",
+            WebhookOutcome::Unavailable => "unavailable",
         }
     }
 }

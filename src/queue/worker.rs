@@ -3,7 +3,7 @@
 use tracing::Instrument;
 use super::lease::{self, Beats, Clock, Lease, RUNNING};
 use super::{Job, Retries, Scope, State, TABLE, WAKE, is_postgres, now_ms};
-use crate::action::{Api, Caller, Trigger};
+use crate::action::{ActionError, Api, Caller, Trigger};
 use crate::metrics::{ActionOutcome, Metrics};
 use crate::action::ErrorCode;
 use crate::query::Tenant;
@@ -131,6 +131,10 @@ struct Shared {
 
 impl Shared {
     async fn run_loop(&self, mut stopped: watch::Receiver<bool>) {
+        // Doubles after each failed claim (the database is away, say), back to the poll
+        // interval after a good one: a worker never gives up, and does not hammer a
+        // database that is coming back.
+        let mut pause = self.options.poll_interval;
         loop {
             if *stopped.borrow() {
                 return;
@@ -138,18 +142,22 @@ impl Shared {
             let per_store = self.api.queue_limits.max_running_per_store;
             match claim(&self.api.db, &self.worker, self.options.lease, per_store).await {
                 Ok(Some(job)) => {
+                    pause = self.options.poll_interval;
                     // Every log line of the attempt names the job.
                     let span = tracing::info_span!("job", job_id = %job.id, attempt = job.attempts);
                     self.run_one(job).instrument(span).await;
                     continue;
                 }
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "could not claim a background action"),
+                Ok(None) => pause = self.options.poll_interval,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not claim a background action");
+                    pause = (pause * 2).clamp(self.options.poll_interval, MAX_CLAIM_PAUSE);
+                }
             }
             tokio::select! {
                 _ = stopped.changed() => {}
                 _ = WAKE.notified() => {}
-                _ = tokio::time::sleep(self.options.poll_interval) => {}
+                _ = tokio::time::sleep(pause) => {}
             }
         }
     }
@@ -195,15 +203,25 @@ impl Shared {
         let finished = match outcome {
             Ok(result) => {
                 let result = json!({"success": true, "errors": null, "result": result});
-                finish(
-                    &self.api.db,
-                    &claimed,
-                    &self.worker,
-                    State::Completed,
-                    Some(result),
-                    None,
-                )
+                self.record(|| {
+                    finish(
+                        &self.api.db,
+                        &claimed,
+                        &self.worker,
+                        State::Completed,
+                        Some(result.clone()),
+                        None,
+                    )
+                })
                 .await
+            }
+            // The database went away under the action: not the action's failure, so the
+            // attempt does not count; it runs again once the database is back.
+            Err(ActionError::Database(e)) if crate::db::is_unavailable(&e) => {
+                tracing::info!(id = %claimed.id, error = %e, "the database went away under a background action; it will run again");
+                let message = crate::action::UNAVAILABLE_MESSAGE;
+                self.record(|| hand_back(&self.api.db, &claimed, &self.worker, OUTAGE_RETRY_MS, message))
+                    .await
             }
             Err(e) => {
                 let message = e.public_message();
@@ -213,19 +231,22 @@ impl Shared {
                     let delay = claimed.retries.delay_ms(retry);
                     tracing::info!(id = %claimed.id, attempt = claimed.attempts, delay_ms = delay, error = %message,
                         "background action failed; retrying");
-                    retry_later(&self.api.db, &claimed, &self.worker, delay, &message).await
+                    self.record(|| retry_later(&self.api.db, &claimed, &self.worker, delay, &message))
+                        .await
                 } else {
                     tracing::warn!(id = %claimed.id, attempts = claimed.attempts, error = %message,
                         "background action failed for good");
                     let result = json!({"success": false, "errors": [{"code": e.code().as_str(), "message": message}]});
-                    finish(
-                        &self.api.db,
-                        &claimed,
-                        &self.worker,
-                        State::Failed,
-                        Some(result),
-                        Some(&message),
-                    )
+                    self.record(|| {
+                        finish(
+                            &self.api.db,
+                            &claimed,
+                            &self.worker,
+                            State::Failed,
+                            Some(result.clone()),
+                            Some(&message),
+                        )
+                    })
                     .await
                 }
             }
@@ -234,7 +255,36 @@ impl Shared {
             tracing::error!(error = %e, id = %claimed.id, "could not record a background action's outcome");
         }
     }
+
+    /// Write an outcome, again while the database is away, for as long as the lease
+    /// would have lasted: past it another worker may have taken the job over (the
+    /// statement, conditional on this worker, then changes nothing).
+    async fn record<F, Fut>(&self, write: F) -> Result<(), DbErr>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<(), DbErr>>,
+    {
+        let until = tokio::time::Instant::now() + self.options.lease;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match write().await {
+                Err(e) if crate::db::is_unavailable(&e) && tokio::time::Instant::now() + pause < until => {
+                    tracing::warn!(error = %e, "the database is unavailable; recording a background action's outcome again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_CLAIM_PAUSE);
+                }
+                done => return done,
+            }
+        }
+    }
 }
+
+/// The longest pause between two claims, or two writes of an outcome, while the
+/// database fails.
+const MAX_CLAIM_PAUSE: Duration = Duration::from_secs(5);
+
+/// How long an action the database failed under waits before it runs again.
+const OUTAGE_RETRY_MS: u64 = 1000;
 
 /// Claim the most urgent ready job whose queue has room, and whose store is not
 /// already running `per_store` jobs, in one transaction.
@@ -451,6 +501,30 @@ async fn retry_later(
         |sets| {
             sets.value("run_at", (now_ms() + delay_ms as i64).into())
                 .value("last_error", error.to_owned().into());
+        },
+    );
+    db.execute_raw(end).await?;
+    Ok(())
+}
+
+/// Hand the job back to wait `delay_ms`, without counting the attempt.
+async fn hand_back(
+    db: &DatabaseConnection,
+    claimed: &Claimed,
+    worker: &str,
+    delay_ms: u64,
+    error: &str,
+) -> Result<(), DbErr> {
+    let end = job_lease(&claimed.id).held_by("worker", worker.to_owned()).end(
+        db.get_database_backend(),
+        &[RUNNING],
+        State::Waiting.as_str(),
+        |sets| {
+            sets.value("run_at", (now_ms() + delay_ms as i64).into())
+                .value("last_error", error.to_owned().into())
+                .expr("attempts", |sql| {
+                    sql.push("\"attempts\" - 1");
+                });
         },
     );
     db.execute_raw(end).await?;

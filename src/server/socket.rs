@@ -70,6 +70,7 @@ async fn serve(
     // The identity reaches the revocation hook once `connection_init` has established it.
     let (identity_tx, identity_rx) = tokio::sync::oneshot::channel::<Identity>();
     let revoked = Arc::new(AtomicBool::new(false));
+    let going_away = Arc::new(AtomicBool::new(false));
     let until_revoked = {
         let (state, revoked) = (state.clone(), revoked.clone());
         async move {
@@ -80,6 +81,17 @@ async fn serve(
                 }
                 // The connection never authenticated: nothing to revoke.
                 Err(_) => std::future::pending::<()>().await,
+            }
+        }
+    };
+    // The process shutting down ends the connection too, with a close frame that tells
+    // the client to connect again (elsewhere, or here once restarted).
+    let until_ended = {
+        let (drain, going_away) = (state.edge.drain.clone(), going_away.clone());
+        async move {
+            tokio::select! {
+                () = until_revoked => {}
+                () = drain.started() => going_away.store(true, Ordering::Relaxed),
             }
         }
     };
@@ -103,7 +115,7 @@ async fn serve(
         async move { Ok::<_, axum::Error>(with_session_token(message, &minted)) }
     });
     // Ending the input ends the connection (and drops its running operations).
-    GraphQLWebSocket::new_with_pair(acked, stream.take_until(until_revoked), executor, protocol)
+    GraphQLWebSocket::new_with_pair(acked, stream.take_until(until_ended), executor, protocol)
         .on_connection_init(move |payload| connection_init(init_state, payload, identity_tx, init_minted))
         .serve()
         .await;
@@ -111,6 +123,12 @@ async fn serve(
         let close = CloseFrame {
             code: CLOSE_REVOKED,
             reason: "the credentials of this connection are no longer valid".into(),
+        };
+        let _ = sink.send(Message::Close(Some(close))).await;
+    } else if going_away.load(Ordering::Relaxed) {
+        let close = CloseFrame {
+            code: super::drain::CLOSE_GOING_AWAY,
+            reason: "the server is restarting".into(),
         };
         let _ = sink.send(Message::Close(Some(close))).await;
     }

@@ -14,6 +14,7 @@ mod guide;
 mod limits;
 mod live;
 mod metrics;
+mod outages;
 mod ownership;
 mod properties;
 mod queue;

@@ -79,11 +79,15 @@ impl Extension for FastReads {
                 plan: &fast.plan,
                 variables: &fast.variables,
                 taken: 0,
+                unavailable: false,
             };
             match run.answer().await {
                 Ok(body) => {
                     *fast.body.lock().unwrap_or_else(|e| e.into_inner()) = Some(body);
                     return Response::default();
+                }
+                Err(Fallback) if run.unavailable => {
+                    return super::errors::refusal(super::errors::UNAVAILABLE, crate::action::UNAVAILABLE_MESSAGE);
                 }
                 // Records the fast path took are the general path's to take again.
                 Err(Fallback) => context.give_back_records(run.taken),
@@ -141,9 +145,22 @@ struct Run<'a> {
     variables: &'a Variables,
     /// Records taken from the budget, given back if the general path takes over.
     taken: usize,
+    /// A read failed because the database is away: the general path would only wait
+    /// for it as long again, so the request is answered unavailable instead.
+    unavailable: bool,
 }
 
 impl<'a> Run<'a> {
+    /// The result of a read, noting an unavailable database.
+    fn read<T>(&mut self, result: Result<T, crate::query::QueryError>) -> Result<T, Fallback> {
+        result.map_err(|e| {
+            if let crate::query::QueryError::Database(db) = &e {
+                self.unavailable |= crate::db::is_unavailable(db);
+            }
+            Fallback
+        })
+    }
+
     async fn answer(&mut self) -> Result<Vec<u8>, Fallback> {
         let plan = self.plan;
         let mut loaded = Vec::with_capacity(plan.root.len());
@@ -264,7 +281,8 @@ impl<'a> Run<'a> {
                     let exact = asks_across(connection, args.backward());
                     let node = connection_node(connection);
                     let columns = node.map_or_else(|| crate::query::Columns::id_only(registry.get(connection.model)), |n| n.columns.clone());
-                    let page = self.context.reader.page(connection.model, &args, &columns, exact).await?;
+                    let page = self.context.reader.page(connection.model, &args, &columns, exact).await;
+                    let page = self.read(page)?;
                     self.give_back(size.saturating_sub(page.records.len()));
                     let loaded = match node {
                         Some(node) => self.node(node, page.records.iter().map(|r| (r, 1)).collect()).await?,
@@ -273,7 +291,8 @@ impl<'a> Run<'a> {
                     LoadedNamespace::List(page, loaded)
                 }
                 Ready::One(id, node) => {
-                    let found = self.context.reader.find(node.model, id).await?;
+                    let found = self.context.reader.find(node.model, id).await;
+                    let found = self.read(found)?;
                     if found.is_none() {
                         self.give_back(1);
                     }
@@ -343,7 +362,8 @@ impl<'a> Run<'a> {
                         }
                         let ids: Vec<i64> = pointed.keys().copied().collect();
                         let reader = &self.context.reader;
-                        let found = find_many_in(&reader.db, &registry, reader.tenant, target.model, &ids, &target.columns).await?;
+                        let found = find_many_in(&reader.db, &registry, reader.tenant, target.model, &ids, &target.columns).await;
+                        let found = self.read(found)?;
                         let found: HashMap<i64, Record> = found.into_iter().map(|r| (r.id(), r)).collect();
                         let missing = pointed
                             .iter()
@@ -371,7 +391,8 @@ impl<'a> Run<'a> {
                             *count = count.saturating_add(*times);
                         }
                         let ids: Vec<i64> = parents.keys().copied().collect();
-                        let pages = self.context.reader.children(node.model, *relation, &ids, &args, &columns).await?;
+                        let pages = self.context.reader.children(node.model, *relation, &ids, &args, &columns).await;
+                        let pages = self.read(pages)?;
                         let found = pages
                             .iter()
                             .fold(0usize, |sum, (parent, page)| sum.saturating_add(page.records.len().saturating_mul(parents.get(parent).copied().unwrap_or(1))));

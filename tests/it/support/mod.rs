@@ -5,6 +5,7 @@
 pub mod client_documents;
 pub mod mirror;
 pub mod payload;
+pub mod proxy;
 pub mod seed;
 pub mod ws;
 
@@ -134,8 +135,9 @@ fn test_config(url: &str, database_url: &str, vars: &[(&str, &str)]) -> Config {
 enum Served {
     /// bcgraph's gateway with these global actions, without workers.
     Gateway(GlobalActions),
-    /// An app, as `serve` runs it (workers and schedules included).
-    App(bcgraph::App),
+    /// An app, as `serve` runs it (workers and schedules included); its database URL
+    /// when it is not the test database's own (a proxy's).
+    App(Box<bcgraph::App>, Option<String>),
 }
 
 /// A running gateway.
@@ -195,6 +197,23 @@ impl TestApp {
         Self::start_on(test_db, listener, GlobalActions::default(), vars).await
     }
 
+    /// Shut the gateway down as SIGTERM does and wait until it has stopped; how long
+    /// that took.
+    pub async fn stop(&mut self) -> std::time::Duration {
+        let started = std::time::Instant::now();
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let server = std::mem::replace(&mut self.server, tokio::spawn(async {}));
+        if tokio::time::timeout(std::time::Duration::from_secs(60), server)
+            .await
+            .is_err()
+        {
+            panic!("the gateway did not stop within 60 s");
+        }
+        started.elapsed()
+    }
+
     async fn start_on(
         test_db: TestDb,
         listener: tokio::net::TcpListener,
@@ -226,7 +245,20 @@ impl TestApp {
     pub async fn start_app(app: bcgraph::App, vars: &[(&str, &str)]) -> TestApp {
         let test_db = TestDb::new().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        Self::serve(test_db, listener, Served::App(app), vars).await
+        Self::serve(test_db, listener, Served::App(Box::new(app), None), vars).await
+    }
+
+    /// [`TestApp::start_app`] with the gateway reaching its database through `proxy`
+    /// (the test's own connection, `db`, reaches it directly).
+    pub async fn start_app_through(
+        app: bcgraph::App,
+        vars: &[(&str, &str)],
+        proxy: &proxy::DbProxy,
+    ) -> TestApp {
+        let test_db = TestDb::new().await;
+        let through = proxy.url_for(&test_db.url);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::serve(test_db, listener, Served::App(Box::new(app), Some(through)), vars).await
     }
 
     async fn serve(
@@ -235,18 +267,29 @@ impl TestApp {
         served: Served,
         vars: &[(&str, &str)],
     ) -> TestApp {
-        let mut db = bcgraph::db::connect(&test_db.url).await.expect("connect");
-        match &served {
-            Served::Gateway(_) => bcgraph::db::migrate(&db).await.expect("migrate"),
-            Served::App(app) => app.migrate(&db).await.expect("migrate"),
-        }
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let gateway_db_url = match &served {
+            Served::App(_, Some(through)) => through.clone(),
+            _ => test_db.url.clone(),
+        };
+        let config = test_config(&url, &gateway_db_url, vars);
+        // The gateway's pool; the test's own connection when the gateway's is direct.
+        let mut gateway_db = bcgraph::db::connect_with(&gateway_db_url, config.database_timeout)
+            .await
+            .expect("connect");
         let statements = Arc::new(AtomicU64::new(0));
         let counter = statements.clone();
-        db.set_metric_callback(move |_| {
+        gateway_db.set_metric_callback(move |_| {
             counter.fetch_add(1, Ordering::Relaxed);
         });
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let config = test_config(&url, &test_db.url, vars);
+        let db = match gateway_db_url == test_db.url {
+            true => gateway_db.clone(),
+            false => bcgraph::db::connect(&test_db.url).await.expect("connect"),
+        };
+        match &served {
+            Served::Gateway(_) => bcgraph::db::migrate(&db).await.expect("migrate"),
+            Served::App(app, _) => app.migrate(&db).await.expect("migrate"),
+        }
         let (_, admin_key) = api_keys::create(&db, "tests", &["system-admin".to_owned()], None)
             .await
             .expect("api key");
@@ -257,7 +300,7 @@ impl TestApp {
         let (api, server) = match served {
             // The gateway alone: tests start the workers they want.
             Served::Gateway(globals) => {
-                let state = AppState::new(db.clone(), Arc::new(Registry::bigcommerce()), globals, &config)
+                let state = AppState::new(gateway_db, Arc::new(Registry::bigcommerce()), globals, &config)
                     .await
                     .expect("state");
                 let api = state.api.clone();
@@ -270,8 +313,8 @@ impl TestApp {
                 };
                 (api, tokio::spawn(served))
             }
-            Served::App(app) => {
-                let gateway = app.gateway(db.clone(), &config).await.expect("gateway");
+            Served::App(app, _) => {
+                let gateway = app.gateway(gateway_db, &config).await.expect("gateway");
                 let api = gateway.api().clone();
                 let served = async move { gateway.serve(listener, stopped).await.expect("serve") };
                 (api, tokio::spawn(served))
