@@ -67,6 +67,9 @@ pub struct Config {
     /// `BCGRAPH_DATABASE_TIMEOUT_SECONDS`: how long a statement waits for a database
     /// connection before its request fails as unavailable (503, `GGT_UNAVAILABLE`).
     pub database_timeout: std::time::Duration,
+    /// `BCGRAPH_DATABASE_POOL_SIZE`: most connections of the main pool (`None`: 32 on
+    /// PostgreSQL, 8 on SQLite).
+    pub database_pool_size: Option<u32>,
     /// `BCGRAPH_SHUTDOWN_TIMEOUT_SECONDS`: on SIGTERM or Ctrl-C, how long in-flight
     /// requests and running background actions may take to finish before they are
     /// stopped (the actions handed back to the queue).
@@ -207,6 +210,15 @@ impl Config {
             DEFAULT_DATABASE_TIMEOUT_SECONDS,
             1..=300,
         )?);
+        let database_pool_size = match var("BCGRAPH_DATABASE_POOL_SIZE") {
+            None => None,
+            Some(text) => Some(text.parse::<u32>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
+                ConfigError {
+                    variable: "BCGRAPH_DATABASE_POOL_SIZE",
+                    message: format!("`{text}` is not a number of connections from 1 to 1000"),
+                }
+            })?),
+        };
         let shutdown_timeout = std::time::Duration::from_secs(seconds(
             "BCGRAPH_SHUTDOWN_TIMEOUT_SECONDS",
             DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
@@ -377,6 +389,7 @@ impl Config {
             retention,
             sync_retries,
             database_timeout,
+            database_pool_size,
             shutdown_timeout,
             limits,
             metrics,
@@ -945,11 +958,15 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.database_timeout.as_secs(), 2);
+        assert_eq!(config(&[("BCGRAPH_DATABASE_POOL_SIZE", "12")]).unwrap().database_pool_size, Some(12));
+        assert_eq!(config(&[]).unwrap().database_pool_size, None);
         assert_eq!(c.shutdown_timeout.as_secs(), 0);
         for (variable, bad) in [
             ("BCGRAPH_DATABASE_TIMEOUT_SECONDS", "0"),
             ("BCGRAPH_DATABASE_TIMEOUT_SECONDS", "five"),
             ("BCGRAPH_SHUTDOWN_TIMEOUT_SECONDS", "3601"),
+            ("BCGRAPH_DATABASE_POOL_SIZE", "0"),
+            ("BCGRAPH_DATABASE_POOL_SIZE", "many"),
         ] {
             assert_eq!(config(&[(variable, bad)]).unwrap_err().variable, variable);
         }

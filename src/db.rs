@@ -15,8 +15,14 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Connect to `url`, waiting at most [`DEFAULT_TIMEOUT`] for a connection.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
-    connect_with(url, DEFAULT_TIMEOUT).await
+    connect_with(url, DEFAULT_TIMEOUT, None).await
 }
+
+/// Connections of the main pool unless `BCGRAPH_DATABASE_POOL_SIZE` says otherwise: as
+/// many as keep two cores busy on PostgreSQL with room for slow statements; on SQLite,
+/// readers beside its one writer.
+const DEFAULT_POOL_SIZE_POSTGRES: u32 = 32;
+const DEFAULT_POOL_SIZE_SQLITE: u32 = 8;
 
 /// Connect to `url`; on PostgreSQL a statement that cannot get a connection within
 /// `timeout` fails (see [`is_unavailable`]) instead of waiting for the server to come
@@ -24,11 +30,12 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
 /// is a wait for its writer's lock, and lasts as long as its busy timeout, as a
 /// statement waiting for the lock does. SQLite gets WAL, that busy timeout and foreign
 /// keys, so that several tasks (and processes) can share one file.
-pub async fn connect_with(url: &str, timeout: Duration) -> Result<DatabaseConnection, DbErr> {
+/// `pool_size` bounds the pool's connections (`None`: the default for the database).
+pub async fn connect_with(url: &str, timeout: Duration, pool_size: Option<u32>) -> Result<DatabaseConnection, DbErr> {
     let sqlite = url.starts_with("sqlite:");
     let mut options = options(url, if sqlite { SQLITE_BUSY_TIMEOUT } else { timeout });
     if sqlite {
-        options.max_connections(8).map_sqlx_sqlite_opts(|o| {
+        options.max_connections(pool_size.unwrap_or(DEFAULT_POOL_SIZE_SQLITE)).map_sqlx_sqlite_opts(|o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
@@ -41,7 +48,7 @@ pub async fn connect_with(url: &str, timeout: Duration) -> Result<DatabaseConnec
                 .pragma("mmap_size", MMAP_BYTES.to_string())
         });
     } else {
-        options.max_connections(32);
+        options.max_connections(pool_size.unwrap_or(DEFAULT_POOL_SIZE_POSTGRES));
     }
     let db = Database::connect(options).await?;
     if url.starts_with("sqlite:") {

@@ -106,7 +106,12 @@ pub(crate) async fn run(app: App, command: Command) -> anyhow::Result<()> {
         return client::run(app, args);
     }
     let config = Config::from_env()?;
-    let db = crate::db::connect_with(&config.database_url, config.database_timeout).await?;
+    let db = crate::db::connect_with(
+        &config.database_url,
+        config.database_timeout,
+        config.database_pool_size,
+    )
+    .await?;
     app.migrate(&db).await?;
     match command {
         Command::Migrate => {

@@ -274,9 +274,13 @@ impl TestApp {
         };
         let config = test_config(&url, &gateway_db_url, vars);
         // The gateway's pool; the test's own connection when the gateway's is direct.
-        let mut gateway_db = bcgraph::db::connect_with(&gateway_db_url, config.database_timeout)
-            .await
-            .expect("connect");
+        let mut gateway_db = bcgraph::db::connect_with(
+            &gateway_db_url,
+            config.database_timeout,
+            config.database_pool_size,
+        )
+        .await
+        .expect("connect");
         let statements = Arc::new(AtomicU64::new(0));
         let counter = statements.clone();
         gateway_db.set_metric_callback(move |_| {
