@@ -7,13 +7,16 @@ use std::time::Duration;
 const MMAP_BYTES: u64 = 1 << 30;
 
 /// How long a statement waits for a connection (a free one of the pool, or a new one)
-/// unless `BCGRAPH_DATABASE_TIMEOUT_SECONDS` says otherwise.
+/// unless `BCGRAPH_DATABASE_TIMEOUT_SECONDS` says otherwise: for tests and benchmarks,
+/// which connect without a configuration (the gateway always has one).
+#[cfg(feature = "internals")]
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long SQLite waits for its writer's lock, and for a connection of the pool.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Connect to `url`, waiting at most [`DEFAULT_TIMEOUT`] for a connection.
+#[cfg(feature = "internals")]
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     connect_with(url, DEFAULT_TIMEOUT, None).await
 }

@@ -5,9 +5,6 @@ use crate::retention::in_batches;
 use chrono::Utc;
 use sea_orm::{DatabaseConnection, DbErr};
 
-/// Rows per delete statement.
-pub const BATCH: u64 = crate::retention::BATCH;
-
 /// What a purge deleted.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Purged {

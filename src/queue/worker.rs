@@ -63,13 +63,17 @@ struct Claimed {
 
 impl Worker {
     /// Start `options.concurrency` workers that run jobs through `api` (the system API;
-    /// each job runs as the caller that enqueued it, with `api`'s permissions).
+    /// each job runs as the caller that enqueued it, with `api`'s permissions), recording
+    /// no metrics: for tests and benchmarks (the gateway uses [`Worker::start_counted`]).
+    #[cfg(feature = "internals")]
     pub fn start(api: Api, options: WorkerOptions) -> Worker {
         Self::start_counted(api, options, Metrics::off())
     }
 
-    /// [`Worker::start`], counting each attempt's outcome (and how long after its delivery
-    /// a webhook's data was stored) in `metrics`.
+    /// Start `options.concurrency` workers that run jobs through `api` (the system API;
+    /// each job runs as the caller that enqueued it, with `api`'s permissions), counting
+    /// each attempt's outcome (and how long after its delivery a webhook's data was
+    /// stored) in `metrics`.
     pub fn start_counted(api: Api, options: WorkerOptions, metrics: Metrics) -> Worker {
         let id = format!("w-{:016x}", rand::random::<u64>());
         let (stop, stopped) = watch::channel(false);
