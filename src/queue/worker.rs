@@ -224,7 +224,7 @@ impl Shared {
             Err(ActionError::Database(e)) if crate::db::is_unavailable(&e) => {
                 tracing::info!(id = %claimed.id, error = %e, "the database went away under a background action; it will run again");
                 let message = crate::action::UNAVAILABLE_MESSAGE;
-                self.record(|| hand_back(&self.api.db, &claimed, &self.worker, OUTAGE_RETRY_MS, message))
+                self.record(|| retry_later(&self.api.db, &claimed, &self.worker, OUTAGE_RETRY_MS, message, false))
                     .await
             }
             Err(e) => {
@@ -235,7 +235,7 @@ impl Shared {
                     let delay = claimed.retries.delay_ms(retry);
                     tracing::info!(id = %claimed.id, attempt = claimed.attempts, delay_ms = delay, error = %message,
                         "background action failed; retrying");
-                    self.record(|| retry_later(&self.api.db, &claimed, &self.worker, delay, &message))
+                    self.record(|| retry_later(&self.api.db, &claimed, &self.worker, delay, &message, true))
                         .await
                 } else {
                     tracing::warn!(id = %claimed.id, attempts = claimed.attempts, error = %message,
@@ -490,13 +490,15 @@ async fn finish(
     Ok(())
 }
 
-/// Hand the job back to wait `delay_ms` before its next attempt.
+/// Hand the job back to wait `delay_ms` before its next attempt. An attempt the
+/// database's absence cut short does not count (`counted: false`).
 async fn retry_later(
     db: &DatabaseConnection,
     claimed: &Claimed,
     worker: &str,
     delay_ms: u64,
     error: &str,
+    counted: bool,
 ) -> Result<(), DbErr> {
     let end = job_lease(&claimed.id).held_by("worker", worker.to_owned()).end(
         db.get_database_backend(),
@@ -505,30 +507,11 @@ async fn retry_later(
         |sets| {
             sets.value("run_at", (now_ms() + delay_ms as i64).into())
                 .value("last_error", error.to_owned().into());
-        },
-    );
-    db.execute_raw(end).await?;
-    Ok(())
-}
-
-/// Hand the job back to wait `delay_ms`, without counting the attempt.
-async fn hand_back(
-    db: &DatabaseConnection,
-    claimed: &Claimed,
-    worker: &str,
-    delay_ms: u64,
-    error: &str,
-) -> Result<(), DbErr> {
-    let end = job_lease(&claimed.id).held_by("worker", worker.to_owned()).end(
-        db.get_database_backend(),
-        &[RUNNING],
-        State::Waiting.as_str(),
-        |sets| {
-            sets.value("run_at", (now_ms() + delay_ms as i64).into())
-                .value("last_error", error.to_owned().into())
-                .expr("attempts", |sql| {
+            if !counted {
+                sets.expr("attempts", |sql| {
                     sql.push("\"attempts\" - 1");
                 });
+            }
         },
     );
     db.execute_raw(end).await?;

@@ -10,7 +10,7 @@ use bcgraph::bigcommerce::webhooks::{self, Triggers, store_secret};
 use bcgraph::bigcommerce::{BigCommerce, ClientOptions};
 use entity::bigcommerce::{product, product_variant};
 use fake_bigcommerce::{FakeBigCommerce, FakeOptions, RateLimit, StoreSpec, WebhookOptions};
-use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, Statement};
+use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -153,13 +153,7 @@ async fn scrape(url: &str) -> Scrape {
 }
 
 async fn count(app: &TestApp, sql: &str) -> i64 {
-    app.db
-        .query_one_raw(Statement::from_string(app.db.get_database_backend(), sql))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index(0)
-        .unwrap()
+    crate::support::scalar(&app.db, sql).await
 }
 
 /// A sync of a store of 120 products (with their variants), then a burst of product

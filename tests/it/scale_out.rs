@@ -13,7 +13,7 @@ use bcgraph::action::GlobalActions;
 use bcgraph::bigcommerce::webhooks::{SECRET_HEADER, store_secret};
 use bcgraph::queue;
 use fake_bigcommerce::{FakeBigCommerce, FakeOptions, StoreSpec};
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm::DbBackend;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -140,13 +140,7 @@ async fn read_rate(ports: &[u16], key: &str, clients: usize, seconds: f64) -> f6
 }
 
 async fn count(app: &TestApp, sql: &str) -> i64 {
-    app.db
-        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql.to_owned()))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index(0)
-        .unwrap()
+    crate::support::scalar(&app.db, sql).await
 }
 
 #[tokio::test]

@@ -458,12 +458,16 @@ impl Drop for TestApp {
 
 /// Rows of `table` matching `condition` (SQL both backends read, e.g. `"store_id" = 1`).
 pub async fn count_rows(db: &DatabaseConnection, table: &str, condition: &str) -> i64 {
-    let sql = format!("SELECT COUNT(*) FROM \"{table}\" WHERE {condition}");
+    scalar(db, &format!("SELECT COUNT(*) FROM \"{table}\" WHERE {condition}")).await
+}
+
+/// The one integer a statement answers (a count, a sum).
+pub async fn scalar(db: &DatabaseConnection, sql: &str) -> i64 {
     let row = db
         .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
         .await
-        .expect("count rows")
-        .expect("a count");
+        .expect("run the statement")
+        .expect("a row");
     row.try_get_by_index::<i64>(0).expect("a number")
 }
 
