@@ -70,6 +70,11 @@ pub struct Config {
     /// `BCGRAPH_DATABASE_POOL_SIZE`: most connections of the main pool (`None`: 32 on
     /// PostgreSQL, 8 on SQLite).
     pub database_pool_size: Option<u32>,
+    /// `BCGRAPH_DATABASE_DIRECT_URL`: PostgreSQL itself, when `DATABASE_URL` goes through
+    /// a pooler such as PgBouncer in transaction mode. What a pooled connection cannot
+    /// carry uses it: the `LISTEN` behind live queries, and the sync's connections,
+    /// whose commits do not wait for the disk (a session setting). `None`: `DATABASE_URL`.
+    pub database_direct_url: Option<String>,
     /// `BCGRAPH_SHUTDOWN_TIMEOUT_SECONDS`: on SIGTERM or Ctrl-C, how long in-flight
     /// requests and running background actions may take to finish before they are
     /// stopped (the actions handed back to the queue).
@@ -218,6 +223,22 @@ impl Config {
                     message: format!("`{text}` is not a number of connections from 1 to 1000"),
                 }
             })?),
+        };
+        let database_direct_url = match var("BCGRAPH_DATABASE_DIRECT_URL") {
+            None => None,
+            Some(_) if !database_url.starts_with("postgres") => {
+                return Err(ConfigError {
+                    variable: "BCGRAPH_DATABASE_DIRECT_URL",
+                    message: "is for PostgreSQL behind a pooler, and DATABASE_URL is not PostgreSQL".into(),
+                });
+            }
+            Some(direct) if direct.starts_with("postgres://") || direct.starts_with("postgresql://") => Some(direct),
+            Some(direct) => {
+                return Err(ConfigError {
+                    variable: "BCGRAPH_DATABASE_DIRECT_URL",
+                    message: format!("`{direct}` is not a postgres:// URL"),
+                });
+            }
         };
         let shutdown_timeout = std::time::Duration::from_secs(seconds(
             "BCGRAPH_SHUTDOWN_TIMEOUT_SECONDS",
@@ -390,6 +411,7 @@ impl Config {
             sync_retries,
             database_timeout,
             database_pool_size,
+            database_direct_url,
             shutdown_timeout,
             limits,
             metrics,
@@ -960,6 +982,25 @@ mod tests {
         assert_eq!(c.database_timeout.as_secs(), 2);
         assert_eq!(config(&[("BCGRAPH_DATABASE_POOL_SIZE", "12")]).unwrap().database_pool_size, Some(12));
         assert_eq!(config(&[]).unwrap().database_pool_size, None);
+        let behind_a_pooler = config(&[
+            ("DATABASE_URL", "postgres://app@pgbouncer:6432/app"),
+            ("BCGRAPH_DATABASE_DIRECT_URL", "postgres://app@db:5432/app"),
+        ])
+        .unwrap();
+        assert_eq!(
+            behind_a_pooler.database_direct_url.as_deref(),
+            Some("postgres://app@db:5432/app")
+        );
+        assert_eq!(config(&[]).unwrap().database_direct_url, None);
+        // SQLite has no pooler in front, and the URL must be PostgreSQL's.
+        assert!(config(&[("BCGRAPH_DATABASE_DIRECT_URL", "postgres://db/app")]).is_err());
+        assert!(
+            config(&[
+                ("DATABASE_URL", "postgres://pgbouncer/app"),
+                ("BCGRAPH_DATABASE_DIRECT_URL", "db:5432")
+            ])
+            .is_err()
+        );
         assert_eq!(c.shutdown_timeout.as_secs(), 0);
         for (variable, bad) in [
             ("BCGRAPH_DATABASE_TIMEOUT_SECONDS", "0"),

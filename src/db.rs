@@ -67,19 +67,40 @@ pub async fn connect_with(url: &str, timeout: Duration, pool_size: Option<u32>) 
 /// PostgreSQL its commits do not wait for the disk (`synchronous_commit = off`; commits
 /// still reach the disk in order, so a checkpoint never outlives its data); SQLite
 /// already commits that way (WAL with `synchronous = NORMAL`) and shares `db`.
+///
+/// The setting is a session's, asked for when connecting, which a pooler in transaction
+/// mode cannot carry: PgBouncer refuses it. So the pool goes to `direct` (PostgreSQL
+/// itself, `BCGRAPH_DATABASE_DIRECT_URL`) when there is one; without one, a refusal
+/// leaves the sync's commits waiting for the disk like every other, with a warning.
+/// The pool keeps no idle connections for long: the sync is occasional.
 pub async fn connect_relaxed(
     url: &str,
+    direct: Option<&str>,
     db: &DatabaseConnection,
     timeout: Duration,
 ) -> Result<DatabaseConnection, DbErr> {
     if !url.starts_with("postgres") {
         return Ok(db.clone());
     }
-    let mut options = options(url, timeout);
-    options
-        .max_connections(8)
-        .map_sqlx_postgres_opts(|o| o.options([("synchronous_commit", "off")]));
-    Database::connect(options).await
+    let pool = |relaxed: bool| {
+        let mut options = options(direct.unwrap_or(url), timeout);
+        options.max_connections(8).idle_timeout(Duration::from_secs(60));
+        if relaxed {
+            options.map_sqlx_postgres_opts(|o| o.options([("synchronous_commit", "off")]));
+        }
+        Database::connect(options)
+    };
+    match pool(true).await {
+        Err(e) if direct.is_none() && e.to_string().contains("unsupported startup parameter") => {
+            tracing::warn!(
+                error = %e,
+                "DATABASE_URL refuses session settings (a pooler in transaction mode): the sync's commits \
+                 wait for the disk; set BCGRAPH_DATABASE_DIRECT_URL to PostgreSQL itself to spare them"
+            );
+            pool(false).await
+        }
+        answer => answer,
+    }
 }
 
 /// What every pool has: no statement logging, `timeout` to get a connection (a waiting
@@ -140,7 +161,7 @@ fn unavailable_code(code: &str) -> bool {
 /// whenever the server offers TLS, as Debian's does, and on loopback that buys nothing
 /// and cost a fifth of the read path's time in rustls. Any other host, and any URL
 /// that says `sslmode`, is left as it is.
-fn local_without_tls(url: &str) -> String {
+pub(crate) fn local_without_tls(url: &str) -> String {
     let Ok(parsed) = reqwest::Url::parse(url) else {
         return url.to_owned();
     };
@@ -154,6 +175,15 @@ fn local_without_tls(url: &str) -> String {
     parsed.query_pairs_mut().append_pair("sslmode", "disable");
     parsed.to_string()
 }
+
+/// How long a connection to the database may stay silent before the kernel probes it,
+/// and how often it probes. A server that vanished without closing its sockets (a host
+/// lost, a network cut) otherwise leaves idle connections in the pool that look alive
+/// until a statement sent on one hangs until the kernel gives up on it, many minutes
+/// later. With these, a dead connection is found within about two minutes.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_PROBES: u32 = 6;
 
 /// sqlx 0.9.0 leaves Nagle's algorithm on for its TCP sockets (sqlx issue 4335, fixed
 /// upstream but not released): a statement of more than one segment then waits about
@@ -201,6 +231,12 @@ fn no_delay_to(port: u16) {
             .is_some_and(|a| a.port() == port);
         if to_server {
             let _ = socket.set_tcp_nodelay(true);
+            // sqlx has no keepalive setting either (see KEEPALIVE_IDLE).
+            let keepalive = socket2::TcpKeepalive::new()
+                .with_time(KEEPALIVE_IDLE)
+                .with_interval(KEEPALIVE_INTERVAL)
+                .with_retries(KEEPALIVE_PROBES);
+            let _ = socket.set_tcp_keepalive(&keepalive);
         }
     }
 }

@@ -34,6 +34,8 @@ pub const SQLITE_POLL: Duration = Duration::from_millis(50);
 pub const COALESCE: Duration = Duration::from_millis(50);
 /// The PostgreSQL channel the triggers notify.
 const CHANNEL: &str = "bcgraph_live";
+/// How long the start waits to hear its own probe (see `Changes::probe`).
+const PROBE_WAIT: Duration = Duration::from_secs(5);
 /// Sent when changes may have been missed (a lost `LISTEN` connection): every live
 /// query runs again.
 pub const EVERYTHING: &str = "*";
@@ -71,8 +73,16 @@ pub struct Changes {
 impl Changes {
     /// Install the triggers for every model table of `registry` and start relaying
     /// what they report. `url` is the database's: the relay has a connection of its own,
-    /// so that it neither waits for nor holds one of the pool's.
-    pub async fn start(db: &DatabaseConnection, url: &str, registry: &Registry) -> Result<Changes, DbErr> {
+    /// so that it neither waits for nor holds one of the pool's. On PostgreSQL that
+    /// connection goes to `direct` when there is one (`BCGRAPH_DATABASE_DIRECT_URL`):
+    /// a pooler in transaction mode would run the `LISTEN` on whichever server
+    /// connection it lent for that statement, and the notifications would be lost.
+    pub async fn start(
+        db: &DatabaseConnection,
+        url: &str,
+        direct: Option<&str>,
+        registry: &Registry,
+    ) -> Result<Changes, DbErr> {
         // Each table with the column that names its rows' store, if it has one.
         let tables: Vec<(String, Option<String>)> = registry
             .models
@@ -93,7 +103,7 @@ impl Changes {
         match db.get_database_backend() {
             DbBackend::Postgres => {
                 install_postgres(db, &tables).await?;
-                changes.relay_postgres(db).await?;
+                changes.relay_postgres(db, direct).await?;
             }
             _ => {
                 install_sqlite(db, &tables).await?;
@@ -132,15 +142,23 @@ impl Changes {
         self.sender.subscribe()
     }
 
-    async fn relay_postgres(&self, db: &DatabaseConnection) -> Result<(), DbErr> {
+    async fn relay_postgres(&self, db: &DatabaseConnection, direct: Option<&str>) -> Result<(), DbErr> {
         use sea_orm::sqlx::postgres::PgListener;
-        let mut listener = PgListener::connect_with(db.get_postgres_connection_pool())
-            .await
-            .map_err(|e| DbErr::Custom(format!("cannot LISTEN for live queries: {e}")))?;
+        let connected = match direct {
+            Some(url) => PgListener::connect(&crate::db::local_without_tls(url)).await,
+            None => PgListener::connect_with(db.get_postgres_connection_pool()).await,
+        };
+        let mut listener =
+            connected.map_err(|e| DbErr::Custom(format!("cannot LISTEN for live queries: {e}")))?;
         listener
             .listen(CHANNEL)
             .await
             .map_err(|e| DbErr::Custom(format!("cannot LISTEN for live queries: {e}")))?;
+        if let Err(e) = self.probe(db, &mut listener).await {
+            // Not left listening on a connection the pooler lends to others.
+            let _ = tokio::time::timeout(Duration::from_millis(500), listener.unlisten_all()).await;
+            return Err(e);
+        }
         let (sender, stop) = (self.sender.clone(), self.stop.clone());
         self.keep(tokio::spawn(async move {
             loop {
@@ -167,6 +185,48 @@ impl Changes {
             let _ = tokio::time::timeout(Duration::from_millis(500), listener.unlisten_all()).await;
         }));
         Ok(())
+    }
+
+    /// Check that a change written through `db` reaches `listener`. A `LISTEN` made
+    /// through a pooler in transaction mode stays on whichever server connection the
+    /// pooler lent for it: it hears nothing of other processes' writes, and its
+    /// notifications land on other clients' connections, failing their statements
+    /// (sqlx refuses a notification in the middle of a statement's answer). Starting so
+    /// would break live queries and random requests without a word, so it is an error.
+    /// The probe's payload names no table: other processes' live queries ignore it.
+    async fn probe(
+        &self,
+        db: &DatabaseConnection,
+        listener: &mut sea_orm::sqlx::postgres::PgListener,
+    ) -> Result<(), DbErr> {
+        let payload = format!("!probe {:016x}", rand::random::<u64>());
+        let sent = db
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_notify($1, $2)",
+                [CHANNEL.into(), payload.clone().into()],
+            ))
+            .await;
+        let heard = match sent {
+            Err(e) => Err(e.to_string()),
+            Ok(_) => tokio::time::timeout(PROBE_WAIT, async {
+                while let Ok(note) = listener.recv().await {
+                    if note.payload() == payload {
+                        return Ok(());
+                    }
+                    let _ = self.sender.send(Arc::from(note.payload()));
+                }
+                Err("the LISTEN connection was lost".to_owned())
+            })
+            .await
+            .unwrap_or_else(|_| Err(format!("no notification within {PROBE_WAIT:?}"))),
+        };
+        heard.map_err(|why| {
+            DbErr::Custom(format!(
+                "live queries cannot hear changes through DATABASE_URL ({why}); behind a pooler in \
+                 transaction mode such as PgBouncer, set BCGRAPH_DATABASE_DIRECT_URL to PostgreSQL itself"
+            ))
+        })
     }
 
     fn poll_sqlite(&self, db: DatabaseConnection) {

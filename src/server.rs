@@ -123,13 +123,25 @@ impl AppState {
             bigcommerce: bigcommerce.clone(),
             secret: auth.secret.clone(),
             lease: config.job_lease,
-            db: db::connect_relaxed(&config.database_url, &db, config.database_timeout).await?,
+            db: db::connect_relaxed(
+                &config.database_url,
+                config.database_direct_url.as_deref(),
+                &db,
+                config.database_timeout,
+            )
+            .await?,
             retries: config.sync_retries,
             metrics: metrics.clone(),
         };
         let globals = crate::bigcommerce::register(globals, &bigcommerce, &auth.secret, Some(syncer.clone()));
         let schema = graphql::build_schema_with(registry.clone(), &globals, &config.limits.document)?;
-        let live = crate::live::Changes::start(&db, &config.database_url, &registry).await?;
+        let live = crate::live::Changes::start(
+            &db,
+            &config.database_url,
+            config.database_direct_url.as_deref(),
+            &registry,
+        )
+        .await?;
         // Without them searches are slower, not wrong: a role that may not create them
         // (it does not own the tables) still gets a gateway.
         if let Err(e) = crate::query::search_statistics::ensure(&db, &registry).await {

@@ -7,15 +7,26 @@
 //!
 //! The test is the load balancer and BigCommerce's webhook sender: a delivery that does
 //! not get a 2xx is sent again to another process, as BigCommerce retries it.
+//!
+//! Where the machine allows it (root, `ip netns`, and PgBouncer 1.21 or later: see
+//! `support::pgbouncer`), each process is a host of its own in a network namespace, the
+//! fake BigCommerce a fourth, and the processes reach PostgreSQL through PgBouncer in
+//! transaction mode, with `BCGRAPH_DATABASE_DIRECT_URL` for what pooling cannot carry.
+//! Otherwise they share this machine's loopback and reach PostgreSQL directly, and the
+//! test says so; with `BCGRAPH_TEST_PGBOUNCER` set (as `.ci/run` does) it must not.
 
+use crate::support::netns::Network;
+use crate::support::pgbouncer::{self, PgBouncer};
+use crate::support::proxy::DbProxy;
+use crate::support::ws::{connect_to, next_json, subscribe};
 use crate::support::{TestApp, seed};
-use bcgraph::action::GlobalActions;
 use bcgraph::bigcommerce::webhooks::{SECRET_HEADER, store_secret};
 use bcgraph::queue;
 use fake_bigcommerce::{FakeBigCommerce, FakeOptions, StoreSpec};
 use sea_orm::DbBackend;
 use serde_json::{Value, json};
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,6 +44,19 @@ struct Host {
     child: tokio::process::Child,
 }
 
+/// Where the processes run and how they reach the database.
+struct Cluster {
+    /// Their namespaces; `None`: this machine's loopback.
+    network: Option<Network>,
+    bouncer: Option<PgBouncer>,
+    /// PostgreSQL itself, on the bridge's address, for `BCGRAPH_DATABASE_DIRECT_URL`.
+    _direct: Option<DbProxy>,
+    database_url: String,
+    direct_url: Option<String>,
+    /// Where each process serves.
+    addresses: Vec<SocketAddr>,
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -40,11 +64,75 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start_host(database_url: &str, fake: &FakeBigCommerce, port: u16) -> Host {
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_bcgraph"))
+/// The PostgreSQL server of `url`.
+async fn server_of(url: &str) -> SocketAddr {
+    let parsed = reqwest::Url::parse(url).expect("a database URL");
+    tokio::net::lookup_host((parsed.host_str().expect("a host"), parsed.port().unwrap_or(5432)))
+        .await
+        .expect("resolve the database host")
+        .next()
+        .expect("an address")
+}
+
+/// Three processes' places over the database at `url`, and the fake BigCommerce
+/// serving `options` (in a fourth namespace when there are namespaces).
+async fn cluster(url: &str, options: FakeOptions) -> (Cluster, FakeBigCommerce) {
+    let required = std::env::var_os("BCGRAPH_TEST_PGBOUNCER").is_some();
+    let hosts = pgbouncer::binary().and_then(|binary| Network::create(4).map(|network| (binary, network)));
+    let (binary, network) = match hosts {
+        Ok(found) => found,
+        Err(why) => {
+            assert!(!required, "BCGRAPH_TEST_PGBOUNCER is set, and: {why}");
+            eprintln!("scale-out on loopback, without PgBouncer: {why}");
+            let fake = FakeBigCommerce::start(options).await.expect("fake starts");
+            let cluster = Cluster {
+                network: None,
+                bouncer: None,
+                _direct: None,
+                database_url: url.to_owned(),
+                direct_url: None,
+                addresses: (0..3)
+                    .map(|_| SocketAddr::from(([127, 0, 0, 1], free_port())))
+                    .collect(),
+            };
+            return (cluster, fake);
+        }
+    };
+    let server = server_of(url).await;
+    let gateway = network.gateway().into();
+    let bouncer = PgBouncer::start(&binary, gateway, server).await;
+    let direct = DbProxy::start_on(gateway, server).await;
+    let listener = network.listen_in(3).expect("a listener in the fake's namespace");
+    let fake = FakeBigCommerce::start_on(listener, options)
+        .await
+        .expect("fake starts");
+    let cluster = Cluster {
+        database_url: bouncer.url_for(url),
+        direct_url: Some(direct.url_for(url)),
+        addresses: (0..3)
+            .map(|i| SocketAddr::from((network.host(i), 3000)))
+            .collect(),
+        network: Some(network),
+        bouncer: Some(bouncer),
+        _direct: Some(direct),
+    };
+    (cluster, fake)
+}
+
+async fn start_host(cluster: &Cluster, i: usize, fake: &FakeBigCommerce) -> Host {
+    let address = cluster.addresses[i];
+    let binary = env!("CARGO_BIN_EXE_bcgraph");
+    let mut command = match &cluster.network {
+        Some(network) => network.command(i, binary),
+        None => tokio::process::Command::new(binary),
+    };
+    if let Some(direct) = &cluster.direct_url {
+        command.env("BCGRAPH_DATABASE_DIRECT_URL", direct);
+    }
+    let child = command
         .arg("serve")
-        .env("DATABASE_URL", database_url)
-        .env("BCGRAPH_LISTEN", format!("127.0.0.1:{port}"))
+        .env("DATABASE_URL", &cluster.database_url)
+        .env("BCGRAPH_LISTEN", address.to_string())
         .env("BCGRAPH_SECRET", GATEWAY_SECRET)
         .env("BIGCOMMERCE_API_URL", fake.url())
         .env("BCGRAPH_WORKERS", WORKERS.to_string())
@@ -61,7 +149,7 @@ async fn start_host(database_url: &str, fake: &FakeBigCommerce, port: u16) -> Ho
     let start = Instant::now();
     loop {
         let up = http
-            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .get(format!("http://{address}/healthz"))
             .send()
             .await
             .is_ok_and(|r| r.status().is_success());
@@ -70,7 +158,7 @@ async fn start_host(database_url: &str, fake: &FakeBigCommerce, port: u16) -> Ho
         }
         assert!(
             start.elapsed() < Duration::from_secs(60),
-            "host on {port} did not start"
+            "host {address} did not start"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -85,9 +173,9 @@ enum Outcome {
     Failed(String),
 }
 
-async fn post(http: &reqwest::Client, port: u16, key: &str, query: &str, variables: Value) -> Outcome {
+async fn post(http: &reqwest::Client, host: SocketAddr, key: &str, query: &str, variables: Value) -> Outcome {
     let sent = http
-        .post(format!("http://127.0.0.1:{port}/api/graphql"))
+        .post(format!("http://{host}/api/graphql"))
         .header("authorization", format!("Bearer {key}"))
         .json(&json!({"query": query, "variables": variables}))
         .timeout(Duration::from_secs(20))
@@ -95,25 +183,44 @@ async fn post(http: &reqwest::Client, port: u16, key: &str, query: &str, variabl
         .await;
     let response = match sent {
         Ok(r) => r,
-        Err(e) => return Outcome::Retryable(format!("{port}: {e}")),
+        Err(e) => return Outcome::Retryable(format!("{host}: {e}")),
     };
     let status = response.status().as_u16();
     let body: Value = match response.json().await {
         Ok(b) => b,
-        Err(e) => return Outcome::Retryable(format!("{port}: status {status}, body cut: {e}")),
+        Err(e) => return Outcome::Retryable(format!("{host}: status {status}, body cut: {e}")),
     };
     match status {
         200 if body.get("errors").is_none() => Outcome::Ok(body),
-        503 => Outcome::Retryable(format!("{port}: 503 {body}")),
-        _ => Outcome::Failed(format!("{port}: {status} {body}")),
+        503 => Outcome::Retryable(format!("{host}: 503 {body}")),
+        _ => Outcome::Failed(format!("{host}: {status} {body}")),
     }
+}
+
+const LIVE_NAME: &str = "scale-live";
+const LIVE: &str = "query @live { bigcommerce { products(first: 5, filter: {name: {equals: \"scale-live\"}}) { edges { node { name } } } } }";
+
+/// The names in the live query's next answer, or `None` if none comes in 20 s.
+async fn live_names(ws: &mut crate::support::ws::Socket) -> Option<Vec<String>> {
+    let message = next_json(ws, Duration::from_secs(20)).await?;
+    assert_eq!(message["type"], "next", "{message}");
+    let edges = message["payload"]["data"]["bigcommerce"]["products"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a product list: {message}"))
+        .clone();
+    Some(
+        edges
+            .iter()
+            .map(|e| e["node"]["name"].as_str().unwrap_or("").to_owned())
+            .collect(),
+    )
 }
 
 const READ: &str = "query($n: Int) { bigcommerce { products(first: $n) { edges { node { id name store { id } variants(first: 5) { edges { node { id } } } } } } } }";
 const CREATE: &str = "mutation($p: CreateBigcommerceProductInput) { bigcommerce { createProduct(product: $p) { success errors { code message } product { id } } } }";
 
 /// Reads from `clients` tasks for `seconds` against `ports`: answers per second.
-async fn read_rate(ports: &[u16], key: &str, clients: usize, seconds: f64) -> f64 {
+async fn read_rate(ports: &[SocketAddr], key: &str, clients: usize, seconds: f64) -> f64 {
     let done = Arc::new(AtomicUsize::new(0));
     let until = Instant::now() + Duration::from_secs_f64(seconds);
     let tasks: Vec<_> = (0..clients)
@@ -159,13 +266,13 @@ async fn three_processes_share_the_work_through_a_kill_and_a_restart() {
                 .customers(0),
         );
     }
-    let fake = FakeBigCommerce::start(options).await.expect("fake starts");
-    let app =
-        TestApp::start_configured(GlobalActions::default(), &[("BIGCOMMERCE_API_URL", fake.url())]).await;
+    // The harness's own gateway runs no workers and never calls BigCommerce.
+    let app = TestApp::start().await;
     if app.db.get_database_backend() != DbBackend::Postgres {
         eprintln!("scale-out runs on PostgreSQL only (BCGRAPH_TEST_DATABASE_URL)");
         return;
     }
+    let (cluster, fake) = cluster(&app.database_url(), options).await;
     let mut store_ids = Vec::new();
     for hash in STORES {
         store_ids.push(seed::store(&app.db, hash).await);
@@ -174,12 +281,69 @@ async fn three_processes_share_the_work_through_a_kill_and_a_restart() {
     let (_, key) = bcgraph::auth::api_keys::create(&app.db, "scale", &["system-admin".to_owned()], None)
         .await
         .unwrap();
-    let url = app.database_url();
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let mut hosts = Vec::new();
-    for port in &ports {
-        hosts.push(start_host(&url, &fake, *port).await);
+    let ports = cluster.addresses.clone();
+    if let Some(network) = &cluster.network {
+        // Without PostgreSQL's own address a process behind the pooler refuses to start,
+        // rather than LISTEN through it: live queries would hear nothing, and the
+        // notifications would land on other clients' connections.
+        let refused = network
+            .command(0, env!("CARGO_BIN_EXE_bcgraph"))
+            .arg("serve")
+            .env("DATABASE_URL", &cluster.database_url)
+            .env("BCGRAPH_LISTEN", ports[0].to_string())
+            .env("BCGRAPH_SECRET", GATEWAY_SECRET)
+            .env("RUST_LOG", "warn")
+            .output();
+        let refused = tokio::time::timeout(Duration::from_secs(60), refused)
+            .await
+            .expect("exits within a minute")
+            .unwrap();
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "started without a direct URL: {said}");
+        assert!(said.contains("set BCGRAPH_DATABASE_DIRECT_URL"), "{said}");
     }
+    let mut hosts = Vec::new();
+    for i in 0..3 {
+        hosts.push(start_host(&cluster, i, &fake).await);
+    }
+
+    // A live query on one process sees a write made through another: its LISTEN
+    // reaches PostgreSQL itself, past the pooler.
+    let (mut ws, _) = connect_to(
+        &format!("http://{}", ports[2]),
+        json!({"type": "api-key", "key": key}),
+    )
+    .await;
+    subscribe(&mut ws, "live", LIVE, json!({})).await;
+    assert_eq!(
+        live_names(&mut ws).await,
+        Some(Vec::new()),
+        "nothing named so yet"
+    );
+    let product =
+        json!({"bigcommerceId": 999_999, "name": LIVE_NAME, "store": {"_link": store_ids[0].to_string()}});
+    let created = post(
+        &reqwest::Client::new(),
+        ports[0],
+        &key,
+        CREATE,
+        json!({"p": product}),
+    )
+    .await;
+    assert!(matches!(created, Outcome::Ok(_)), "{created:?}");
+    let until = Instant::now() + Duration::from_secs(20);
+    let seen = loop {
+        let names = live_names(&mut ws).await.expect("a live answer within 20 s");
+        if !names.is_empty() || Instant::now() > until {
+            break names;
+        }
+    };
+    assert_eq!(
+        seen,
+        vec![LIVE_NAME.to_owned()],
+        "the live query hears the product another process wrote"
+    );
+    drop(ws);
 
     // Throughput of one process against three on this machine.
     let one = read_rate(&ports[..1], &key, 8, 2.0).await;
@@ -298,9 +462,9 @@ async fn three_processes_share_the_work_through_a_kill_and_a_restart() {
                 .to_string();
                 let mut attempt = 0;
                 loop {
-                    let port = ports[pick(&live, n + attempt)];
+                    let host = ports[pick(&live, n + attempt)];
                     let sent = http
-                        .post(format!("http://127.0.0.1:{port}/webhooks/bigcommerce"))
+                        .post(format!("http://{host}/webhooks/bigcommerce"))
                         .header(SECRET_HEADER, store_secret(&secrets, &hash))
                         .header("content-type", "application/json")
                         .body(body.clone())
@@ -339,7 +503,7 @@ async fn three_processes_share_the_work_through_a_kill_and_a_restart() {
         .expect("exits after SIGTERM")
         .unwrap();
     eprintln!("SIGTERM to exit under load: {:?} ({exited})", signalled.elapsed());
-    hosts[1] = start_host(&url, &fake, ports[1]).await;
+    hosts[1] = start_host(&cluster, 1, &fake).await;
     live[1].store(true, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     stop.store(true, Ordering::Relaxed);
@@ -451,6 +615,34 @@ async fn three_processes_share_the_work_through_a_kill_and_a_restart() {
     )
     .await;
     assert_eq!(limited_stored as usize, limited_ids.len());
+    if let Some(bouncer) = &cluster.bouncer {
+        // Every answered request was at least one transaction through PgBouncer.
+        let database = reqwest::Url::parse(&app.database_url())
+            .unwrap()
+            .path()
+            .trim_start_matches('/')
+            .to_owned();
+        let stats = bouncer.admin("SHOW STATS");
+        let column = stats
+            .lines()
+            .next()
+            .and_then(|header| header.split('|').position(|c| c == "total_xact_count"));
+        let transactions: u64 = stats
+            .lines()
+            .find(|l| l.split('|').next() == Some(database.as_str()))
+            .zip(column)
+            .and_then(|(l, c)| l.split('|').nth(c))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("PgBouncer's stats for {database}: {stats}\n{}", bouncer.log()));
+        assert!(
+            transactions >= ok as u64,
+            "{transactions} transactions through PgBouncer for {ok} answered requests"
+        );
+        eprintln!(
+            "scale-out through PgBouncer in transaction mode ({} server connections): {transactions} transactions",
+            pgbouncer::SERVER_CONNECTIONS
+        );
+    }
     eprintln!(
         "scale-out: {} requests ({ok} answered, {} retryable, e.g. {:?}), {} deliveries ({} sent again), {} writes, {twice} actions ran twice",
         outcomes.len(),

@@ -121,6 +121,17 @@ impl FakeBigCommerce {
     /// Generates the stores and starts serving on a local port.
     pub async fn start(options: FakeOptions) -> std::io::Result<Self> {
         let listener = TcpListener::bind(SocketAddr::from((options.host, options.port))).await?;
+        Self::serve_on(listener, options).await
+    }
+
+    /// As [`FakeBigCommerce::start`], on a listener the caller bound: one made inside a
+    /// network namespace of its own, say, to be another host. Its address is the URL's.
+    pub async fn start_on(listener: std::net::TcpListener, options: FakeOptions) -> std::io::Result<Self> {
+        listener.set_nonblocking(true)?;
+        Self::serve_on(TcpListener::from_std(listener)?, options).await
+    }
+
+    async fn serve_on(listener: TcpListener, options: FakeOptions) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let webhook_options = Arc::new(Mutex::new(options.webhooks.clone()));
         let deliveries = Arc::new(Mutex::new(Vec::new()));

@@ -4,7 +4,9 @@
 
 pub mod client_documents;
 pub mod mirror;
+pub mod netns;
 pub mod payload;
+pub mod pgbouncer;
 pub mod proxy;
 pub mod seed;
 pub mod ws;

@@ -38,7 +38,12 @@ struct Shared {
 impl DbProxy {
     /// A proxy to `target` on a free local port.
     pub async fn start(target: SocketAddr) -> DbProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the proxy");
+        DbProxy::start_on("127.0.0.1".parse().unwrap(), target).await
+    }
+
+    /// A proxy to `target` on a free port of `ip` (an address of this machine).
+    pub async fn start_on(ip: std::net::IpAddr, target: SocketAddr) -> DbProxy {
+        let listener = TcpListener::bind((ip, 0)).await.expect("bind the proxy");
         let address = listener.local_addr().expect("the proxy's address");
         let shared = Arc::new(Shared {
             outage: watch::channel(None).0,
@@ -69,7 +74,9 @@ impl DbProxy {
     /// `url` with its host and port replaced by the proxy's.
     pub fn url_for(&self, url: &str) -> String {
         let mut parsed = reqwest::Url::parse(url).expect("a database URL");
-        parsed.set_host(Some("127.0.0.1")).expect("a host");
+        parsed
+            .set_host(Some(&self.address.ip().to_string()))
+            .expect("a host");
         parsed.set_port(Some(self.address.port())).expect("a port");
         parsed.to_string()
     }

@@ -13,7 +13,12 @@ pub type Socket =
 
 /// A connection to `/api/graphql/batch` and its `connection_ack`.
 pub async fn connect(app: &TestApp, auth: Value) -> (Socket, Value) {
-    let url = app.url.replace("http://", "ws://") + "/api/graphql/batch";
+    connect_to(&app.url, auth).await
+}
+
+/// [`connect`] to the gateway at `base` (`http://host:port`).
+pub async fn connect_to(base: &str, auth: Value) -> (Socket, Value) {
+    let url = base.replace("http://", "ws://") + "/api/graphql/batch";
     let mut request = url.into_client_request().unwrap();
     request
         .headers_mut()
