@@ -1,9 +1,10 @@
 //! Scale-out: three `bcgraph serve` processes on one PostgreSQL database, under a mixed
 //! load of reads, writes and webhook deliveries for several stores, while one process is
-//! killed (SIGKILL) and another restarted (SIGTERM, then started again). Afterwards every
-//! delivered change is stored exactly once, every background action completed, at most the
-//! killed process's actions ran twice, `maxConcurrency` held over the processes, and every
-//! client request either succeeded or got an answer a client retries.
+//! killed (SIGKILL) and every process is restarted in turn (SIGTERM, then started again;
+//! the killed one started again). Afterwards every delivered change is stored exactly
+//! once, every background action completed, at most the killed process's actions ran
+//! twice, `maxConcurrency` held over the processes, and every client request either
+//! succeeded or got an answer a client retries.
 //!
 //! The test is the load balancer and BigCommerce's webhook sender: a delivery that does
 //! not get a 2xx is sent again to another process, as BigCommerce retries it.
@@ -251,7 +252,7 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
 }
 
 #[tokio::test]
-async fn three_processes_share_the_work_through_a_kill_and_a_restart() {
+async fn three_processes_share_the_work_through_a_kill_and_a_rolling_restart() {
     let mut options = FakeOptions::default()
         .rate_limit(None)
         .faults(fake_bigcommerce::Faults {
@@ -485,27 +486,35 @@ async fn three_processes_share_the_work_through_a_kill_and_a_restart() {
         }));
     }
 
-    // Midway: one process killed outright, another stopped and started again.
+    // Midway: one process killed outright; then a rolling restart of the two others
+    // (each stopped with SIGTERM and started again while the rest serve), and the
+    // killed one started again. Every process is restarted under load.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     live[0].store(false, Ordering::Relaxed);
     hosts[0].child.start_kill().expect("SIGKILL");
     tokio::time::sleep(Duration::from_millis(700)).await;
-    live[1].store(false, Ordering::Relaxed);
-    let pid = hosts[1].child.id().expect("running");
-    let signalled = Instant::now();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exited = tokio::time::timeout(Duration::from_secs(40), hosts[1].child.wait())
-        .await
-        .expect("exits after SIGTERM")
-        .unwrap();
-    eprintln!("SIGTERM to exit under load: {:?} ({exited})", signalled.elapsed());
-    hosts[1] = start_host(&cluster, 1, &fake).await;
-    live[1].store(true, Ordering::Relaxed);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for i in [1, 2] {
+        live[i].store(false, Ordering::Relaxed);
+        let pid = hosts[i].child.id().expect("running");
+        let signalled = Instant::now();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exited = tokio::time::timeout(Duration::from_secs(40), hosts[i].child.wait())
+            .await
+            .expect("exits after SIGTERM")
+            .unwrap();
+        assert!(exited.success(), "host {i} after SIGTERM: {exited}");
+        eprintln!("SIGTERM to exit under load: {:?}", signalled.elapsed());
+        hosts[i] = start_host(&cluster, i, &fake).await;
+        live[i].store(true, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    hosts[0] = start_host(&cluster, 0, &fake).await;
+    live[0].store(true, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         t.await.expect("a load task panicked");
