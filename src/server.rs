@@ -18,7 +18,7 @@ use crate::config::{Config, Limits};
 use crate::db;
 use crate::metrics::{Metrics, WebhookOutcome, first_code};
 use crate::graphql::errors::ErrorCode;
-use crate::graphql::{self, RequestContext, cost, execute};
+use crate::graphql::{self, RequestContext, cost};
 use crate::model::Registry;
 use async_graphql::dynamic::Schema;
 use async_graphql::http::GraphiQLSource;
@@ -508,30 +508,29 @@ async fn graphql_answer(
     let context = RequestContext::new(&state.api, authenticated.identity)
         .with_limits(limits.records_per_request, &limits.input);
     // A plain model read is answered by the fast path, after async-graphql's validation.
-    let mut request = checked.request;
-    let fast = match limits.fast_reads {
-        true => graphql::fast::FastRead::prepare(&state.api.registry, &mut request),
-        false => None,
-    };
-    let (request, fast_body) = match fast {
-        Some((fast, body)) => (request.data(fast), Some(body)),
-        None => (request, None),
-    };
-    let response = execute::run(&state.schema, request, context, limits.execution_timeout).await;
-    operation.code = first_code(&response);
-    let fast_answer = fast_body.and_then(|body| body.lock().unwrap_or_else(|e| e.into_inner()).take());
-    let mut answer = match fast_answer {
-        Some(body) => {
+    let answer = graphql::fast::execute(
+        &state.schema,
+        checked.request,
+        context,
+        limits.execution_timeout,
+        limits.fast_reads,
+    )
+    .await;
+    let mut answer = match answer {
+        graphql::fast::Answer::Body(body) => {
             let mut answer = json_response(StatusCode::OK, body);
             answer.headers_mut().insert(READ_PATH, HeaderValue::from_static("fast"));
             answer
         }
-        None => graphql_response(&response),
+        graphql::fast::Answer::Response(response) => {
+            operation.code = first_code(&response);
+            // A read the database could not answer: the client may send it again as it is.
+            match graphql::errors::is_unavailable(&response) {
+                true => health::unavailable(graphql_response(&response)),
+                false => graphql_response(&response),
+            }
+        }
     };
-    // A read the database could not answer: the client may send it again as it is.
-    if graphql::errors::is_unavailable(&response) {
-        answer = health::unavailable(answer);
-    }
     if let Some(token) = authenticated.new_token
         && let Ok(value) = HeaderValue::from_str(&format!("Session {token}"))
     {

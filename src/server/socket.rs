@@ -403,7 +403,10 @@ impl SocketExecutor {
                 };
                 let context = RequestContext::new(&api, identity)
                     .with_limits(limits.records_per_request, &limits.input);
-                execute::run(&schema, checked.request, context, limits.execution_timeout).await
+                let timeout = limits.execution_timeout;
+                graphql::fast::execute(&schema, checked.request, context, timeout, limits.fast_reads)
+                    .await
+                    .into_response()
             }
         };
         self.edge.sockets.live_queries.fetch_add(1, Ordering::AcqRel);
@@ -569,11 +572,13 @@ impl async_graphql::Executor for SocketExecutor {
                 .boxed()
         } else {
             let (schema, metrics) = (self.schema.clone(), self.metrics.clone());
-            let timeout = limits.execution_timeout;
+            let (timeout, fast) = (limits.execution_timeout, limits.fast_reads);
             let kind = checked.operation;
             let answer: BoxFuture<'static, async_graphql::Response> = async move {
                 let _running = running;
-                let response = execute::run(&schema, checked.request, context, timeout).await;
+                let response = graphql::fast::execute(&schema, checked.request, context, timeout, fast)
+                    .await
+                    .into_response();
                 metrics.graphql_operation(kind, crate::metrics::first_code(&response));
                 response
             }

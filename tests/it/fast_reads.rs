@@ -2,11 +2,16 @@
 //! Two gateways share one database, one with `BCGRAPH_FAST_READS=0`; a corpus of
 //! documents — generated from the registry and the schema's filter types, plus paging
 //! both ways, aliases, fragments, `_all`, hydrations, the client's own documents and
-//! errors — goes to both as each kind of caller, and the answers must be the same JSON. Every answer without errors must have come from the fast path (the
-//! corpus stays within what it covers) and every answer with errors from the general one.
+//! errors — goes to both as each kind of caller, and the answers must be the same JSON.
+//! Every answer without errors must have come from the fast path (the corpus stays within
+//! what it covers) and every answer with errors from the general one. Each error-free
+//! document also goes over the fast gateway's websocket (which answers plain queries and
+//! live queries' runs by the fast path too), as the callers a websocket can be, and
+//! must get the same data there.
 
 use crate::read_api::catalog;
 use crate::support::client_documents::{FIND_BY, FIND_MANY, FIND_ONE};
+use crate::support::ws::{Socket, next_json, subscribe};
 use crate::support::{TestApp, payload};
 use bcgraph::model::{FieldType, Model, Registry, RelationKind};
 use serde_json::{Value, json};
@@ -17,6 +22,11 @@ struct Pair {
     /// Documents answered, and how many of them the fast path answered.
     asked: usize,
     fast_answers: usize,
+    /// Websockets to the fast gateway, as `system-admin` by API key and anonymous.
+    admin_socket: Socket,
+    anonymous_socket: Socket,
+    admin_auth: String,
+    socket_asks: usize,
 }
 
 impl Pair {
@@ -49,6 +59,29 @@ impl Pair {
         );
         self.asked += 1;
         self.fast_answers += usize::from(fast_path);
+        let socket = match auth {
+            None => Some(&mut self.anonymous_socket),
+            Some(a) if a == self.admin_auth => Some(&mut self.admin_socket),
+            // A websocket authenticates with a key or a session token, not a payload.
+            Some(_) => None,
+        };
+        if let (Some(socket), false) = (socket, errors) {
+            self.socket_asks += 1;
+            let id = self.socket_asks.to_string();
+            subscribe(socket, &id, query, variables.clone()).await;
+            let answer = loop {
+                let message = next_json(socket, std::time::Duration::from_secs(15))
+                    .await
+                    .expect("an answer over the websocket");
+                if message["id"] == id.as_str() && message["type"] == "next" {
+                    break message["payload"].clone();
+                }
+            };
+            assert_eq!(
+                answer, general,
+                "the websocket answered differently as {auth:?}\ndocument: {query}\nvariables: {variables}"
+            );
+        }
         parsed
     }
 }
@@ -161,11 +194,21 @@ async fn the_fast_path_answers_as_the_general_one() {
     let merchant = payload::header(&payload::jwt("abc", 3));
     let other_merchant = payload::header(&payload::jwt("xyz", 4));
     let callers: Vec<Option<&str>> = vec![Some(&admin), Some(&merchant), Some(&other_merchant), None];
+    let admin_socket = crate::support::ws::connect(&fast, json!({"type": "api-key", "key": fast.admin_key}))
+        .await
+        .0;
+    let anonymous_socket = crate::support::ws::connect(&fast, json!({"type": "anonymous"}))
+        .await
+        .0;
     let mut pair = Pair {
         fast,
         general,
         asked: 0,
         fast_answers: 0,
+        admin_socket,
+        anonymous_socket,
+        admin_auth: admin.clone(),
+        socket_asks: 0,
     };
 
     // Every model, as every caller: a page forwards, backwards, after its cursor, and
@@ -380,9 +423,13 @@ async fn the_fast_path_answers_as_the_general_one() {
         pair.fast_answers,
         pair.asked
     );
+    assert!(
+        pair.socket_asks * 4 > pair.asked,
+        "few documents went over the websocket"
+    );
     println!(
-        "{} documents, {} answered by the fast path",
-        pair.asked, pair.fast_answers
+        "{} documents, {} answered by the fast path, {} over the websocket too",
+        pair.asked, pair.fast_answers, pair.socket_asks
     );
 }
 
@@ -401,13 +448,23 @@ async fn the_record_budget_applies_to_both_paths() {
             ("BCGRAPH_FAST_READS", "0"),
         ])
         .await;
+    let admin = format!("Bearer {}", base.admin_key);
+    let admin_socket = crate::support::ws::connect(&fast, json!({"type": "api-key", "key": base.admin_key}))
+        .await
+        .0;
+    let anonymous_socket = crate::support::ws::connect(&fast, json!({"type": "anonymous"}))
+        .await
+        .0;
     let mut pair = Pair {
         fast,
         general,
         asked: 0,
         fast_answers: 0,
+        admin_socket,
+        anonymous_socket,
+        admin_auth: admin.clone(),
+        socket_asks: 0,
     };
-    let admin = format!("Bearer {}", base.admin_key);
     let over = pair
         .ask(
             Some(&admin),

@@ -61,6 +61,60 @@ impl FastRead {
     }
 }
 
+/// How a request was answered by [`execute`].
+pub enum Answer {
+    /// By the fast path: the response body, `{"data": ...}`, without errors.
+    Body(Vec<u8>),
+    /// By the general executor (or a refusal before it).
+    Response(Response),
+}
+
+impl Answer {
+    /// As a `Response`, for the websocket, whose protocol sends responses rather than
+    /// bodies: the fast answer's JSON is read back into a `Value`, which still costs far
+    /// less than the general executor's per-field work.
+    pub fn into_response(self) -> Response {
+        let body = match self {
+            Answer::Response(response) => return response,
+            Answer::Body(body) => body,
+        };
+        let data = match serde_json::from_slice::<serde_json::Value>(&body) {
+            Ok(serde_json::Value::Object(mut answer)) => answer.remove("data").map(ConstValue::from_json),
+            _ => None,
+        };
+        match data {
+            Some(Ok(data)) => Response::new(data),
+            // Cannot happen: the body is JSON the fast path wrote itself.
+            _ => super::errors::refusal(super::errors::INTERNAL_ERROR, "could not read the fast path's answer"),
+        }
+    }
+}
+
+/// Run `request` as `context` (see [`super::execute::run`]), through the fast path when
+/// `fast` allows it and the document has a plan.
+pub async fn execute(
+    schema: &async_graphql::dynamic::Schema,
+    request: async_graphql::Request,
+    context: RequestContext,
+    timeout: std::time::Duration,
+    fast: bool,
+) -> Answer {
+    let mut request = request;
+    let prepared = match fast {
+        true => FastRead::prepare(&context.api.registry, &mut request),
+        false => None,
+    };
+    let (request, slot) = match prepared {
+        Some((fast, slot)) => (request.data(fast), Some(slot)),
+        None => (request, None),
+    };
+    let response = super::execute::run(schema, request, context, timeout).await;
+    match slot.and_then(|slot| slot.lock().unwrap_or_else(|e| e.into_inner()).take()) {
+        Some(body) => Answer::Body(body),
+        None => Answer::Response(response),
+    }
+}
+
 /// The extension that runs [`FastRead`]s (registered on every schema).
 pub struct FastReads;
 
