@@ -2,7 +2,8 @@
 //! `store` and `variants(first: 10)`, over HTTP with concurrent clients, against a
 //! store of 100,000 products with 3 variants each: with an API key and as a merchant's
 //! session (tenancy on); then a `product(id)` with its store and variants, and a
-//! `products(search: ...)` page, with the API key.
+//! `products(search: ...)` page, with the API key; then the list again over the
+//! websocket (graphql-transport-ws, one connection per client, as a live query's runs).
 //!
 //! `cargo bench --bench read_api` runs on SQLite; set `BCGRAPH_BENCH_DATABASE_URL`
 //! to a PostgreSQL server URL to run there. The seeded database is kept and reused.
@@ -147,8 +148,110 @@ struct Run {
     statements: u64,
 }
 
+/// How a benchmark client sends its requests.
+#[derive(Clone, Copy, PartialEq)]
+enum Transport {
+    /// `POST /api/graphql`, with the `authorization` header.
+    Http,
+    /// One `/api/graphql/batch` websocket per client, authenticated by an API key at
+    /// `connection_init`; each request a `subscribe`, answered by `next` and `complete`.
+    Websocket,
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// One client's connection.
+enum Client {
+    Http(reqwest::Client),
+    Socket(Box<Socket>, u64),
+}
+
+impl Client {
+    async fn connect(transport: Transport, endpoint: &str, authorization: &str) -> anyhow::Result<Client> {
+        use futures::SinkExt;
+        use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+        if transport == Transport::Http {
+            return Ok(Client::Http(reqwest::Client::new()));
+        }
+        let mut request = (endpoint.replace("http://", "ws://") + "/batch").into_client_request()?;
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
+        let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+        let key = authorization.trim_start_matches("Bearer ");
+        let init = json!({"type": "connection_init", "payload": {"auth": {"type": "api-key", "key": key}}});
+        socket.send(Message::text(init.to_string())).await?;
+        let mut client = Client::Socket(Box::new(socket), 0);
+        anyhow::ensure!(
+            client.next().await?["type"] == "connection_ack",
+            "no connection_ack"
+        );
+        Ok(client)
+    }
+
+    /// The next JSON message of a websocket.
+    async fn next(&mut self) -> anyhow::Result<serde_json::Value> {
+        use futures::StreamExt;
+        let Client::Socket(socket, _) = self else {
+            anyhow::bail!("not a websocket");
+        };
+        loop {
+            let message = socket.next().await.ok_or_else(|| anyhow::anyhow!("closed"))??;
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+                return Ok(serde_json::from_str(&text)?);
+            }
+        }
+    }
+
+    /// Send `body` (`{"query", "variables"}`); whether it was answered without errors.
+    async fn ask(&mut self, endpoint: &str, authorization: &str, body: &str) -> bool {
+        use futures::SinkExt;
+        let id = match self {
+            Client::Http(http) => {
+                let response = http
+                    .post(endpoint)
+                    .body(body.to_owned())
+                    .header("content-type", "application/json")
+                    .header("authorization", authorization)
+                    .send()
+                    .await;
+                return match response {
+                    Ok(r) if r.status().is_success() => r
+                        .bytes()
+                        .await
+                        .is_ok_and(|b| !b.windows(9).any(|w| w == b"\"errors\":")),
+                    _ => false,
+                };
+            }
+            Client::Socket(socket, sent) => {
+                *sent += 1;
+                let id = sent.to_string();
+                let payload: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+                let message = json!({"id": id, "type": "subscribe", "payload": payload});
+                let message = tokio_tungstenite::tungstenite::Message::text(message.to_string());
+                if socket.send(message).await.is_err() {
+                    return false;
+                }
+                id
+            }
+        };
+        let mut ok = false;
+        loop {
+            match self.next().await {
+                Ok(m) if m["id"] == id.as_str() && m["type"] == "next" => {
+                    ok = m["payload"]["errors"].is_null()
+                }
+                Ok(m) if m["id"] == id.as_str() => return ok && m["type"] == "complete",
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
 /// `clients` connections sending `body` with `authorization` for `seconds` after a warm-up.
 async fn load(
+    transport: Transport,
     endpoint: &str,
     body: &str,
     authorization: &str,
@@ -165,7 +268,9 @@ async fn load(
             (endpoint.to_owned(), body.to_owned(), authorization.to_owned());
         let (statements, statements_at_start) = (statements.clone(), statements_at_start.clone());
         tasks.push(tokio::spawn(async move {
-            let http = reqwest::Client::new();
+            let mut client = Client::connect(transport, &endpoint, &authorization)
+                .await
+                .expect("a client connects");
             let mut latencies = Vec::new();
             let mut errors = 0u64;
             loop {
@@ -173,20 +278,7 @@ async fn load(
                 if started >= end {
                     break;
                 }
-                let response = http
-                    .post(&endpoint)
-                    .body(body.clone())
-                    .header("content-type", "application/json")
-                    .header("authorization", &authorization)
-                    .send()
-                    .await;
-                let ok = match response {
-                    Ok(r) if r.status().is_success() => r
-                        .bytes()
-                        .await
-                        .is_ok_and(|b| !b.windows(9).any(|w| w == b"\"errors\":")),
-                    _ => false,
-                };
+                let ok = client.ask(&endpoint, &authorization, &body).await;
                 if started >= warmup {
                     statements_at_start.fetch_min(statements.load(Ordering::Relaxed), Ordering::Relaxed);
                     latencies.push(started.elapsed());
@@ -288,9 +380,9 @@ async fn run() -> anyhow::Result<()> {
     // (name, authorization, body, how many products the answer must have)
     let modes = [
         ("API key", api_key.clone(), list.clone(), Some(50)),
-        ("signed payload", session, list, Some(50)),
+        ("signed payload", session, list.clone(), Some(50)),
         ("findOne + relations", api_key.clone(), one, None),
-        ("findMany + search", api_key, search, Some(50)),
+        ("findMany + search", api_key.clone(), search, Some(50)),
     ];
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let endpoint = format!("http://{}/api/graphql", listener.local_addr()?);
@@ -333,9 +425,34 @@ async fn run() -> anyhow::Result<()> {
     println!("read_api on {database}: {products} products, {clients} clients, {seconds} s per mode");
     let mut rates = Vec::new();
     for (name, authorization, body, _) in &modes {
-        let run = load(&endpoint, body, authorization, clients, seconds, &statements).await;
+        let run = load(
+            Transport::Http,
+            &endpoint,
+            body,
+            authorization,
+            clients,
+            seconds,
+            &statements,
+        )
+        .await;
         rates.push(report(name, &run, seconds));
     }
+    let run = load(
+        Transport::Websocket,
+        &endpoint,
+        &list,
+        &api_key,
+        clients,
+        seconds,
+        &statements,
+    )
+    .await;
+    anyhow::ensure!(
+        run.errors == 0,
+        "the websocket answered {} requests with errors",
+        run.errors
+    );
+    report("websocket list", &run, seconds);
     println!(
         "signed payload / API key throughput: {:.0}%",
         100.0 * rates[1] / rates[0].max(1.0)
