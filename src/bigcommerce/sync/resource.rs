@@ -637,3 +637,67 @@ pub fn ids(page: &FetchedPage) -> HashSet<i64> {
         .filter_map(|i| i.get("id").and_then(mapping::id_of))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(ids: &[i64], end: bool, shifted: bool) -> FetchedPage {
+        FetchedPage {
+            items: ids.iter().map(|id| json!({"id": id})).collect(),
+            lines: Vec::new(),
+            next: Position {
+                last_id: ids.iter().max().copied(),
+                ..Default::default()
+            },
+            end,
+            total: None,
+            shifted,
+        }
+    }
+
+    fn range(covered: Covered<'_>) -> Option<(Option<i64>, Option<i64>, Option<&'static str>)> {
+        match covered {
+            Covered::Range { after, up_to, scope } => Some((after, up_to, scope)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_metafield_page_covers_from_the_previous_page_to_its_last_id() {
+        let covered = Resource::Metafields.covered(4, Some(250), &page(&[251, 400], false, false));
+        assert_eq!(
+            range(covered),
+            Some((Some(250), Some(400), Some("\"resource_type\" = 'customer'")))
+        );
+    }
+
+    #[test]
+    fn after_a_shift_a_page_covers_only_what_it_spans() {
+        let covered = Resource::Metafields.covered(0, Some(250), &page(&[260, 400], false, true));
+        assert_eq!(range(covered).map(|r| (r.0, r.1)), Some((Some(259), Some(400))));
+        // The last page, shifted and empty, vouches for nothing.
+        let covered = Resource::Metafields.covered(0, Some(250), &page(&[], true, true));
+        assert!(matches!(covered, Covered::Nothing));
+    }
+
+    #[test]
+    fn each_metafield_lane_lists_its_own_kind() {
+        assert_eq!(Resource::Metafields.lanes(), 6);
+        let paths: Vec<&str> = (0..6).map(|lane| Resource::Metafields.path(lane)).collect();
+        assert_eq!(
+            paths,
+            [
+                "/catalog/products/metafields",
+                "/catalog/variants/metafields",
+                "/catalog/categories/metafields",
+                "/catalog/brands/metafields",
+                "/customers/metafields",
+                "/orders/metafields",
+            ]
+        );
+        let q = Resource::Orders.query(0, None, false);
+        assert_eq!(q.get("include").as_deref(), Some("consignments.line_items"));
+        assert_eq!(Resource::Orders.query(0, None, true).get("include"), None);
+    }
+}
