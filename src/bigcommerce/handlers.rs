@@ -7,6 +7,7 @@
 
 use crate::model::names;
 use super::mapping::{self, id_of};
+use super::metafields;
 use super::{BigCommerce, StoreClient};
 use crate::action::{ActionError, Api, Context, GlobalAction, GlobalActions, Param, ParamType};
 use crate::query::Tenant;
@@ -143,7 +144,50 @@ async fn local_ids(
     Ok(rows.iter().filter_map(|r| r.try_get_by_index(0).ok()).collect())
 }
 
-/// Upsert on `["bigcommerceId", "store"]`, or delete when BigCommerce no longer has it.
+/// The BigCommerce ids of a stored product's variants.
+async fn variant_ids(api: &Api, store: i64, product: i64) -> Result<Vec<i64>, ActionError> {
+    let model = api
+        .registry
+        .find(names::PRODUCT_VARIANT)
+        .ok_or_else(|| ActionError::InvalidInput(format!("no model {}", names::PRODUCT_VARIANT)))?;
+    let mut sql = Sql::new(api.db.get_database_backend());
+    sql.push("SELECT t0.\"bigcommerce_id\" FROM ")
+        .ident(&model.table)
+        .push(" t0 WHERE t0.\"product_id\" = ")
+        .bind(product.into());
+    api.caller
+        .tenant
+        .narrowed_to(store)
+        .restrict(&mut sql, model, "t0", false);
+    let rows = api.db.query_all_raw(sql.build()).await?;
+    Ok(rows.iter().filter_map(|r| r.try_get_by_index(0).ok()).collect())
+}
+
+/// The BigCommerce id of the product of a stored variant.
+async fn product_of_variant(api: &Api, store: i64, variant: i64) -> Result<Option<i64>, ActionError> {
+    let find = |name: &str| {
+        api.registry
+            .find(name)
+            .ok_or_else(|| ActionError::InvalidInput(format!("no model {name}")))
+    };
+    let (variants, products) = (find(names::PRODUCT_VARIANT)?, find(names::PRODUCT)?);
+    let mut sql = Sql::new(api.db.get_database_backend());
+    sql.push("SELECT t1.\"bigcommerce_id\" FROM ")
+        .ident(&variants.table)
+        .push(" t0 JOIN ")
+        .ident(&products.table)
+        .push(" t1 ON t1.\"id\" = t0.\"product_id\" WHERE t0.\"bigcommerce_id\" = ")
+        .bind(variant.into());
+    api.caller
+        .tenant
+        .narrowed_to(store)
+        .restrict(&mut sql, variants, "t0", true);
+    let row = api.db.query_one_raw(sql.build()).await?;
+    Ok(row.and_then(|r| r.try_get_by_index(0).ok()))
+}
+
+/// Upsert on `["bigcommerceId", "store"]`, or delete when BigCommerce no longer has it
+/// (and its metafields, which BigCommerce dropped with it without a webhook).
 async fn write(
     api: &Api,
     model: &str,
@@ -164,6 +208,9 @@ async fn write(
         None => {
             if let Some(id) = local_id(api, model, store.id, bigcommerce_id).await? {
                 api.model(model).delete(id).await?;
+            }
+            if let Some(owner) = metafields::owner_type(model) {
+                metafields::delete_of(api, store.id, owner, &[bigcommerce_id]).await?;
             }
             Ok(json!({"id": null, "deleted": true}))
         }
@@ -239,31 +286,31 @@ impl GlobalAction for Pull {
                     .send()
                     .await
                     .map_err(remote)?;
+                let mut kept = std::collections::HashSet::new();
                 let input = product.map(|p| {
                     let (mut input, variants) = mapping::product(&p);
+                    kept.extend(variants.iter().filter_map(|v| v.get("bigcommerceId").and_then(id_of)));
                     let variants: Vec<Json> = variants.into_iter().map(Json::Object).collect();
                     input.insert("variants".into(), json!([{"_converge": {"values": variants}}]));
                     input
                 });
+                let local = local_id(&api, names::PRODUCT, store.id, bc_id).await?;
+                let before = match local {
+                    Some(id) => variant_ids(&api, store.id, id).await?,
+                    None => Vec::new(),
+                };
                 if input.is_none()
-                    && let Some(id) = local_id(&api, names::PRODUCT, store.id, bc_id).await?
+                    && let Some(id) = local
                 {
-                    // Its variants go first: they belong to it; BigCommerce drops its
-                    // metafields with it, without a webhook.
+                    // Its variants go first: they belong to it.
                     let empty = json!({"variants": [{"_converge": {"values": []}}]});
                     api.model(names::PRODUCT).update(id, empty).await?;
-                    let metafields = local_ids(
-                        &api,
-                        names::METAFIELD,
-                        store.id,
-                        &[("resourceType", "product".into()), ("resourceId", bc_id.into())],
-                    )
-                    .await?;
-                    for result in api.model(names::METAFIELD).bulk_delete(metafields).await {
-                        result?;
-                    }
                 }
-                write(&api, names::PRODUCT, &store, bc_id, input).await
+                let written = write(&api, names::PRODUCT, &store, bc_id, input).await?;
+                // The metafields of the variants it no longer has went with them.
+                let gone: Vec<i64> = before.into_iter().filter(|v| !kept.contains(v)).collect();
+                metafields::delete_of(&api, store.id, "variant", &gone).await?;
+                Ok(written)
             }
             Resource::Category | Resource::Brand => {
                 let (path, model) = match self.resource {
@@ -298,25 +345,33 @@ impl GlobalAction for Pull {
                 write(&api, names::CUSTOMER, &store, bc_id, input).await
             }
             Resource::Order => {
+                // Its lines come with it, in its consignments: one request, not two.
                 let order = client
                     .v2()
                     .get("/orders/{id}")
                     .path_param("id", bc_id)
+                    .query("include", "consignments.line_items")
+                    .query("consignment_structure", "object")
                     .send()
                     .await
                     .map_err(remote)?;
-                let Some(order) = order else {
+                let Some(mut order) = order else {
                     return write(&api, names::ORDER, &store, bc_id, None).await;
                 };
-                use futures::TryStreamExt;
-                let products: Vec<Json> = client
-                    .v2()
-                    .list("/orders/{id}/products")
-                    .path_param("id", bc_id)
-                    .items()
-                    .try_collect()
-                    .await
-                    .map_err(remote)?;
+                let products = match mapping::take_consignment_lines(&mut order) {
+                    Some(lines) => lines,
+                    None => {
+                        use futures::TryStreamExt;
+                        client
+                            .v2()
+                            .list("/orders/{id}/products")
+                            .path_param("id", bc_id)
+                            .items()
+                            .try_collect::<Vec<Json>>()
+                            .await
+                            .map_err(remote)?
+                    }
+                };
                 let mut input = mapping::order(&order);
                 let lines: Vec<Json> = products
                     .iter()
@@ -338,7 +393,7 @@ pub struct MetafieldParams {
     store_hash: Option<String>,
 }
 
-/// `pullMetafield`: a product's (or a variant's) metafield.
+/// `pullMetafield`: a metafield of a product, variant, category, brand, customer or order.
 pub struct PullMetafield {
     bigcommerce: BigCommerce,
     secret: Arc<crate::auth::Secrets>,
@@ -375,18 +430,35 @@ impl GlobalAction for PullMetafield {
         let store = resolve_store(api, params.store_hash.as_deref()).await?;
         let api = api.within_store(store.id);
         let client = store_client(&self.bigcommerce, &self.secret, &store)?;
-        let path = match params.resource_type.as_str() {
+        let resource_type = params.resource_type.as_str();
+        let path = match resource_type {
             "product" => format!("/catalog/products/{resource_id}/metafields/{bc_id}"),
+            "variant" => {
+                // The product id is in the path "for consistency" only: BigCommerce
+                // answers for any. The stored one when there is one.
+                let product = product_of_variant(&api, store.id, resource_id)
+                    .await?
+                    .unwrap_or(0);
+                format!("/catalog/products/{product}/variants/{resource_id}/metafields/{bc_id}")
+            }
             "category" => format!("/catalog/categories/{resource_id}/metafields/{bc_id}"),
             "brand" => format!("/catalog/brands/{resource_id}/metafields/{bc_id}"),
+            "customer" => format!("/customers/{resource_id}/metafields/{bc_id}"),
+            "order" => format!("/orders/{resource_id}/metafields/{bc_id}"),
             other => {
                 return Err(ActionError::InvalidInput(format!(
-                    "metafields of a {other} are not pulled"
+                    "metafields of a {other} are not pulled: only of a product, variant, \
+                     category, brand, customer or order"
                 )));
             }
         };
         let fetched = client.v3().get(&path).send().await.map_err(remote)?;
-        let input = fetched.map(|m| mapping::metafield(&m));
+        let input = fetched.map(|m| {
+            let mut input = mapping::metafield(&m);
+            input.entry("resourceType").or_insert_with(|| json!(resource_type));
+            input.entry("resourceId").or_insert_with(|| json!(resource_id));
+            input
+        });
         write(&api, names::METAFIELD, &store, bc_id, input).await
     }
 }

@@ -22,7 +22,7 @@ pub enum Paging {
     /// `page=1,2,...`; v3 ends at `current_page >= total_pages` or without a `next` link, v2
     /// at a 204 or a short page.
     Pages,
-    /// v3 `after=<end_cursor>` (customers, metafields); ends without a `next` link.
+    /// v3 `after=<end_cursor>` (customers); ends without a `next` link.
     Cursor,
 }
 

@@ -189,3 +189,83 @@ pub fn metafield(m: &Json) -> Map<String, Json> {
     );
     with_raw(input, m)
 }
+
+/// Take an order's lines out of its `consignments` (v2 `include=consignments.line_items`
+/// with `consignment_structure=object`): the `line_items` of its pickup, shipping,
+/// download and gift certificate consignments, each line once. The order keeps the rest.
+///
+/// `None` when they cannot be told from it, and the lines are to be fetched on their own
+/// (`/orders/{id}/products`): no `consignments` (a store that ignored the include), lines
+/// as resource links, or no lines at all in an order of items.
+pub fn take_consignment_lines(order: &mut Json) -> Option<Vec<Json>> {
+    let consignments = order.as_object_mut()?.remove("consignments")?;
+    // The legacy structure is the object inside an array.
+    let structures: Vec<&Json> = match &consignments {
+        Json::Array(list) => list.iter().collect(),
+        other => vec![other],
+    };
+    let mut lines = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for structure in structures {
+        let groups = ["pickups", "shipping", "downloads"]
+            .iter()
+            .filter_map(|k| structure.get(*k))
+            .chain(structure.pointer("/email/gift_certificates"));
+        for consignment in groups.filter_map(Json::as_array).flatten() {
+            let items = match consignment.get("line_items") {
+                Some(Json::Array(items)) => items.iter().collect::<Vec<_>>(),
+                // A download consignment's one line may come bare.
+                Some(item @ Json::Object(_)) => vec![item],
+                _ => Vec::new(),
+            };
+            for item in items {
+                // A link (`{url, resource}`) is not the line.
+                let id = item.get("product_id").and(item.get("id")).and_then(id_of)?;
+                if seen.insert(id) {
+                    lines.push(item.clone());
+                }
+            }
+        }
+    }
+    let has_items = order
+        .get("items_total")
+        .and_then(|n| n.as_i64().or_else(|| n.as_str().and_then(|s| s.parse().ok())))
+        .is_some_and(|n| n > 0);
+    if lines.is_empty() && has_items {
+        return None;
+    }
+    Some(lines)
+}
+
+#[cfg(test)]
+mod consignment_tests {
+    use super::*;
+
+    #[test]
+    fn lines_come_from_every_consignment_once() {
+        let line = |id: i64| json!({"id": id, "order_id": 7, "product_id": 3, "quantity": 1});
+        let mut order = json!({"id": 7, "items_total": 3, "consignments": {
+            "pickups": [],
+            "shipping": [{"id": 1, "line_items": [line(1), line(2)]}],
+            "downloads": [],
+            "email": {"gift_certificates": [{"line_items": [line(3), line(2)]}]},
+        }});
+        let lines = take_consignment_lines(&mut order).unwrap();
+        let ids: Vec<i64> = lines.iter().map(|l| l["id"].as_i64().unwrap()).collect();
+        assert_eq!(ids, [1, 2, 3]);
+        assert!(order.get("consignments").is_none(), "the order keeps the rest");
+    }
+
+    #[test]
+    fn links_or_no_consignments_mean_fetching_the_lines() {
+        let mut plain = json!({"id": 7, "items_total": 1});
+        assert_eq!(take_consignment_lines(&mut plain), None);
+        let link = json!({"url": "https://x/orders/7/products/1", "resource": "/orders/7/products/1"});
+        let mut linked = json!({"id": 7, "items_total": 1, "consignments": [{"shipping": [{"line_items": [link]}]}]});
+        assert_eq!(take_consignment_lines(&mut linked), None);
+        let mut empty = json!({"id": 8, "items_total": 1, "consignments": {"shipping": []}});
+        assert_eq!(take_consignment_lines(&mut empty), None);
+        let mut nothing = json!({"id": 9, "items_total": 0, "consignments": {"shipping": []}});
+        assert_eq!(take_consignment_lines(&mut nothing), Some(Vec::new()));
+    }
+}

@@ -45,6 +45,7 @@ pub mod handlers;
 pub mod lifecycle;
 pub mod listing;
 pub mod mapping;
+mod metafields;
 pub mod oauth;
 pub mod options;
 pub mod pacing;

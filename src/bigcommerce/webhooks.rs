@@ -30,31 +30,68 @@ pub enum TriggerParams {
     Id,
     /// `{bigcommerceId: data.sku.product_id}` (sku and variant events refresh the product).
     SkuProduct,
-    /// `{bigcommerceId: data.metafield_id, resourceType, resourceId}`
-    Metafield,
+    /// `{bigcommerceId: data.metafield_id, resourceType, resourceId}`: the resource type
+    /// is `data.resource_type`, else the one named here. BigCommerce's
+    /// `store/metafield/*` deliveries carry it; the category, brand and order metafield
+    /// scopes do not, so their rules name it.
+    Metafield(Option<&'static str>),
     /// `{}`
     Nothing,
     /// The whole `data` object, for actions of the application's own.
     Data,
 }
 
-/// Which action each scope triggers. Patterns end in `/*` or name one scope.
+/// One rule: deliveries of `scope` (a pattern) run `action`.
+#[derive(Clone, Debug)]
+struct Rule {
+    scope: String,
+    action: String,
+    params: TriggerParams,
+    /// Is `scope` registered with BigCommerce? Some rules only route deliveries that
+    /// another registered scope already brings.
+    registered: bool,
+}
+
+/// Which action each scope triggers. Patterns end in `/*` or name one scope; the first
+/// matching rule wins.
 #[derive(Clone, Debug)]
 pub struct Triggers {
-    rules: Vec<(String, String, TriggerParams)>,
+    rules: Vec<Rule>,
 }
 
 impl Default for Triggers {
     fn default() -> Self {
-        let rule = |scope: &str, action: &str, params| (scope.to_owned(), action.to_owned(), params);
+        let rule = |scope: &str, action: &str, params| Rule {
+            scope: scope.to_owned(),
+            action: action.to_owned(),
+            params,
+            registered: true,
+        };
+        // A resource's own metafield scopes (`store/category/metafield/created`, ...) come
+        // with its wildcard (`store/category/*`) and carry no `id`: they are routed to the
+        // metafield pull before the wildcard's rule sees them. Every metafield change also
+        // fires `store/metafield/*` (customers' only that), so they need no hooks of their own.
+        let metafields_of = |scope: &str, resource_type| Rule {
+            registered: false,
+            ..rule(
+                scope,
+                "bigcommerce/pullMetafield",
+                TriggerParams::Metafield(Some(resource_type)),
+            )
+        };
         Triggers {
             rules: vec![
+                metafields_of("store/product/variant/metafield/*", "variant"),
+                metafields_of("store/product/metafield/*", "product"),
+                metafields_of("store/category/metafield/*", "category"),
+                metafields_of("store/brand/metafield/*", "brand"),
+                metafields_of("store/order/metafield/*", "order"),
                 rule("store/product/*", "bigcommerce/pullProduct", TriggerParams::Id),
                 rule("store/sku/*", "bigcommerce/pullProduct", TriggerParams::SkuProduct),
                 rule(
                     "store/metafield/*",
                     "bigcommerce/pullMetafield",
-                    TriggerParams::Metafield,
+                    TriggerParams::Metafield(None),
                 ),
                 rule("store/category/*", "bigcommerce/pullCategory", TriggerParams::Id),
                 rule("store/brand/*", "bigcommerce/pullBrand", TriggerParams::Id),
@@ -83,29 +120,47 @@ impl Triggers {
     /// and its [`Context::trigger`](crate::action::Context::trigger) holds the scope and
     /// the data. Registered rules win over the built-in ones.
     pub fn on(mut self, scope: &str, action: &str) -> Self {
-        self.rules
-            .insert(0, (scope.to_owned(), action.to_owned(), TriggerParams::Data));
+        self.rules.insert(
+            0,
+            Rule {
+                scope: scope.to_owned(),
+                action: action.to_owned(),
+                params: TriggerParams::Data,
+                registered: true,
+            },
+        );
         self
     }
 
     /// The scopes to register with BigCommerce (`BIGCOMMERCE_WEBHOOK_SCOPES` replaces them).
     pub fn scopes(&self) -> Vec<String> {
-        let mut scopes: Vec<String> = self.rules.iter().map(|(s, _, _)| s.clone()).collect();
+        let mut scopes: Vec<String> = self
+            .rules
+            .iter()
+            .filter(|r| r.registered)
+            .map(|r| r.scope.clone())
+            .collect();
         scopes.dedup();
         scopes
     }
 
     /// The job for a delivery, or `None` for a scope nothing handles.
     pub fn job(&self, scope: &str, data: &Json) -> Option<Job> {
-        let (_, action, params) = self.rules.iter().find(|(p, _, _)| matches(p, scope))?;
-        let params = match params {
+        let rule = self.rules.iter().find(|r| matches(&r.scope, scope))?;
+        let params = match rule.params {
             TriggerParams::Id => json!({"bigcommerceId": data.get("id")?}),
             TriggerParams::SkuProduct => json!({"bigcommerceId": data.get("sku")?.get("product_id")?}),
-            TriggerParams::Metafield => json!({
-                "bigcommerceId": data.get("metafield_id")?,
-                "resourceType": data.get("resource_type")?,
-                "resourceId": data.get("resource_id")?,
-            }),
+            TriggerParams::Metafield(implied) => {
+                let resource_type = data
+                    .get("resource_type")
+                    .and_then(Json::as_str)
+                    .or(implied)?;
+                json!({
+                    "bigcommerceId": data.get("metafield_id")?,
+                    "resourceType": resource_type,
+                    "resourceId": data.get("resource_id")?,
+                })
+            }
             TriggerParams::Nothing => json!({}),
             TriggerParams::Data => data.clone(),
         };
@@ -113,7 +168,7 @@ impl Triggers {
             scope: scope.to_owned(),
             data: data.clone(),
         };
-        Some(Job::triggered(action, params, trigger))
+        Some(Job::triggered(&rule.action, params, trigger))
     }
 }
 
@@ -592,6 +647,26 @@ mod tests {
             ))
         );
         assert_eq!(t.job("store/shipment/created", &json!({"id": 1})), None);
+        // A category's metafield scope carries no type: the scope tells it.
+        let data = json!({"metafield_id": 17, "resource_id": "24"});
+        assert_eq!(
+            t.job("store/category/metafield/updated", &data),
+            Some(Job::triggered(
+                "bigcommerce/pullMetafield",
+                json!({"bigcommerceId": 17, "resourceType": "category", "resourceId": "24"}),
+                webhook("store/category/metafield/updated", &data)
+            ))
+        );
+        let data = json!({"metafield_id": 3, "resource_id": "8", "resource_type": "customer"});
+        assert_eq!(
+            t.job("store/metafield/created", &data),
+            Some(Job::triggered(
+                "bigcommerce/pullMetafield",
+                json!({"bigcommerceId": 3, "resourceType": "customer", "resourceId": "8"}),
+                webhook("store/metafield/created", &data)
+            ))
+        );
+        assert!(!t.scopes().iter().any(|s| s.contains("/metafield/") && s != "store/metafield/*"));
         let t = t.on("store/cart/*", "mine/cartChanged");
         assert_eq!(
             t.job("store/cart/created", &json!({"id": "c1"})),

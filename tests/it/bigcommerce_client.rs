@@ -267,7 +267,7 @@ async fn lists_10000_products_complete_and_in_order() {
 }
 
 #[tokio::test]
-async fn cursor_paging_for_customers_and_metafields() {
+async fn cursor_paging_for_customers_and_page_numbers_for_metafields() {
     let fake = start(spec(600).customers(520), None).await;
     let store = client(&fake, options());
     let fake_store = fake.store(HASH).unwrap();
@@ -281,10 +281,11 @@ async fn cursor_paging_for_customers_and_metafields() {
     assert!(requests[1].query.as_deref().unwrap().contains("after="));
     assert!(requests[2].query.as_deref().unwrap().contains("after="));
 
+    // BigCommerce's metafield listings are page-numbered (`page`, `meta.pagination`).
     let metafields: Vec<Value> = store
         .v3()
         .list("/catalog/products/metafields")
-        .paging(Paging::Cursor)
+        .paging(Paging::Pages)
         .limit(100)
         .items()
         .try_collect()

@@ -13,6 +13,7 @@ mod filters;
 mod guide;
 mod limits;
 mod live;
+mod metafields;
 mod metrics;
 mod outages;
 mod ownership;

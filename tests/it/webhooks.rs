@@ -26,7 +26,15 @@ async fn fake(webhooks: WebhookOptions) -> FakeBigCommerce {
         FakeOptions::default()
             .rate_limit(None)
             .webhooks(webhooks)
-            .store(StoreSpec::new(HASH, TOKEN).products(0).orders(0).customers(0))
+            // Only what the webhooks bring: no generated metafields of the categories
+            // and brands, which no webhook here would copy.
+            .store(
+                StoreSpec::new(HASH, TOKEN)
+                    .products(0)
+                    .orders(0)
+                    .customers(0)
+                    .owner_metafields_every(0),
+            )
             .store(StoreSpec::new("other1", "other-token")),
     )
     .await

@@ -85,7 +85,7 @@ mod tests {
     fn at(last_id: i64) -> Position {
         Position {
             last_id: Some(last_id),
-            cursor: None,
+            ..Default::default()
         }
     }
 

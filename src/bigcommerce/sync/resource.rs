@@ -36,6 +36,43 @@ enum Keyset {
     IdMin(&'static str),
     /// v3 `after=<end_cursor>`.
     Cursor,
+    /// v3 `page=<n>`, in id order: the metafield listings offer nothing else.
+    Page,
+}
+
+/// The metafield listings, one lane each: the `resource_type` they hold, where BigCommerce
+/// lists them, and the local rows a lane stands for.
+const METAFIELD_LANES: [(&str, &str, &str); 6] = [
+    (
+        "product",
+        "/catalog/products/metafields",
+        "\"resource_type\" = 'product'",
+    ),
+    (
+        "variant",
+        "/catalog/variants/metafields",
+        "\"resource_type\" = 'variant'",
+    ),
+    (
+        "category",
+        "/catalog/categories/metafields",
+        "\"resource_type\" = 'category'",
+    ),
+    (
+        "brand",
+        "/catalog/brands/metafields",
+        "\"resource_type\" = 'brand'",
+    ),
+    (
+        "customer",
+        "/customers/metafields",
+        "\"resource_type\" = 'customer'",
+    ),
+    ("order", "/orders/metafields", "\"resource_type\" = 'order'"),
+];
+
+fn metafield_lane(lane: u8) -> (&'static str, &'static str, &'static str) {
+    METAFIELD_LANES[usize::from(lane).min(METAFIELD_LANES.len() - 1)]
 }
 
 impl Resource {
@@ -110,12 +147,12 @@ impl Resource {
         }
     }
 
-    fn path(self) -> &'static str {
+    fn path(self, lane: u8) -> &'static str {
         match self {
             Resource::Categories => "/catalog/categories",
             Resource::Brands => "/catalog/brands",
             Resource::Products => "/catalog/products",
-            Resource::Metafields => "/catalog/products/metafields",
+            Resource::Metafields => metafield_lane(lane).1,
             Resource::Customers => "/customers",
             Resource::Orders => "/orders",
         }
@@ -123,17 +160,20 @@ impl Resource {
 
     fn keyset(self) -> Keyset {
         match self {
-            Resource::Metafields | Resource::Customers => Keyset::Cursor,
+            Resource::Metafields => Keyset::Page,
+            Resource::Customers => Keyset::Cursor,
             Resource::Orders => Keyset::IdMin("min_id"),
             _ => Keyset::IdMin("id:min"),
         }
     }
 
     /// Separate listings of one resource: orders are listed live, then archived
-    /// (`is_deleted=true`), which BigCommerce leaves out of the plain listing.
+    /// (`is_deleted=true`), which BigCommerce leaves out of the plain listing; metafields
+    /// are listed per kind of resource they belong to.
     pub fn lanes(self) -> u8 {
         match self {
             Resource::Orders => 2,
+            Resource::Metafields => METAFIELD_LANES.len() as u8,
             _ => 1,
         }
     }
@@ -163,6 +203,17 @@ impl Resource {
                 if lane == 1 {
                     q.set("is_deleted", "true");
                 }
+                // Each order's lines come with it, in its consignments: no request per order.
+                if !ids_only {
+                    q.set("include", "consignments.line_items");
+                    q.set("consignment_structure", "object");
+                }
+            }
+            Resource::Metafields => {
+                q.set("direction", "asc");
+                if ids_only {
+                    q.set("include_fields", "resource_id");
+                }
             }
             _ => {}
         }
@@ -184,7 +235,7 @@ impl Resource {
     /// listed at all: metafields of other resources).
     fn scope(self, lane: u8) -> Option<&'static str> {
         match (self, lane) {
-            (Resource::Metafields, _) => Some("\"resource_type\" = 'product'"),
+            (Resource::Metafields, lane) => Some(metafield_lane(lane).2),
             (Resource::Orders, 0) => Some("NOT COALESCE(\"is_deleted\", FALSE)"),
             (Resource::Orders, _) => Some("COALESCE(\"is_deleted\", FALSE)"),
             _ => None,
@@ -192,12 +243,18 @@ impl Resource {
     }
 }
 
-/// Where a listing continues: after this id, or at this cursor.
+/// Where a listing continues: after this id, at this cursor, or at this page.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Position {
     pub last_id: Option<i64>,
     pub cursor: Option<String>,
+    /// The next page of a page-numbered listing, and the listing's total when the
+    /// previous page was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
 }
 
 /// One page as fetched: the items (and each order's lines), where the next page starts,
@@ -209,6 +266,10 @@ pub struct FetchedPage {
     pub end: bool,
     /// The listing's total, when BigCommerce tells it.
     pub total: Option<u64>,
+    /// A page-numbered listing lost records since its previous page: later records slid
+    /// back, some onto pages already read, so what lies between the previous page and
+    /// this one was not all seen.
+    pub shifted: bool,
 }
 
 /// Fetch the page of `lane` that starts at `at`.
@@ -233,13 +294,14 @@ pub async fn fetch(
                 query.set("after", cursor.as_str());
             }
         }
+        Keyset::Page => query.set("page", at.page.unwrap_or(1)),
     }
     let body = client
-        .request(resource.version(), reqwest::Method::GET, resource.path())
+        .request(resource.version(), reqwest::Method::GET, resource.path(lane))
         .query_params(query)
         .send_raw()
         .await?;
-    let (items, meta) = match (resource.version(), body) {
+    let (mut items, meta) = match (resource.version(), body) {
         (_, None) => (Vec::new(), Json::Null),
         (ApiVersion::V2, Some(Json::Array(items))) => (items, Json::Null),
         (_, Some(Json::Object(mut envelope))) => {
@@ -259,14 +321,32 @@ pub async fn fetch(
         .pointer("/pagination/total")
         .and_then(Json::as_u64)
         .or_else(|| meta.pointer("/cursor_pagination/total").and_then(Json::as_u64));
+    let mut shifted = false;
     let (next, end) = match keyset {
         Keyset::IdMin(_) => (
             Position {
                 last_id: last_id.or(at.last_id),
-                cursor: None,
+                ..Default::default()
             },
             items.len() < PAGE_SIZE,
         ),
+        Keyset::Page => {
+            let number = |key: &str| meta.pointer(&format!("/pagination/{key}")).and_then(Json::as_u64);
+            let last_page = match (number("current_page"), number("total_pages")) {
+                (Some(current), Some(pages)) => current >= pages,
+                _ => items.len() < PAGE_SIZE,
+            };
+            shifted = matches!((at.total, total), (Some(before), Some(now)) if now < before);
+            (
+                Position {
+                    last_id: last_id.or(at.last_id),
+                    cursor: None,
+                    page: Some(at.page.unwrap_or(1) + 1),
+                    total,
+                },
+                items.is_empty() || last_page,
+            )
+        }
         Keyset::Cursor => {
             let more = meta
                 .pointer("/cursor_pagination/links/next")
@@ -279,31 +359,44 @@ pub async fn fetch(
                 Position {
                     last_id: last_id.or(at.last_id),
                     cursor: cursor.or_else(|| at.cursor.clone()),
+                    ..Default::default()
                 },
                 !more || items.is_empty(),
             )
         }
     };
+    if resource == Resource::Metafields {
+        // The lane says whose they are, should an item not.
+        let kind = metafield_lane(lane).0;
+        for item in items.iter_mut().filter_map(Json::as_object_mut) {
+            item.entry("resource_type").or_insert_with(|| json!(kind));
+        }
+    }
     let lines = if resource == Resource::Orders && !ids_only {
-        // One list per item, in item order (an order without an id has none).
-        let ids: Vec<Option<i64>> = items
-            .iter()
-            .map(|o| o.get("id").and_then(mapping::id_of))
+        // One list per item, in item order: from the order's consignments, or fetched on
+        // its own when they do not tell (an order without an id has none).
+        let fetches: Vec<_> = items
+            .iter_mut()
+            .map(|order| {
+                let embedded = mapping::take_consignment_lines(order);
+                let id = order.get("id").and_then(mapping::id_of);
+                let client = client.clone();
+                async move {
+                    if let Some(lines) = embedded {
+                        return Ok(lines);
+                    }
+                    let Some(id) = id else { return Ok(Vec::new()) };
+                    let lines: Vec<Json> = client
+                        .v2()
+                        .list("/orders/{id}/products")
+                        .path_param("id", id)
+                        .items()
+                        .try_collect()
+                        .await?;
+                    Ok::<_, super::super::Error>(lines)
+                }
+            })
             .collect();
-        let fetches = ids.into_iter().map(|id| {
-            let client = client.clone();
-            async move {
-                let Some(id) = id else { return Ok(Vec::new()) };
-                let lines: Vec<Json> = client
-                    .v2()
-                    .list("/orders/{id}/products")
-                    .path_param("id", id)
-                    .items()
-                    .try_collect()
-                    .await?;
-                Ok::<_, super::super::Error>(lines)
-            }
-        });
         futures::stream::iter(fetches)
             .buffered(LINE_FETCHES)
             .try_collect()
@@ -317,6 +410,7 @@ pub async fn fetch(
         next,
         end,
         total,
+        shifted,
     })
 }
 
@@ -436,12 +530,25 @@ pub enum Covered<'a> {
     },
     /// The children of these parents.
     Parents(&'static str, &'a [i64]),
+    /// No rows.
+    Nothing,
 }
 
 impl Resource {
     /// What a page of `lane` that followed `after` covers.
     pub fn covered(self, lane: u8, after: Option<i64>, page: &FetchedPage) -> Covered<'static> {
         let up_to = if page.end { None } else { page.next.last_id };
+        // After a shift only what the page itself spans was seen whole: a record between
+        // the previous page and this one may have slid onto a page already read. What is
+        // missed here is reconciled by the next sync.
+        let after = if page.shifted {
+            match page.items.iter().filter_map(|i| i.get("id").and_then(mapping::id_of)).min() {
+                Some(first) => Some(first - 1),
+                None => return Covered::Nothing,
+            }
+        } else {
+            after
+        };
         Covered::Range {
             after,
             up_to,
@@ -459,6 +566,8 @@ pub async fn delete_missing(
     covered: &Covered<'_>,
     seen: &HashSet<i64>,
 ) -> Result<u64, ActionError> {
+    // Their metafields go with the records (BigCommerce dropped them together).
+    let owner = super::super::metafields::owner_type(model);
     let model = api
         .registry
         .find(model)
@@ -482,7 +591,7 @@ pub async fn delete_missing(
                 sql.push(" AND ").push(scope);
             }
         }
-        Covered::Parents(_, []) => return Ok(0),
+        Covered::Parents(_, []) | Covered::Nothing => return Ok(0),
         // The parents choose the rows: PostgreSQL's plan for `store_id = $1 AND parent IN
         // (...)`, made while the table was small, scans the store's rows.
         Covered::Parents(column, parents) => {
@@ -498,11 +607,12 @@ pub async fn delete_missing(
         }
     }
     let rows = api.db.query_all_raw(sql.build()).await?;
-    let mut gone = Vec::new();
+    let (mut gone, mut gone_ids) = (Vec::new(), Vec::new());
     for row in rows {
         let (id, bigcommerce_id): (i64, i64) = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
         if !seen.contains(&bigcommerce_id) {
             gone.push(id);
+            gone_ids.push(bigcommerce_id);
         }
     }
     let mut deleted = 0;
@@ -514,6 +624,9 @@ pub async fn delete_missing(
             Err(e) => return Err(e),
         }
     }
+    if let Some(owner) = owner {
+        super::super::metafields::delete_of(api, store, owner, &gone_ids).await?;
+    }
     Ok(deleted)
 }
 
@@ -523,4 +636,68 @@ pub fn ids(page: &FetchedPage) -> HashSet<i64> {
         .iter()
         .filter_map(|i| i.get("id").and_then(mapping::id_of))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(ids: &[i64], end: bool, shifted: bool) -> FetchedPage {
+        FetchedPage {
+            items: ids.iter().map(|id| json!({"id": id})).collect(),
+            lines: Vec::new(),
+            next: Position {
+                last_id: ids.iter().max().copied(),
+                ..Default::default()
+            },
+            end,
+            total: None,
+            shifted,
+        }
+    }
+
+    fn range(covered: Covered<'_>) -> Option<(Option<i64>, Option<i64>, Option<&'static str>)> {
+        match covered {
+            Covered::Range { after, up_to, scope } => Some((after, up_to, scope)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_metafield_page_covers_from_the_previous_page_to_its_last_id() {
+        let covered = Resource::Metafields.covered(4, Some(250), &page(&[251, 400], false, false));
+        assert_eq!(
+            range(covered),
+            Some((Some(250), Some(400), Some("\"resource_type\" = 'customer'")))
+        );
+    }
+
+    #[test]
+    fn after_a_shift_a_page_covers_only_what_it_spans() {
+        let covered = Resource::Metafields.covered(0, Some(250), &page(&[260, 400], false, true));
+        assert_eq!(range(covered).map(|r| (r.0, r.1)), Some((Some(259), Some(400))));
+        // The last page, shifted and empty, vouches for nothing.
+        let covered = Resource::Metafields.covered(0, Some(250), &page(&[], true, true));
+        assert!(matches!(covered, Covered::Nothing));
+    }
+
+    #[test]
+    fn each_metafield_lane_lists_its_own_kind() {
+        assert_eq!(Resource::Metafields.lanes(), 6);
+        let paths: Vec<&str> = (0..6).map(|lane| Resource::Metafields.path(lane)).collect();
+        assert_eq!(
+            paths,
+            [
+                "/catalog/products/metafields",
+                "/catalog/variants/metafields",
+                "/catalog/categories/metafields",
+                "/catalog/brands/metafields",
+                "/customers/metafields",
+                "/orders/metafields",
+            ]
+        );
+        let q = Resource::Orders.query(0, None, false);
+        assert_eq!(q.get("include").as_deref(), Some("consignments.line_items"));
+        assert_eq!(Resource::Orders.query(0, None, true).get("include"), None);
+    }
 }

@@ -4,7 +4,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::model::*;
-use crate::store::StoreData;
+use crate::store::{Owner, StoreData};
 
 /// What a generated store holds. Everything but the hash and token has a default.
 #[derive(Clone, Debug)]
@@ -16,6 +16,9 @@ pub struct StoreSpec {
     pub variants_per_product: usize,
     pub custom_fields_per_product: usize,
     pub metafields_per_product: usize,
+    /// One metafield on every n-th variant, category, brand, customer and order (by id,
+    /// from the first); 0 for none. Small by default: 10.
+    pub owner_metafields_every: usize,
     /// Defaults to products / 10 (at least 10).
     pub customers: Option<usize>,
     /// Defaults to products / 5 (at least 10).
@@ -32,6 +35,7 @@ impl StoreSpec {
             variants_per_product: 3,
             custom_fields_per_product: 2,
             metafields_per_product: 1,
+            owner_metafields_every: 10,
             customers: None,
             orders: None,
         }
@@ -46,6 +50,10 @@ impl StoreSpec {
     }
     pub fn variants_per_product(mut self, n: usize) -> Self {
         self.variants_per_product = n;
+        self
+    }
+    pub fn owner_metafields_every(mut self, n: usize) -> Self {
+        self.owner_metafields_every = n;
         self
     }
     pub fn customers(mut self, n: usize) -> Self {
@@ -289,5 +297,54 @@ pub fn generate(spec: &StoreSpec, store_id: u64) -> StoreData {
         );
     }
     data.next.order = orders;
+    owner_metafields(&mut data, spec.owner_metafields_every);
     data
+}
+
+/// A metafield on every `every`-th record of each resource but products (which have
+/// theirs above), dated like the record. Drawn from no randomness, so that the rest of a
+/// generated store stays what it was before these existed.
+fn owner_metafields(data: &mut StoreData, every: usize) {
+    if every == 0 {
+        return;
+    }
+    let picked =
+        |ids: Vec<(i64, Timestamp)>| -> Vec<(i64, Timestamp)> { ids.into_iter().step_by(every).collect() };
+    let variants = picked(
+        data.products
+            .values()
+            .flat_map(|p| p.variants.iter().map(move |v| (v.id, p.date_modified)))
+            .collect(),
+    );
+    let categories = picked(data.categories.keys().map(|id| (*id, EPOCH)).collect());
+    let brands = picked(data.brands.keys().map(|id| (*id, EPOCH)).collect());
+    let customers = picked(data.customers.values().map(|c| (c.id, c.date_modified)).collect());
+    let orders = picked(data.orders.values().map(|o| (o.id, o.date_modified)).collect());
+    for (owner, records) in [
+        (Owner::Variant, variants),
+        (Owner::Category, categories),
+        (Owner::Brand, brands),
+        (Owner::Customer, customers),
+        (Owner::Order, orders),
+    ] {
+        for (resource_id, dated) in records {
+            data.next.metafield += 1;
+            let id = data.next.metafield;
+            data.metafields.insert(
+                id,
+                Metafield {
+                    id,
+                    key: "note".into(),
+                    value: format!("{} {resource_id}", owner.resource_type()).into(),
+                    namespace: "bcgraph".into(),
+                    permission_set: "app_only".into(),
+                    resource_type: owner.resource_type().into(),
+                    resource_id,
+                    description: String::new(),
+                    date_created: dated,
+                    date_modified: dated,
+                },
+            );
+        }
+    }
 }

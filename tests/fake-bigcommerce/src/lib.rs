@@ -18,6 +18,7 @@ mod catalog;
 pub mod error;
 pub mod generate;
 pub mod limits;
+mod metafields;
 pub mod model;
 pub mod oauth;
 mod orders;
@@ -336,6 +337,37 @@ impl StoreHandle {
         self.change(|d| d.delete_metafield(product_id, id).map(|e| ((), e)))
             .map(drop)
     }
+    /// A metafield of any resource (`resource_type` as BigCommerce names it: `product`,
+    /// `variant`, `category`, `brand`, `customer` or `order`).
+    pub fn create_metafield_of(
+        &self,
+        resource_type: &str,
+        resource_id: i64,
+        body: Value,
+    ) -> Result<Value, ApiError> {
+        let owner = owner(resource_type)?;
+        self.change(|d| d.create_metafield_of(owner, resource_id, &body))
+    }
+    pub fn update_metafield_of(
+        &self,
+        resource_type: &str,
+        resource_id: i64,
+        id: i64,
+        body: Value,
+    ) -> Result<Value, ApiError> {
+        let owner = owner(resource_type)?;
+        self.change(|d| d.update_metafield_of(owner, resource_id, id, &body))
+    }
+    pub fn delete_metafield_of(
+        &self,
+        resource_type: &str,
+        resource_id: i64,
+        id: i64,
+    ) -> Result<(), ApiError> {
+        let owner = owner(resource_type)?;
+        self.change(|d| d.delete_metafield_of(owner, resource_id, id).map(|e| ((), e)))
+            .map(drop)
+    }
     pub fn create_category(&self, body: Value) -> Result<Value, ApiError> {
         self.change(|d| d.create_category(&body))
     }
@@ -372,4 +404,9 @@ impl StoreHandle {
     pub fn delete_order(&self, id: i64) -> Result<(), ApiError> {
         self.change(|d| d.delete_order(id).map(|e| ((), e))).map(drop)
     }
+}
+
+fn owner(resource_type: &str) -> Result<store::Owner, ApiError> {
+    store::Owner::parse(resource_type)
+        .ok_or_else(|| ApiError::bad_request(format!("no metafields of a {resource_type}")))
 }

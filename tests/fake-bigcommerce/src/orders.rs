@@ -8,26 +8,33 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde_json::{Value, json};
 
 use crate::app::{App, Store, read};
 use crate::catalog::{parse_body, parse_id};
 use crate::error::{ApiError, v2_error};
 use crate::model::Order;
 use crate::paging::{Query, json_response};
+use crate::store::with_fields;
 
 fn respond(result: Result<Response, ApiError>) -> Response {
     result.unwrap_or_else(v2_error)
 }
 
 /// One page of a v2 collection: the bare array, or 204 with no body when it is empty.
-fn v2_page<T: Serialize>(items: &[T], query: &Query) -> Result<Response, ApiError> {
+fn v2_page<T, O: Serialize>(
+    items: &[T],
+    query: &Query,
+    view: impl Fn(&T) -> O,
+) -> Result<Response, ApiError> {
     let (page, limit) = query.page_limit()?;
     let start = (page - 1).saturating_mul(limit).min(items.len());
     let end = (start + limit).min(items.len());
     if start == end {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    Ok(json_response(StatusCode::OK, &&items[start..end]))
+    let views: Vec<O> = items[start..end].iter().map(view).collect();
+    Ok(json_response(StatusCode::OK, &views))
 }
 
 fn sort_orders(items: &mut [&Order], sort: Option<&str>) -> Result<(), ApiError> {
@@ -47,6 +54,53 @@ fn sort_orders(items: &mut [&Order], sort: Option<&str>) -> Result<(), ApiError>
         _ => return Err(ApiError::bad_request("direction must be asc or desc")),
     }
     Ok(())
+}
+
+/// `include=consignments` (or `consignments.line_items`) adds each order's consignments:
+/// its gift certificates in `email.gift_certificates`, everything else in one shipping
+/// consignment. Their `line_items` are resource links, or, with `consignments.line_items`,
+/// the lines themselves as `/orders/{id}/products` shows them. `consignment_structure=object`
+/// gives the object; without it the legacy structure, the object in an array.
+fn order_view(order: &Order, query: &Query) -> Value {
+    let with_lines = query.includes("consignments.line_items");
+    if !with_lines && !query.includes("consignments") {
+        return with_fields(order, Vec::new());
+    }
+    let line = |p: &crate::model::OrderProduct| {
+        if with_lines {
+            serde_json::to_value(p).unwrap_or(Value::Null)
+        } else {
+            let resource = format!("/orders/{}/products/{}", order.id, p.id);
+            json!({"url": resource, "resource": resource})
+        }
+    };
+    let (gifts, shipped): (Vec<_>, Vec<_>) = order.products.iter().partition(|p| p.product_id == 0);
+    let shipping: Vec<Value> = if shipped.is_empty() {
+        Vec::new()
+    } else {
+        vec![json!({
+            "id": order.id,
+            "line_items": shipped.iter().map(|p| line(p)).collect::<Vec<_>>(),
+            "items_total": shipped.iter().map(|p| p.quantity).sum::<i64>(),
+            "items_shipped": 0,
+        })]
+    };
+    let gift_certificates: Vec<Value> = gifts
+        .iter()
+        .map(|p| json!({"recipient_email": "recipient@example.com", "line_items": [line(p)]}))
+        .collect();
+    let object = json!({
+        "pickups": [],
+        "shipping": shipping,
+        "downloads": [],
+        "email": {"gift_certificates": gift_certificates},
+    });
+    let consignments = if query.get("consignment_structure") == Some("object") {
+        object
+    } else {
+        json!([object])
+    };
+    with_fields(order, vec![("consignments", consignments)])
 }
 
 pub(crate) async fn list_orders(
@@ -76,19 +130,21 @@ pub(crate) async fn list_orders(
             .filter(|o| customer.is_none_or(|c| o.customer_id == c))
             .collect();
         sort_orders(&mut items, query.get("sort"))?;
-        v2_page(&items, &query)
+        v2_page(&items, &query, |o| order_view(o, &query))
     })())
 }
 
 pub(crate) async fn get_order(
     Extension(store): Extension<Arc<Store>>,
     Path((_, id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
     respond((|| {
         let id = parse_id(&id)?;
+        let query = Query::parse(raw.as_deref());
         let data = read(&store.data);
         let order = data.orders.get(&id).ok_or_else(ApiError::not_found)?;
-        Ok(json_response(StatusCode::OK, order))
+        Ok(json_response(StatusCode::OK, &order_view(order, &query)))
     })())
 }
 
@@ -102,7 +158,7 @@ pub(crate) async fn list_order_products(
         let query = Query::parse(raw.as_deref());
         let data = read(&store.data);
         let order = data.orders.get(&id).ok_or_else(ApiError::not_found)?;
-        v2_page(&order.products, &query)
+        v2_page(&order.products, &query, Clone::clone)
     })())
 }
 

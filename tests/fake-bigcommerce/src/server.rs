@@ -36,10 +36,6 @@ pub(crate) fn router(app: Arc<App>) -> Router {
     let v3 = Router::new()
         .route("/catalog/products", get(c::list_products).post(c::create_product))
         .route(
-            "/catalog/products/metafields",
-            get(c::list_all_product_metafields),
-        )
-        .route(
             "/catalog/products/{product_id}",
             get(c::get_product)
                 .put(c::update_product)
@@ -54,16 +50,6 @@ pub(crate) fn router(app: Arc<App>) -> Router {
             get(c::get_variant)
                 .put(c::update_variant)
                 .delete(c::delete_variant),
-        )
-        .route(
-            "/catalog/products/{product_id}/metafields",
-            get(c::list_product_metafields).post(c::create_metafield),
-        )
-        .route(
-            "/catalog/products/{product_id}/metafields/{metafield_id}",
-            get(c::get_metafield)
-                .put(c::update_metafield)
-                .delete(c::delete_metafield),
         )
         .route("/catalog/variants", get(c::list_variants))
         .route(
@@ -93,6 +79,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
             "/hooks/{id}",
             get(c::get_hook).put(c::update_hook).delete(c::delete_hook),
         );
+    let v3 = crate::metafields::routes(v3);
     let v2 = Router::new()
         .route("/orders", get(o::list_orders).post(o::create_order))
         .route(

@@ -104,8 +104,65 @@ fn sku_event(action: &str, product_id: i64, variant_id: i64) -> Event {
     )
 }
 
-fn metafield_event(action: &str, m: &Metafield) -> Event {
-    Event::new(
+/// What a metafield belongs to: BigCommerce's `resource_type` of the six resources an app
+/// reads metafields of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    Product,
+    Variant,
+    Category,
+    Brand,
+    Customer,
+    Order,
+}
+
+impl Owner {
+    pub const ALL: [Owner; 6] = [
+        Owner::Product,
+        Owner::Variant,
+        Owner::Category,
+        Owner::Brand,
+        Owner::Customer,
+        Owner::Order,
+    ];
+
+    pub fn resource_type(self) -> &'static str {
+        match self {
+            Owner::Product => "product",
+            Owner::Variant => "variant",
+            Owner::Category => "category",
+            Owner::Brand => "brand",
+            Owner::Customer => "customer",
+            Owner::Order => "order",
+        }
+    }
+
+    pub fn parse(resource_type: &str) -> Option<Owner> {
+        Owner::ALL
+            .into_iter()
+            .find(|o| o.resource_type() == resource_type)
+    }
+
+    /// The owner's own metafield scopes (`{prefix}/created`, ...). Customers have none:
+    /// their metafields fire only the generic `store/metafield/*`.
+    fn scope_prefix(self) -> Option<&'static str> {
+        match self {
+            Owner::Product => Some("store/product/metafield"),
+            Owner::Variant => Some("store/product/variant/metafield"),
+            Owner::Category => Some("store/category/metafield"),
+            Owner::Brand => Some("store/brand/metafield"),
+            Owner::Order => Some("store/order/metafield"),
+            Owner::Customer => None,
+        }
+    }
+}
+
+/// A metafield change fires the generic `store/metafield/{action}` (with `resource_type`)
+/// and, for all but customers, the owner's own scope. As BigCommerce documents them, the
+/// product and variant ones carry `resource_type`, the category, brand and order ones only
+/// `metafield_id` and `resource_id` (a string).
+fn metafield_events(action: &str, m: &Metafield) -> Vec<Event> {
+    let mut events = vec![Event::new(
         format!("store/metafield/{action}"),
         json!({
             "metafield_id": m.id,
@@ -113,7 +170,22 @@ fn metafield_event(action: &str, m: &Metafield) -> Event {
             "resource_type": m.resource_type,
             "namespace": m.namespace,
         }),
-    )
+    )];
+    let owner = Owner::parse(&m.resource_type);
+    if let Some(owner) = owner
+        && let Some(prefix) = owner.scope_prefix()
+    {
+        let data = match owner {
+            Owner::Product | Owner::Variant => json!({
+                "metafield_id": m.id,
+                "resource_id": m.resource_id.to_string(),
+                "resource_type": m.resource_type,
+            }),
+            _ => json!({"metafield_id": m.id, "resource_id": m.resource_id.to_string()}),
+        };
+        events.push(Event::new(format!("{prefix}/{action}"), data));
+    }
+    events
 }
 
 fn simple_event(kind: &str, action: &str, id: i64) -> Event {
@@ -179,9 +251,10 @@ impl StoreData {
     }
 
     pub fn delete_product(&mut self, id: i64) -> Result<Vec<Event>, ApiError> {
-        self.products.remove(&id).ok_or_else(ApiError::not_found)?;
-        self.metafields
-            .retain(|_, m| !(m.resource_type == "product" && m.resource_id == id));
+        let product = self.products.remove(&id).ok_or_else(ApiError::not_found)?;
+        let variants: Vec<i64> = product.variants.iter().map(|v| v.id).collect();
+        self.drop_metafields_of(Owner::Product, &[id]);
+        self.drop_metafields_of(Owner::Variant, &variants);
         Ok(vec![product_event("deleted", id)])
     }
 
@@ -240,17 +313,51 @@ impl StoreData {
             return Err(ApiError::not_found());
         }
         product.date_modified = now();
+        self.drop_metafields_of(Owner::Variant, &[variant_id]);
         Ok(vec![sku_event("deleted", product_id, variant_id)])
     }
 
     // ---- metafields -----------------------------------------------------------------------
+
+    /// Does the resource a metafield would belong to exist? An archived order still does.
+    pub fn owner_exists(&self, owner: Owner, id: i64) -> bool {
+        match owner {
+            Owner::Product => self.products.contains_key(&id),
+            Owner::Variant => self
+                .products
+                .values()
+                .any(|p| p.variants.iter().any(|v| v.id == id)),
+            Owner::Category => self.categories.contains_key(&id),
+            Owner::Brand => self.brands.contains_key(&id),
+            Owner::Customer => self.customers.contains_key(&id),
+            Owner::Order => self.orders.contains_key(&id),
+        }
+    }
+
+    /// BigCommerce drops a resource's metafields with it, without a webhook.
+    fn drop_metafields_of(&mut self, owner: Owner, ids: &[i64]) {
+        let kind = owner.resource_type();
+        self.metafields
+            .retain(|_, m| !(m.resource_type == kind && ids.contains(&m.resource_id)));
+    }
 
     pub fn create_metafield(
         &mut self,
         product_id: i64,
         body: &Value,
     ) -> Result<(Metafield, Vec<Event>), ApiError> {
-        self.product_mut(product_id)?;
+        self.create_metafield_of(Owner::Product, product_id, body)
+    }
+
+    pub fn create_metafield_of(
+        &mut self,
+        owner: Owner,
+        resource_id: i64,
+        body: &Value,
+    ) -> Result<(Metafield, Vec<Event>), ApiError> {
+        if !self.owner_exists(owner, resource_id) {
+            return Err(ApiError::not_found());
+        }
         let now = now();
         let template = Metafield {
             permission_set: "app_only".into(),
@@ -270,19 +377,20 @@ impl StoreData {
         required_name(&metafield.key, "key")?;
         required_name(&metafield.namespace, "namespace")?;
         metafield.id = take(&mut self.next.metafield);
-        metafield.resource_type = "product".into();
-        metafield.resource_id = product_id;
+        metafield.resource_type = owner.resource_type().into();
+        metafield.resource_id = resource_id;
         metafield.date_created = now;
         metafield.date_modified = now;
         self.metafields.insert(metafield.id, metafield.clone());
-        let event = metafield_event("created", &metafield);
-        Ok((metafield, vec![event]))
+        let events = metafield_events("created", &metafield);
+        Ok((metafield, events))
     }
 
-    fn product_metafield(&mut self, product_id: i64, id: i64) -> Result<&mut Metafield, ApiError> {
+    /// The metafield `id` of that resource, or a 404 (also for another resource's).
+    pub fn metafield_of(&self, owner: Owner, resource_id: i64, id: i64) -> Result<&Metafield, ApiError> {
         self.metafields
-            .get_mut(&id)
-            .filter(|m| m.resource_type == "product" && m.resource_id == product_id)
+            .get(&id)
+            .filter(|m| m.resource_type == owner.resource_type() && m.resource_id == resource_id)
             .ok_or_else(ApiError::not_found)
     }
 
@@ -292,7 +400,18 @@ impl StoreData {
         id: i64,
         body: &Value,
     ) -> Result<(Metafield, Vec<Event>), ApiError> {
-        let slot = self.product_metafield(product_id, id)?;
+        self.update_metafield_of(Owner::Product, product_id, id, body)
+    }
+
+    pub fn update_metafield_of(
+        &mut self,
+        owner: Owner,
+        resource_id: i64,
+        id: i64,
+        body: &Value,
+    ) -> Result<(Metafield, Vec<Event>), ApiError> {
+        self.metafield_of(owner, resource_id, id)?;
+        let slot = self.metafields.get_mut(&id).ok_or_else(ApiError::not_found)?;
         let mut metafield: Metafield = merged(
             &*slot,
             body,
@@ -306,14 +425,23 @@ impl StoreData {
         )?;
         metafield.date_modified = now().max(slot.date_modified);
         *slot = metafield.clone();
-        let event = metafield_event("updated", &metafield);
-        Ok((metafield, vec![event]))
+        let events = metafield_events("updated", &metafield);
+        Ok((metafield, events))
     }
 
     pub fn delete_metafield(&mut self, product_id: i64, id: i64) -> Result<Vec<Event>, ApiError> {
-        self.product_metafield(product_id, id)?;
+        self.delete_metafield_of(Owner::Product, product_id, id)
+    }
+
+    pub fn delete_metafield_of(
+        &mut self,
+        owner: Owner,
+        resource_id: i64,
+        id: i64,
+    ) -> Result<Vec<Event>, ApiError> {
+        self.metafield_of(owner, resource_id, id)?;
         let metafield = self.metafields.remove(&id).ok_or_else(ApiError::not_found)?;
-        Ok(vec![metafield_event("deleted", &metafield)])
+        Ok(metafield_events("deleted", &metafield))
     }
 
     // ---- categories, brands, customers ----------------------------------------------------
@@ -342,6 +470,7 @@ impl StoreData {
 
     pub fn delete_category(&mut self, id: i64) -> Result<Vec<Event>, ApiError> {
         self.categories.remove(&id).ok_or_else(ApiError::not_found)?;
+        self.drop_metafields_of(Owner::Category, &[id]);
         Ok(vec![simple_event("category", "deleted", id)])
     }
 
@@ -362,6 +491,7 @@ impl StoreData {
 
     pub fn delete_brand(&mut self, id: i64) -> Result<Vec<Event>, ApiError> {
         self.brands.remove(&id).ok_or_else(ApiError::not_found)?;
+        self.drop_metafields_of(Owner::Brand, &[id]);
         Ok(vec![simple_event("brand", "deleted", id)])
     }
 
@@ -393,6 +523,7 @@ impl StoreData {
 
     pub fn delete_customer(&mut self, id: i64) -> Result<Vec<Event>, ApiError> {
         self.customers.remove(&id).ok_or_else(ApiError::not_found)?;
+        self.drop_metafields_of(Owner::Customer, &[id]);
         Ok(vec![simple_event("customer", "deleted", id)])
     }
 
