@@ -11,6 +11,7 @@ mod m0005_sync;
 mod m0006_authorization;
 mod m0007_credentials;
 mod m0008_retention;
+mod m0009_metafield_owners;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_authorization::Migration),
             Box::new(m0007_credentials::Migration),
             Box::new(m0008_retention::Migration),
+            Box::new(m0009_metafield_owners::Migration),
         ]
     }
 }
