@@ -5,14 +5,15 @@
 //! thread, and a request pays one load of a flag.
 //!
 //! The standard `OTEL_*` variables keep their standard meaning, and the SDK reads most of
-//! them itself: the headers, timeout, compression and per-signal endpoint of the
-//! exporter, the sampler, the batch processor's `OTEL_BSP_*`, `OTEL_RESOURCE_ATTRIBUTES`
-//! and `OTEL_SERVICE_NAME` (`bcgraph` when neither names the service). Read here:
+//! them itself: the exporter's headers, timeout and per-signal endpoint, the sampler,
+//! the batch processor's `OTEL_BSP_*`, `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_SERVICE_NAME`
+//! (`bcgraph` when neither names the service). Compression is not built in: the SDK
+//! ignores `OTEL_EXPORTER_OTLP_COMPRESSION` and the batches go uncompressed. Read here:
 //! `OTEL_SDK_DISABLED=true` and `OTEL_TRACES_EXPORTER=none` turn the export off, and the
-//! protocol. Only `http/protobuf` (the standard default) is built in: `grpc` or
-//! `http/json` are refused at start, naming the variable, rather than sent protobuf
-//! over HTTP anyway, which a gRPC port would turn down batch after batch while the
-//! process looked healthy.
+//! protocol. Only `http/protobuf` (the standard default) is built in, and `grpc` or
+//! `http/json` stop the process at start, naming the variable. The SDK would instead
+//! send protobuf over HTTP anyway, which a collector's gRPC port turns down batch after
+//! batch while the process looks healthy.
 
 use axum::http::HeaderMap;
 use opentelemetry::InstrumentationScope;
