@@ -216,7 +216,8 @@ impl App {
 
     /// Parse the command line and run it: `serve` (the default), `migrate`, `schema`,
     /// `sync`, `api-key`, `webhooks`, `secret`. Logs go to stderr (`RUST_LOG`, and
-    /// `BCGRAPH_LOG_FORMAT=json` for JSON lines).
+    /// `BCGRAPH_LOG_FORMAT=json` for JSON lines); spans go to an OpenTelemetry collector
+    /// too when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and are flushed as the command ends.
     pub fn run(self) -> ExitCode {
         use clap::{CommandFactory, FromArgMatches};
         let name = std::env::args()
@@ -232,10 +233,13 @@ impl App {
             Ok(cli) => cli,
             Err(e) => e.exit(),
         };
-        if let Err(e) = crate::logging::init() {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+        let exporter = match crate::logging::init() {
+            Ok(exporter) => exporter,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let runtime = match tokio::runtime::Runtime::new() {
             Ok(rt) => rt,
             Err(e) => {
@@ -248,6 +252,11 @@ impl App {
         // Tasks still running (a request dropped at the shutdown timeout) do not hold
         // the exit up.
         runtime.shutdown_timeout(Duration::from_secs(1));
+        // Only now have all spans ended (those of tasks dropped just above too): send
+        // what the exporter still holds, or it is lost with the process.
+        if let Some(exporter) = exporter {
+            exporter.shutdown();
+        }
         match outcome {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -51,6 +51,7 @@ internal_modules!(
 mod app;
 mod cli;
 mod logging;
+mod telemetry;
 
 pub use action::{
     ActionError, Api, BigCommerceConnection, Caller, Change, Context, CurrentStore, Done, ErrorCode,

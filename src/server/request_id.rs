@@ -3,6 +3,9 @@
 //! A caller's (or a proxy's) `x-request-id` is kept when it is sane: 1 to
 //! [`MAX_LENGTH`] visible ASCII characters. Anything else gets a new random id: the
 //! header is outside input, and it ends up in every log line.
+//!
+//! When spans are exported to OpenTelemetry, a request carrying a W3C `traceparent`
+//! continues the caller's trace: its span is a child of the caller's.
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -34,6 +37,7 @@ pub async fn layer(request: Request, next: Next) -> Response {
         method = %request.method(),
         path = %request.uri().path(),
     );
+    crate::telemetry::continue_callers_trace(&span, request.headers());
     let started = std::time::Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     span.in_scope(|| {
@@ -43,6 +47,7 @@ pub async fn layer(request: Request, next: Next) -> Response {
             "request answered"
         )
     });
+    crate::telemetry::record_status(&span, response.status().as_u16());
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(HEADER, value);
     }

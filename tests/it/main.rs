@@ -32,5 +32,6 @@ mod signed_payloads;
 mod single_click;
 mod support;
 mod sync;
+mod telemetry;
 mod webhooks;
 mod write_api;

@@ -458,6 +458,14 @@ impl Drop for TestApp {
     }
 }
 
+/// A free local port (bound, then let go), for a `bcgraph serve` process to listen on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
 /// Rows of `table` matching `condition` (SQL both backends read, e.g. `"store_id" = 1`).
 pub async fn count_rows(db: &DatabaseConnection, table: &str, condition: &str) -> i64 {
     scalar(db, &format!("SELECT COUNT(*) FROM \"{table}\" WHERE {condition}")).await
