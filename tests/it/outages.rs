@@ -566,14 +566,6 @@ async fn listening(db: &DatabaseConnection) -> Option<i64> {
     Some(row.try_get_by_index(0).unwrap())
 }
 
-/// A free local port (free when asked; the process binds it soon after).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// `bcgraph serve` on SIGTERM, with a slow request in flight, a websocket open and a
 /// background action waiting on a slow BigCommerce: the listener closes at once, the
 /// request is answered, the websocket gets a close frame saying the server goes away,
@@ -599,7 +591,7 @@ async fn sigterm_drains_and_exits_within_the_timeout() {
     .expect("fake starts");
     let app = TestApp::start().await;
     let store = seed::store(&app.db, HASH).await;
-    let port = free_port();
+    let port = crate::support::free_port();
     let address = format!("127.0.0.1:{port}");
     const SHUTDOWN_TIMEOUT: u64 = 3;
     let mut serve = tokio::process::Command::new(env!("CARGO_BIN_EXE_bcgraph"))

@@ -11,19 +11,11 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 const HASH: &str = "abc123";
 
-/// A free local port (bound, then let go).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 #[tokio::test]
 async fn a_requests_id_names_its_log_lines_and_comes_back() {
     let app = TestApp::start().await;
     seed::store(&app.db, HASH).await;
-    let port = free_port();
+    let port = crate::support::free_port();
     let mut serve = tokio::process::Command::new(env!("CARGO_BIN_EXE_bcgraph"))
         .arg("serve")
         .env("DATABASE_URL", app.database_url())

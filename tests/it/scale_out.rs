@@ -58,13 +58,6 @@ struct Cluster {
     addresses: Vec<SocketAddr>,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 /// The PostgreSQL server of `url`.
 async fn server_of(url: &str) -> SocketAddr {
     let parsed = reqwest::Url::parse(url).expect("a database URL");
@@ -93,7 +86,7 @@ async fn cluster(url: &str, options: FakeOptions) -> (Cluster, FakeBigCommerce) 
                 database_url: url.to_owned(),
                 direct_url: None,
                 addresses: (0..3)
-                    .map(|_| SocketAddr::from(([127, 0, 0, 1], free_port())))
+                    .map(|_| SocketAddr::from(([127, 0, 0, 1], crate::support::free_port())))
                     .collect(),
             };
             return (cluster, fake);
