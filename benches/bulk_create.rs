@@ -177,7 +177,7 @@ async fn run() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let endpoint = format!("http://{}/api/graphql", listener.local_addr()?);
     let app = server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(async move { axum::serve(server::no_delay(listener), app).await });
     let name = match db.get_database_backend() {
         DbBackend::Postgres => "PostgreSQL",
         _ => "SQLite",

@@ -224,7 +224,7 @@ async fn run() -> anyhow::Result<()> {
         next: AtomicU64::new(0),
     });
     let app = server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(async move { axum::serve(server::no_delay(listener), app).await });
     let backend = if cleanup.is_some() { "PostgreSQL" } else { "SQLite" };
     println!(
         "webhooks on {backend}: {PRODUCTS} products at the fake, {} workers",

@@ -472,7 +472,7 @@ impl Gateway {
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
         // Once the drain starts the listener closes and requests in flight finish.
         let drain = self.state.edge.drain.clone();
-        let serving = axum::serve(listener, app).with_graceful_shutdown({
+        let serving = axum::serve(crate::server::no_delay(listener), app).with_graceful_shutdown({
             let drain = drain.clone();
             async move { drain.started().await }
         });

@@ -193,8 +193,26 @@ impl AppState {
     }
 }
 
-/// The routes. Serve them with `into_make_service_with_connect_info::<SocketAddr>()`:
-/// the rate limits and websocket caps count clients by their address.
+/// What [`no_delay`] makes of a listener.
+pub type NoDelay = axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)>;
+
+/// `listener`, its connections with Nagle's algorithm off. A websocket answers in
+/// several small frames (a query's `next`, then its `complete`), and with Nagle's
+/// algorithm the second waits for the client's delayed acknowledgement of the first:
+/// about 40 ms on Linux, which capped a websocket client at some 25 answers a second.
+/// axum leaves the option as the system has it.
+pub fn no_delay(listener: tokio::net::TcpListener) -> NoDelay {
+    use axum::serve::ListenerExt;
+    fn set(tcp: &mut tokio::net::TcpStream) {
+        // A connection that cannot take the option still works, only slower.
+        let _ = tcp.set_nodelay(true);
+    }
+    listener.tap_io(set as fn(&mut tokio::net::TcpStream))
+}
+
+/// The routes. Serve them with `into_make_service_with_connect_info::<SocketAddr>()`
+/// on a [`no_delay`] listener: the rate limits and websocket caps count clients by
+/// their address.
 #[cfg(feature = "internals")]
 pub fn router(state: AppState) -> Router {
     router_with(state, Router::new())

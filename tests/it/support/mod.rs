@@ -312,7 +312,7 @@ impl TestApp {
                 let api = state.api.clone();
                 let app = server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
                 let served = async move {
-                    axum::serve(listener, app)
+                    axum::serve(server::no_delay(listener), app)
                         .with_graceful_shutdown(stopped)
                         .await
                         .expect("serve")
