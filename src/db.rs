@@ -70,8 +70,12 @@ pub async fn connect_with(url: &str, timeout: Duration, pool_size: Option<u32>) 
 ///
 /// The setting is a session's, asked for when connecting, which a pooler in transaction
 /// mode cannot carry: PgBouncer refuses it. So the pool goes to `direct` (PostgreSQL
-/// itself, `BCGRAPH_DATABASE_DIRECT_URL`) when there is one; without one, a refusal
-/// leaves the sync's commits waiting for the disk like every other, with a warning.
+/// itself, `BCGRAPH_DATABASE_DIRECT_URL`) when there is one. Without one, that refusal
+/// stops the start: it says `DATABASE_URL` is such a pooler, through which the live
+/// queries' `LISTEN` (made next) would not only hear nothing but stay behind on a
+/// server connection the pooler lends to every process, whose statements would then
+/// fail on notifications meant for it (seen with PgBouncer 1.24: an `UNLISTEN` sent
+/// after it reaches whichever server connection is lent then, not that one).
 /// The pool keeps no idle connections for long: the sync is occasional.
 pub async fn connect_relaxed(
     url: &str,
@@ -82,23 +86,19 @@ pub async fn connect_relaxed(
     if !url.starts_with("postgres") {
         return Ok(db.clone());
     }
-    let pool = |relaxed: bool| {
-        let mut options = options(direct.unwrap_or(url), timeout);
-        options.max_connections(8).idle_timeout(Duration::from_secs(60));
-        if relaxed {
-            options.map_sqlx_postgres_opts(|o| o.options([("synchronous_commit", "off")]));
-        }
-        Database::connect(options)
-    };
-    match pool(true).await {
-        Err(e) if direct.is_none() && e.to_string().contains("unsupported startup parameter") => {
-            tracing::warn!(
-                error = %e,
-                "DATABASE_URL refuses session settings (a pooler in transaction mode): the sync's commits \
-                 wait for the disk; set BCGRAPH_DATABASE_DIRECT_URL to PostgreSQL itself to spare them"
-            );
-            pool(false).await
-        }
+    let mut options = options(direct.unwrap_or(url), timeout);
+    options
+        .max_connections(8)
+        .idle_timeout(Duration::from_secs(60))
+        .map_sqlx_postgres_opts(|o| o.options([("synchronous_commit", "off")]));
+    match Database::connect(options).await {
+        Err(e) if direct.is_none() && e.to_string().contains("unsupported startup parameter") => Err(DbErr::Custom(
+            format!(
+                "DATABASE_URL refuses session settings, as a pooler in transaction mode such as PgBouncer does \
+                 ({e}); set BCGRAPH_DATABASE_DIRECT_URL to PostgreSQL itself, for live queries' LISTEN and \
+                 the sync"
+            ),
+        )),
         answer => answer,
     }
 }

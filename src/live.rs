@@ -193,7 +193,10 @@ impl Changes {
     /// notifications land on other clients' connections, failing their statements
     /// (sqlx refuses a notification in the middle of a statement's answer). Starting so
     /// would break live queries and random requests without a word, so it is an error.
-    /// The probe's payload names no table: other processes' live queries ignore it.
+    /// PgBouncer is caught before any `LISTEN` (see [`crate::db::connect_relaxed`]);
+    /// this catches a pooler that takes session settings and drops them, and can only
+    /// try to take its `LISTEN` back. The probe's payload names no table: other
+    /// processes' live queries ignore it.
     async fn probe(
         &self,
         db: &DatabaseConnection,

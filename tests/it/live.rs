@@ -2,7 +2,7 @@
 //! (`query ... @live`), answered in full and then again when what it reads changes,
 //! whoever wrote the change, with tenancy on every answer, coalesced and capped.
 
-use crate::support::ws::{Socket, complete, next_json, subscribe};
+use crate::support::ws::{Socket, complete, next_json, product_names, subscribe};
 use crate::support::{TestApp, payload, seed};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
@@ -24,16 +24,7 @@ async fn next_names(ws: &mut Socket, id: &str, wait: Duration) -> Option<Vec<Str
     assert_eq!(message["id"], id, "{message}");
     assert_eq!(message["type"], "next", "{message}");
     assert!(message["payload"]["errors"].is_null(), "{message}");
-    let edges = message["payload"]["data"]["bigcommerce"]["products"]["edges"]
-        .as_array()
-        .unwrap_or_else(|| panic!("a product list: {message}"))
-        .clone();
-    Some(
-        edges
-            .iter()
-            .map(|e| e["node"]["name"].as_str().unwrap_or("").to_owned())
-            .collect(),
-    )
+    Some(product_names(&message))
 }
 
 async fn create_product(app: &TestApp, store_id: i64, bigcommerce_id: i64, name: &str) {

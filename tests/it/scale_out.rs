@@ -19,7 +19,7 @@
 use crate::support::netns::Network;
 use crate::support::pgbouncer::{self, PgBouncer};
 use crate::support::proxy::DbProxy;
-use crate::support::ws::{connect_to, next_json, subscribe};
+use crate::support::ws::{connect_to, next_json, product_names, subscribe};
 use crate::support::{TestApp, seed};
 use bcgraph::bigcommerce::webhooks::{SECRET_HEADER, store_secret};
 use bcgraph::queue;
@@ -198,16 +198,7 @@ const LIVE: &str = "query @live { bigcommerce { products(first: 5, filter: {name
 async fn live_names(ws: &mut crate::support::ws::Socket) -> Option<Vec<String>> {
     let message = next_json(ws, Duration::from_secs(20)).await?;
     assert_eq!(message["type"], "next", "{message}");
-    let edges = message["payload"]["data"]["bigcommerce"]["products"]["edges"]
-        .as_array()
-        .unwrap_or_else(|| panic!("a product list: {message}"))
-        .clone();
-    Some(
-        edges
-            .iter()
-            .map(|e| e["node"]["name"].as_str().unwrap_or("").to_owned())
-            .collect(),
-    )
+    Some(product_names(&message))
 }
 
 const READ: &str = "query($n: Int) { bigcommerce { products(first: $n) { edges { node { id name store { id } variants(first: 5) { edges { node { id } } } } } } } }";
@@ -278,8 +269,10 @@ async fn three_processes_share_the_work_through_a_kill_and_a_rolling_restart() {
     let ports = cluster.addresses.clone();
     if let Some(network) = &cluster.network {
         // Without PostgreSQL's own address a process behind the pooler refuses to start,
-        // rather than LISTEN through it: live queries would hear nothing, and the
-        // notifications would land on other clients' connections.
+        // before it LISTENs through it: live queries would hear nothing, and the LISTEN
+        // would stay on a server connection PgBouncer lends to the other processes,
+        // failing their statements with its notifications (this test's writes failed so
+        // while the refusal came only after the LISTEN).
         let refused = network
             .command(0, env!("CARGO_BIN_EXE_bcgraph"))
             .arg("serve")

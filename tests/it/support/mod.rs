@@ -458,6 +458,15 @@ impl Drop for TestApp {
     }
 }
 
+/// `url` (a database's) with its host and port replaced by `address`: the same
+/// database, reached through a proxy or a pooler there.
+pub fn url_at(url: &str, address: std::net::SocketAddr) -> String {
+    let mut parsed = reqwest::Url::parse(url).expect("a database URL");
+    parsed.set_host(Some(&address.ip().to_string())).expect("a host");
+    parsed.set_port(Some(address.port())).expect("a port");
+    parsed.to_string()
+}
+
 /// A free local port (bound, then let go), for a `bcgraph serve` process to listen on.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

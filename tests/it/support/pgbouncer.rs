@@ -117,12 +117,7 @@ impl PgBouncer {
 
     /// `url` (a database of the server behind it) with PgBouncer's host and port.
     pub fn url_for(&self, url: &str) -> String {
-        let mut parsed = reqwest::Url::parse(url).expect("a database URL");
-        parsed
-            .set_host(Some(&self.address.ip().to_string()))
-            .expect("a host");
-        parsed.set_port(Some(self.address.port())).expect("a port");
-        parsed.to_string()
+        super::url_at(url, self.address)
     }
 
     /// The result of an admin console command (`SHOW POOLS`, ...), as psql prints it

@@ -73,12 +73,7 @@ impl DbProxy {
 
     /// `url` with its host and port replaced by the proxy's.
     pub fn url_for(&self, url: &str) -> String {
-        let mut parsed = reqwest::Url::parse(url).expect("a database URL");
-        parsed
-            .set_host(Some(&self.address.ip().to_string()))
-            .expect("a host");
-        parsed.set_port(Some(self.address.port())).expect("a port");
-        parsed.to_string()
+        super::url_at(url, self.address)
     }
 
     /// The outage: drop every connection, and treat new ones as `outage` says.

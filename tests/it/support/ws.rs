@@ -56,3 +56,14 @@ pub async fn complete(ws: &mut Socket, id: &str) {
     let message = json!({"id": id, "type": "complete"});
     ws.send(Message::text(message.to_string())).await.unwrap();
 }
+
+/// The names of the products in an answer to `{ bigcommerce { products { edges { node
+/// { name } } } } }` (a `next` message).
+pub fn product_names(message: &Value) -> Vec<String> {
+    message["payload"]["data"]["bigcommerce"]["products"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a product list: {message}"))
+        .iter()
+        .map(|e| e["node"]["name"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
