@@ -209,7 +209,11 @@ async fn run() -> anyhow::Result<()> {
     )
     .await?;
     let worker = Worker::start(
-        state.api.clone(),
+        if std::env::var("AB_MAIN_POOL").is_ok() {
+            state.api.clone()
+        } else {
+            state.worker_api()
+        },
         WorkerOptions {
             concurrency: config.workers,
             ..Default::default()

@@ -425,7 +425,7 @@ impl Gateway {
         };
         let workers = (config.workers > 0).then(|| {
             Worker::start_counted(
-                self.state.api.clone(),
+                self.state.worker_api(),
                 WorkerOptions {
                     concurrency: config.workers,
                     lease: config.job_lease,

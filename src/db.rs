@@ -49,6 +49,7 @@ pub async fn connect_with(url: &str, timeout: Duration, pool_size: Option<u32>) 
                 // kernel's page cache, shared by the connections and not the process's
                 // own memory.
                 .pragma("mmap_size", MMAP_BYTES.to_string())
+                .row_buffer_size(std::env::var("AB_ROWCHAN").ok().and_then(|v| v.parse().ok()).unwrap_or(50))
         });
     } else {
         options.max_connections(pool_size.unwrap_or(DEFAULT_POOL_SIZE_POSTGRES));
@@ -62,8 +63,10 @@ pub async fn connect_with(url: &str, timeout: Duration, pool_size: Option<u32>) 
     Ok(db)
 }
 
-/// A connection for writes that may be lost in a crash because they are redone after
-/// it (the sync, which continues from a checkpoint committed after its data). On
+/// A pool for writes that may be lost in a crash because they are redone after it: the
+/// sync's, which continues from a checkpoint committed after its data, and the
+/// background workers', whose job stays claimed (and runs again once its lease ends)
+/// unless its outcome is committed after its writes. On
 /// PostgreSQL its commits do not wait for the disk (`synchronous_commit = off`; commits
 /// still reach the disk in order, so a checkpoint never outlives its data); SQLite
 /// already commits that way (WAL with `synchronous = NORMAL`) and shares `db`.
@@ -82,13 +85,14 @@ pub async fn connect_relaxed(
     direct: Option<&str>,
     db: &DatabaseConnection,
     timeout: Duration,
+    max_connections: u32,
 ) -> Result<DatabaseConnection, DbErr> {
     if !url.starts_with("postgres") {
         return Ok(db.clone());
     }
     let mut options = options(direct.unwrap_or(url), timeout);
     options
-        .max_connections(8)
+        .max_connections(max_connections)
         .idle_timeout(Duration::from_secs(60))
         .map_sqlx_postgres_opts(|o| o.options([("synchronous_commit", "off")]));
     match Database::connect(options).await {

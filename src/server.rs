@@ -70,6 +70,7 @@ pub struct Edge {
     pub sockets: SocketSlots,
     /// Set once the process starts shutting down.
     pub drain: drain::Drain,
+    pub operations: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Edge {
@@ -79,6 +80,7 @@ impl Edge {
             rates: RateLimiters::new(&limits.rates),
             sockets: SocketSlots::new(limits),
             drain: drain::Drain::default(),
+            operations: std::env::var("AB_OPS").ok().and_then(|v| v.parse().ok()).filter(|n: &usize| *n > 0).map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
         }
     }
 }
@@ -128,6 +130,8 @@ impl AppState {
                 config.database_direct_url.as_deref(),
                 &db,
                 config.database_timeout,
+                // The sync's lanes, and one for each worker.
+                8 + config.workers as u32,
             )
             .await?,
             retries: config.sync_retries,
@@ -184,6 +188,16 @@ impl AppState {
             .webhook_scopes
             .clone()
             .unwrap_or_else(|| self.ingest.triggers.scopes())
+    }
+
+    /// The system's API for background workers: over the pool whose commits do not wait
+    /// for the disk (see [`db::connect_relaxed`]). A job's outcome is committed after its
+    /// writes, so a crash that loses one loses the other, and the job, still claimed,
+    /// runs again once its lease ends: the at-least-once contract. What a worker skips
+    /// is the wait, which on PostgreSQL made three commits a job compete with the
+    /// webhook acknowledgement's, the one commit that must reach the disk.
+    pub fn worker_api(&self) -> Api {
+        self.api.with_pool(self.syncer.db.clone())
     }
 
     /// Which action each webhook scope runs (the built-in table by default).
@@ -456,6 +470,10 @@ async fn graphql_post(
     body: Bytes,
 ) -> Response {
     let mut operation = Operation::default();
+    let _permit = match &state.edge.operations {
+        Some(s) => s.clone().acquire_owned().await.ok(),
+        None => None,
+    };
     let answer = graphql_answer(&state, deferred, &headers, &body, &mut operation).await;
     state.metrics.graphql_operation(operation.kind, operation.code);
     answer

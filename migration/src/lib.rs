@@ -12,6 +12,7 @@ mod m0006_authorization;
 mod m0007_credentials;
 mod m0008_retention;
 mod m0009_metafield_owners;
+mod m0010_claim_order;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_credentials::Migration),
             Box::new(m0008_retention::Migration),
             Box::new(m0009_metafield_owners::Migration),
+            Box::new(m0010_claim_order::Migration),
         ]
     }
 }
