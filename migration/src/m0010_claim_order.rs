@@ -1,6 +1,7 @@
 //! An index in the order workers claim waiting background actions (most urgent first),
 //! so that a claim reads the waiting actions from the front up to the first one whose
-//! queue and store have room, however many wait behind it.
+//! queue and store have room, however many wait behind it; and a `batch` column naming
+//! what a waiting action may run together with (webhook pulls of products).
 
 use sea_orm_migration::prelude::*;
 
@@ -15,6 +16,14 @@ impl MigrationName for Migration {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("bcgraph_background_action")
+                    .add_column(ColumnDef::new("batch").string().null())
+                    .to_owned(),
+            )
+            .await?;
         // Partial and with a descending column: sea-query's index builder has neither,
         // and both databases take this statement as it is.
         manager
@@ -32,6 +41,13 @@ impl MigrationTrait for Migration {
             .get_connection()
             .execute_unprepared("DROP INDEX \"bcgraph_background_action_claim\"")
             .await?;
-        Ok(())
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("bcgraph_background_action")
+                    .drop_column("batch")
+                    .to_owned(),
+            )
+            .await
     }
 }

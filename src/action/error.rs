@@ -28,7 +28,7 @@ impl FieldError {
 
 /// Why an action failed. Each kind answers its contract error code ([`ActionError::code`]);
 /// `Remote` and `Busy` failures of a background action are retried, the others are not.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ActionError {
     /// The record is not valid; nothing was written.
     #[error("{model} is invalid: {}", .errors.iter().map(|e| format!("{} {}", e.api_id, e.message)).collect::<Vec<_>>().join(", "))]

@@ -15,6 +15,7 @@ use crate::query::sql::Sql;
 use sea_orm::ConnectionTrait;
 use serde::Deserialize;
 use serde_json::{Map, Value as Json, json};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The store a handler acts for.
@@ -144,6 +145,45 @@ async fn local_ids(
     Ok(rows.iter().filter_map(|r| r.try_get_by_index(0).ok()).collect())
 }
 
+/// The local ids of the store's records of `model` by BigCommerce id, for those stored.
+async fn local_ids_by_bigcommerce_id(
+    api: &Api,
+    model: &str,
+    store: i64,
+    bigcommerce_ids: &[i64],
+) -> Result<HashMap<i64, i64>, ActionError> {
+    let model = api
+        .registry
+        .find(model)
+        .ok_or_else(|| ActionError::InvalidInput(format!("no model {model}")))?;
+    let field = model
+        .field("bigcommerceId")
+        .ok_or_else(|| ActionError::InvalidInput("no field bigcommerceId".into()))?;
+    let mut sql = Sql::new(api.db.get_database_backend());
+    sql.push("SELECT ")
+        .column("t0", &model.fields[field].column)
+        .push(", t0.\"id\" FROM ")
+        .ident(&model.table)
+        .push(" t0 WHERE 1=1");
+    api.caller
+        .tenant
+        .narrowed_to(store)
+        .restrict(&mut sql, model, "t0", true);
+    sql.push(" AND ").column("t0", &model.fields[field].column).push(" IN (");
+    for (i, id) in bigcommerce_ids.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind((*id).into());
+    }
+    sql.push(")");
+    let rows = api.db.query_all_raw(sql.build()).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| Some((r.try_get_by_index(0).ok()?, r.try_get_by_index(1).ok()?)))
+        .collect())
+}
+
 /// The BigCommerce ids of a stored product's variants.
 async fn variant_ids(api: &Api, store: i64, product: i64) -> Result<Vec<i64>, ActionError> {
     let model = api
@@ -215,6 +255,79 @@ async fn write(
             Ok(json!({"id": null, "deleted": true}))
         }
     }
+}
+
+/// The most products one batched pull asks BigCommerce for (its listings' page size).
+pub(crate) const PULL_BATCH: usize = 250;
+
+/// `pullProduct` for many products of the caller's store at once, as the queue runs
+/// webhook pulls that wait together: one listing request (`id:in`) and the sync's bulk
+/// writes, where one pull each made a request and a transaction of its own. The answer
+/// is each id's own result, as its `pullProduct` would have given it. Products that
+/// BigCommerce no longer has, and any that the bulk write refused, are pulled alone,
+/// which deletes them or reports their own error.
+pub(crate) async fn pull_products(api: &Api, ids: &[i64]) -> Result<Vec<(i64, Result<Json, ActionError>)>, ActionError> {
+    api.check_global(Some("bigcommerce"), "pullProduct")?;
+    let platform = api
+        .platform
+        .as_ref()
+        .ok_or_else(|| ActionError::InvalidInput("no BigCommerce client is configured".into()))?;
+    let store = resolve_store(api, None).await?;
+    let api = api.within_store(store.id);
+    let client = store_client(&platform.bigcommerce, &platform.secrets, &store)?;
+    let listed = client
+        .v3()
+        .get("/catalog/products")
+        .query(
+            "id:in",
+            ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","),
+        )
+        .query("include", ["variants", "custom_fields"])
+        .query("limit", PULL_BATCH)
+        .send()
+        .await
+        .map_err(remote)?;
+    // Only what was asked for is written, whatever the answer holds.
+    let items: Vec<Json> = match listed {
+        Some(Json::Array(items)) => items
+            .into_iter()
+            .filter(|p| p.get("id").and_then(id_of).is_some_and(|id| ids.contains(&id)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let page = crate::bigcommerce::sync::FetchedPage {
+        items,
+        lines: Vec::new(),
+        next: Default::default(),
+        end: true,
+        total: None,
+        shifted: false,
+    };
+    let tally =
+        crate::bigcommerce::sync::write_page(&api, store.id, crate::bigcommerce::sync::Resource::Products, &page)
+            .await?;
+    // Which record the bulk write refused, it does not say: then every one goes alone.
+    let refused = tally.values().any(|counters| counters.failed > 0);
+    let listed: Vec<i64> = page
+        .items
+        .iter()
+        .filter_map(|p| p.get("id").and_then(id_of))
+        .collect();
+    let written = match refused || listed.is_empty() {
+        true => HashMap::new(),
+        false => local_ids_by_bigcommerce_id(&api, names::PRODUCT, store.id, &listed).await?,
+    };
+    let mut answers = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let answer = match written.get(&id) {
+            Some(local) => Ok(json!({"id": local, "deleted": false})),
+            // Gone from BigCommerce, or refused by the bulk write: alone, as a webhook's
+            // pull would have run it.
+            None => api.run_global("bigcommerce/pullProduct", json!({"bigcommerceId": id})).await,
+        };
+        answers.push((id, answer));
+    }
+    Ok(answers)
 }
 
 #[derive(Deserialize)]

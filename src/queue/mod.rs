@@ -37,6 +37,9 @@ use tokio::sync::Notify;
 
 pub(crate) const TABLE: &str = "bcgraph_background_action";
 
+/// The action webhooks of products run, whose jobs a worker takes together.
+const PULL_PRODUCT: &str = "bigcommerce/pullProduct";
+
 /// Wakes this process's idle workers when a job is enqueued here.
 pub(crate) static WAKE: LazyLock<Notify> = LazyLock::new(Notify::new);
 
@@ -106,6 +109,20 @@ impl Job {
             name: name.to_owned(),
             params,
             trigger: Some(trigger),
+        }
+    }
+
+    /// The key under which a worker may run this job together with others waiting in the
+    /// same store with the same key, and the id it pulls: webhook pulls of products,
+    /// which arrive by the hundred when a merchant imports a catalogue
+    /// ([`crate::bigcommerce::handlers::pull_products`]).
+    pub(crate) fn batch(&self) -> Option<(&'static str, i64)> {
+        match self {
+            Job::Global { name, params, .. } if name == PULL_PRODUCT => {
+                let params = params.as_object().filter(|p| p.len() == 1)?;
+                Some((PULL_PRODUCT, params.get("bigcommerceId").and_then(crate::bigcommerce::mapping::id_of)?))
+            }
+            _ => None,
         }
     }
 
@@ -457,7 +474,7 @@ async fn insert<C: ConnectionTrait>(
     sql.push(&format!(
         "INSERT INTO \"{TABLE}\" (\"id\", \"scope\", \"job\", \"tenant\", \"roles\", \"queue\", \"max_concurrency\", \
          \"priority\", \"run_at\", \"state\", \"attempts\", \"retry_count\", \"initial_interval\", \
-         \"max_interval\", \"backoff_factor\", \"randomize\", \"created_at\") VALUES ("
+         \"max_interval\", \"backoff_factor\", \"randomize\", \"created_at\", \"batch\") VALUES ("
     ));
     let job_text =
         serde_json::to_string(job).map_err(|e| QueueError::Invalid(format!("the job is not JSON: {e}")))?;
@@ -484,6 +501,7 @@ async fn insert<C: ConnectionTrait>(
         retries.backoff_factor.into(),
         retries.randomize.into(),
         now.into(),
+        job.batch().map(|(key, _)| key.to_owned()).into(),
     ];
     for (i, v) in values.into_iter().enumerate() {
         if i > 0 {

@@ -12,7 +12,7 @@ use chrono::Utc;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
-use serde_json::json;
+use serde_json::{Value as Json, json};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -59,6 +59,8 @@ struct Claimed {
     /// Its stored queue name, and when it was enqueued (ms): for the metrics.
     queue: Option<String>,
     created_at: i64,
+    /// Jobs taken with it, run together with it ([`Job::batch`]).
+    batch: Vec<Claimed>,
 }
 
 impl Worker {
@@ -180,21 +182,31 @@ impl Shared {
             permissions: self.api.caller.permissions.clone(),
             ..claimed.caller.clone()
         });
+        let jobs: Vec<&Claimed> = std::iter::once(&claimed).chain(&claimed.batch).collect();
         // A lost lease (a cancel, or a takeover after a stall) does not stop the attempt:
         // its end is conditional on this worker and on `running`, so it records nothing.
         let heartbeat = async {
             let mut beats = Beats::new(self.options.lease);
             loop {
                 beats.next().await;
-                if let Err(e) = renew(&self.api.db, &claimed.id, &self.worker, self.options.lease).await {
-                    tracing::warn!(error = %e, id = %claimed.id, "could not renew a lease");
+                for job in &jobs {
+                    if let Err(e) = renew(&self.api.db, &job.id, &self.worker, self.options.lease).await {
+                        tracing::warn!(error = %e, id = %job.id, "could not renew a lease");
+                    }
                 }
             }
         };
-        let outcome = tokio::select! {
-            outcome = claimed.job.run(&api) => outcome,
+        let outcomes = tokio::select! {
+            outcomes = run_together(&api, &jobs) => outcomes,
             never = heartbeat => never,
         };
+        for (job, outcome) in jobs.into_iter().zip(outcomes) {
+            self.conclude(job, outcome).await;
+        }
+    }
+
+    /// Count and record the outcome of one job's attempt.
+    async fn conclude(&self, claimed: &Claimed, outcome: Result<Json, ActionError>) {
         let counted = match &outcome {
             Ok(_) => ActionOutcome::Succeeded,
             Err(e) if e.is_retryable() && (claimed.attempts as u32) <= claimed.retries.retry_count => {
@@ -219,7 +231,7 @@ impl Shared {
                 self.record(|| {
                     finish(
                         &self.api.db,
-                        &claimed,
+                        claimed,
                         &self.worker,
                         State::Completed,
                         Some(result.clone()),
@@ -233,7 +245,7 @@ impl Shared {
             Err(ActionError::Database(e)) if crate::db::is_unavailable(&e) => {
                 tracing::info!(id = %claimed.id, error = %e, "the database went away under a background action; it will run again");
                 let message = crate::action::UNAVAILABLE_MESSAGE;
-                self.record(|| retry_later(&self.api.db, &claimed, &self.worker, OUTAGE_RETRY_MS, message, false))
+                self.record(|| retry_later(&self.api.db, claimed, &self.worker, OUTAGE_RETRY_MS, message, false))
                     .await
             }
             Err(e) => {
@@ -244,7 +256,7 @@ impl Shared {
                     let delay = claimed.retries.delay_ms(retry);
                     tracing::info!(id = %claimed.id, attempt = claimed.attempts, delay_ms = delay, error = %message,
                         "background action failed; retrying");
-                    self.record(|| retry_later(&self.api.db, &claimed, &self.worker, delay, &message, true))
+                    self.record(|| retry_later(&self.api.db, claimed, &self.worker, delay, &message, true))
                         .await
                 } else {
                     tracing::warn!(id = %claimed.id, attempts = claimed.attempts, error = %message,
@@ -253,7 +265,7 @@ impl Shared {
                     self.record(|| {
                         finish(
                             &self.api.db,
-                            &claimed,
+                            claimed,
                             &self.worker,
                             State::Failed,
                             Some(result.clone()),
@@ -289,6 +301,36 @@ impl Shared {
                 done => return done,
             }
         }
+    }
+}
+
+/// Run a claimed job, or the jobs claimed together ([`Job::batch`]): each one's outcome,
+/// in order. A batch that fails as a whole fails each of its jobs alike, as each would
+/// have failed alone.
+async fn run_together(api: &Api, jobs: &[&Claimed]) -> Vec<Result<Json, ActionError>> {
+    let [first, ..] = jobs else { return Vec::new() };
+    if jobs.len() == 1 {
+        return vec![first.job.run(api).await];
+    }
+    let api = match &first.job {
+        Job::Global { trigger: Some(trigger), .. } => api.triggered_by(trigger.clone()),
+        _ => api.triggered_by(Trigger::Background),
+    };
+    let ids: Vec<Option<i64>> = jobs.iter().map(|j| j.job.batch().map(|(_, id)| id)).collect();
+    let mut distinct: Vec<i64> = ids.iter().flatten().copied().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    match crate::bigcommerce::handlers::pull_products(&api, &distinct).await {
+        Ok(answers) => {
+            let answers: std::collections::HashMap<i64, Result<Json, ActionError>> = answers.into_iter().collect();
+            ids.iter()
+                .map(|id| {
+                    id.and_then(|id| answers.get(&id).cloned())
+                        .unwrap_or_else(|| Err(ActionError::InvalidInput("not a product pull".into())))
+                })
+                .collect()
+        }
+        Err(e) => jobs.iter().map(|_| Err(e.clone())).collect(),
     }
 }
 
@@ -425,41 +467,54 @@ async fn claim(db: &DatabaseConnection, worker: &str, lease: Duration, per_store
             .value("worker", worker.to_owned().into());
     });
     txn.execute_raw(take).await?;
-    txn.commit().await?;
-    let job_text: String = row.try_get_by_index(1)?;
-    let roles: String = row.try_get_by_index(3)?;
-    let retries = Retries {
-        retry_count: row.try_get_by_index::<i32>(7)?.max(0) as u32,
-        initial_interval_ms: row.try_get_by_index::<i64>(8)?.max(0) as u64,
-        max_interval_ms: row.try_get_by_index::<i64>(9)?.max(0) as u64,
-        backoff_factor: row.try_get_by_index(10)?,
-        randomize: row.try_get_by_index(11)?,
-    };
-    let job = match serde_json::from_str::<Job>(&job_text) {
-        Ok(job) => job,
-        Err(e) => {
+    let mut claimed = match read_claimed(&row, attempts)? {
+        Ok(claimed) => claimed,
+        Err(message) => {
+            txn.commit().await?;
             // Not ours to run (a newer version's job?): fail it rather than loop on it.
-            let message = format!("the stored job cannot be read: {e}");
             let claimed = Claimed {
                 id,
                 job: Job::global("", json!(null)),
                 caller: Caller::default(),
                 attempts,
-                retries,
+                retries: Retries::default(),
                 queue,
                 created_at,
+                batch: Vec::new(),
             };
             let result = json!({"success": false, "errors": [{"code": ErrorCode::InternalError.as_str(), "message": message}]});
             finish(db, &claimed, worker, State::Failed, Some(result), Some(&message)).await?;
             return Ok(Claim::Idle);
         }
     };
+    // Only a store's own: the gateway's webhook pulls of every store share one scope.
+    if claimed.queue.is_none()
+        && let Some((key, _)) = claimed.job.batch()
+        && let Tenant::Store(store) = claimed.caller.tenant
+    {
+        let roles: String = row.try_get_by_index(3)?;
+        claimed.batch = take_batch(&txn, (&scope, store), key, &roles, worker, lease, now).await?;
+    }
+    txn.commit().await?;
+    Ok(Claim::Taken(Box::new(claimed)))
+}
+
+/// A claimed row (its attempt counted in `attempts`) as a job to run; the message when
+/// its job cannot be read.
+fn read_claimed(row: &sea_orm::QueryResult, attempts: i32) -> Result<Result<Claimed, String>, DbErr> {
+    let job_text: String = row.try_get_by_index(1)?;
+    let job = match serde_json::from_str::<Job>(&job_text) {
+        Ok(job) => job,
+        Err(e) => return Ok(Err(format!("the stored job cannot be read: {e}"))),
+    };
+    let roles: String = row.try_get_by_index(3)?;
+    let scope: String = row.try_get_by_index(12)?;
     let tenant = match row.try_get_by_index::<Option<i64>>(2)? {
         Some(store) => Tenant::Store(store),
         None => Tenant::System,
     };
-    Ok(Claim::Taken(Box::new(Claimed {
-        id,
+    Ok(Ok(Claimed {
+        id: row.try_get_by_index(0)?,
         job,
         caller: Caller {
             tenant,
@@ -468,10 +523,79 @@ async fn claim(db: &DatabaseConnection, worker: &str, lease: Duration, per_store
             ..Caller::default()
         },
         attempts,
-        retries,
-        queue,
-        created_at,
-    })))
+        retries: Retries {
+            retry_count: row.try_get_by_index::<i32>(7)?.max(0) as u32,
+            initial_interval_ms: row.try_get_by_index::<i64>(8)?.max(0) as u64,
+            max_interval_ms: row.try_get_by_index::<i64>(9)?.max(0) as u64,
+            backoff_factor: row.try_get_by_index(10)?,
+            randomize: row.try_get_by_index(11)?,
+        },
+        queue: row.try_get_by_index(4)?,
+        created_at: row.try_get_by_index(13)?,
+        batch: Vec::new(),
+    }))
+}
+
+/// Take, with the job just claimed, the other ready jobs of its scope and store that
+/// share its batch key and its caller's roles (and have no queue of their own): one
+/// worker runs them together ([`Job::batch`]). Each keeps its own row, attempt and outcome.
+async fn take_batch(
+    txn: &sea_orm::DatabaseTransaction,
+    (scope, store): (&str, i64),
+    key: &str,
+    roles: &str,
+    worker: &str,
+    lease: Duration,
+    now: i64,
+) -> Result<Vec<Claimed>, DbErr> {
+    let backend = txn.get_database_backend();
+    let mut sql = Sql::new(backend);
+    sql.push(&format!(
+        "SELECT {CLAIM_COLUMNS} FROM \"{TABLE}\" j WHERE j.\"state\" = 'waiting' AND j.\"run_at\" <= "
+    ))
+    .bind(now.into())
+    .push(" AND j.\"scope\" = ")
+    .bind(scope.to_owned().into())
+    .push(" AND j.\"tenant\" = ")
+    .bind(store.into())
+    .push(" AND j.\"batch\" = ")
+    .bind(key.to_owned().into())
+    .push(" AND j.\"roles\" = ")
+    .bind(roles.to_owned().into())
+    .push(&format!(
+        " AND j.\"queue\" IS NULL ORDER BY j.\"priority\" DESC, j.\"run_at\", j.\"created_at\", j.\"id\" LIMIT {}",
+        crate::bigcommerce::handlers::PULL_BATCH - 1
+    ));
+    if is_postgres(backend) {
+        sql.push(" FOR UPDATE OF j SKIP LOCKED");
+    }
+    let mut batch = Vec::new();
+    for row in txn.query_all_raw(sql.build()).await? {
+        let attempts = row.try_get_by_index::<i32>(6)? + 1;
+        if let Ok(claimed) = read_claimed(&row, attempts)?
+            && claimed.job.batch().is_some()
+        {
+            batch.push(claimed);
+        }
+    }
+    if batch.is_empty() {
+        return Ok(batch);
+    }
+    let mut take = Sql::new(backend);
+    take.push(&format!("UPDATE \"{TABLE}\" SET \"state\" = 'running', \"lease_until\" = "))
+        .bind(lease::until(Utc::now(), lease).timestamp_millis().into())
+        .push(", \"worker\" = ")
+        .bind(worker.to_owned().into())
+        .push(", \"attempts\" = \"attempts\" + 1 WHERE \"state\" = 'waiting' AND \"id\" IN (");
+    for (i, claimed) in batch.iter().enumerate() {
+        if i > 0 {
+            take.push(", ");
+        }
+        take.bind(claimed.id.clone().into());
+    }
+    take.push(")");
+    txn.execute_raw(take.build()).await?;
+    Ok(batch)
 }
 
 /// Which queues and stores have no room for another job, from the jobs running now.

@@ -663,3 +663,212 @@ async fn app_uninstalled_marks_the_store() {
     assert_eq!(deliver("u2").await.unwrap().status().as_u16(), 404);
     worker.shutdown().await;
 }
+
+/// Deliver `store/product/updated` for `id` of store `hash`, as BigCommerce would.
+async fn deliver_product(app: &TestApp, hash: &str, id: i64, delivery: &str) {
+    let body = json!({"scope": "store/product/updated", "store_id": "1", "producer": format!("stores/{hash}"),
+                      "hash": delivery, "created_at": chrono::Utc::now().timestamp(),
+                      "data": {"type": "product", "id": id}});
+    let answer = app
+        .http
+        .post(destination(app))
+        .header(SECRET_HEADER, store_secret(&app.api_secret(), hash))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap());
+}
+
+/// Each product pull job, by BigCommerce id: its state and its result, and its store.
+async fn pulls(app: &TestApp) -> Vec<(i64, String, Value, i64)> {
+    let rows = app
+        .db
+        .query_all_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT \"job\", \"state\", \"result\", \"tenant\" FROM \"bcgraph_background_action\"",
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|row| {
+            let job: Value = serde_json::from_str(&row.try_get_by_index::<String>(0).unwrap()).unwrap();
+            let result: Option<String> = row.try_get_by_index(2).unwrap();
+            (
+                job["params"]["bigcommerceId"].as_i64().unwrap(),
+                row.try_get_by_index(1).unwrap(),
+                result
+                    .map(|r| serde_json::from_str(&r).unwrap())
+                    .unwrap_or(Value::Null),
+                row.try_get_by_index(3).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Run every waiting job with one worker, and wait for the queue to be empty.
+async fn run_queue(app: &TestApp) {
+    let worker = Worker::start(
+        app.api.clone(),
+        WorkerOptions {
+            concurrency: 1,
+            poll_interval: Duration::from_millis(20),
+            ..Default::default()
+        },
+    );
+    let start = Instant::now();
+    while pulls(app)
+        .await
+        .iter()
+        .any(|(_, state, _, _)| state == "waiting" || state == "running")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            pulls(app).await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    worker.shutdown().await;
+}
+
+/// The product pulls that wait together in one store run together: one listing request
+/// for all of them instead of one request each, never mixing stores, and each job ends
+/// with its own answer, as its pull alone would have: the stored product's id, or
+/// `deleted` for one BigCommerce no longer has (which goes alone, and deletes it).
+#[tokio::test]
+async fn a_stores_waiting_product_pulls_run_together() {
+    let empty = |hash| {
+        StoreSpec::new(hash, TOKEN)
+            .products(0)
+            .orders(0)
+            .customers(0)
+            .owner_metafields_every(0)
+    };
+    let fake = FakeBigCommerce::start(
+        FakeOptions::default()
+            .rate_limit(None)
+            .store(empty(HASH))
+            .store(empty("other1")),
+    )
+    .await
+    .expect("fake starts");
+    let app = gateway(&fake).await;
+    let ours = seed::store(&app.db, HASH).await;
+    let theirs = seed::store(&app.db, "other1").await;
+    let store = fake.store(HASH).unwrap();
+    let other = fake.store("other1").unwrap();
+    let make = |store: &fake_bigcommerce::StoreHandle, i: usize| {
+        store
+            .create_product(
+                json!({"name": format!("Batch {i}"), "type": "physical", "weight": 1, "price": i as f64,
+                "variants": [{"sku": format!("B{i}-a")}, {"sku": format!("B{i}-b")}]}),
+            )
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let ids: Vec<i64> = (0..40).map(|i| make(&store, i)).collect();
+    let other_ids: Vec<i64> = (0..3).map(|i| make(&other, 100 + i)).collect();
+    for (n, id) in ids.iter().enumerate() {
+        deliver_product(&app, HASH, *id, &format!("first-{n}")).await;
+    }
+    // The same product twice: two jobs, one answer.
+    deliver_product(&app, HASH, ids[0], "first-again").await;
+    for (n, id) in other_ids.iter().enumerate() {
+        deliver_product(&app, "other1", *id, &format!("other-{n}")).await;
+    }
+    store.reset_stats();
+    other.reset_stats();
+    run_queue(&app).await;
+
+    let listings = |store: &fake_bigcommerce::StoreHandle| {
+        let requests = store.requests();
+        let listed = requests
+            .iter()
+            .filter(|r| r.path.ends_with("/v3/catalog/products"))
+            .count();
+        let single = requests
+            .iter()
+            .filter(|r| r.path.contains("/v3/catalog/products/"))
+            .count();
+        (listed, single, requests.len())
+    };
+    assert_eq!(
+        listings(&store),
+        (1, 0, 1),
+        "41 pulls of 40 products: one listing"
+    );
+    assert_eq!(
+        listings(&other),
+        (1, 0, 1),
+        "the other store's pulls: a listing of their own"
+    );
+    let stored = product::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(stored.len(), 43);
+    assert_eq!(
+        product_variant::Entity::find().all(&app.db).await.unwrap().len(),
+        86
+    );
+    let local = |bigcommerce_id: i64, store_id: i64| {
+        stored
+            .iter()
+            .find(|p| p.bigcommerce_id == bigcommerce_id && p.store_id == store_id)
+            .map(|p| p.id)
+    };
+    let jobs = pulls(&app).await;
+    assert_eq!(jobs.len(), 44);
+    assert_eq!(jobs.iter().filter(|j| j.3 == theirs).count(), 3);
+    for (id, state, result, store_id) in &jobs {
+        assert_eq!(state, "completed", "{id}: {result}");
+        assert_eq!(
+            result["result"],
+            json!({"id": local(*id, *store_id).unwrap(), "deleted": false}),
+            "{id}"
+        );
+    }
+
+    // Changed, deleted and unchanged at BigCommerce, pulled again together.
+    store
+        .update_product(ids[1], json!({"name": "Renamed in a batch"}))
+        .unwrap();
+    store.delete_product(ids[2]).unwrap();
+    for (n, id) in ids[1..5].iter().enumerate() {
+        deliver_product(&app, HASH, *id, &format!("second-{n}")).await;
+    }
+    store.reset_stats();
+    run_queue(&app).await;
+    // One listing for the four, then the deleted one alone (404), as its own pull.
+    let requests = store.requests();
+    assert_eq!(listings(&store).0, 1, "{requests:?}");
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.path.ends_with(&format!("/v3/catalog/products/{}", ids[2])) && r.status == 404),
+        "{requests:?}"
+    );
+    let stored = product::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(stored.len(), 42, "the deleted product is gone");
+    assert!(
+        !stored
+            .iter()
+            .any(|p| p.bigcommerce_id == ids[2] && p.store_id == ours)
+    );
+    let renamed = stored
+        .iter()
+        .find(|p| p.bigcommerce_id == ids[1] && p.store_id == ours)
+        .unwrap();
+    assert_eq!(renamed.name.as_deref(), Some("Renamed in a batch"));
+    let jobs = pulls(&app).await;
+    let deleted: Vec<_> = jobs
+        .iter()
+        .filter(|(id, _, _, store_id)| *id == ids[2] && *store_id == ours)
+        .collect();
+    assert_eq!(deleted.len(), 2);
+    assert!(
+        deleted
+            .iter()
+            .any(|(_, state, result, _)| state == "completed" && result["result"]["deleted"] == true),
+        "{deleted:?}"
+    );
+}

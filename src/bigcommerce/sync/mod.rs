@@ -27,6 +27,7 @@ mod run;
 pub use progress::Counters;
 pub use request::Request;
 pub use resource::Resource;
+pub(crate) use resource::{FetchedPage, write as write_page};
 pub use row::{Outcome, abort, abort_store, create, create_in, progress_of, unfinished};
 pub use run::{Observer, Syncer};
 
