@@ -2,7 +2,8 @@
 //! over HTTP, with the gateway's workers pulling each product from a fake BigCommerce
 //! (answering at once, no rate limit) and upserting it with its variants.
 //!
-//! Two runs: deliveries paced at `BENCH_RATE` per second (default 500) for
+//! Two runs, after a second of deliveries at the paced rate that is not measured:
+//! deliveries paced at `BENCH_RATE` per second (default 500) for
 //! `BENCH_SECONDS` (default 5), then a burst from `BENCH_CLIENTS` (default 16)
 //! concurrent senders. Each reports acknowledged deliveries per second, p50/p99
 //! acknowledgement latency, and how long after enqueueing the data was in the
@@ -10,6 +11,13 @@
 //!
 //! `cargo bench --bench webhooks` runs on SQLite; set `BCGRAPH_BENCH_DATABASE_URL` to a
 //! PostgreSQL server URL to run there (a fresh database each time, dropped afterwards).
+//! `BENCH_ACK_TIMELINE=<file>` writes each paced delivery's send time and acknowledgement
+//! latency (ms), one per line: stalls show as runs of latencies falling by the spacing.
+//!
+//! An acknowledgement waits for the disk (its delivery must survive a crash), so the
+//! benchmark first times 5 s of 8 KB writes with `fdatasync` in the temporary directory
+//! and prints their distribution: where the disk itself stalls, no acknowledgement can be
+//! faster than the stall.
 
 mod support;
 
@@ -167,7 +175,40 @@ fn report(name: &str, acks: &mut [f64], elapsed: Duration, written: &[f64], drai
     );
 }
 
+/// Write and `fdatasync` 8 KB in `dir` for `seconds`: (count, p50, p99, max in ms,
+/// syncs over 10 ms).
+fn disk_syncs(dir: &std::path::Path, seconds: u64) -> std::io::Result<(usize, f64, f64, f64, usize)> {
+    use std::io::{Seek, SeekFrom, Write};
+    let path = dir.join(format!("bcgraph-bench-fsync-{}", std::process::id()));
+    let mut file = std::fs::File::create(&path)?;
+    let block = [7u8; 8192];
+    let mut took = Vec::new();
+    let end = Instant::now() + Duration::from_secs(seconds);
+    while Instant::now() < end {
+        let started = Instant::now();
+        file.seek(SeekFrom::Start((took.len() as u64 % 256) * 8192))?;
+        file.write_all(&block)?;
+        file.sync_data()?;
+        took.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    drop(file);
+    std::fs::remove_file(&path)?;
+    let slow = took.iter().filter(|ms| **ms > 10.0).count();
+    took.sort_by(f64::total_cmp);
+    Ok((
+        took.len(),
+        percentile(&took, 0.5),
+        percentile(&took, 0.99),
+        took.last().copied().unwrap_or(0.0),
+        slow,
+    ))
+}
+
 async fn run() -> anyhow::Result<()> {
+    let (syncs, p50, p99, max, slow) = disk_syncs(&std::env::temp_dir(), 5)?;
+    println!(
+        "disk: {syncs} fdatasync of 8 KB in 5 s: p50 {p50:.3} ms, p99 {p99:.3} ms, max {max:.1} ms, {slow} over 10 ms"
+    );
     let rate = support::env_number("BENCH_RATE", 500);
     let seconds = support::env_number("BENCH_SECONDS", 5);
     let clients = support::env_number("BENCH_CLIENTS", 16) as usize;
@@ -209,11 +250,7 @@ async fn run() -> anyhow::Result<()> {
     )
     .await?;
     let worker = Worker::start(
-        if std::env::var("AB_MAIN_POOL").is_ok() {
-            state.api.clone()
-        } else {
-            state.worker_api()
-        },
+        state.worker_api(),
         WorkerOptions {
             concurrency: config.workers,
             ..Default::default()
@@ -234,7 +271,19 @@ async fn run() -> anyhow::Result<()> {
         "webhooks on {backend}: {PRODUCTS} products at the fake, {} workers",
         config.workers
     );
-    gateway.deliver().await?;
+    // Warm up for a second at the paced rate, not measured: the pools open their
+    // connections as load arrives, and each new PostgreSQL connection costs milliseconds
+    // that a running gateway paid long ago.
+    let mut warming = tokio::task::JoinSet::new();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    for _ in 0..rate {
+        tick.tick().await;
+        let g = gateway.clone();
+        warming.spawn(async move { g.deliver().await });
+    }
+    while let Some(done) = warming.join_next().await {
+        done??;
+    }
     gateway.drain(0).await?;
 
     // Paced.
@@ -247,11 +296,20 @@ async fn run() -> anyhow::Result<()> {
     for _ in 0..total {
         tick.tick().await;
         let g = gateway.clone();
-        tasks.spawn(async move { g.deliver().await });
+        let sent = started.elapsed().as_secs_f64() * 1000.0;
+        tasks.spawn(async move { g.deliver().await.map(|ack| (sent, ack)) });
     }
     let mut acks = Vec::new();
+    let mut timeline = Vec::new();
     while let Some(done) = tasks.join_next().await {
-        acks.push(done??);
+        let (sent, ack) = done??;
+        acks.push(ack);
+        timeline.push((sent, ack));
+    }
+    if let Ok(path) = std::env::var("BENCH_ACK_TIMELINE") {
+        timeline.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let text: String = timeline.iter().map(|(s, a)| format!("{s:.1} {a:.2}\n")).collect();
+        std::fs::write(path, text)?;
     }
     let elapsed = started.elapsed();
     let last = Instant::now();

@@ -49,7 +49,6 @@ pub async fn connect_with(url: &str, timeout: Duration, pool_size: Option<u32>) 
                 // kernel's page cache, shared by the connections and not the process's
                 // own memory.
                 .pragma("mmap_size", MMAP_BYTES.to_string())
-                .row_buffer_size(std::env::var("AB_ROWCHAN").ok().and_then(|v| v.parse().ok()).unwrap_or(50))
         });
     } else {
         options.max_connections(pool_size.unwrap_or(DEFAULT_POOL_SIZE_POSTGRES));

@@ -70,7 +70,6 @@ pub struct Edge {
     pub sockets: SocketSlots,
     /// Set once the process starts shutting down.
     pub drain: drain::Drain,
-    pub operations: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Edge {
@@ -80,7 +79,6 @@ impl Edge {
             rates: RateLimiters::new(&limits.rates),
             sockets: SocketSlots::new(limits),
             drain: drain::Drain::default(),
-            operations: std::env::var("AB_OPS").ok().and_then(|v| v.parse().ok()).filter(|n: &usize| *n > 0).map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
         }
     }
 }
@@ -470,10 +468,6 @@ async fn graphql_post(
     body: Bytes,
 ) -> Response {
     let mut operation = Operation::default();
-    let _permit = match &state.edge.operations {
-        Some(s) => s.clone().acquire_owned().await.ok(),
-        None => None,
-    };
     let answer = graphql_answer(&state, deferred, &headers, &body, &mut operation).await;
     state.metrics.graphql_operation(operation.kind, operation.code);
     answer
