@@ -188,12 +188,12 @@ impl AppState {
             .unwrap_or_else(|| self.ingest.triggers.scopes())
     }
 
-    /// The system's API for background workers: over the pool whose commits do not wait
-    /// for the disk (see [`db::connect_relaxed`]). A job's outcome is committed after its
-    /// writes, so a crash that loses one loses the other, and the job, still claimed,
-    /// runs again once its lease ends: the at-least-once contract. What a worker skips
-    /// is the wait, which on PostgreSQL made three commits a job compete with the
-    /// webhook acknowledgement's, the one commit that must reach the disk.
+    /// The system's API for background workers: over the sync's pool, whose commits do
+    /// not wait for the disk (to `BCGRAPH_DATABASE_DIRECT_URL` when set). A job's outcome
+    /// is committed after its writes, so a crash that loses one loses the other, and the
+    /// job, still claimed, runs again once its lease ends: the at-least-once contract.
+    /// What a worker skips is the wait, which on PostgreSQL made three commits a job
+    /// compete with the webhook acknowledgement's, the one commit that must reach the disk.
     pub fn worker_api(&self) -> Api {
         self.api.with_pool(self.syncer.db.clone())
     }
