@@ -113,6 +113,39 @@ async fn local_id(
     )
 }
 
+/// `SELECT t0."id"[, t0.<also>] FROM <model's table> t0 WHERE` the store's rows, as the
+/// caller may reach them: the start of every local lookup here.
+fn store_rows<'a>(
+    api: &'a Api,
+    model: &str,
+    store: i64,
+    also: Option<&str>,
+) -> Result<(Sql, &'a crate::model::Model), ActionError> {
+    let model = api
+        .registry
+        .find(model)
+        .ok_or_else(|| ActionError::InvalidInput(format!("no model {model}")))?;
+    let mut sql = Sql::new(api.db.get_database_backend());
+    sql.push("SELECT t0.\"id\"");
+    if let Some(field) = also {
+        sql.push(", ").column("t0", column_of(model, field)?);
+    }
+    sql.push(" FROM ").ident(&model.table).push(" t0 WHERE 1=1");
+    api.caller
+        .tenant
+        .narrowed_to(store)
+        .restrict(&mut sql, model, "t0", true);
+    Ok((sql, model))
+}
+
+/// The column of `model`'s field `field`.
+fn column_of<'m>(model: &'m crate::model::Model, field: &str) -> Result<&'m str, ActionError> {
+    let f = model
+        .field(field)
+        .ok_or_else(|| ActionError::InvalidInput(format!("no field {field}")))?;
+    Ok(&model.fields[f].column)
+}
+
 /// The local ids of the store's records of `model` whose fields equal these values.
 async fn local_ids(
     api: &Api,
@@ -120,24 +153,10 @@ async fn local_ids(
     store: i64,
     equal: &[(&str, sea_orm::Value)],
 ) -> Result<Vec<i64>, ActionError> {
-    let model = api
-        .registry
-        .find(model)
-        .ok_or_else(|| ActionError::InvalidInput(format!("no model {model}")))?;
-    let mut sql = Sql::new(api.db.get_database_backend());
-    sql.push("SELECT t0.\"id\" FROM ")
-        .ident(&model.table)
-        .push(" t0 WHERE 1=1");
-    api.caller
-        .tenant
-        .narrowed_to(store)
-        .restrict(&mut sql, model, "t0", true);
+    let (mut sql, model) = store_rows(api, model, store, None)?;
     for (field, value) in equal {
-        let f = model
-            .field(field)
-            .ok_or_else(|| ActionError::InvalidInput(format!("no field {field}")))?;
         sql.push(" AND ")
-            .column("t0", &model.fields[f].column)
+            .column("t0", column_of(model, field)?)
             .push(" = ")
             .bind(value.clone());
     }
@@ -152,24 +171,10 @@ async fn local_ids_by_bigcommerce_id(
     store: i64,
     bigcommerce_ids: &[i64],
 ) -> Result<HashMap<i64, i64>, ActionError> {
-    let model = api
-        .registry
-        .find(model)
-        .ok_or_else(|| ActionError::InvalidInput(format!("no model {model}")))?;
-    let field = model
-        .field("bigcommerceId")
-        .ok_or_else(|| ActionError::InvalidInput("no field bigcommerceId".into()))?;
-    let mut sql = Sql::new(api.db.get_database_backend());
-    sql.push("SELECT ")
-        .column("t0", &model.fields[field].column)
-        .push(", t0.\"id\" FROM ")
-        .ident(&model.table)
-        .push(" t0 WHERE 1=1");
-    api.caller
-        .tenant
-        .narrowed_to(store)
-        .restrict(&mut sql, model, "t0", true);
-    sql.push(" AND ").column("t0", &model.fields[field].column).push(" IN (");
+    let (mut sql, model) = store_rows(api, model, store, Some("bigcommerceId"))?;
+    sql.push(" AND ")
+        .column("t0", column_of(model, "bigcommerceId")?)
+        .push(" IN (");
     for (i, id) in bigcommerce_ids.iter().enumerate() {
         if i > 0 {
             sql.push(", ");
@@ -180,7 +185,7 @@ async fn local_ids_by_bigcommerce_id(
     let rows = api.db.query_all_raw(sql.build()).await?;
     Ok(rows
         .iter()
-        .filter_map(|r| Some((r.try_get_by_index(0).ok()?, r.try_get_by_index(1).ok()?)))
+        .filter_map(|r| Some((r.try_get_by_index(1).ok()?, r.try_get_by_index(0).ok()?)))
         .collect())
 }
 
