@@ -872,3 +872,106 @@ async fn a_stores_waiting_product_pulls_run_together() {
         "{deleted:?}"
     );
 }
+
+/// A batch that BigCommerce fails as a whole fails each of its jobs, each of which keeps
+/// its own attempt and error and runs again; once BigCommerce answers, each ends with
+/// its own product.
+#[tokio::test]
+async fn a_failed_batch_retries_each_of_its_pulls() {
+    let fake = fake(WebhookOptions::default()).await;
+    let app = gateway(&fake).await;
+    let ours = seed::store(&app.db, HASH).await;
+    let store = fake.store(HASH).unwrap();
+    let ids: Vec<i64> = (0..5)
+        .map(|i| {
+            store
+                .create_product(
+                    json!({"name": format!("Retried {i}"), "type": "physical", "weight": 1, "price": 1}),
+                )
+                .unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    for id in &ids {
+        deliver_product(&app, HASH, *id, &format!("retried-{id}")).await;
+    }
+    fake.set_faults(fake_bigcommerce::Faults {
+        error_503: 1.0,
+        ..Default::default()
+    });
+    store.reset_stats();
+    let worker = Worker::start(
+        app.api.clone(),
+        WorkerOptions {
+            concurrency: 1,
+            poll_interval: Duration::from_millis(20),
+            ..Default::default()
+        },
+    );
+    let attempts = || async {
+        app.db
+            .query_all_raw(Statement::from_string(
+                app.db.get_database_backend(),
+                "SELECT \"state\", \"attempts\", \"last_error\" FROM \"bcgraph_background_action\"",
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r.try_get_by_index::<String>(0).unwrap(),
+                    r.try_get_by_index::<i32>(1).unwrap(),
+                    r.try_get_by_index::<Option<String>>(2).unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let start = Instant::now();
+    loop {
+        let now = attempts().await;
+        if now
+            .iter()
+            .all(|(_, attempts, error)| *attempts >= 1 && error.is_some())
+        {
+            assert!(now.iter().all(|(state, _, _)| state != "completed"), "{now:?}");
+            assert!(
+                now.iter().all(|(_, _, e)| e.as_deref().unwrap().contains("503")),
+                "{now:?}"
+            );
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{now:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // One listing for all five, never a request of its own.
+    let requests = store.requests();
+    assert!(!requests.is_empty());
+    assert!(
+        requests.iter().all(|r| r.path.ends_with("/v3/catalog/products")),
+        "{requests:?}"
+    );
+    fake.set_faults(Default::default());
+    let start = Instant::now();
+    while pulls(&app)
+        .await
+        .iter()
+        .any(|(_, state, _, _)| state != "completed")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            attempts().await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    worker.shutdown().await;
+    let stored = product::Entity::find().all(&app.db).await.unwrap();
+    for (id, _, result, _) in pulls(&app).await {
+        let local = stored
+            .iter()
+            .find(|p| p.bigcommerce_id == id && p.store_id == ours)
+            .unwrap();
+        assert_eq!(result["result"], json!({"id": local.id, "deleted": false}));
+    }
+}
