@@ -8,6 +8,7 @@ mod health;
 pub mod rate_limit;
 pub mod request_id;
 pub mod socket;
+mod socket_answers;
 
 use crate::action::{Api, Caller, GlobalActions, Hooks};
 use crate::auth::{Auth, AuthError};

@@ -6,6 +6,7 @@
 
 use super::AppState;
 use super::rate_limit::{ClientAddress, Credential};
+use super::socket_answers::Held;
 use crate::action::Api;
 use crate::auth::{AuthError, Identity};
 use crate::config::Limits;
@@ -95,6 +96,7 @@ async fn serve(
             }
         }
     };
+    let held = Arc::new(Held::default());
     let executor = SocketExecutor {
         schema: state.schema.clone(),
         api: state.api.clone(),
@@ -104,18 +106,19 @@ async fn serve(
         running: Arc::new(AtomicUsize::new(0)),
         live: Arc::new(AtomicUsize::new(0)),
         metrics: state.metrics.clone(),
+        held: held.clone(),
     };
     let init_state = state.clone();
     // A session minted for this connection (a browser session without a usable token)
     // goes to the client in `connection_ack`'s payload, which async-graphql leaves empty.
     let minted: Minted = Default::default();
     let init_minted = minted.clone();
-    let acked = (&mut sink).with(move |message: Message| {
-        let minted = minted.clone();
-        async move { Ok::<_, axum::Error>(with_session_token(message, &minted)) }
+    let outgoing = (&mut sink).with(move |message: Message| {
+        let (minted, held) = (minted.clone(), held.clone());
+        async move { Ok::<_, axum::Error>(outgoing(message, &minted, &held)) }
     });
     // Ending the input ends the connection (and drops its running operations).
-    GraphQLWebSocket::new_with_pair(acked, stream.take_until(until_ended), executor, protocol)
+    GraphQLWebSocket::new_with_pair(outgoing, stream.take_until(until_ended), executor, protocol)
         .on_connection_init(move |payload| connection_init(init_state, payload, identity_tx, init_minted))
         .serve()
         .await;
@@ -180,18 +183,22 @@ async fn identity_revoked(state: &AppState, identity: &Identity) {
 /// The token of a session minted in `connection_init`, until `connection_ack` carries it.
 type Minted = Arc<Mutex<Option<String>>>;
 
-/// `connection_ack` with `{sessionToken}` when a session was minted for the connection
-/// (the client keeps it, as it keeps `x-set-authorization` over HTTP); any other
-/// message as it is.
-fn with_session_token(message: Message, minted: &Minted) -> Message {
+/// A message on its way out: a fast answer's stand-in replaced by the answer (see
+/// [`Held`]); `connection_ack` with `{sessionToken}` when a session was minted for the
+/// connection (the client keeps it, as it keeps `x-set-authorization` over HTTP); any
+/// other message as it is.
+fn outgoing(message: Message, minted: &Minted, held: &Held) -> Message {
     let Message::Text(text) = &message else {
         return message;
     };
-    let is_ack = serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| v["type"] == "connection_ack");
-    if !is_ack {
-        return message;
+    if let Some(answer) = held.splice(text) {
+        return Message::text(answer);
     }
-    match minted.lock().unwrap_or_else(|e| e.into_inner()).take() {
+    let mut minted = minted.lock().unwrap_or_else(|e| e.into_inner());
+    // Only read when a token waits: every answer passes here, and most are large.
+    let is_ack = minted.is_some()
+        && serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| v["type"] == "connection_ack");
+    match minted.take_if(|_| is_ack) {
         Some(token) => Message::text(
             serde_json::json!({"type": "connection_ack", "payload": {"sessionToken": token}}).to_string(),
         ),
@@ -330,6 +337,8 @@ struct SocketExecutor {
     live: Arc<AtomicUsize>,
     /// Counts each query, mutation and subscription started here.
     metrics: crate::metrics::Metrics,
+    /// Fast answers on their way to the sink.
+    held: Arc<Held>,
 }
 
 /// An operation's place among its connection's running ones; given back when dropped.
@@ -571,16 +580,21 @@ impl async_graphql::Executor for SocketExecutor {
                 })
                 .boxed()
         } else {
-            let (schema, metrics) = (self.schema.clone(), self.metrics.clone());
+            let (schema, metrics, held) = (self.schema.clone(), self.metrics.clone(), self.held.clone());
             let (timeout, fast) = (limits.execution_timeout, limits.fast_reads);
             let kind = checked.operation;
             let answer: BoxFuture<'static, async_graphql::Response> = async move {
                 let _running = running;
-                let response = graphql::fast::execute(&schema, checked.request, context, timeout, fast)
-                    .await
-                    .into_response();
-                metrics.graphql_operation(kind, crate::metrics::first_code(&response));
-                response
+                match graphql::fast::execute(&schema, checked.request, context, timeout, fast).await {
+                    graphql::fast::Answer::Body(body) => {
+                        metrics.graphql_operation(kind, None);
+                        held.hold(body)
+                    }
+                    graphql::fast::Answer::Response(response) => {
+                        metrics.graphql_operation(kind, crate::metrics::first_code(&response));
+                        response
+                    }
+                }
             }
             .boxed();
             answer.into_stream().boxed()

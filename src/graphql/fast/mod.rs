@@ -70,9 +70,9 @@ pub enum Answer {
 }
 
 impl Answer {
-    /// As a `Response`, for the websocket, whose protocol sends responses rather than
-    /// bodies: the fast answer's JSON is read back into a `Value`, which still costs far
-    /// less than the general executor's per-field work.
+    /// As a `Response`, for a live query, which compares each answer with the last: the
+    /// fast answer's JSON is read back into a `Value`. (The websocket's other answers go
+    /// out as the bytes the fast path wrote: `server::socket_answers`.)
     pub fn into_response(self) -> Response {
         let body = match self {
             Answer::Response(response) => return response,
