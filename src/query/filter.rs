@@ -600,15 +600,20 @@ impl<'a> Writer<'a> {
                     self.sql.push("1=0");
                     return Ok(());
                 }
+                // SQLite's LIKE already ignores the case of ASCII letters, and its LOWER()
+                // folds no others, so LOWER() there would only cost a copy of each value.
+                let lower = self.sql.is_postgres();
                 self.sql.push("(");
                 for (i, field) in fields.iter().enumerate() {
                     if i > 0 {
                         self.sql.push(" OR ");
                     }
-                    self.sql
-                        .push("LOWER(")
-                        .column(alias, &model.fields[*field].column)
-                        .push(") LIKE ");
+                    let column = &model.fields[*field].column;
+                    match lower {
+                        true => self.sql.push("LOWER(").column(alias, column).push(")"),
+                        false => self.sql.column(alias, column),
+                    };
+                    self.sql.push(" LIKE ");
                     self.sql.bind(pattern.clone().into()).push(" ESCAPE '\\'");
                 }
                 self.sql.push(")");
