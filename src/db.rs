@@ -134,8 +134,33 @@ fn options(url: &str, timeout: Duration) -> ConnectOptions {
         .test_before_acquire_if_idle_for(Duration::from_secs(30));
     if url.starts_with("postgres") {
         no_delay(&mut options, url);
+    } else {
+        sqlite_without_memory_statistics();
     }
     options
+}
+
+/// Turn off SQLite's count of the memory it holds, before SQLite starts.
+///
+/// SQLite keeps that count (for `sqlite3_memory_used()`, which bcgraph never asks) under
+/// one process-wide mutex that every allocation of every connection takes. Each pooled
+/// connection runs on a thread of its own, and a page of reads allocates for every value
+/// it copies out, so the threads queued on that mutex: under `cargo bench --bench
+/// read_api`, a quarter of the process's samples were threads sleeping on a futex or
+/// waking one, with `sqlite3_value_dup` and SQLite's allocator at the top of the stacks.
+///
+/// The setting must come before anything opens a SQLite database in this process; after
+/// that SQLite refuses it (`SQLITE_MISUSE`) and keeps counting, which is only slower.
+fn sqlite_without_memory_statistics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: `sqlite3_config` must not run while another thread uses SQLite. Every
+        // connection of this process is opened with these options, after this call has
+        // returned (`call_once` holds back other callers until it has).
+        unsafe {
+            libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int);
+        }
+    });
 }
 
 /// Is `error` the database being away (unreachable, restarting, out of connections, or
