@@ -154,9 +154,12 @@ fn options(url: &str, timeout: Duration) -> ConnectOptions {
 fn sqlite_without_memory_statistics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        // SAFETY: `sqlite3_config` must not run while another thread uses SQLite. Every
-        // connection of this process is opened with these options, after this call has
-        // returned (`call_once` holds back other callers until it has).
+        // SAFETY: `sqlite3_config` must not run while another thread uses SQLite. bcgraph
+        // opens its SQLite connections with these options or after them, once this call
+        // has returned (`call_once` holds back other callers until it has). Code of an
+        // app that opens SQLite itself at the same moment could overlap it; this option
+        // only sets the flag that says whether later allocations are counted, so the
+        // worst outcome is a miscount that nothing reads.
         unsafe {
             libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int);
         }
