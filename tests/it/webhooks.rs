@@ -681,12 +681,13 @@ async fn deliver_product(app: &TestApp, hash: &str, id: i64, delivery: &str) {
 }
 
 /// Each product pull job, by BigCommerce id: its state and its result, and its store.
-async fn pulls(app: &TestApp) -> Vec<(i64, String, Value, i64)> {
+async fn pulls(app: &TestApp) -> Vec<Pull> {
     let rows = app
         .db
         .query_all_raw(Statement::from_string(
             app.db.get_database_backend(),
-            "SELECT \"job\", \"state\", \"result\", \"tenant\" FROM \"bcgraph_background_action\"",
+            "SELECT \"job\", \"state\", \"result\", \"tenant\", \"attempts\", \"last_error\" \
+             FROM \"bcgraph_background_action\"",
         ))
         .await
         .unwrap();
@@ -694,33 +695,52 @@ async fn pulls(app: &TestApp) -> Vec<(i64, String, Value, i64)> {
         .map(|row| {
             let job: Value = serde_json::from_str(&row.try_get_by_index::<String>(0).unwrap()).unwrap();
             let result: Option<String> = row.try_get_by_index(2).unwrap();
-            (
-                job["params"]["bigcommerceId"].as_i64().unwrap(),
-                row.try_get_by_index(1).unwrap(),
-                result
+            Pull {
+                bigcommerce_id: job["params"]["bigcommerceId"].as_i64().unwrap(),
+                state: row.try_get_by_index(1).unwrap(),
+                result: result
                     .map(|r| serde_json::from_str(&r).unwrap())
                     .unwrap_or(Value::Null),
-                row.try_get_by_index(3).unwrap(),
-            )
+                store_id: row.try_get_by_index(3).unwrap(),
+                attempts: row.try_get_by_index(4).unwrap(),
+                last_error: row.try_get_by_index(5).unwrap(),
+            }
         })
         .collect()
 }
 
-/// Run every waiting job with one worker, and wait for the queue to be empty.
-async fn run_queue(app: &TestApp) {
-    let worker = Worker::start(
+/// A background pull as stored.
+#[derive(Debug)]
+struct Pull {
+    bigcommerce_id: i64,
+    state: String,
+    result: Value,
+    /// The job's tenant.
+    store_id: i64,
+    attempts: i32,
+    last_error: Option<String>,
+}
+
+/// One worker that polls often, so that a test's queue runs one job at a time, quickly.
+fn one_worker(app: &TestApp) -> Worker {
+    Worker::start(
         app.api.clone(),
         WorkerOptions {
             concurrency: 1,
             poll_interval: Duration::from_millis(20),
             ..Default::default()
         },
-    );
+    )
+}
+
+/// Run every waiting job with one worker, and wait for the queue to be empty.
+async fn run_queue(app: &TestApp) {
+    let worker = one_worker(app);
     let start = Instant::now();
     while pulls(app)
         .await
         .iter()
-        .any(|(_, state, _, _)| state == "waiting" || state == "running")
+        .any(|j| j.state == "waiting" || j.state == "running")
     {
         assert!(
             start.elapsed() < Duration::from_secs(30),
@@ -818,13 +838,13 @@ async fn a_stores_waiting_product_pulls_run_together() {
     };
     let jobs = pulls(&app).await;
     assert_eq!(jobs.len(), 44);
-    assert_eq!(jobs.iter().filter(|j| j.3 == theirs).count(), 3);
-    for (id, state, result, store_id) in &jobs {
-        assert_eq!(state, "completed", "{id}: {result}");
+    assert_eq!(jobs.iter().filter(|j| j.store_id == theirs).count(), 3);
+    for job in &jobs {
+        assert_eq!(job.state, "completed", "{job:?}");
         assert_eq!(
-            result["result"],
-            json!({"id": local(*id, *store_id).unwrap(), "deleted": false}),
-            "{id}"
+            job.result["result"],
+            json!({"id": local(job.bigcommerce_id, job.store_id).unwrap(), "deleted": false}),
+            "{job:?}"
         );
     }
 
@@ -862,13 +882,13 @@ async fn a_stores_waiting_product_pulls_run_together() {
     let jobs = pulls(&app).await;
     let deleted: Vec<_> = jobs
         .iter()
-        .filter(|(id, _, _, store_id)| *id == ids[2] && *store_id == ours)
+        .filter(|j| j.bigcommerce_id == ids[2] && j.store_id == ours)
         .collect();
     assert_eq!(deleted.len(), 2);
     assert!(
         deleted
             .iter()
-            .any(|(_, state, result, _)| state == "completed" && result["result"]["deleted"] == true),
+            .any(|j| j.state == "completed" && j.result["result"]["deleted"] == true),
         "{deleted:?}"
     );
 }
@@ -901,42 +921,15 @@ async fn a_failed_batch_retries_each_of_its_pulls() {
         ..Default::default()
     });
     store.reset_stats();
-    let worker = Worker::start(
-        app.api.clone(),
-        WorkerOptions {
-            concurrency: 1,
-            poll_interval: Duration::from_millis(20),
-            ..Default::default()
-        },
-    );
-    let attempts = || async {
-        app.db
-            .query_all_raw(Statement::from_string(
-                app.db.get_database_backend(),
-                "SELECT \"state\", \"attempts\", \"last_error\" FROM \"bcgraph_background_action\"",
-            ))
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| {
-                (
-                    r.try_get_by_index::<String>(0).unwrap(),
-                    r.try_get_by_index::<i32>(1).unwrap(),
-                    r.try_get_by_index::<Option<String>>(2).unwrap(),
-                )
-            })
-            .collect::<Vec<_>>()
-    };
+    let worker = one_worker(&app);
     let start = Instant::now();
     loop {
-        let now = attempts().await;
-        if now
-            .iter()
-            .all(|(_, attempts, error)| *attempts >= 1 && error.is_some())
-        {
-            assert!(now.iter().all(|(state, _, _)| state != "completed"), "{now:?}");
+        let now = pulls(&app).await;
+        if now.iter().all(|j| j.attempts >= 1 && j.last_error.is_some()) {
+            assert!(now.iter().all(|j| j.state != "completed"), "{now:?}");
             assert!(
-                now.iter().all(|(_, _, e)| e.as_deref().unwrap().contains("503")),
+                now.iter()
+                    .all(|j| j.last_error.as_deref().unwrap().contains("503")),
                 "{now:?}"
             );
             break;
@@ -953,25 +946,21 @@ async fn a_failed_batch_retries_each_of_its_pulls() {
     );
     fake.set_faults(Default::default());
     let start = Instant::now();
-    while pulls(&app)
-        .await
-        .iter()
-        .any(|(_, state, _, _)| state != "completed")
-    {
+    while pulls(&app).await.iter().any(|j| j.state != "completed") {
         assert!(
             start.elapsed() < Duration::from_secs(30),
             "{:?}",
-            attempts().await
+            pulls(&app).await
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     worker.shutdown().await;
     let stored = product::Entity::find().all(&app.db).await.unwrap();
-    for (id, _, result, _) in pulls(&app).await {
+    for job in pulls(&app).await {
         let local = stored
             .iter()
-            .find(|p| p.bigcommerce_id == id && p.store_id == ours)
+            .find(|p| p.bigcommerce_id == job.bigcommerce_id && p.store_id == ours)
             .unwrap();
-        assert_eq!(result["result"], json!({"id": local.id, "deleted": false}));
+        assert_eq!(job.result["result"], json!({"id": local.id, "deleted": false}));
     }
 }
