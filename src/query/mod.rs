@@ -11,7 +11,8 @@ pub mod value;
 
 pub use filter::Cond;
 pub use reader::{
-    Columns, DEFAULT_PAGE_SIZE, Page, PageArgs, Reader, SortKey, find_many_in, parse_sort,
+    Columns, DEFAULT_PAGE_SIZE, Joined, JoinedRecords, Page, PageArgs, Reader, SortKey, find_joined_in, find_many_in,
+    parse_sort,
 };
 pub use tenant::Tenant;
 pub use value::{Record, Value};

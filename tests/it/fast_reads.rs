@@ -12,7 +12,7 @@
 use crate::read_api::catalog;
 use crate::support::client_documents::{FIND_BY, FIND_MANY, FIND_ONE};
 use crate::support::ws::{Socket, next_json, subscribe};
-use crate::support::{TestApp, payload};
+use crate::support::{TestApp, payload, seed};
 use bcgraph::model::{FieldType, Model, Registry, RelationKind};
 use serde_json::{Value, json};
 
@@ -228,6 +228,12 @@ async fn the_fast_path_answers_as_the_general_one() {
     let fast = TestApp::start().await;
     let general = fast.beside_configured(&[("BCGRAPH_FAST_READS", "0")]).await;
     let c = catalog(&fast).await;
+    // A row that points across stores: a variant of store `abc` whose product is store
+    // `xyz`'s. Nothing writes one through the API; read as `abc`'s merchant, its
+    // `product` must be null on both paths (the fast path reads a `product` in the same
+    // statement as the variants that point at it, behind the same tenant condition).
+    let theirs = seed::product(&fast.db, c.other_store, 900, "Their Hat", |_| {}).await;
+    seed::variant(&fast.db, c.store, theirs, 9000, "ACROSS").await;
     let registry = Registry::bigcommerce();
     let admin_key = fast.admin_key.clone();
     let asked_as = callers(&admin_key);
@@ -385,6 +391,18 @@ async fn the_fast_path_answers_as_the_general_one() {
         "query Named { bigcommerce { products(first: 2) { pageInfo { startCursor } edges { cursor cursor node { variants(last: 2) { edges { cursor node { id } } pageInfo { hasPreviousPage hasNextPage } } } } } } }",
         "query { bigcommerce { productVariants(first: 3, filter: {product: {name: {equals: \"Blue Shirt\"}}}) { edges { node { id sku product { id variants(first: 1, sort: {sku: Descending}) { edges { node { sku } } } } } } } } }",
     ];
+    let across = pair
+        .ask(
+            Some(merchant),
+            "query { bigcommerce { productVariants(first: 1, filter: {sku: {equals: \"ACROSS\"}}) { edges { node { sku product { id name } } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        across["data"]["bigcommerce"]["productVariants"]["edges"],
+        json!([{"node": {"sku": "ACROSS", "product": null}}]),
+        "another store's product stays out of reach through a belongsTo"
+    );
     for doc in shapes {
         for auth in &callers {
             pair.ask(*auth, doc, json!({})).await;

@@ -19,7 +19,7 @@ pub use plan::Plan;
 use super::RequestContext;
 use super::models::{page_args, page_size};
 use crate::model::{ModelId, RelationKind};
-use crate::query::{Page, PageArgs, Record, find_many_in};
+use crate::query::{Joined, JoinedRecords, Page, PageArgs, Record, find_joined_in, find_many_in};
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
 use async_graphql::{Name, Response, Value as ConstValue, Variables};
 use futures::future::BoxFuture;
@@ -335,22 +335,26 @@ impl<'a> Run<'a> {
                     let exact = asks_across(connection, args.backward());
                     let node = connection_node(connection);
                     let columns = node.map_or_else(|| crate::query::Columns::id_only(registry.get(connection.model)), |n| n.columns.clone());
-                    let page = self.context.reader.page(connection.model, &args, &columns, exact).await;
-                    let page = self.read(page)?;
+                    let joins = node.map(|n| self.joins(n)).unwrap_or_default();
+                    let page = self.context.reader.page_joined(connection.model, &args, &columns, exact, &joins.joins).await;
+                    let (page, joined) = self.read(page)?;
                     self.give_back(size.saturating_sub(page.records.len()));
                     let loaded = match node {
-                        Some(node) => self.node(node, page.records.iter().map(|r| (r, 1)).collect()).await?,
+                        Some(node) => self.node(node, page.records.iter().map(|r| (r, 1)).collect(), joins.by_item(node, joined)).await?,
                         None => Loaded::default(),
                     };
                     LoadedNamespace::List(page, loaded)
                 }
                 Ready::One(id, node) => {
-                    let found = self.context.reader.find(node.model, id).await;
-                    let found = self.read(found)?;
+                    let joins = self.joins(node);
+                    let reader = &self.context.reader;
+                    let found = find_joined_in(&reader.db, &registry, reader.tenant, node.model, &[id], &node.columns, &joins.joins).await;
+                    let (mut found, joined) = self.read(found)?;
+                    let found = found.pop();
                     if found.is_none() {
                         self.give_back(1);
                     }
-                    let loaded = self.node(node, found.iter().map(|r| (r, 1)).collect()).await?;
+                    let loaded = self.node(node, found.iter().map(|r| (r, 1)).collect(), joins.by_item(node, joined)).await?;
                     LoadedNamespace::One(found, loaded)
                 }
             });
@@ -358,8 +362,36 @@ impl<'a> Run<'a> {
         Ok(out)
     }
 
+    /// The belongsTo relations of `node` that the statement reading its records can read
+    /// too (see [`Joined`]): those the caller may read. A denied one is left to
+    /// [`Run::node`], whose check sends the request to the general path.
+    fn joins(&self, node: &Node) -> Joins {
+        let registry = &self.context.reader.registry;
+        let (items, joins) = node
+            .items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, item))| match item {
+                NodeItem::BelongsTo { field, node: target } if self.context.check_read(registry.get(target.model)).is_ok() => {
+                    let mut columns = target.columns.clone();
+                    columns.add(crate::model::Model::ID);
+                    let join = Joined {
+                        field: *field,
+                        target: target.model,
+                        columns,
+                    };
+                    Some((i, join))
+                }
+                _ => None,
+            })
+            .unzip();
+        Joins { items, joins }
+    }
+
     /// The relations of `node` for all of `records` (one plan level): each reserves its
-    /// records, then each is read in one statement, then the level below.
+    /// records, then each is read in one statement, then the level below. `joined` holds
+    /// what the statement that read `records` read of the belongsTo relations that
+    /// [`Run::joins`] chose, by item; the others are read here.
     ///
     /// A record read once can appear many times in the answer (every product's `store`
     /// is the same store): each comes with the number of times it is written, and the
@@ -370,6 +402,7 @@ impl<'a> Run<'a> {
         &'r mut self,
         node: &'r Node,
         records: Vec<(&'r Record, usize)>,
+        mut joined: Vec<Option<HashMap<i64, Record>>>,
     ) -> BoxFuture<'r, Result<Loaded, Fallback>> {
         Box::pin(async move {
             let registry = self.context.reader.registry.clone();
@@ -403,7 +436,7 @@ impl<'a> Run<'a> {
                 });
             }
             let mut items = Vec::with_capacity(node.items.len());
-            for ((_, item), (args, reserved)) in node.items.iter().zip(reserved) {
+            for (index, ((_, item), (args, reserved))) in node.items.iter().zip(reserved).enumerate() {
                 items.push(match item {
                     NodeItem::BelongsTo { field, node: target } => {
                         // How often each target appears: the appearances of the records pointing at it.
@@ -414,18 +447,25 @@ impl<'a> Run<'a> {
                                 *count = count.saturating_add(*times);
                             }
                         }
-                        let ids: Vec<i64> = pointed.keys().copied().collect();
-                        let reader = &self.context.reader;
-                        let found = find_many_in(&reader.db, &registry, reader.tenant, target.model, &ids, &target.columns).await;
-                        let found = self.read(found)?;
-                        let found: HashMap<i64, Record> = found.into_iter().map(|r| (r.id(), r)).collect();
+                        let found: HashMap<i64, Record> = match joined.get_mut(index).and_then(Option::take) {
+                            Some(mut found) => {
+                                found.retain(|id, _| pointed.contains_key(id));
+                                found
+                            }
+                            None => {
+                                let ids: Vec<i64> = pointed.keys().copied().collect();
+                                let reader = &self.context.reader;
+                                let found = find_many_in(&reader.db, &registry, reader.tenant, target.model, &ids, &target.columns).await;
+                                self.read(found)?.into_iter().map(|r| (r.id(), r)).collect()
+                            }
+                        };
                         let missing = pointed
                             .iter()
                             .filter(|(fk, _)| !found.contains_key(fk))
                             .fold(0usize, |sum, (_, times)| sum.saturating_add(*times));
                         self.give_back(missing);
                         let below = self
-                            .node(target, found.values().map(|r| (r, pointed.get(&r.id()).copied().unwrap_or(1))).collect())
+                            .node(target, found.values().map(|r| (r, pointed.get(&r.id()).copied().unwrap_or(1))).collect(), Vec::new())
                             .await?;
                         LoadedItem::BelongsTo(found, below)
                     }
@@ -456,7 +496,7 @@ impl<'a> Run<'a> {
                             .flat_map(|(parent, page)| page.records.iter().map(|r| (r, parents.get(parent).copied().unwrap_or(1))))
                             .collect();
                         let below = match child {
-                            Some(child) => self.node(child, children).await?,
+                            Some(child) => self.node(child, children, Vec::new()).await?,
                             None => Loaded::default(),
                         };
                         LoadedItem::HasMany(pages, below, args.sort.into())
@@ -466,6 +506,24 @@ impl<'a> Run<'a> {
             }
             Ok(Loaded { items })
         })
+    }
+}
+
+/// The belongsTo relations of a node read with its records: which items, and how.
+#[derive(Default)]
+struct Joins {
+    items: Vec<usize>,
+    joins: Vec<Joined>,
+}
+
+impl Joins {
+    /// What the joins found, by item of `node`, for [`Run::node`].
+    fn by_item(&self, node: &Node, found: JoinedRecords) -> Vec<Option<HashMap<i64, Record>>> {
+        let mut by_item: Vec<Option<HashMap<i64, Record>>> = node.items.iter().map(|_| None).collect();
+        for (item, found) in self.items.iter().zip(found) {
+            by_item[*item] = Some(found);
+        }
+        by_item
     }
 }
 
