@@ -531,3 +531,62 @@ async fn the_record_budget_applies_to_both_paths() {
     );
     assert_eq!(pair.fast_answers, 1);
 }
+
+/// With one fast read at a time (`BCGRAPH_FAST_READS_IN_FLIGHT=1`), many at once all get
+/// their turn and the same answer, each turn is given back (or the second read would wait
+/// for ever), and a write beside them does not wait for a turn.
+#[tokio::test]
+async fn fast_reads_take_turns_and_writes_do_not() {
+    let app = TestApp::start_configured(
+        bcgraph::action::GlobalActions::default(),
+        &[("BCGRAPH_FAST_READS_IN_FLIGHT", "1")],
+    )
+    .await;
+    let c = catalog(&app).await;
+    let admin = format!("Bearer {}", app.admin_key);
+    let read = json!({
+        "query": "query { bigcommerce { products(first: 3) { edges { node { id name store { storeHash } variants(first: 2) { edges { node { sku } } } } } } } }"
+    })
+    .to_string();
+    let (fast, alone) = post(&app, Some(&admin), &read).await;
+    assert!(fast, "the read is a fast one: {alone}");
+    let reads = (0..12).map(|_| post(&app, Some(&admin), &read));
+    let write = app.gql_as(
+        Some(&admin),
+        "mutation U($id: GadgetID!) { internal { bigcommerce { updateProduct(id: $id, product: {name: \"Renamed\"}) { success } } } }",
+        json!({"id": c.products[4].to_string()}),
+    );
+    let (answers, (_, written)) = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        futures::future::join(futures::future::join_all(reads), write),
+    )
+    .await
+    .expect("every read got its turn");
+    for (fast, body) in answers {
+        assert!(fast, "answered by the fast path");
+        assert_eq!(body, alone, "the same answer whatever the turn");
+    }
+    assert_eq!(
+        written["data"]["internal"]["bigcommerce"]["updateProduct"]["success"], true,
+        "{written}"
+    );
+    // Over the websocket too, with the turns given back.
+    let (mut socket, _) =
+        crate::support::ws::connect(&app, json!({"type": "api-key", "key": app.admin_key})).await;
+    let query: Value = serde_json::from_str(&read).expect("json");
+    subscribe(
+        &mut socket,
+        "1",
+        query["query"].as_str().expect("query"),
+        json!({}),
+    )
+    .await;
+    let answer = next_json(&mut socket, std::time::Duration::from_secs(15))
+        .await
+        .expect("an answer over the websocket");
+    assert_eq!(answer["type"], "next", "{answer}");
+    assert_eq!(
+        answer["payload"],
+        serde_json::from_str::<Value>(&alone).expect("json")
+    );
+}
