@@ -633,9 +633,6 @@ pub struct Limits {
     /// `BCGRAPH_FAST_READS`: answer plain model reads without async-graphql's executor
     /// (`graphql::fast`). On by default; off answers every document the general way.
     pub fast_reads: bool,
-    /// `BCGRAPH_FAST_READS_IN_FLIGHT`: fast reads run at once; the others wait their
-    /// turn before they touch the database (see [`default_fast_reads_in_flight`]).
-    pub fast_reads_in_flight: usize,
     /// `BCGRAPH_MAX_BODY_BYTES`: the largest request body, and websocket message.
     pub body_bytes: usize,
     pub sockets: SocketLimits,
@@ -702,7 +699,6 @@ impl Default for Limits {
             },
             graphiql: true,
             fast_reads: true,
-            fast_reads_in_flight: default_fast_reads_in_flight(),
             body_bytes: DEFAULT_BODY_BYTES,
             sockets: SocketLimits {
                 connections: DEFAULT_WS_CONNECTIONS,
@@ -714,15 +710,6 @@ impl Default for Limits {
             },
         }
     }
-}
-
-/// Fast reads at once by default: four per core of this machine. A fast read is CPU work
-/// for the gateway and the database and little else, so more of them at once only make
-/// more processes share the cores: on 2 cores with PostgreSQL alongside, 16 clients were
-/// answered at about 1,200 reads/s (p99 27-31 ms) with all 16 in flight, and at about
-/// 1,480/s (p99 19-22 ms) with 4 to 8.
-pub fn default_fast_reads_in_flight() -> usize {
-    4 * std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 impl Limits {
@@ -875,13 +862,6 @@ impl Limits {
             },
             graphiql,
             fast_reads,
-            fast_reads_in_flight: number(
-                var,
-                "BCGRAPH_FAST_READS_IN_FLIGHT",
-                d.fast_reads_in_flight,
-                1..=100_000,
-                "reads",
-            )?,
             sockets: SocketLimits {
                 connections: number(
                     var,
@@ -1001,8 +981,6 @@ mod tests {
         .unwrap();
         assert_eq!(c.database_timeout.as_secs(), 2);
         assert_eq!(config(&[("BCGRAPH_DATABASE_POOL_SIZE", "12")]).unwrap().database_pool_size, Some(12));
-        assert_eq!(config(&[("BCGRAPH_FAST_READS_IN_FLIGHT", "3")]).unwrap().limits.fast_reads_in_flight, 3);
-        assert_eq!(config(&[]).unwrap().limits.fast_reads_in_flight, default_fast_reads_in_flight());
         assert_eq!(config(&[]).unwrap().database_pool_size, None);
         let behind_a_pooler = config(&[
             ("DATABASE_URL", "postgres://app@pgbouncer:6432/app"),
@@ -1082,7 +1060,6 @@ mod tests {
             ("BCGRAPH_MAX_SEARCH_LENGTH", "0"),
             ("BCGRAPH_GRAPHIQL", "maybe"),
             ("BCGRAPH_FAST_READS", "sometimes"),
-            ("BCGRAPH_FAST_READS_IN_FLIGHT", "0"),
             ("BCGRAPH_WS_MAX_CONNECTIONS", "0"),
             ("BCGRAPH_WS_MAX_CONNECTIONS_PER_ADDRESS", "none"),
             ("BCGRAPH_WS_MAX_OPERATIONS", "0"),

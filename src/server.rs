@@ -69,8 +69,6 @@ pub struct Edge {
     pub limits: Limits,
     pub rates: RateLimiters,
     pub sockets: SocketSlots,
-    /// The fast read path, when it is on: its turns (`BCGRAPH_FAST_READS_IN_FLIGHT`).
-    pub fast_reads: Option<graphql::fast::Turns>,
     /// Set once the process starts shutting down.
     pub drain: drain::Drain,
 }
@@ -81,7 +79,6 @@ impl Edge {
             limits: limits.clone(),
             rates: RateLimiters::new(&limits.rates),
             sockets: SocketSlots::new(limits),
-            fast_reads: limits.fast_reads.then(|| graphql::fast::Turns::new(limits.fast_reads_in_flight)),
             drain: drain::Drain::default(),
         }
     }
@@ -547,7 +544,7 @@ async fn graphql_answer(
         checked.request,
         context,
         limits.execution_timeout,
-        state.edge.fast_reads.as_ref(),
+        limits.fast_reads,
     )
     .await;
     let mut answer = match answer {

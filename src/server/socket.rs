@@ -397,14 +397,14 @@ impl SocketExecutor {
             .map(|document| crate::live::tables_read(&document, &self.api.registry))
             .unwrap_or_default();
         let (variables, operation) = (request.variables, request.operation_name);
-        let (schema, api, edge) = (self.schema.clone(), self.api.clone(), self.edge.clone());
+        let (schema, api) = (self.schema.clone(), self.api.clone());
         let run = move || {
             let mut request = async_graphql::Request::new(text.clone()).variables(variables.clone());
             if let Some(name) = &operation {
                 request = request.operation_name(name.clone());
             }
-            let (schema, api, limits, identity, edge) =
-                (schema.clone(), api.clone(), limits.clone(), identity.clone(), edge.clone());
+            let (schema, api, limits, identity) =
+                (schema.clone(), api.clone(), limits.clone(), identity.clone());
             async move {
                 let checked = match cost::check(request, &limits.document) {
                     Ok(checked) => checked,
@@ -413,7 +413,7 @@ impl SocketExecutor {
                 let context = RequestContext::new(&api, identity)
                     .with_limits(limits.records_per_request, &limits.input);
                 let timeout = limits.execution_timeout;
-                graphql::fast::execute(&schema, checked.request, context, timeout, edge.fast_reads.as_ref())
+                graphql::fast::execute(&schema, checked.request, context, timeout, limits.fast_reads)
                     .await
                     .into_response()
             }
@@ -581,11 +581,11 @@ impl async_graphql::Executor for SocketExecutor {
                 .boxed()
         } else {
             let (schema, metrics, held) = (self.schema.clone(), self.metrics.clone(), self.held.clone());
-            let (timeout, edge) = (limits.execution_timeout, self.edge.clone());
+            let (timeout, fast) = (limits.execution_timeout, limits.fast_reads);
             let kind = checked.operation;
             let answer: BoxFuture<'static, async_graphql::Response> = async move {
                 let _running = running;
-                match graphql::fast::execute(&schema, checked.request, context, timeout, edge.fast_reads.as_ref()).await {
+                match graphql::fast::execute(&schema, checked.request, context, timeout, fast).await {
                     graphql::fast::Answer::Body(body) => {
                         metrics.graphql_operation(kind, None);
                         held.hold(body)

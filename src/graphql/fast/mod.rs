@@ -90,39 +90,19 @@ impl Answer {
     }
 }
 
-/// How many fast reads of a gateway run at once. A fast read is CPU work for the gateway
-/// and the database, with no waiting of its own: past a few per core, more at once only
-/// make more threads and database processes share the cores, and every read slower (see
-/// [`crate::config::default_fast_reads_in_flight`]). A read waits for its turn after its
-/// document is planned and before it takes a database connection; anything else (writes,
-/// actions, subscriptions) does not take a turn, so it is never held up behind reads.
-pub struct Turns(tokio::sync::Semaphore);
-
-impl Turns {
-    /// `at_once` reads at a time (at least one).
-    pub fn new(at_once: usize) -> Turns {
-        Turns(tokio::sync::Semaphore::new(at_once.max(1)))
-    }
-}
-
 /// Run `request` as `context` (see [`super::execute::run`]), through the fast path when
-/// it is on (`fast`, with its turns) and the document has a plan.
+/// `fast` allows it and the document has a plan.
 pub async fn execute(
     schema: &async_graphql::dynamic::Schema,
     request: async_graphql::Request,
     context: RequestContext,
     timeout: std::time::Duration,
-    fast: Option<&Turns>,
+    fast: bool,
 ) -> Answer {
     let mut request = request;
     let prepared = match fast {
-        Some(_) => FastRead::prepare(&context.api.registry, &mut request),
-        None => None,
-    };
-    // The semaphore is never closed, so a turn always comes.
-    let _turn = match (&prepared, fast) {
-        (Some(_), Some(turns)) => turns.0.acquire().await.ok(),
-        _ => None,
+        true => FastRead::prepare(&context.api.registry, &mut request),
+        false => None,
     };
     let (request, slot) = match prepared {
         Some((fast, slot)) => (request.data(fast), Some(slot)),
