@@ -255,26 +255,49 @@ fn select_joined(w: &mut Writer, registry: &Registry, joins: &[Joined]) {
     }
 }
 
-/// Read the joined records of `row`, whose columns start at `start`, into `found`. A
-/// target already read is not decoded again (fifty products share one store).
-fn decode_joined(
-    registry: &Registry,
-    joins: &[Joined],
-    row: &sea_orm::QueryResult,
-    mut start: usize,
-    found: &mut JoinedRecords,
-) -> Result<(), QueryError> {
-    for (join, found) in joins.iter().zip(found.iter_mut()) {
-        let target = registry.get(join.target);
-        let id = row.try_get_by_index::<Option<i64>>(start)?;
-        if let Some(id) = id
-            && !found.contains_key(&id)
-        {
-            found.insert(id, Reader::decode_at(target, &join.columns, row, start)?);
+/// Reads what the joins found out of the rows of one statement whose select list is
+/// `columns` of its own model followed by [`select_joined`]. Where each join's columns
+/// start is worked out once per statement, not per row.
+struct JoinedReader<'a> {
+    registry: &'a Registry,
+    joins: &'a [Joined],
+    /// The first column of each join's target.
+    starts: Vec<usize>,
+    found: JoinedRecords,
+}
+
+impl<'a> JoinedReader<'a> {
+    fn new(registry: &'a Registry, model: &Model, columns: &Columns, joins: &'a [Joined]) -> JoinedReader<'a> {
+        let mut start = columns.width(model);
+        let starts = joins
+            .iter()
+            .map(|join| {
+                let at = start;
+                start += join.columns.width(registry.get(join.target));
+                at
+            })
+            .collect();
+        JoinedReader {
+            registry,
+            joins,
+            starts,
+            found: joins.iter().map(|_| HashMap::new()).collect(),
         }
-        start += join.columns.width(target);
     }
-    Ok(())
+
+    /// Keep the joined records of `row`. A target already read is not decoded again
+    /// (fifty products share one store).
+    fn read(&mut self, row: &sea_orm::QueryResult) -> Result<(), QueryError> {
+        for ((join, start), found) in self.joins.iter().zip(&self.starts).zip(&mut self.found) {
+            if let Some(id) = row.try_get_by_index::<Option<i64>>(*start)?
+                && !found.contains_key(&id)
+            {
+                let target = self.registry.get(join.target);
+                found.insert(id, Reader::decode_at(target, &join.columns, row, *start)?);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Records of `model_id` by id through any connection (a transaction included),
@@ -300,11 +323,11 @@ pub async fn find_joined_in<C: ConnectionTrait>(
     columns: &Columns,
     joins: &[Joined],
 ) -> Result<(Vec<Record>, JoinedRecords), QueryError> {
-    let mut joined: JoinedRecords = joins.iter().map(|_| HashMap::new()).collect();
-    if ids.is_empty() {
-        return Ok((Vec::new(), joined));
-    }
     let model = registry.get(model_id);
+    let mut joined = JoinedReader::new(registry, model, columns, joins);
+    if ids.is_empty() {
+        return Ok((Vec::new(), joined.found));
+    }
     let mut w = Writer::new(registry, Sql::new(conn.get_database_backend()), tenant);
     w.sql.push("SELECT ");
     Reader::select_list(&mut w, model, "t0", columns);
@@ -326,13 +349,12 @@ pub async fn find_joined_in<C: ConnectionTrait>(
     }
     w.tenant_filter(model, "t0");
     let rows = conn.query_all_raw(w.sql.build()).await?;
-    let width = columns.width(model);
     let mut records = Vec::with_capacity(rows.len());
     for row in &rows {
         records.push(Reader::decode(model, columns, row)?);
-        decode_joined(registry, joins, row, width, &mut joined)?;
+        joined.read(row)?;
     }
-    Ok((records, joined))
+    Ok((records, joined.found))
 }
 
 /// Reads for one caller. `tenant` restricts every tenant-scoped table it touches.
@@ -568,14 +590,13 @@ impl Reader {
         Self::order_by(&mut w, model, "t0", &args.sort, backward);
         w.sql.push(&format!(" LIMIT {}", size + 1));
         let rows = self.db.query_all_raw(w.sql.build()).await?;
-        let width = columns.width(model);
-        let mut joined: JoinedRecords = joins.iter().map(|_| HashMap::new()).collect();
+        let mut joined = JoinedReader::new(&self.registry, model, &columns, joins);
         let mut records = Vec::with_capacity(rows.len());
         for (i, row) in rows.iter().enumerate() {
             records.push(Self::decode(model, &columns, row)?);
             // The row past the page only says there is a next one.
             if (i as u64) < size {
-                decode_joined(&self.registry, joins, row, width, &mut joined)?;
+                joined.read(row)?;
             }
         }
         let more = records.len() as u64 > size;
@@ -597,7 +618,7 @@ impl Reader {
             has_previous_page,
             sort: args.sort.clone().into(),
         };
-        Ok((page, joined))
+        Ok((page, joined.found))
     }
 
     async fn exists_across(

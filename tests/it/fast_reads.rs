@@ -394,15 +394,39 @@ async fn the_fast_path_answers_as_the_general_one() {
     let across = pair
         .ask(
             Some(merchant),
-            "query { bigcommerce { productVariants(first: 1, filter: {sku: {equals: \"ACROSS\"}}) { edges { node { sku product { id name } } } } } }",
+            "query { bigcommerce { productVariants(first: 1, filter: {sku: {equals: \"ACROSS\"}}) { edges { node { id sku product { id name } } } } } }",
             json!({}),
         )
         .await;
-    assert_eq!(
-        across["data"]["bigcommerce"]["productVariants"]["edges"],
-        json!([{"node": {"sku": "ACROSS", "product": null}}]),
-        "another store's product stays out of reach through a belongsTo"
+    let edges = &across["data"]["bigcommerce"]["productVariants"]["edges"];
+    assert_eq!(edges.as_array().map(Vec::len), Some(1), "{across}");
+    assert_eq!(edges[0]["node"]["sku"], "ACROSS");
+    assert!(
+        edges[0]["node"]["product"].is_null(),
+        "another store's product stays out of reach through a belongsTo: {across}"
     );
+    // The finder reads its belongsTo in its own statement too: asked by id, as every
+    // caller. Only the system sees the other store's product; `abc`'s merchant sees the
+    // variant without it; `xyz`'s merchant and the anonymous caller see no variant.
+    let one = "query One($id: GadgetID!) { bigcommerce { productVariant(id: $id) { id sku product { id name } } } }";
+    let vars = json!({"id": edges[0]["node"]["id"]});
+    let found: Vec<Value> = {
+        let mut found = Vec::new();
+        for auth in &callers {
+            found.push(
+                pair.ask(*auth, one, vars.clone()).await["data"]["bigcommerce"]["productVariant"].clone(),
+            );
+        }
+        found
+    };
+    assert_eq!(
+        found[0]["product"]["name"], "Their Hat",
+        "the system: {}",
+        found[0]
+    );
+    assert_eq!(found[1]["sku"], "ACROSS", "abc's merchant: {}", found[1]);
+    assert!(found[1]["product"].is_null(), "abc's merchant: {}", found[1]);
+    assert!(found[2].is_null() && found[3].is_null(), "{found:?}");
     for doc in shapes {
         for auth in &callers {
             pair.ask(*auth, doc, json!({})).await;
